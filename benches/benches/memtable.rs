@@ -1,0 +1,2 @@
+//! placeholder until the memtable bench lands.
+fn main() {}

@@ -1,0 +1,2 @@
+//! placeholder until the sstable bench lands.
+fn main() {}

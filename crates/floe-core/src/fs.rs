@@ -1,0 +1,238 @@
+//! The file-system seam: every file operation of floe goes through [`FileSystem`].
+//!
+//! The real implementation, [`StdFs`], uses `std::fs` and `memmap2`. Tests replace it
+//! with implementations that inject faults (failed writes, failed syncs, short reads) to
+//! prove that the engine poisons itself instead of acknowledging writes it cannot keep.
+//!
+//! Architecture invariant: no floe crate calls `std::fs` for database files except
+//! through this trait.
+
+use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+/// A file opened for writing: bytes written through [`Write`] reach the operating system
+/// on each `write` call (implementations must not buffer in user space), and the sync
+/// methods make them durable.
+pub trait WritableFile: Write + Send + Debug {
+    /// Makes the file's data durable (`fdatasync`).
+    fn sync_data(&mut self) -> io::Result<()>;
+    /// Makes the file's data and metadata durable (`fsync`).
+    fn sync_all(&mut self) -> io::Result<()>;
+}
+
+/// A held lock on a directory; dropping it releases the lock.
+pub trait DirLock: Send + Sync + Debug {}
+
+/// The file operations floe needs. Paths are absolute or relative to the process's
+/// current directory, exactly as for `std::fs`.
+pub trait FileSystem: Send + Sync + Debug + 'static {
+    /// Creates `dir` and its parents if they do not exist.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Creates `path` for writing, truncating it if it exists.
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Opens an existing `path` for appending.
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Reads the whole of `path`.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Maps `path` read-only and returns its bytes.
+    ///
+    /// The caller promises what the mapping contract needs: the file was written, synced
+    /// and renamed into place before this call, and nothing modifies or truncates it while
+    /// any clone of the returned `Bytes` is alive.
+    fn map(&self, path: &Path) -> io::Result<Bytes>;
+    /// The size of `path` in bytes.
+    fn file_size(&self, path: &Path) -> io::Result<u64>;
+    /// Whether `path` exists.
+    fn exists(&self, path: &Path) -> bool;
+    /// Renames `from` to `to`, replacing `to` atomically if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes the file `path`.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// The names of the entries of `dir`.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Makes the entries of `dir` (creations, renames, removals) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes an exclusive advisory lock on `path` (creating the file if needed), failing
+    /// at once with [`io::ErrorKind::WouldBlock`] if another holder has it.
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+}
+
+/// The real file system: `std::fs`, `memmap2` and `flock`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFs;
+
+#[derive(Debug)]
+struct StdFile(File);
+
+impl Write for StdFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // `File` has no user-space buffer: every `write` is already in the OS.
+        Ok(())
+    }
+}
+
+impl WritableFile for StdFile {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn sync_all(&mut self) -> io::Result<()> {
+        self.0.sync_all()
+    }
+}
+
+#[derive(Debug)]
+struct StdLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl DirLock for StdLock {}
+
+impl Drop for StdLock {
+    fn drop(&mut self) {
+        // Closing the descriptor releases the lock too; unlocking first makes the release
+        // immediate even if another descriptor of the file is still open somewhere.
+        if let Err(err) = self.file.unlock() {
+            let _ = (err, &self.path);
+        }
+    }
+}
+
+impl FileSystem for StdFs {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        Ok(Box::new(StdFile(file)))
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        let file = OpenOptions::new().append(true).open(path)?;
+        Ok(Box::new(StdFile(file)))
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn map(&self, path: &Path) -> io::Result<Bytes> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            return Ok(Bytes::new());
+        }
+        // SAFETY: the mmap contract. A mapped file must not be modified or truncated while
+        // the mapping lives, or reads through it are undefined behaviour. floe maps only
+        // immutable files (tables), which are written, fsynced and renamed into place
+        // before they are mapped, and which floe never opens for writing again; the
+        // directory lock keeps other floe processes out. A file is deleted only after the
+        // last reader's state is dropped, and deleting an open file does not change its
+        // mapped pages on Unix.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        Ok(Bytes::from_owner(map))
+    }
+
+    fn file_size(&self, path: &Path) -> io::Result<u64> {
+        Ok(std::fs::metadata(path)?.len())
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(StdLock {
+                file,
+                path: path.to_path_buf(),
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is locked by another open database", path.display()),
+            )),
+            Err(std::fs::TryLockError::Error(err)) => Err(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_map_rename_list_and_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = StdFs;
+        let tmp = dir.path().join("a.tmp");
+        let mut file = fs.create(&tmp).unwrap();
+        file.write_all(b"hello").unwrap();
+        file.sync_all().unwrap();
+        drop(file);
+        let final_path = dir.path().join("a");
+        fs.rename(&tmp, &final_path).unwrap();
+        fs.sync_dir(dir.path()).unwrap();
+        assert_eq!(&fs.map(&final_path).unwrap()[..], b"hello");
+        assert_eq!(fs.file_size(&final_path).unwrap(), 5);
+        let mut append = fs.open_append(&final_path).unwrap();
+        append.write_all(b"!").unwrap();
+        drop(append);
+        assert_eq!(fs.read(&final_path).unwrap(), b"hello!");
+        assert_eq!(fs.list_dir(dir.path()).unwrap(), vec!["a".to_string()]);
+
+        let empty = dir.path().join("empty");
+        drop(fs.create(&empty).unwrap());
+        assert!(fs.map(&empty).unwrap().is_empty());
+
+        let lock_path = dir.path().join("LOCK");
+        let held = fs.lock(&lock_path).unwrap();
+        let second = fs.lock(&lock_path).unwrap_err();
+        assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
+        drop(held);
+        fs.lock(&lock_path).unwrap();
+        fs.remove_file(&final_path).unwrap();
+        assert!(!fs.exists(&final_path));
+    }
+}

@@ -1,0 +1,1 @@
+//! The floe storage engine.

@@ -1,0 +1,1 @@
+//! The sorted string table format of floe.
