@@ -1,0 +1,115 @@
+//! The write-ahead log: records framed in 32 KiB blocks, each fragment checksummed.
+//!
+//! The same framing carries two kinds of log: the log segments (`000123.log`), whose
+//! records are [`WriteBatch`](crate::batch::WriteBatch) payloads, and the manifest, whose
+//! records are version edits. `docs/format-log.md` draws the layout.
+//!
+//! A log is a sequence of 32 KiB blocks. A record is written as one or more fragments, each
+//! a 7-byte header (crc32 u32 LE, payload length u16 LE, type u8) and the payload; a
+//! fragment never crosses a block boundary. A record that fits in what is left of the
+//! block is one `FULL` fragment; a longer one is split into `FIRST`, `MIDDLE`s and `LAST`.
+//! When fewer than 7 bytes are left in a block they are zero padding and the next fragment
+//! starts the next block. Because every block starts at a fragment boundary, a reader can
+//! always tell where fragments may begin, which is what lets it tell a torn tail (nothing
+//! valid after the damage) from corruption (valid fragments after the damage).
+//!
+//! The checksum covers the type, the length and the payload, so a damaged length or type
+//! cannot make the reader trust the wrong extent. Segments are never recycled (each is a
+//! fresh file, created truncated), so no per-segment salt is mixed into the checksum: a
+//! reader never meets stale fragments from an earlier life of the file.
+
+mod reader;
+mod writer;
+
+pub(crate) use reader::read_log;
+pub(crate) use writer::LogWriter;
+
+use floe_core::checksum::crc32;
+
+/// The size of a log block: fragments never cross a multiple of it.
+pub(crate) const BLOCK_SIZE: usize = 32 * 1024;
+
+/// The size of a fragment header: crc32 (4), payload length (2), type (1).
+pub(crate) const HEADER_SIZE: usize = 7;
+
+/// The type of a fragment: where it sits in its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum FragmentType {
+    /// The whole record.
+    Full = 1,
+    /// The first piece of a record that continues in later fragments.
+    First = 2,
+    /// A piece that neither starts nor ends its record.
+    Middle = 3,
+    /// The final piece of a record.
+    Last = 4,
+}
+
+impl FragmentType {
+    fn from_u8(byte: u8) -> Option<FragmentType> {
+        match byte {
+            1 => Some(FragmentType::Full),
+            2 => Some(FragmentType::First),
+            3 => Some(FragmentType::Middle),
+            4 => Some(FragmentType::Last),
+            _ => None,
+        }
+    }
+}
+
+/// The checksum of one fragment: its type, its length (as stored, LE) and its payload.
+fn fragment_crc(ty: u8, len: u16, payload: &[u8]) -> u32 {
+    crc32(&[&[ty], &len.to_le_bytes(), payload])
+}
+
+/// Appends the fragments of one record to `out`, for a log whose current position within
+/// its block is `*block_offset`, and advances `*block_offset`.
+///
+/// A record of any length, including zero, is encoded; the empty record is one empty
+/// `FULL` fragment.
+fn encode_record(block_offset: &mut usize, payload: &[u8], out: &mut Vec<u8>) {
+    let mut rest = payload;
+    let mut first = true;
+    loop {
+        let left = BLOCK_SIZE - *block_offset;
+        if left < HEADER_SIZE {
+            // Too little room for a header: pad the block with zeros and start the next.
+            out.resize(out.len() + left, 0);
+            *block_offset = 0;
+            continue;
+        }
+        let take = rest.len().min(left - HEADER_SIZE);
+        let last = take == rest.len();
+        let ty = match (first, last) {
+            (true, true) => FragmentType::Full,
+            (true, false) => FragmentType::First,
+            (false, false) => FragmentType::Middle,
+            (false, true) => FragmentType::Last,
+        };
+        let (piece, tail) = rest.split_at(take);
+        let len = u16::try_from(take).expect("a fragment is shorter than a 32 KiB block");
+        out.extend_from_slice(&fragment_crc(ty as u8, len, piece).to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.push(ty as u8);
+        out.extend_from_slice(piece);
+        *block_offset += HEADER_SIZE + take;
+        rest = tail;
+        first = false;
+        if last {
+            return;
+        }
+    }
+}
+
+/// Encodes `records` as a complete log starting at offset zero: the bytes a [`LogWriter`]
+/// would write for them. For tests and fuzzing.
+#[cfg(any(test, fuzzing))]
+pub(crate) fn encode_log<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut block_offset = 0;
+    for record in records {
+        encode_record(&mut block_offset, record, &mut out);
+    }
+    out
+}
