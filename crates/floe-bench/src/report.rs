@@ -99,3 +99,133 @@ pub fn percentiles(samples: &mut [u64]) -> Option<[u64; 3]> {
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     Some([at(0.50), at(0.99), at(0.999)])
 }
+
+/// The measurements as a table, one line each, for the terminal.
+#[must_use]
+pub fn table(measurements: &[Measurement]) -> String {
+    let mut out = format!(
+        "{:<22} {:<10} {:>7} {:>12} {:>9} {:>30}  notes\n",
+        "workload", "subject", "threads", "ops/s", "B/entry", "p50 / p99 / p99.9 (ns)"
+    );
+    for m in measurements {
+        let bytes = m
+            .bytes_per_entry
+            .map_or_else(|| "-".to_string(), |b| format!("{b:.1}"));
+        let latency = m.latency_ns.map_or_else(
+            || "-".to_string(),
+            |[p50, p99, p999]| format!("{p50} / {p99} / {p999}"),
+        );
+        let notes: Vec<String> = m.notes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!(
+            "{:<22} {:<10} {:>7} {:>12.0} {:>9} {:>30}  {}\n",
+            m.workload,
+            m.subject,
+            m.threads,
+            m.ops_per_sec(),
+            bytes,
+            latency,
+            notes.join(" ")
+        ));
+    }
+    out
+}
+
+/// How one subject compares with another on one workload and thread count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ratio {
+    /// The workload both subjects ran.
+    pub workload: String,
+    /// The thread count both ran at.
+    pub threads: usize,
+    /// Throughput of the first subject over the second: above 1 means the first is faster.
+    pub throughput: f64,
+    /// Bytes per entry of the first over the second, where both measured it: below 1
+    /// means the first uses less space.
+    pub space: Option<f64>,
+}
+
+/// The ratios `ours / theirs` for every (workload, threads) that both subjects ran.
+#[must_use]
+pub fn ratios(measurements: &[Measurement], ours: &str, theirs: &str) -> Vec<Ratio> {
+    measurements
+        .iter()
+        .filter(|m| m.subject == ours)
+        .filter_map(|a| {
+            let b = measurements.iter().find(|b| {
+                b.subject == theirs && b.workload == a.workload && b.threads == a.threads
+            })?;
+            let space = match (a.bytes_per_entry, b.bytes_per_entry) {
+                (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+                _ => None,
+            };
+            Some(Ratio {
+                workload: a.workload.clone(),
+                threads: a.threads,
+                throughput: a.ops_per_sec() / b.ops_per_sec().max(1e-9),
+                space,
+            })
+        })
+        .collect()
+}
+
+/// [`ratios`] as a table for the terminal.
+#[must_use]
+pub fn ratio_table(ratios: &[Ratio], ours: &str, theirs: &str) -> String {
+    let mut out = format!(
+        "{:<22} {:>7} {:>16} {:>16}\n",
+        "workload",
+        "threads",
+        format!("{ours}/{theirs} ops"),
+        "space"
+    );
+    for r in ratios {
+        let space = r
+            .space
+            .map_or_else(|| "-".to_string(), |s| format!("{s:.2}x"));
+        out.push_str(&format!(
+            "{:<22} {:>7} {:>15.2}x {:>16}\n",
+            r.workload, r.threads, r.throughput, space
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        assert_eq!(percentiles(&mut []), None);
+        assert_eq!(percentiles(&mut [7]), Some([7, 7, 7]));
+        // 1..=1001 shuffled: index round(1000 * q) of the sorted samples.
+        let mut samples: Vec<u64> = (1..=1001).rev().collect();
+        assert_eq!(percentiles(&mut samples), Some([501, 991, 1000]));
+        let mut two = vec![10, 20];
+        assert_eq!(percentiles(&mut two), Some([20, 20, 20]));
+    }
+
+    #[test]
+    fn ratios_pair_subjects_by_workload_and_threads() {
+        let second = Duration::from_secs(1);
+        let mut a = Measurement::new("fillrandom", "floe", 1, 300, second);
+        a.bytes_per_entry = Some(120.0);
+        let mut b = Measurement::new("fillrandom", "fjall", 1, 100, second);
+        b.bytes_per_entry = Some(240.0);
+        let c = Measurement::new("readrandom", "floe", 2, 50, second);
+        let d = Measurement::new("readrandom", "fjall", 1, 50, second);
+        let found = ratios(&[a, b, c, d], "floe", "fjall");
+        assert_eq!(found.len(), 1, "readrandom ran at different thread counts");
+        assert_eq!(found[0].workload, "fillrandom");
+        assert!((found[0].throughput - 3.0).abs() < 1e-9);
+        assert_eq!(found[0].space, Some(0.5));
+        let text = ratio_table(&found, "floe", "fjall");
+        assert!(text.contains("3.00x") && text.contains("0.50x"), "{text}");
+        assert!(
+            table(&[Measurement::new("w", "s", 1, 1, second)])
+                .lines()
+                .count()
+                == 2
+        );
+    }
+}

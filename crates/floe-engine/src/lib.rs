@@ -1,9 +1,45 @@
 //! The floe storage engine: the write path with group commit, the write-ahead log,
 //! freezing and flushing memtables on an `arc-swap`ped state, the manifest, recovery,
-//! merging iterators and snapshots.
+//! merging iterators, snapshots and manual compaction.
 //!
-//! Users program against the facade crate `floe`, which re-exports the public items here.
+//! Users program against the facade crate `floe`, which re-exports the public items here:
+//! [`Db`], [`Options`], [`WriteBatch`], [`Snapshot`], [`Iter`], [`Error`] and [`Result`].
+//!
+//! Code map: [`Db`] (`db.rs`) is the handle; `shared.rs` holds the core every handle and
+//! the flush thread share; `commit.rs` is the write path (group commit, memtable switch,
+//! back-pressure); `publish.rs` the in-order publication of sequence numbers; `flush.rs`
+//! the background flush; `recovery.rs` open; `read.rs` reads, iterators and snapshots;
+//! `compact.rs` manual compaction; `state.rs` the `arc-swap`ped state; `table.rs` the
+//! handles of table files. `wal`, `manifest`, `batch` and `filename` are the on-disk
+//! formats; `iter` the merging iterators.
 
+mod batch;
+mod commit;
+mod compact;
+mod db;
 mod error;
+mod filename;
+mod flush;
+#[cfg(any(test, fuzzing))]
+pub mod fuzz_api;
+mod iter;
+mod manifest;
+mod options;
+mod publish;
+mod read;
+mod recovery;
+mod shared;
+mod state;
+mod sync;
+mod table;
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+mod wal;
 
+pub use batch::WriteBatch;
+pub use db::Db;
 pub use error::{Error, Result};
+pub use options::{MAX_KEY_SIZE, MAX_VALUE_SIZE, Options};
+pub use read::{Iter, Snapshot};

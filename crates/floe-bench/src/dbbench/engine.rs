@@ -1,0 +1,150 @@
+//! The one interface every compared engine is driven through, and the list of engines.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::bail;
+
+/// How an engine is opened for one workload; every engine gets the same settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Memtable capacity in bytes (RocksDB's `write_buffer_size`, fjall's
+    /// `max_memtable_size`).
+    pub write_buffer: usize,
+    /// Whether every write is fsynced (fdatasync) before it is acknowledged.
+    pub sync: bool,
+}
+
+/// A key-value engine as the workloads see it.
+///
+/// Every method takes `&self`: the workloads call one engine from several threads at once.
+/// Writes are acknowledged only once they are in the operating system (every engine is
+/// configured that way), and with [`EngineOptions::sync`] once they are on stable storage.
+pub trait Engine: Send + Sync {
+    /// Writes `value` under `key`.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn put(&self, key: &[u8], value: &[u8]) -> anyhow::Result<()>;
+
+    /// Looks `key` up; on a hit copies the value into `value` (cleared first) and returns
+    /// `true`. The copy costs every engine the same and lets the caller check the bytes.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn get(&self, key: &[u8], value: &mut Vec<u8>) -> anyhow::Result<bool>;
+
+    /// Removes `key`.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn delete(&self, key: &[u8]) -> anyhow::Result<()>;
+
+    /// Writes every pair of `entries` atomically, in one commit.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn write_batch(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()>;
+
+    /// Visits up to `limit` entries in ascending key order, starting at the first key at or
+    /// above `start` (an empty `start` is the smallest key); returns how many it visited.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> anyhow::Result<usize>;
+
+    /// Moves every acknowledged write out of the memtable into a table file and returns
+    /// when it is there.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn flush(&self) -> anyhow::Result<()>;
+
+    /// Finishes background work and releases the directory.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn close(self: Box<Self>) -> anyhow::Result<()>;
+}
+
+/// The engines the harness can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EngineKind {
+    /// This repository's engine, through the public `floe` API.
+    Floe,
+    /// fjall 3, its default keyspace, compression compiled out.
+    Fjall,
+    /// RocksDB through the `rocksdb` crate; needs the cargo feature `rocksdb`.
+    RocksDb,
+}
+
+impl EngineKind {
+    /// Every engine, in the order results are shown.
+    pub const ALL: [EngineKind; 3] = [EngineKind::Floe, EngineKind::Fjall, EngineKind::RocksDb];
+
+    /// The engine's name on the command line and in results.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Floe => "floe",
+            EngineKind::Fjall => "fjall",
+            EngineKind::RocksDb => "rocksdb",
+        }
+    }
+
+    /// Whether this build of the harness contains the engine.
+    #[must_use]
+    pub fn is_built(self) -> bool {
+        match self {
+            EngineKind::Floe | EngineKind::Fjall => true,
+            EngineKind::RocksDb => cfg!(feature = "rocksdb"),
+        }
+    }
+
+    /// Opens (creating) a database of this engine at `path`.
+    ///
+    /// # Errors
+    /// The engine's error, or an explanation if the engine is not in this build.
+    pub fn open(self, path: &Path, options: EngineOptions) -> anyhow::Result<Box<dyn Engine>> {
+        match self {
+            EngineKind::Floe => Ok(Box::new(super::floe::FloeEngine::open(path, options)?)),
+            EngineKind::Fjall => Ok(Box::new(super::fjall::FjallEngine::open(path, options)?)),
+            #[cfg(feature = "rocksdb")]
+            EngineKind::RocksDb => Ok(Box::new(super::rocksdb::RocksDbEngine::open(
+                path, options,
+            )?)),
+            #[cfg(not(feature = "rocksdb"))]
+            EngineKind::RocksDb => bail!("{}", NOT_BUILT),
+        }
+    }
+}
+
+/// Why `rocksdb` is refused by a default build.
+const NOT_BUILT: &str = "this floe-bench was built without RocksDB; build it with `--features rocksdb` \
+     (compiles RocksDB's C++ sources, about 20 minutes, and needs libclang)";
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = anyhow::Error;
+
+    fn from_str(name: &str) -> anyhow::Result<EngineKind> {
+        let Some(kind) = EngineKind::ALL.into_iter().find(|kind| kind.name() == name) else {
+            bail!("unknown engine {name:?} (engines: floe, fjall, rocksdb)");
+        };
+        if !kind.is_built() {
+            bail!("{NOT_BUILT}");
+        }
+        Ok(kind)
+    }
+}

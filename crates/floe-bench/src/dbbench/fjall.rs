@@ -1,0 +1,115 @@
+//! The fjall adapter: fjall 3's default keyspace, set up to match floe's behaviour.
+//!
+//! - The memtable limit is the harness's write buffer (`max_memtable_size`).
+//! - Compression is off: the `lz4` feature is not enabled, so fjall has no compressor.
+//! - Each write reaches the operating system before it returns (fjall's default,
+//!   `manual_journal_persist(false)`), as floe's do.
+//! - With `sync`, each write is followed by `persist(SyncData)` (fdatasync of the journal),
+//!   outside the journal lock, so concurrent writers can share an fsync where fjall allows.
+//! - The block cache keeps fjall's default size (32 MiB); floe reads tables through mmap
+//!   and the page cache.
+
+use std::path::Path;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+use super::engine::{Engine, EngineOptions};
+
+/// A fjall database and its one keyspace.
+pub struct FjallEngine {
+    // The keyspace is declared first so that it is dropped before the database.
+    keyspace: Keyspace,
+    db: Database,
+    sync: bool,
+}
+
+impl FjallEngine {
+    /// Opens (creating) a fjall database at `path`.
+    ///
+    /// # Errors
+    /// fjall's error.
+    pub fn open(path: &Path, options: EngineOptions) -> anyhow::Result<FjallEngine> {
+        let db = Database::builder(path).open()?;
+        let write_buffer = options.write_buffer as u64;
+        let keyspace = db.keyspace("default", || {
+            KeyspaceCreateOptions::default().max_memtable_size(write_buffer)
+        })?;
+        Ok(FjallEngine {
+            keyspace,
+            db,
+            sync: options.sync,
+        })
+    }
+
+    fn persist_if_sync(&self) -> anyhow::Result<()> {
+        if self.sync {
+            self.db.persist(PersistMode::SyncData)?;
+        }
+        Ok(())
+    }
+}
+
+impl Engine for FjallEngine {
+    fn put(&self, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+        self.keyspace.insert(key, value)?;
+        self.persist_if_sync()
+    }
+
+    fn get(&self, key: &[u8], value: &mut Vec<u8>) -> anyhow::Result<bool> {
+        value.clear();
+        match self.keyspace.get(key)? {
+            Some(found) => {
+                value.extend_from_slice(&found);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn delete(&self, key: &[u8]) -> anyhow::Result<()> {
+        self.keyspace.remove(key)?;
+        self.persist_if_sync()
+    }
+
+    fn write_batch(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
+        let mut batch = self.db.batch();
+        for (key, value) in entries {
+            batch.insert(&self.keyspace, key.as_slice(), value.as_slice());
+        }
+        if self.sync {
+            batch = batch.durability(Some(PersistMode::SyncData));
+        }
+        Ok(batch.commit()?)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> anyhow::Result<usize> {
+        let mut visited = 0;
+        for guard in self.keyspace.range(start..).take(limit) {
+            let (key, value) = guard.into_inner()?;
+            visit(&key, &value);
+            visited += 1;
+        }
+        Ok(visited)
+    }
+
+    fn flush(&self) -> anyhow::Result<()> {
+        // fjall 3 has no documented flush; this public (doc-hidden) call seals the active
+        // memtable and waits until the flush workers have written it to a table.
+        self.keyspace.rotate_memtable_and_wait()?;
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        // fjall writes the journal to the OS on every write and closes on drop; the drop of
+        // the last handle stops and joins its background threads.
+        let FjallEngine { keyspace, db, .. } = *self;
+        drop(keyspace);
+        drop(db);
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! The floe adapter: the public `floe` API, nothing internal.
+
+use std::path::Path;
+
+use floe::{Db, Options, WriteBatch};
+
+use super::engine::{Engine, EngineOptions};
+
+/// A floe database opened with the harness's write buffer and sync setting.
+#[derive(Debug)]
+pub struct FloeEngine {
+    db: Db,
+}
+
+impl FloeEngine {
+    /// Opens (creating) a floe database at `path`.
+    ///
+    /// # Errors
+    /// floe's error.
+    pub fn open(path: &Path, options: EngineOptions) -> anyhow::Result<FloeEngine> {
+        let db = Db::open_with(
+            path,
+            Options::default()
+                .write_buffer_size(options.write_buffer)
+                .sync(options.sync),
+        )?;
+        Ok(FloeEngine { db })
+    }
+}
+
+impl Engine for FloeEngine {
+    fn put(&self, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+        Ok(self.db.put(key, value)?)
+    }
+
+    fn get(&self, key: &[u8], value: &mut Vec<u8>) -> anyhow::Result<bool> {
+        value.clear();
+        match self.db.get(key)? {
+            Some(found) => {
+                value.extend_from_slice(&found);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn delete(&self, key: &[u8]) -> anyhow::Result<()> {
+        Ok(self.db.delete(key)?)
+    }
+
+    fn write_batch(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
+        let mut batch = WriteBatch::new();
+        for (key, value) in entries {
+            batch.put(key, value);
+        }
+        Ok(self.db.write(batch)?)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> anyhow::Result<usize> {
+        let mut visited = 0;
+        for entry in self.db.range(start..).take(limit) {
+            let (key, value) = entry?;
+            visit(&key, &value);
+            visited += 1;
+        }
+        Ok(visited)
+    }
+
+    fn flush(&self) -> anyhow::Result<()> {
+        Ok(self.db.flush()?)
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(self.db.close()?)
+    }
+}

@@ -1,0 +1,329 @@
+//! db_bench-style workloads run against several engines through one [`Engine`] trait:
+//! floe, fjall and (with the cargo feature `rocksdb`) RocksDB.
+//!
+//! Each (workload, thread count, engine) runs on a fresh directory: the workloads that
+//! read or overwrite first load every key (untimed, in batches, then a flush), and then
+//! the timed phase runs with a progress bar. Every read is checked against what was
+//! written, so a fast but wrong engine fails instead of winning. Fill workloads also
+//! measure the directory's size after a flush and close, against the raw size of the keys
+//! and values.
+
+pub mod data;
+pub mod engine;
+pub mod fjall;
+pub mod floe;
+pub mod progress;
+#[cfg(feature = "rocksdb")]
+pub mod rocksdb;
+mod workloads;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context as _, bail, ensure};
+
+pub use self::engine::{Engine, EngineKind, EngineOptions};
+use self::progress::Display;
+use crate::report::percentiles;
+use crate::{Config, Measurement};
+
+/// One db_bench workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Workload {
+    /// Writes every key once in ascending order.
+    FillSeq,
+    /// Writes every key once in random order.
+    FillRandom,
+    /// Overwrites random keys of a loaded database, as many writes as keys.
+    Overwrite,
+    /// Reads random existing keys, as many reads as keys.
+    ReadRandom,
+    /// Reads keys that were never written, as many reads as keys.
+    ReadMissing,
+    /// Seeks to a random existing key and reads it and the next entries (10 by default);
+    /// a tenth as many seeks as keys.
+    SeekRandom,
+    /// Reads the whole database in key order once.
+    ReadSeq,
+    /// Random reads while one more thread overwrites random keys; reader throughput.
+    ReadWhileWriting,
+    /// Random writes, each fsynced before it is acknowledged (a few thousand per thread;
+    /// concurrent writers may share an fsync: group commit).
+    FillSync,
+}
+
+impl Workload {
+    /// Every workload, in the order they run.
+    pub const ALL: [Workload; 9] = [
+        Workload::FillSeq,
+        Workload::FillRandom,
+        Workload::Overwrite,
+        Workload::ReadRandom,
+        Workload::ReadMissing,
+        Workload::SeekRandom,
+        Workload::ReadSeq,
+        Workload::ReadWhileWriting,
+        Workload::FillSync,
+    ];
+
+    /// The workload's name on the command line and in results (db_bench's names).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::FillSeq => "fillseq",
+            Workload::FillRandom => "fillrandom",
+            Workload::Overwrite => "overwrite",
+            Workload::ReadRandom => "readrandom",
+            Workload::ReadMissing => "readmissing",
+            Workload::SeekRandom => "seekrandom",
+            Workload::ReadSeq => "readseq",
+            Workload::ReadWhileWriting => "readwhilewriting",
+            Workload::FillSync => "fillsync",
+        }
+    }
+
+    /// The thread counts a default run measures.
+    #[must_use]
+    pub fn default_threads(self) -> &'static [usize] {
+        match self {
+            Workload::Overwrite => &[1, 2, 4],
+            Workload::ReadRandom => &[1, 2],
+            Workload::FillSync => &[1, 4],
+            _ => &[1],
+        }
+    }
+
+    /// Whether the workload can spread over threads (`fillseq` and `readseq` are one
+    /// ordered stream and always run on one).
+    #[must_use]
+    pub fn is_parallel(self) -> bool {
+        !matches!(self, Workload::FillSeq | Workload::ReadSeq)
+    }
+
+    /// Whether the timed phase starts from a loaded database.
+    fn needs_load(self) -> bool {
+        !matches!(
+            self,
+            Workload::FillSeq | Workload::FillRandom | Workload::FillSync
+        )
+    }
+
+    /// Whether the run ends by measuring the size of the directory.
+    fn measures_space(self) -> bool {
+        matches!(
+            self,
+            Workload::FillSeq | Workload::FillRandom | Workload::Overwrite
+        )
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Workload {
+    type Err = anyhow::Error;
+
+    fn from_str(name: &str) -> anyhow::Result<Workload> {
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == name)
+            .with_context(|| {
+                let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
+                format!(
+                    "unknown workload {name:?} (workloads: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// How the db_bench suite runs, beyond the shared [`Config`] (keys, sizes, seed).
+#[derive(Debug, Clone)]
+pub struct DbBenchOptions {
+    /// The engines to compare, in the order results are shown.
+    pub engines: Vec<EngineKind>,
+    /// The workloads to run, in order.
+    pub workloads: Vec<Workload>,
+    /// Memtable capacity in bytes for every engine (64 MiB by default).
+    pub write_buffer: usize,
+    /// Thread counts for every parallel workload instead of each one's defaults.
+    pub threads: Option<Vec<usize>>,
+    /// Synced writes per thread in `fillsync` (1000 by default: each costs an fsync).
+    pub sync_ops: u64,
+    /// Entries read after each seek in `seekrandom` (10 by default).
+    pub seek_nexts: usize,
+    /// The directory the per-run databases are created in (`target/bench/tmp` by default).
+    pub dir: PathBuf,
+    /// Progress bars on stderr, or nothing.
+    pub display: Display,
+}
+
+impl Default for DbBenchOptions {
+    fn default() -> DbBenchOptions {
+        DbBenchOptions {
+            engines: vec![EngineKind::Floe, EngineKind::Fjall],
+            workloads: Workload::ALL.to_vec(),
+            write_buffer: 64 << 20,
+            threads: None,
+            sync_ops: 1000,
+            seek_nexts: 10,
+            dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/tmp"),
+            display: Display::Auto,
+        }
+    }
+}
+
+impl DbBenchOptions {
+    /// The thread counts `workload` runs at.
+    #[must_use]
+    pub fn threads_for(&self, workload: Workload) -> Vec<usize> {
+        match &self.threads {
+            Some(threads) if workload.is_parallel() => threads.clone(),
+            _ if workload.is_parallel() => workload.default_threads().to_vec(),
+            _ => vec![1],
+        }
+    }
+}
+
+/// Runs every chosen workload at each of its thread counts on each engine, engines side
+/// by side so that they meet the machine in the same state.
+///
+/// # Errors
+/// An engine's error, a read that found something other than what was written, or a
+/// problem with the directory.
+pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Measurement>> {
+    ensure!(config.keys > 0, "--keys must be at least 1");
+    ensure!(
+        config.key_size >= 8,
+        "keys need at least 8 bytes to be distinct"
+    );
+    ensure!(
+        options
+            .threads_for(Workload::Overwrite)
+            .iter()
+            .all(|&t| t > 0),
+        "thread counts must be at least 1"
+    );
+    if options.engines.is_empty() || options.workloads.is_empty() {
+        bail!("no engines or no workloads chosen");
+    }
+    std::fs::create_dir_all(&options.dir)
+        .with_context(|| format!("creating {}", options.dir.display()))?;
+    let data = data::Data::new(config.key_size, config.value_size, config.seed);
+    let mut out = Vec::new();
+    for &workload in &options.workloads {
+        for threads in options.threads_for(workload) {
+            for &engine in &options.engines {
+                out.push(run_one(config, options, &data, workload, threads, engine)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn run_one(
+    config: &Config,
+    options: &DbBenchOptions,
+    data: &data::Data,
+    workload: Workload,
+    threads: usize,
+    kind: EngineKind,
+) -> anyhow::Result<Measurement> {
+    let label = format!("{workload} x{threads} {kind}");
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{kind}-{workload}-"))
+        .tempdir_in(&options.dir)
+        .with_context(|| format!("creating a directory under {}", options.dir.display()))?;
+    let path = dir.path().join("db");
+    let engine_options = EngineOptions {
+        write_buffer: options.write_buffer,
+        sync: workload == Workload::FillSync,
+    };
+    let engine = kind
+        .open(&path, engine_options)
+        .with_context(|| format!("{label}: opening"))?;
+    let ctx = workloads::Context {
+        engine: &*engine,
+        data,
+        keys: config.keys as u64,
+        threads,
+        display: options.display,
+        label: &label,
+        sync_ops: options.sync_ops,
+        seek_nexts: options.seek_nexts,
+    };
+    if workload.needs_load() {
+        workloads::load(&ctx)?;
+    }
+    let mut outcome = workloads::run(workload, &ctx).with_context(|| label.clone())?;
+    let mut measurement = Measurement::new(
+        workload.name(),
+        kind.name(),
+        threads,
+        outcome.ops,
+        outcome.elapsed,
+    );
+    measurement.latency_ns = percentiles(&mut outcome.samples);
+    measurement.notes = outcome.notes;
+    if workload.measures_space() {
+        engine
+            .flush()
+            .with_context(|| format!("{label}: flushing"))?;
+        engine
+            .close()
+            .with_context(|| format!("{label}: closing"))?;
+        let disk = dir_size(&path)?;
+        let raw = (config.keys * (config.key_size + config.value_size)) as f64;
+        measurement.bytes_per_entry = Some(disk as f64 / config.keys as f64);
+        measurement
+            .notes
+            .push(("disk_bytes".to_string(), disk.to_string()));
+        measurement.notes.push((
+            "space_amp".to_string(),
+            format!("{:.2}", disk as f64 / raw.max(1.0)),
+        ));
+    } else {
+        engine
+            .close()
+            .with_context(|| format!("{label}: closing"))?;
+    }
+    Ok(measurement)
+}
+
+/// The disk space the files under `path` occupy.
+///
+/// On Unix this counts allocated blocks, not file lengths: fjall sizes each journal to
+/// 64 MiB up front with `set_len`, a sparse file whose length says nothing of the space
+/// it takes.
+fn dir_size(path: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).with_context(|| format!("listing {}", path.display()))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            total += dir_size(&entry.path())?;
+        } else if kind.is_file() {
+            total += allocated(&entry.metadata()?);
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(unix)]
+fn allocated(metadata: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    // `blocks` counts 512-byte units whatever the file system's block size.
+    metadata.blocks() * 512
+}
+
+#[cfg(not(unix))]
+fn allocated(metadata: &std::fs::Metadata) -> u64 {
+    metadata.len()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+//! The RocksDB adapter (cargo feature `rocksdb`): the default column family with
+//! compression off at every level, the harness's write buffer, and `sync` write options
+//! when the workload asks for durable writes (RocksDB groups concurrent synced writers
+//! into one fdatasync, as floe does).
+
+use std::path::Path;
+
+use rocksdb::{DB, DBCompressionType, Options, WriteBatch, WriteOptions};
+
+use super::engine::{Engine, EngineOptions};
+
+/// A RocksDB database.
+pub struct RocksDbEngine {
+    db: DB,
+    sync: bool,
+}
+
+impl RocksDbEngine {
+    /// Opens (creating) a RocksDB database at `path`.
+    ///
+    /// # Errors
+    /// RocksDB's error.
+    pub fn open(path: &Path, options: EngineOptions) -> anyhow::Result<RocksDbEngine> {
+        let mut rocks = Options::default();
+        rocks.create_if_missing(true);
+        rocks.set_write_buffer_size(options.write_buffer);
+        rocks.set_compression_type(DBCompressionType::None);
+        rocks.set_bottommost_compression_type(DBCompressionType::None);
+        let db = DB::open(&rocks, path)?;
+        Ok(RocksDbEngine {
+            db,
+            sync: options.sync,
+        })
+    }
+
+    /// Write options for one write. `WriteOptions` is `Send` but not `Sync`, so the engine
+    /// cannot share one between threads; making one is a small allocation.
+    fn write_options(&self) -> WriteOptions {
+        let mut options = WriteOptions::default();
+        options.set_sync(self.sync);
+        options
+    }
+}
+
+impl Engine for RocksDbEngine {
+    fn put(&self, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+        Ok(self.db.put_opt(key, value, &self.write_options())?)
+    }
+
+    fn get(&self, key: &[u8], value: &mut Vec<u8>) -> anyhow::Result<bool> {
+        value.clear();
+        match self.db.get_pinned(key)? {
+            Some(found) => {
+                value.extend_from_slice(&found);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn delete(&self, key: &[u8]) -> anyhow::Result<()> {
+        Ok(self.db.delete_opt(key, &self.write_options())?)
+    }
+
+    fn write_batch(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
+        let mut batch = WriteBatch::default();
+        for (key, value) in entries {
+            batch.put(key, value);
+        }
+        Ok(self.db.write_opt(batch, &self.write_options())?)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        limit: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> anyhow::Result<usize> {
+        let mut iter = self.db.raw_iterator();
+        iter.seek(start);
+        let mut visited = 0;
+        while visited < limit {
+            let (Some(key), Some(value)) = (iter.key(), iter.value()) else {
+                break;
+            };
+            visit(key, value);
+            visited += 1;
+            iter.next();
+        }
+        iter.status()?;
+        Ok(visited)
+    }
+
+    fn flush(&self) -> anyhow::Result<()> {
+        Ok(self.db.flush()?)
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        // Dropping the handle waits for background work and closes the database.
+        drop(self);
+        Ok(())
+    }
+}

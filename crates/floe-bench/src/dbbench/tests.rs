@@ -1,0 +1,171 @@
+//! A tiny run of every workload on every built engine: a correctness check of the
+//! adapters and the workloads (each read is verified inside the workload), not a speed test.
+
+use super::*;
+
+fn tiny(dir: &Path) -> (Config, DbBenchOptions) {
+    let config = Config {
+        keys: 1000,
+        threads: vec![1],
+        ..Config::default()
+    };
+    let options = DbBenchOptions {
+        engines: EngineKind::ALL
+            .into_iter()
+            .filter(|kind| kind.is_built())
+            .collect(),
+        // A 32 KiB write buffer makes the load flush several tables, so reads cross
+        // memtables and tables.
+        write_buffer: 32 << 10,
+        threads: Some(vec![1, 2]),
+        sync_ops: 20,
+        dir: dir.to_path_buf(),
+        display: Display::Quiet,
+        ..DbBenchOptions::default()
+    };
+    (config, options)
+}
+
+#[test]
+fn every_workload_runs_and_reads_back_what_it_wrote() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (config, options) = tiny(dir.path());
+    let measurements = run(&config, &options).expect("every workload succeeds");
+    for workload in Workload::ALL {
+        for engine in &options.engines {
+            let runs: Vec<&Measurement> = measurements
+                .iter()
+                .filter(|m| m.workload == workload.name() && m.subject == engine.name())
+                .collect();
+            assert_eq!(
+                runs.len(),
+                options.threads_for(workload).len(),
+                "{workload} on {engine}"
+            );
+            for m in runs {
+                let expected = match workload {
+                    Workload::SeekRandom => 100,
+                    Workload::FillSync => 20 * m.threads as u64,
+                    _ => 1000,
+                };
+                assert_eq!(m.ops, expected, "{workload} x{} on {engine}", m.threads);
+                assert_eq!(m.latency_ns.is_some(), workload != Workload::ReadSeq);
+                if let Some([p50, p99, p999]) = m.latency_ns {
+                    assert!(
+                        p50 <= p99 && p99 <= p999,
+                        "{workload}: percentiles out of order"
+                    );
+                }
+                if workload.measures_space() {
+                    let per_entry = m.bytes_per_entry.expect("fills measure their size");
+                    assert!(
+                        per_entry > 0.0,
+                        "{workload} on {engine} left an empty directory"
+                    );
+                }
+            }
+        }
+    }
+    // Every run's directory was removed.
+    assert_eq!(std::fs::read_dir(dir.path()).expect("listing").count(), 0);
+}
+
+#[test]
+fn adapters_agree_on_puts_deletes_batches_and_scans() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for kind in EngineKind::ALL.into_iter().filter(|kind| kind.is_built()) {
+        let options = EngineOptions {
+            write_buffer: 1 << 20,
+            sync: kind == EngineKind::Fjall,
+        };
+        let engine = kind
+            .open(&dir.path().join(kind.name()), options)
+            .expect("open");
+        engine.put(b"b", b"2").expect("put");
+        engine
+            .write_batch(&[
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"c".to_vec(), b"3".to_vec()),
+            ])
+            .expect("batch");
+        engine.delete(b"b").expect("delete");
+        let mut value = Vec::new();
+        assert!(
+            !engine.get(b"b", &mut value).expect("get"),
+            "{kind}: deleted key found"
+        );
+        assert!(
+            engine.get(b"c", &mut value).expect("get"),
+            "{kind}: batch key missing"
+        );
+        assert_eq!(value, b"3");
+        engine.flush().expect("flush");
+        let mut seen = Vec::new();
+        let count = engine
+            .scan(b"", usize::MAX, &mut |k, v| {
+                seen.push((k.to_vec(), v.to_vec()))
+            })
+            .expect("scan");
+        assert_eq!(count, 2);
+        assert_eq!(
+            seen,
+            [
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"c".to_vec(), b"3".to_vec())
+            ],
+            "{kind}"
+        );
+        seen.clear();
+        assert_eq!(
+            engine
+                .scan(b"aa", 1, &mut |k, v| seen.push((k.to_vec(), v.to_vec())))
+                .expect("scan"),
+            1
+        );
+        assert_eq!(
+            seen,
+            [(b"c".to_vec(), b"3".to_vec())],
+            "{kind}: seek past a"
+        );
+        engine.close().expect("close");
+    }
+}
+
+#[test]
+fn names_round_trip_and_thread_overrides_apply_to_parallel_workloads() {
+    for workload in Workload::ALL {
+        assert_eq!(
+            workload.name().parse::<Workload>().expect("parses"),
+            workload
+        );
+    }
+    assert!("fillrandomly".parse::<Workload>().is_err());
+    assert_eq!(
+        "fjall".parse::<EngineKind>().expect("parses"),
+        EngineKind::Fjall
+    );
+    assert!("leveldb".parse::<EngineKind>().is_err());
+    assert_eq!(
+        "rocksdb".parse::<EngineKind>().is_ok(),
+        cfg!(feature = "rocksdb")
+    );
+
+    let mut options = DbBenchOptions::default();
+    assert_eq!(options.threads_for(Workload::Overwrite), [1, 2, 4]);
+    assert_eq!(options.threads_for(Workload::FillSync), [1, 4]);
+    assert_eq!(options.threads_for(Workload::ReadSeq), [1]);
+    options.threads = Some(vec![3]);
+    assert_eq!(options.threads_for(Workload::ReadRandom), [3]);
+    assert_eq!(options.threads_for(Workload::FillSeq), [1]);
+}
+
+#[test]
+fn a_wrong_configuration_is_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (mut config, options) = tiny(dir.path());
+    config.key_size = 4;
+    assert!(run(&config, &options).is_err());
+    let (config, mut options) = tiny(dir.path());
+    options.workloads.clear();
+    assert!(run(&config, &options).is_err());
+}

@@ -1,0 +1,365 @@
+//! The write path: the commit queue with group commit, the memtable inserts, in-order
+//! publication, and the memtable switch (freeze) with back-pressure.
+//!
+//! A writer queues its batch. The first writer that finds no leader at work becomes the
+//! leader: it takes every queued batch (the group), and under the log mutex assigns
+//! consecutive sequence numbers, appends all the records to the active log segment in one
+//! `write` call, and syncs once if any of them asked for it. It hands each writer its
+//! assignment and gives up leadership; every writer then inserts its own batch into the
+//! memtable of that same generation, concurrently with the others and with the next
+//! group's log write, and publishes it in order (see [`crate::publish`]).
+//!
+//! Generations: the active memtable and the active log segment are swapped together, only
+//! by a holder of the log mutex, and only after every assigned batch is published (the
+//! drain in [`Shared::freeze_locked`]). A leader therefore always appends to the segment of
+//! the memtable it hands out, and that memtable is not frozen before those batches are in
+//! it, so segment M holds exactly the writes of memtable M. Every insert still passes the
+//! memtable's writer gate, which double-checks that invariant.
+//!
+//! Capacity: batches are admitted with `insert_unchecked` (their records are already in the
+//! log, so the memtable must take them). After publishing, a writer whose memtable reached
+//! its capacity tries to freeze it: it compares the size first (no lock), then takes the log
+//! mutex and compares again, so two writers never freeze twice and an empty memtable is never
+//! frozen. A memtable can therefore overshoot its capacity by the batches committed while
+//! the switch waits; a batch larger than a whole memtable goes into the current one, and
+//! the next write switches.
+
+use std::collections::HashMap;
+use std::mem;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use floe_core::SeqNo;
+use floe_memtable::Memtable;
+
+use crate::batch::{WriteBatch, decode_batch};
+use crate::error::{Error, Result};
+use crate::filename::log_path;
+use crate::shared::{LogState, Shared, lock, wait};
+use crate::state::{FrozenMem, State};
+use crate::wal::LogWriter;
+
+/// The most bytes of keys and values one commit group carries (beyond its first batch),
+/// so that a small write never waits behind an unbounded group.
+const MAX_GROUP_BYTES: usize = 1 << 20;
+
+/// How many of the `pending` batches (from the front) the next group takes: at least one.
+fn group_len(pending: &[Pending]) -> usize {
+    let mut bytes = 0;
+    let mut take = 0;
+    for p in pending {
+        if take > 0 && bytes + p.batch.approximate_size() > MAX_GROUP_BYTES {
+            break;
+        }
+        bytes += p.batch.approximate_size();
+        take += 1;
+    }
+    take
+}
+
+/// A queued batch.
+#[derive(Debug)]
+struct Pending {
+    ticket: u64,
+    batch: WriteBatch,
+    sync: bool,
+}
+
+/// What the leader hands a writer: where its batch goes.
+#[derive(Debug)]
+pub(crate) struct Assigned {
+    first: SeqNo,
+    last: SeqNo,
+    payload: Bytes,
+    mem: Arc<Memtable>,
+}
+
+/// The commit queue.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    next_ticket: u64,
+    pending: Vec<Pending>,
+    /// Outcomes the leader posted for writers that have not picked them up yet.
+    done: HashMap<u64, Result<Assigned>>,
+    leader_active: bool,
+}
+
+impl Shared {
+    /// Commits `batch`: logged, inserted, visible, and (with `sync`) durable on return.
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        self.check_writable()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        batch.validate(crate::options::MAX_KEY_SIZE, crate::options::MAX_VALUE_SIZE)?;
+        let assigned = self.commit(batch, sync)?;
+        self.apply(&assigned);
+        // The write is logged and visible: it is acknowledged even if the switch below
+        // fails (that failure poisons the database, so the next write reports it).
+        let _ = self.maybe_freeze(&assigned.mem);
+        Ok(())
+    }
+
+    /// Queues `batch` and waits until a leader (possibly this thread) has logged it.
+    fn commit(&self, batch: WriteBatch, sync: bool) -> Result<Assigned> {
+        let mut queue = lock(&self.queue);
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.pending.push(Pending {
+            ticket,
+            batch,
+            sync,
+        });
+        loop {
+            if let Some(outcome) = queue.done.remove(&ticket) {
+                return outcome;
+            }
+            // A leader posts the outcomes of its whole group and clears `leader_active`
+            // in one critical section, so a writer that sees no leader and no outcome is
+            // still pending, and leads its own group.
+            if !queue.leader_active {
+                break;
+            }
+            queue = wait(&self.queue_cv, queue);
+        }
+        // Lead groups until this writer's own batch is logged: a group is capped in size
+        // (see [`MAX_GROUP_BYTES`]), so a leader may log the batches ahead of its own first.
+        queue.leader_active = true;
+        let mine = loop {
+            let take = group_len(&queue.pending);
+            let group: Vec<Pending> = queue.pending.drain(..take).collect();
+            drop(queue);
+            let outcomes = self.lead(group);
+            queue = lock(&self.queue);
+            let mut mine = None;
+            for (t, outcome) in outcomes {
+                if t == ticket {
+                    mine = Some(outcome);
+                } else {
+                    queue.done.insert(t, outcome);
+                }
+            }
+            self.queue_cv.notify_all();
+            if let Some(mine) = mine {
+                break mine;
+            }
+        };
+        queue.leader_active = false;
+        self.queue_cv.notify_all();
+        mine
+    }
+
+    /// Logs a group: sequence numbers, one write, at most one sync.
+    fn lead(&self, group: Vec<Pending>) -> Vec<(u64, Result<Assigned>)> {
+        let mut log = lock(&self.log);
+        let fail = |group: Vec<Pending>, err: Error| {
+            group
+                .into_iter()
+                .map(|p| (p.ticket, Err(err.clone())))
+                .collect()
+        };
+        if let Err(err) = self.check_writable() {
+            return fail(group, err);
+        }
+        // Only holders of the log mutex replace the active memtable, so the state loaded
+        // here has the memtable of the segment `log.writer` appends to.
+        let state = self.state.load_full();
+        let mut next = log.next_seqno;
+        let mut sync = self.options.sync;
+        let mut batches = Vec::with_capacity(group.len());
+        for mut pending in group {
+            pending.batch.set_seqno(next);
+            let first = next;
+            next += pending.batch.len() as u64;
+            sync |= pending.sync;
+            batches.push((pending.ticket, first, pending.batch));
+        }
+        let payloads: Vec<&[u8]> = batches.iter().map(|(_, _, b)| b.payload()).collect();
+        let written = log
+            .writer
+            .append(&payloads)
+            .and_then(|()| if sync { log.writer.sync() } else { Ok(()) });
+        if let Err(err) = written {
+            let name = log_path(&self.dir, log.number);
+            let err = self.poison(Error::io(
+                format_args!("appending to log {}", name.display()),
+                err,
+            ));
+            return batches
+                .into_iter()
+                .map(|(ticket, _, _)| (ticket, Err(err.clone())))
+                .collect();
+        }
+        log.next_seqno = next;
+        drop(log);
+        batches
+            .into_iter()
+            .map(|(ticket, first, batch)| {
+                let last = first + batch.len() as u64 - 1;
+                let assigned = Assigned {
+                    first,
+                    last,
+                    payload: batch.into_payload(),
+                    mem: Arc::clone(&state.active),
+                };
+                (ticket, Ok(assigned))
+            })
+            .collect()
+    }
+
+    /// Inserts an assigned batch into its memtable and publishes it.
+    fn apply(&self, assigned: &Assigned) {
+        match (decode_batch(&assigned.payload), assigned.mem.enter()) {
+            (Ok((first, ops)), Ok(guard)) => {
+                debug_assert_eq!(first, assigned.first);
+                for (i, op) in ops.into_iter().enumerate() {
+                    guard.insert_unchecked(op.key, first + i as u64, op.kind, op.value);
+                }
+            }
+            // Neither can happen: the payload is the one this process encoded, and a
+            // memtable is frozen only after every batch assigned to it is published. If
+            // it did happen, refuse further writes rather than lose one silently.
+            (Err(err), _) => {
+                let _ = self.poison(err);
+            }
+            (_, Err(err)) => {
+                let _ = self.poison(Error::corruption(format!(
+                    "internal error: a batch was assigned to a frozen memtable ({err})"
+                )));
+            }
+        }
+        // Publish even after a failure above: later batches must not wait forever.
+        self.publisher.complete(assigned.first, assigned.last);
+    }
+
+    /// Freezes `mem` if it is still the active memtable and reached its capacity.
+    fn maybe_freeze(&self, mem: &Arc<Memtable>) -> Result<()> {
+        if mem.approximate_size() < mem.capacity() {
+            return Ok(());
+        }
+        let mut log = lock(&self.log);
+        let state = self.state.load();
+        if !Arc::ptr_eq(&state.active, mem) || mem.approximate_size() < mem.capacity() {
+            return Ok(());
+        }
+        drop(state);
+        self.freeze_locked(&mut log)
+    }
+
+    /// Switches to a new memtable and log segment, handing the old memtable to the flush
+    /// worker. Waits while too many frozen memtables wait for their flush (back-pressure).
+    /// Does nothing if the active memtable is empty.
+    pub(crate) fn freeze_locked(&self, log: &mut LogState) -> Result<()> {
+        self.check_writable()?;
+        if self.state.load().active.is_empty() {
+            return Ok(());
+        }
+        self.wait_for_room()?;
+        // Drain: every batch assigned to the active memtable is inserted before the switch,
+        // so freezing never shuts one out (no new batch can be assigned: we hold the log).
+        self.publisher.wait_for(log.next_seqno - 1);
+
+        let number = self.new_file_number();
+        let path = log_path(&self.dir, number);
+        let created = self
+            .fs
+            .create(&path)
+            .and_then(|file| self.fs.sync_dir(&self.dir).map(|()| file));
+        let file = match created {
+            Ok(file) => file,
+            Err(err) => {
+                return Err(self.poison(Error::io(
+                    format_args!("creating log {}", path.display()),
+                    err,
+                )));
+            }
+        };
+        self.prune_frozen_logs(log);
+        let old_writer = mem::replace(&mut log.writer, LogWriter::new(file));
+        let old_number = mem::replace(&mut log.number, number);
+        log.frozen_logs.push((old_number, old_writer));
+
+        let fresh = Arc::new(Memtable::new(self.options.write_buffer_size));
+        let old = {
+            let _installing = lock(&self.state_lock);
+            let current = self.state.load_full();
+            let mut frozen = Vec::with_capacity(current.frozen.len() + 1);
+            frozen.push(FrozenMem {
+                mem: Arc::clone(&current.active),
+                log_number: old_number,
+            });
+            frozen.extend(current.frozen.iter().cloned());
+            self.state.store(Arc::new(State {
+                active: fresh,
+                log_number: number,
+                frozen,
+                version: Arc::clone(&current.version),
+            }));
+            current
+        };
+        // Closes the writer gate; nobody is inside thanks to the drain above.
+        old.active.freeze();
+        self.wake_flusher();
+        Ok(())
+    }
+
+    /// Drops the writers of segments whose memtable is flushed (their files are deleted or
+    /// about to be), so that their descriptors do not pile up.
+    fn prune_frozen_logs(&self, log: &mut LogState) {
+        let state = self.state.load();
+        log.frozen_logs
+            .retain(|(number, _)| state.frozen.iter().any(|f| f.log_number == *number));
+    }
+
+    /// Blocks while the frozen memtables reach `max_immutable_memtables`.
+    fn wait_for_room(&self) -> Result<()> {
+        let mut bg = lock(&self.bg);
+        loop {
+            if let Some(err) = self.poison_error() {
+                return Err(err);
+            }
+            if self.state.load().frozen.len() < self.options.max_immutable_memtables {
+                return Ok(());
+            }
+            bg = wait(&self.done_cv, bg);
+        }
+    }
+
+    /// Makes every acknowledged write durable: syncs the segments of the frozen memtables
+    /// that are not flushed yet, then the active segment.
+    pub(crate) fn sync(&self) -> Result<()> {
+        let mut log = lock(&self.log);
+        self.sync_locked(&mut log)
+    }
+
+    /// [`Shared::sync`] for a holder of the log mutex.
+    pub(crate) fn sync_locked(&self, log: &mut LogState) -> Result<()> {
+        if let Some(err) = self.poison_error() {
+            return Err(err);
+        }
+        self.prune_frozen_logs(log);
+        let LogState {
+            writer,
+            frozen_logs,
+            number,
+            ..
+        } = log;
+        for (segment, frozen) in frozen_logs.iter_mut() {
+            if let Err(err) = frozen.sync() {
+                let name = log_path(&self.dir, *segment);
+                return Err(self.poison(Error::io(
+                    format_args!("syncing log {}", name.display()),
+                    err,
+                )));
+            }
+        }
+        if let Err(err) = writer.sync() {
+            let name = log_path(&self.dir, *number);
+            return Err(self.poison(Error::io(
+                format_args!("syncing log {}", name.display()),
+                err,
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+//! [`Db`], the handle to an open database, and its lifecycle: open, close, drop.
+
+use std::fmt;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::{self, JoinHandle};
+
+use bytes::Bytes;
+
+use crate::batch::WriteBatch;
+use crate::error::{Error, Result};
+use crate::flush::run_flush_worker;
+use crate::options::Options;
+use crate::read::{Iter, Snapshot, owned_bounds, prefix_bounds};
+use crate::recovery;
+use crate::shared::{Shared, lock};
+
+/// An open database. Cloning it is cheap: every clone is a handle to the same database.
+///
+/// The last handle to be dropped closes the database (best effort; call [`Db::close`] to
+/// see errors). A second open of a directory that is open fails with
+/// [`Error::Locked`], in this process or another.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+/// The owner of the background thread. The thread holds the [`Shared`] core but not this,
+/// so dropping the last [`Db`] runs [`DbInner`]'s `Drop`, which stops and joins it.
+struct DbInner {
+    shared: Arc<Shared>,
+    flusher: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db")
+            .field("dir", &self.inner.shared.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens the database in the directory `path` with default options, creating it if it
+    /// does not exist.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if the directory is already open, [`Error::Corruption`] if its
+    /// files are damaged or a file it needs is missing, [`Error::Io`] if the file system
+    /// fails.
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        Db::open_with(path, Options::default())
+    }
+
+    /// Opens the database in the directory `path` with `options`, creating it if needed.
+    ///
+    /// # Errors
+    /// As for [`Db::open`].
+    pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let shared = Arc::new(recovery::open(path.as_ref(), options)?);
+        let worker = Arc::clone(&shared);
+        let flusher = thread::Builder::new()
+            .name("floe-flush".to_string())
+            .spawn(move || run_flush_worker(worker))
+            .map_err(|err| Error::io("starting the flush thread", err))?;
+        Ok(Db {
+            inner: Arc::new(DbInner {
+                shared,
+                flusher: std::sync::Mutex::new(Some(flusher)),
+            }),
+        })
+    }
+
+    /// Sets `key` to `value`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the key or value is too long, [`Error::Poisoned`] or
+    /// [`Error::Io`] if the log cannot be written, [`Error::Closed`] after close.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.write(batch)
+    }
+
+    /// Deletes `key` (a no-op if it is absent).
+    ///
+    /// # Errors
+    /// As for [`Db::put`].
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        self.write(batch)
+    }
+
+    /// Applies every operation of `batch` atomically: after a crash, and to every reader,
+    /// either all of them took effect or none.
+    ///
+    /// # Errors
+    /// As for [`Db::put`]; on an error nothing of the batch is acknowledged.
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        self.inner.shared.write(batch, false)
+    }
+
+    /// The latest value of `key`, or `None` if it is absent.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] if a damaged table is read, [`Error::Io`] if reading fails.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.inner.shared.get(key.as_ref())
+    }
+
+    /// Every key-value pair, in key order.
+    pub fn iter(&self) -> Iter {
+        self.inner.shared.scan(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// The key-value pairs whose key lies within `range`, in key order.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        let (lower, upper) = owned_bounds(&range);
+        self.inner.shared.scan(lower, upper)
+    }
+
+    /// The key-value pairs whose key starts with `prefix`, in key order.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
+        let (lower, upper) = prefix_bounds(prefix.as_ref());
+        self.inner.shared.scan(lower, upper)
+    }
+
+    /// A consistent read view of the database as it is now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(&self.inner.shared)
+    }
+
+    /// Writes every write acknowledged before the call into a table; returns when done.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] or [`Error::Io`] if a table or the manifest cannot be written.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.shared.flush()
+    }
+
+    /// Compacts every table into sorted, non-overlapping tables at the last level, dropping
+    /// versions that no live snapshot can see; returns when done.
+    ///
+    /// # Errors
+    /// As for [`Db::flush`], and [`Error::Corruption`] if a damaged table is read.
+    pub fn compact(&self) -> Result<()> {
+        self.inner.shared.compact()
+    }
+
+    /// Makes every write acknowledged before the call durable against power loss.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Poisoned`] if a sync fails; the database is then poisoned.
+    pub fn sync(&self) -> Result<()> {
+        self.inner.shared.sync()
+    }
+
+    /// Closes the database: syncs the log, waits for background flushes to finish and
+    /// releases the directory, so that it can be opened again at once. Other clones of
+    /// this handle can still read, but every write through them fails with
+    /// [`Error::Closed`].
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the final sync fails, [`Error::Poisoned`] if an earlier write-path
+    /// failure poisoned the database (reopen it to recover every acknowledged write).
+    pub fn close(self) -> Result<()> {
+        self.inner.close()
+    }
+}
+
+#[cfg(test)]
+impl Db {
+    /// The shared core, for tests that inspect the state.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+}
+
+impl DbInner {
+    fn close(&self) -> Result<()> {
+        let shared = &self.shared;
+        if shared.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        // Taking the log mutex waits for the group being logged; no later group is
+        // assigned (leaders check `closed` under it). Sync what is acknowledged.
+        let synced = {
+            let mut log = lock(&shared.log);
+            let result = shared.sync_locked(&mut log);
+            drop(log);
+            result
+        };
+        {
+            let mut bg = lock(&shared.bg);
+            bg.shutdown = true;
+            shared.work_cv.notify_all();
+        }
+        let flusher = lock(&self.flusher).take();
+        if let Some(flusher) = flusher {
+            let _ = flusher.join();
+        }
+        drop(lock(&shared.dir_lock).take());
+        synced?;
+        match shared.poison_error() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for DbInner {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -1,0 +1,153 @@
+//! The background flush worker: writes each frozen memtable to a level-0 table and
+//! installs the table in the same state swap that removes the memtable.
+//!
+//! Durability order (DESIGN.md, order 2): the table is written and synced under a
+//! temporary name, renamed, the directory synced; then the manifest edit that adds the
+//! table and moves the log number past the memtable's segment is appended and synced;
+//! then the new state is installed; only then is the segment deleted. A crash at any
+//! point leaves either the segment (replayed on open, the table an orphan) or the table
+//! recorded in the manifest (the segment obsolete).
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use floe_core::SeqNo;
+
+use crate::error::{Error, Result};
+use crate::filename::log_path;
+use crate::manifest::VersionEdit;
+use crate::shared::{Shared, lock, wait};
+use crate::state::{FrozenMem, State};
+use crate::table::{TableHandle, TableWriter};
+
+/// The flush worker's loop: it sleeps on `work_cv` until a memtable is frozen, and exits
+/// at shutdown once nothing frozen is left (or the database is poisoned). The public
+/// handle's drop, not this thread's reference, decides when shutdown happens.
+pub(crate) fn run_flush_worker(shared: Arc<Shared>) {
+    loop {
+        let job = {
+            let mut bg = lock(&shared.bg);
+            loop {
+                let oldest = shared.state.load().frozen.last().cloned();
+                let poisoned = shared.poisoned.get().is_some();
+                match oldest {
+                    Some(frozen) if !poisoned => break Some(frozen),
+                    _ if bg.shutdown => break None,
+                    _ => bg = wait(&shared.work_cv, bg),
+                }
+            }
+        };
+        let Some(frozen) = job else {
+            return;
+        };
+        if let Err(err) = shared.flush_memtable(&frozen) {
+            let _ = shared.poison(err);
+        }
+    }
+}
+
+impl Shared {
+    /// Flushes the oldest frozen memtable `frozen` (see the module docs for the order).
+    fn flush_memtable(&self, frozen: &FrozenMem) -> Result<()> {
+        let mut added = Vec::new();
+        let mut last_seqno: SeqNo = 0;
+        if !frozen.mem.is_empty() {
+            let number = self.new_file_number();
+            let mut writer =
+                TableWriter::create(&*self.fs, &self.dir, number, self.table_options())?;
+            for (key, value) in frozen.mem.entries(Bound::Unbounded, Bound::Unbounded) {
+                last_seqno = last_seqno.max(key.seqno);
+                writer.add(&key, &value)?;
+            }
+            let file = writer.finish(&*self.fs)?;
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|err| Error::io("syncing the database directory", err))?;
+            added.push(TableHandle::open(&self.fs, &self.dir, file)?);
+        }
+
+        let mut manifest = lock(&self.manifest);
+        // The segments still needed start with the next-newer memtable's. A concurrent
+        // freeze only pushes at the front, and what it pushes carries the number that was
+        // the active segment's, so this number does not change while we work.
+        let log_number = {
+            let state = self.state.load();
+            let at = state
+                .frozen
+                .iter()
+                .position(|f| Arc::ptr_eq(&f.mem, &frozen.mem))
+                .ok_or_else(|| {
+                    Error::corruption("internal error: flushed memtable not in the state")
+                })?;
+            if at == 0 {
+                state.log_number
+            } else {
+                state.frozen[at - 1].log_number
+            }
+        };
+        let edit = VersionEdit {
+            log_number: Some(log_number),
+            next_file_number: Some(
+                self.next_file_number
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            last_seqno: (last_seqno > 0).then_some(last_seqno),
+            added: added.iter().map(|t| (0, t.file.clone())).collect(),
+            removed: Vec::new(),
+        };
+        self.log_edit(&mut manifest, &edit)?;
+        {
+            let _installing = lock(&self.state_lock);
+            let current = self.state.load_full();
+            let frozen_left = current
+                .frozen
+                .iter()
+                .filter(|f| !Arc::ptr_eq(&f.mem, &frozen.mem))
+                .cloned()
+                .collect();
+            let version = current
+                .version
+                .apply(added.into_iter().map(|t| (0, t)).collect(), &[]);
+            self.state.store(Arc::new(State {
+                active: Arc::clone(&current.active),
+                log_number: current.log_number,
+                frozen: frozen_left,
+                version: Arc::new(version),
+            }));
+        }
+        self.maybe_roll_manifest(&mut manifest)?;
+        drop(manifest);
+        // The edit that obsoletes the segment is durable and installed: delete it. A
+        // failure leaves an obsolete segment that the next open removes.
+        let _ = self.fs.remove_file(&log_path(&self.dir, frozen.log_number));
+        let _bg = lock(&self.bg);
+        self.done_cv.notify_all();
+        Ok(())
+    }
+
+    /// Waits until no frozen memtable with a segment older than `log_number` is left.
+    pub(crate) fn wait_flushed_before(&self, log_number: u64) -> Result<()> {
+        let mut bg = lock(&self.bg);
+        loop {
+            if let Some(err) = self.poison_error() {
+                return Err(err);
+            }
+            let state = self.state.load();
+            if state.frozen.iter().all(|f| f.log_number >= log_number) {
+                return Ok(());
+            }
+            bg = wait(&self.done_cv, bg);
+        }
+    }
+
+    /// Freezes the active memtable (if it holds anything) and waits until every memtable
+    /// frozen before is flushed: every write acknowledged before the call is in a table.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let log_number = {
+            let mut log = lock(&self.log);
+            self.freeze_locked(&mut log)?;
+            log.number
+        };
+        self.wait_flushed_before(log_number)
+    }
+}

@@ -1,0 +1,208 @@
+//! Reads: point lookups, scans ([`Iter`]) and snapshots ([`Snapshot`]).
+//!
+//! Which comes first, the state or the sequence number? A read loads the state first and
+//! the visible sequence number second. Every batch at or below the loaded number was
+//! inserted into a memtable that is in the loaded state or in a newer one; a newer one can
+//! only hold batches that came after the loaded state was installed, and the state holds
+//! every batch before that (a memtable leaves a state only together with the arrival of
+//! its table, in one swap). So the read sees exactly the writes up to some point that lies
+//! between its start and its end: a consistent prefix, never half a batch. The other order
+//! would be wrong once compaction drops versions: a read that took sequence number `s`,
+//! then loaded a state compacted meanwhile, could miss the version it should see at `s`
+//! (only registered snapshots protect their versions). A loaded state is immutable, so
+//! the versions in it stay put however long the read takes.
+//!
+//! A [`Snapshot`] registers its sequence number before it is used; compaction keeps every
+//! version a registered snapshot can see, so a snapshot read can load the latest state.
+
+use std::fmt;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use floe_core::SeqNo;
+
+use crate::error::Result;
+use crate::iter::{MergingIter, VisibleIter, prefix_upper_bound};
+use crate::shared::{Shared, lock};
+use crate::state::State;
+
+/// An iterator over key-value pairs in ascending key order (descending from the back),
+/// reading one consistent view of the database: it never shows a write made after it was
+/// created, nor half of a [`crate::WriteBatch`].
+///
+/// It keeps the files it reads alive until it is dropped. After an `Err` item it ends.
+pub struct Iter {
+    inner: Option<VisibleIter>,
+    /// Keeps the memtables and tables of the view alive (and their files on disk).
+    _state: Option<Arc<State>>,
+}
+
+impl fmt::Debug for Iter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
+
+impl Iter {
+    fn empty() -> Iter {
+        Iter {
+            inner: None,
+            _state: None,
+        }
+    }
+}
+
+impl Iterator for Iter {
+    type Item = Result<(Bytes, Bytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.as_mut()?.next()
+    }
+}
+
+impl DoubleEndedIterator for Iter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.inner.as_mut()?.next_back()
+    }
+}
+
+/// Converts user range bounds into owned byte bounds.
+pub(crate) fn owned_bounds<K: AsRef<[u8]>, R: RangeBounds<K>>(
+    range: &R,
+) -> (Bound<Bytes>, Bound<Bytes>) {
+    let own = |bound: Bound<&K>| match bound {
+        Bound::Included(key) => Bound::Included(Bytes::copy_from_slice(key.as_ref())),
+        Bound::Excluded(key) => Bound::Excluded(Bytes::copy_from_slice(key.as_ref())),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (own(range.start_bound()), own(range.end_bound()))
+}
+
+/// The bounds of the keys that start with `prefix`.
+pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Bytes>, Bound<Bytes>) {
+    let lower = Bound::Included(Bytes::copy_from_slice(prefix));
+    let upper = prefix_upper_bound(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    (lower, upper)
+}
+
+/// Whether no key can lie within the bounds (a reversed or empty range).
+fn is_empty_range(lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u))
+        | (Bound::Excluded(l), Bound::Included(u)) => l >= u,
+        _ => false,
+    }
+}
+
+/// A scan of `state` at `snapshot` within the bounds.
+pub(crate) fn scan(
+    state: Arc<State>,
+    snapshot: SeqNo,
+    lower: Bound<Bytes>,
+    upper: Bound<Bytes>,
+) -> Iter {
+    if is_empty_range(&lower, &upper) {
+        return Iter::empty();
+    }
+    let sources = state.sources(&lower, &upper);
+    Iter {
+        inner: Some(VisibleIter::new(MergingIter::new(sources), snapshot)),
+        _state: Some(state),
+    }
+}
+
+impl Shared {
+    /// The latest value of `key`.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        // State first, then the sequence number (see the module docs).
+        let state = self.state.load();
+        let snapshot = self.publisher.visible();
+        state.get(key, snapshot)
+    }
+
+    /// A scan of the latest data within the bounds.
+    pub(crate) fn scan(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Iter {
+        let state = self.state.load_full();
+        let snapshot = self.publisher.visible();
+        scan(state, snapshot, lower, upper)
+    }
+}
+
+/// A consistent read view of the database at one point in time.
+///
+/// Reads through a snapshot see exactly the writes acknowledged before it was taken, however
+/// many writes, flushes and compactions happen after. Versions it can see are kept until it
+/// is dropped, so drop snapshots you no longer need.
+pub struct Snapshot {
+    shared: Arc<Shared>,
+    seqno: SeqNo,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("seqno", &self.seqno)
+            .finish()
+    }
+}
+
+impl Snapshot {
+    /// Takes a snapshot of `shared` at its visible sequence number.
+    pub(crate) fn new(shared: &Arc<Shared>) -> Snapshot {
+        // Registered under the registry lock so that a compaction that reads the registry
+        // after this point keeps this snapshot's versions, and one that read it before
+        // only had inputs at or below `seqno` (it takes its inputs before the registry).
+        let mut registry = lock(&shared.snapshots);
+        let seqno = shared.publisher.visible();
+        *registry.entry(seqno).or_insert(0) += 1;
+        drop(registry);
+        Snapshot {
+            shared: Arc::clone(shared),
+            seqno,
+        }
+    }
+
+    /// The value of `key` as of this snapshot.
+    ///
+    /// # Errors
+    /// [`crate::Error::Corruption`] if a damaged table is read, [`crate::Error::Io`] if
+    /// reading fails.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.shared.state.load().get(key.as_ref(), self.seqno)
+    }
+
+    /// Every key-value pair as of this snapshot, in key order.
+    pub fn iter(&self) -> Iter {
+        self.scan(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// The key-value pairs within `range` as of this snapshot, in key order.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        let (lower, upper) = owned_bounds(&range);
+        self.scan(lower, upper)
+    }
+
+    /// The key-value pairs whose key starts with `prefix` as of this snapshot, in key order.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
+        let (lower, upper) = prefix_bounds(prefix.as_ref());
+        self.scan(lower, upper)
+    }
+
+    fn scan(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Iter {
+        scan(self.shared.state.load_full(), self.seqno, lower, upper)
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        let mut registry = lock(&self.shared.snapshots);
+        if let Some(count) = registry.get_mut(&self.seqno) {
+            *count -= 1;
+            if *count == 0 {
+                registry.remove(&self.seqno);
+            }
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Opening a database: the directory lock, the manifest, the tables, the replay of the
+//! log segments that are not flushed yet, and the removal of orphan files.
+//!
+//! Replay rules. Segments numbered at or above the manifest's log number are replayed in
+//! number order; each batch must carry exactly the next sequence number, so a missing
+//! segment or record is [`Error::Corruption`]. A torn tail (a record cut short) is
+//! dropped. A process crash can only tear the newest segment (an older one was complete
+//! before the switch); after a power loss with `sync(false)` an older segment can be torn
+//! too, and then everything after the tear, in that segment and in every later one, is
+//! dropped, which keeps what is recovered a prefix of the writes.
+//!
+//! Missing files: a table the manifest lists, the segment at the manifest's log number,
+//! or any segment between it and a later one that holds records (the sequence numbers
+//! would jump) is [`Error::Corruption`]; so is a missing `CURRENT` beside tables. (A lost
+//! *newest* segment after the one at the log number cannot be told from one that was
+//! never written, since segment creation is not recorded in the manifest.)
+//!
+//! The replayed writes are flushed to a level-0 table at once, and a new manifest
+//! (snapshot of the version, log number past every old segment) is installed before the
+//! old segments are deleted. So a torn segment never lingers in front of new writes, and
+//! open costs time in proportion to the unflushed log, not to the data.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use floe_core::fs::FileSystem;
+use floe_core::{InternalKey, SeqNo};
+use floe_memtable::Memtable;
+
+use crate::batch::decode_batch;
+use crate::commit::Queue;
+use crate::error::{Error, Result};
+use crate::filename::{FileKind, current_path, lock_path, log_path, parse_file_name};
+use crate::manifest::{ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest};
+use crate::options::Options;
+use crate::publish::Publisher;
+use crate::shared::{Bg, LogState, ManifestState, Shared};
+use crate::state::{State, version_from};
+use crate::table::{TableHandle, TableWriter};
+use crate::wal::{LogWriter, read_log};
+
+/// What the manifest says, folded over its edits.
+#[derive(Debug, Default)]
+struct Recovered {
+    tables: BTreeMap<u64, (u32, TableFile)>,
+    log_number: u64,
+    next_file_number: u64,
+    last_seqno: SeqNo,
+}
+
+impl Recovered {
+    fn apply(&mut self, edit: VersionEdit) {
+        if let Some(number) = edit.log_number {
+            self.log_number = self.log_number.max(number);
+        }
+        if let Some(number) = edit.next_file_number {
+            self.next_file_number = self.next_file_number.max(number);
+        }
+        if let Some(seqno) = edit.last_seqno {
+            self.last_seqno = self.last_seqno.max(seqno);
+        }
+        for (level, number) in edit.removed {
+            if self.tables.get(&number).is_some_and(|(l, _)| *l == level) {
+                self.tables.remove(&number);
+            }
+        }
+        for (level, file) in edit.added {
+            self.tables.insert(file.number, (level, file));
+        }
+    }
+}
+
+fn file_system(options: &Options) -> Arc<dyn FileSystem> {
+    #[cfg(any(test, feature = "fault-injection"))]
+    if let Some(fs) = &options.file_system {
+        return Arc::clone(fs);
+    }
+    let _ = options;
+    Arc::new(floe_core::fs::StdFs)
+}
+
+/// Opens (or creates) the database in `dir`.
+pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
+    let fs = file_system(&options);
+    let dir = dir.to_path_buf();
+    fs.create_dir_all(&dir)
+        .map_err(|err| Error::io(format_args!("creating {}", dir.display()), err))?;
+    let lock_file = lock_path(&dir);
+    let dir_lock = fs.lock(&lock_file).map_err(|err| {
+        if err.kind() == io::ErrorKind::WouldBlock {
+            Error::Locked {
+                path: lock_file.display().to_string(),
+            }
+        } else {
+            Error::io(format_args!("locking {}", lock_file.display()), err)
+        }
+    })?;
+
+    let mut recovered = Recovered {
+        next_file_number: 1,
+        ..Recovered::default()
+    };
+    let old_manifest = read_current(&*fs, &dir)?;
+    if let Some(number) = old_manifest {
+        for edit in replay_manifest(&*fs, &dir, number)? {
+            recovered.apply(edit);
+        }
+        recovered.next_file_number = recovered.next_file_number.max(number + 1);
+    }
+    let names = fs
+        .list_dir(&dir)
+        .map_err(|err| Error::io(format_args!("listing {}", dir.display()), err))?;
+    let mut logs = Vec::new();
+    for name in &names {
+        let number = match parse_file_name(name) {
+            Some(FileKind::Log(n)) => {
+                if n >= recovered.log_number {
+                    logs.push(n);
+                }
+                n
+            }
+            Some(FileKind::Table(n) | FileKind::Manifest(n)) => n,
+            _ => continue,
+        };
+        // A new file must never reuse the name of one already there, orphan or not.
+        recovered.next_file_number = recovered.next_file_number.max(number + 1);
+    }
+    logs.sort_unstable();
+    if old_manifest.is_none() {
+        // Without CURRENT the directory must be new, or the debris of a first open that
+        // crashed before CURRENT was written (a log and a manifest, no table). A table
+        // means CURRENT was lost: opening as a new database would discard the data.
+        if let Some(table) = names
+            .iter()
+            .find(|name| matches!(parse_file_name(name), Some(FileKind::Table(_))))
+        {
+            return Err(Error::corruption(format!(
+                "{} is missing but the directory holds table {table}",
+                current_path(&dir).display()
+            )));
+        }
+    } else if recovered.log_number > 0 && logs.first() != Some(&recovered.log_number) {
+        // The segment at the manifest's log number always exists: it is created before
+        // any manifest edit names it, and only segments below it are ever deleted.
+        return Err(Error::corruption(format!(
+            "log {} that the manifest needs is missing",
+            log_path(&dir, recovered.log_number).display()
+        )));
+    }
+
+    let mut tables = Vec::with_capacity(recovered.tables.len());
+    for (level, file) in recovered.tables.values() {
+        tables.push((*level, TableHandle::open(&fs, &dir, file.clone())?));
+    }
+
+    // Replay the unflushed segments. The entries go straight into a vector that is
+    // sorted once and written as a table: far cheaper than a skiplist insert per entry,
+    // and sequence numbers make every internal key unique, so the sort needs no tie-break.
+    let mut replayed: Vec<(InternalKey, Bytes)> = Vec::new();
+    let mut expected = recovered.last_seqno + 1;
+    for &number in &logs {
+        let path = log_path(&dir, number);
+        let data = fs
+            .read(&path)
+            .map_err(|err| Error::io(format_args!("reading {}", path.display()), err))?;
+        let name = path.display().to_string();
+        let replay = read_log(Bytes::from(data), &name)?;
+        for record in &replay.records {
+            let (first, ops) = decode_batch(record)
+                .map_err(|err| Error::corruption(format!("log {name}: {err}")))?;
+            if first != expected {
+                return Err(Error::corruption(format!(
+                    "log {name}: a batch has sequence number {first} where {expected} was \
+                     expected; a log segment or record is missing"
+                )));
+            }
+            let count = ops.len() as u64;
+            for (i, op) in ops.into_iter().enumerate() {
+                replayed.push((
+                    InternalKey::new(op.key, first + i as u64, op.kind),
+                    op.value,
+                ));
+            }
+            expected = first + count;
+        }
+        if replay.torn_tail_at.is_some() {
+            // Everything after a tear is dropped (see the module docs).
+            break;
+        }
+    }
+    let last_seqno = expected - 1;
+    let mut next_file = recovered.next_file_number;
+
+    if !replayed.is_empty() {
+        let number = next_file;
+        next_file += 1;
+        let table_options = floe_sstable::TableOptions {
+            block_size: options.block_size,
+            bloom_bits_per_key: options.bloom_bits_per_key,
+        };
+        let mut writer = TableWriter::create(&*fs, &dir, number, table_options)?;
+        for &(_, at) in &sorted_order(&replayed) {
+            let (key, value) = &replayed[at];
+            writer.add(key, value)?;
+        }
+        drop(replayed);
+        let file = writer.finish(&*fs)?;
+        fs.sync_dir(&dir)
+            .map_err(|err| Error::io("syncing the database directory", err))?;
+        tables.push((0, TableHandle::open(&fs, &dir, file)?));
+    }
+
+    // The new active segment (durability order 1: its directory entry is durable before
+    // any write in it is acknowledged).
+    let log_number = next_file;
+    let manifest_number = next_file + 1;
+    next_file += 2;
+    let path = log_path(&dir, log_number);
+    let log_file = fs
+        .create(&path)
+        .map_err(|err| Error::io(format_args!("creating {}", path.display()), err))?;
+    fs.sync_dir(&dir)
+        .map_err(|err| Error::io("syncing the database directory", err))?;
+
+    let version = version_from(tables);
+    let mut snapshot = version.snapshot_edit();
+    snapshot.log_number = Some(log_number);
+    snapshot.next_file_number = Some(next_file);
+    snapshot.last_seqno = Some(last_seqno);
+    let manifest = ManifestWriter::create(Arc::clone(&fs), &dir, manifest_number, &snapshot)?;
+
+    remove_obsolete(
+        &*fs,
+        &dir,
+        &version_numbers(&version),
+        log_number,
+        manifest_number,
+    );
+
+    let state = State {
+        active: Arc::new(Memtable::new(options.write_buffer_size)),
+        log_number,
+        frozen: Vec::new(),
+        version: Arc::new(version),
+    };
+    Ok(Shared {
+        dir,
+        fs,
+        state: ArcSwap::from_pointee(state),
+        state_lock: Mutex::new(()),
+        publisher: Publisher::new(last_seqno),
+        queue: Mutex::new(Queue::default()),
+        queue_cv: Condvar::new(),
+        log: Mutex::new(LogState {
+            writer: LogWriter::new(log_file),
+            number: log_number,
+            next_seqno: last_seqno + 1,
+            frozen_logs: Vec::new(),
+        }),
+        manifest: Mutex::new(ManifestState {
+            writer: manifest,
+            log_number,
+            last_seqno,
+        }),
+        next_file_number: AtomicU64::new(next_file),
+        poisoned: OnceLock::new(),
+        closed: AtomicBool::new(false),
+        bg: Mutex::new(Bg::default()),
+        work_cv: Condvar::new(),
+        done_cv: Condvar::new(),
+        snapshots: Mutex::new(BTreeMap::new()),
+        compaction: Mutex::new(()),
+        dir_lock: Mutex::new(Some(dir_lock)),
+        options,
+    })
+}
+
+/// The order of `entries` by internal key, as indexes.
+///
+/// Sorting the entries themselves compares keys behind pointers into the replayed log, one
+/// cache miss per comparison; this sorts compact `(prefix, index)` pairs instead, where the
+/// prefix is the key's first eight bytes (zero-padded, big-endian), and looks at the whole
+/// key only on a prefix tie. Zero padding keeps the prefix order consistent with the byte
+/// order: a smaller prefix always means a smaller key.
+fn sorted_order(entries: &[(InternalKey, Bytes)]) -> Vec<(u64, usize)> {
+    let mut order: Vec<(u64, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(at, (key, _))| {
+            let mut prefix = [0u8; 8];
+            let len = key.user_key.len().min(8);
+            prefix[..len].copy_from_slice(&key.user_key[..len]);
+            (u64::from_be_bytes(prefix), at)
+        })
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| entries[a.1].0.cmp(&entries[b.1].0))
+    });
+    order
+}
+
+fn version_numbers(version: &crate::state::Version) -> Vec<u64> {
+    version.tables().map(|t| t.number()).collect()
+}
+
+/// Removes what no longer belongs to the database: tables the manifest does not list,
+/// segments older than `log_number`, old manifests, temporary files. Best effort: what
+/// cannot be removed now is removed by a later open.
+fn remove_obsolete(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    live_tables: &[u64],
+    log_number: u64,
+    manifest_number: u64,
+) {
+    let Ok(names) = fs.list_dir(dir) else {
+        return;
+    };
+    for name in names {
+        let obsolete = match parse_file_name(&name) {
+            Some(FileKind::Table(n)) => !live_tables.contains(&n),
+            Some(FileKind::Log(n)) => n < log_number,
+            Some(FileKind::Manifest(n)) => n != manifest_number,
+            Some(FileKind::Temp(_)) => true,
+            _ => false,
+        };
+        if obsolete {
+            let _ = fs.remove_file(&dir.join(&name));
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The engine's side of the table files: a handle that owns one open table and deletes
+//! its file once it is obsolete and no state refers to it, and a writer that builds a
+//! table under a temporary name and renames it into place.
+
+use std::fmt;
+use std::io;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use floe_core::fs::FileSystem;
+use floe_core::{InternalKey, SeqNo, ValueKind};
+use floe_sstable::{Table, TableBuilder, TableOptions};
+
+use crate::error::{Error, Result};
+use crate::filename::{table_path, temp_table_path};
+use crate::iter::BoxedSource;
+use crate::manifest::TableFile;
+
+/// Converts a table-crate error into the engine's, naming the file it concerns.
+pub(crate) fn table_error(file: &Path, err: floe_sstable::Error) -> Error {
+    let name = file.display();
+    match err {
+        floe_sstable::Error::Io(io_err) => Error::io(format_args!("table {name}"), io_err),
+        floe_sstable::Error::Corruption { message } => {
+            Error::corruption(format!("table {name}: {message}"))
+        }
+        floe_sstable::Error::InvalidArgument { message } => {
+            Error::invalid(format!("table {name}: {message}"))
+        }
+        other => Error::corruption(format!("table {name}: {other}")),
+    }
+}
+
+/// One open, immutable table file, shared by every state that lists it.
+///
+/// The file is deleted when the handle is dropped after [`TableHandle::mark_obsolete`]:
+/// a compaction marks its inputs obsolete once the state without them is installed, and
+/// the last iterator or state still reading them drops the final reference. Until then
+/// the file stays, so nothing is ever read from a deleted table.
+pub(crate) struct TableHandle {
+    /// What the manifest records about the table.
+    pub(crate) file: TableFile,
+    table: Table,
+    path: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    obsolete: AtomicBool,
+}
+
+impl fmt::Debug for TableHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableHandle")
+            .field("number", &self.file.number)
+            .field("size", &self.file.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableHandle {
+    /// Maps and opens the table the manifest describes as `file`. A missing file, a size
+    /// that differs from the manifest's, or a damaged table is [`Error::Corruption`].
+    pub(crate) fn open(
+        fs: &Arc<dyn FileSystem>,
+        dir: &Path,
+        file: TableFile,
+    ) -> Result<Arc<TableHandle>> {
+        let path = table_path(dir, file.number);
+        let bytes = match fs.map(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::corruption(format!(
+                    "table {} that the manifest lists is missing",
+                    path.display()
+                )));
+            }
+            Err(err) => return Err(Error::io(format_args!("mapping {}", path.display()), err)),
+        };
+        if bytes.len() as u64 != file.size {
+            return Err(Error::corruption(format!(
+                "table {} is {} bytes long but the manifest says {}",
+                path.display(),
+                bytes.len(),
+                file.size
+            )));
+        }
+        let table = Table::open(bytes).map_err(|err| table_error(&path, err))?;
+        Ok(Arc::new(TableHandle {
+            file,
+            table,
+            path,
+            fs: Arc::clone(fs),
+            obsolete: AtomicBool::new(false),
+        }))
+    }
+
+    /// The table's file number.
+    pub(crate) fn number(&self) -> u64 {
+        self.file.number
+    }
+
+    /// Whether `user_key` lies within the table's key range.
+    pub(crate) fn covers(&self, user_key: &[u8]) -> bool {
+        self.file.smallest.user_key.as_ref() <= user_key
+            && user_key <= self.file.largest.user_key.as_ref()
+    }
+
+    /// The newest version of `user_key` at or below `snapshot`, if the table holds one.
+    pub(crate) fn get(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(ValueKind, Bytes)>> {
+        if !self.covers(user_key) {
+            return Ok(None);
+        }
+        self.table
+            .get(user_key, snapshot)
+            .map_err(|err| table_error(&self.path, err))
+    }
+
+    /// Every version of the keys within the bounds, in internal-key order.
+    pub(crate) fn source(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> BoxedSource {
+        let path = self.path.clone();
+        Box::new(
+            self.table
+                .iter(lower, upper)
+                .map(move |item| item.map_err(|err| table_error(&path, err))),
+        )
+    }
+
+    /// Marks the file for deletion once the last reference to this handle is gone.
+    pub(crate) fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for TableHandle {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            // Best effort: a file that cannot be removed now is an orphan that the next
+            // open removes, since the manifest no longer lists it.
+            let _ = self.fs.remove_file(&self.path);
+        }
+    }
+}
+
+/// Builds one table under a temporary name; [`TableWriter::finish`] syncs it and renames it
+/// into place. The caller syncs the directory before recording the table in the manifest.
+pub(crate) struct TableWriter {
+    builder: TableBuilder,
+    number: u64,
+    temp: PathBuf,
+    dir: PathBuf,
+}
+
+impl TableWriter {
+    /// Starts table `number` in `dir`.
+    pub(crate) fn create(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        number: u64,
+        options: TableOptions,
+    ) -> Result<TableWriter> {
+        let temp = temp_table_path(dir, number);
+        let file = fs
+            .create(&temp)
+            .map_err(|err| Error::io(format_args!("creating {}", temp.display()), err))?;
+        Ok(TableWriter {
+            builder: TableBuilder::new(file, options),
+            number,
+            temp,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Appends one entry; entries must come in strictly increasing internal-key order.
+    pub(crate) fn add(&mut self, key: &InternalKey, value: &[u8]) -> Result<()> {
+        self.builder
+            .add(key, value)
+            .map_err(|err| table_error(&self.temp, err))
+    }
+
+    /// Bytes written so far, for cutting output files at a target size.
+    pub(crate) fn estimated_size(&self) -> u64 {
+        self.builder.estimated_size()
+    }
+
+    /// Finishes and syncs the table, renames it to its final name, and returns what the
+    /// manifest records about it. The directory is not synced here.
+    pub(crate) fn finish(self, fs: &dyn FileSystem) -> Result<TableFile> {
+        let meta = self
+            .builder
+            .finish()
+            .map_err(|err| table_error(&self.temp, err))?;
+        let path = table_path(&self.dir, self.number);
+        fs.rename(&self.temp, &path)
+            .map_err(|err| Error::io(format_args!("renaming {}", self.temp.display()), err))?;
+        Ok(TableFile {
+            number: self.number,
+            size: meta.file_size,
+            entries: meta.entries,
+            smallest: meta.smallest,
+            largest: meta.largest,
+            min_seqno: meta.min_seqno,
+            max_seqno: meta.max_seqno,
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! An I/O error on a write path poisons the database: later writes fail with
+//! `Poisoned` naming the first failure, and a reopen recovers every acknowledged write.
+
+use std::sync::Arc;
+
+use super::{dump, open, tiny};
+use crate::testing::{FaultOp, FaultyFs};
+use crate::{Db, Error, Options};
+
+fn on(fs: &FaultyFs, base: Options) -> Options {
+    base.file_system(Arc::new(fs.clone()))
+}
+
+fn assert_poisoned_by_injected(err: &Error) {
+    match err {
+        Error::Poisoned { first } => assert!(first.to_string().contains("injected"), "{err}"),
+        other => panic!("expected Poisoned, got {other}"),
+    }
+}
+
+/// Writes keys, calling `arm` before write number `armed_at`, until a write fails;
+/// returns the acknowledged keys.
+fn write_until_failure(db: &Db, armed_at: u32, arm: impl Fn()) -> Vec<String> {
+    let mut acked = Vec::new();
+    for i in 0..2000u32 {
+        if i == armed_at {
+            arm();
+        }
+        let key = format!("key{i:05}");
+        match db.put(&key, format!("v{i}")) {
+            Ok(()) => acked.push(key),
+            Err(_) => break,
+        }
+    }
+    acked
+}
+
+/// Reopens on the real file system; every acknowledged key must be there. Returns the
+/// number of keys recovered.
+fn check_recovered(dir: &std::path::Path, acked: &[String]) -> usize {
+    let db = open(dir, tiny());
+    let all = dump(&db);
+    for key in acked {
+        assert!(
+            all.iter().any(|(k, _)| k == key.as_bytes()),
+            "lost acknowledged {key}"
+        );
+    }
+    db.close().unwrap();
+    all.len()
+}
+
+#[test]
+fn failed_log_write_poisons_and_reopen_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let db = open(dir.path(), on(&fs, Options::default()));
+    let acked = write_until_failure(&db, 50, || {
+        fs.fail_always_on(FaultOp::Write, Some(".log"));
+    });
+    assert_eq!(acked.len(), 50);
+    fs.heal();
+    assert_poisoned_by_injected(&db.put("later", "x").unwrap_err());
+    assert!(matches!(db.flush(), Err(Error::Poisoned { .. })));
+    assert!(matches!(db.sync(), Err(Error::Poisoned { .. })));
+    // Reads still work.
+    assert_eq!(db.get("key00000").unwrap().as_deref(), Some(&b"v0"[..]));
+    assert!(db.close().is_err());
+    assert_eq!(check_recovered(dir.path(), &acked), 50);
+}
+
+#[test]
+fn torn_log_write_leaves_a_torn_tail_that_reopen_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let db = open(dir.path(), on(&fs, Options::default()));
+    let acked = write_until_failure(&db, 30, || fs.tear_nth_write_on(1, Some(".log")));
+    assert_eq!(acked.len(), 30);
+    fs.heal();
+    assert_poisoned_by_injected(&db.put("later", "x").unwrap_err());
+    drop(db);
+    // Half a record is in the log: a torn tail, dropped; nothing else is lost or added.
+    assert_eq!(check_recovered(dir.path(), &acked), 30);
+}
+
+#[test]
+fn failed_log_sync_poisons_and_is_never_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let db = open(dir.path(), on(&fs, Options::default().sync(true)));
+    db.put("a", "1").unwrap();
+    fs.fail_nth_on(FaultOp::Sync, 1, Some(".log"));
+    let first = db.put("b", "2").unwrap_err();
+    assert!(matches!(first, Error::Io(_)), "{first}");
+    let syncs = fs.count(FaultOp::Sync);
+    assert_poisoned_by_injected(&db.put("c", "3").unwrap_err());
+    assert_poisoned_by_injected(&db.sync().unwrap_err());
+    assert_eq!(fs.count(FaultOp::Sync), syncs, "a failed sync was retried");
+    drop(db);
+    check_recovered(dir.path(), &["a".to_string()]);
+}
+
+#[test]
+fn failed_flush_sync_poisons_and_reopen_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let db = open(dir.path(), on(&fs, tiny()));
+    let acked = write_until_failure(&db, 20, || fs.fail_always_on(FaultOp::Sync, Some(".sst")));
+    // Writes go on until back-pressure meets the poisoned flush worker.
+    assert!(acked.len() >= 20);
+    assert!(
+        acked.len() < 2000,
+        "the flush failure never reached a writer"
+    );
+    fs.heal();
+    assert_poisoned_by_injected(&db.put("later", "x").unwrap_err());
+    drop(db);
+    check_recovered(dir.path(), &acked);
+}
+
+#[test]
+fn failed_manifest_append_poisons_and_reopen_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let db = open(dir.path(), on(&fs, tiny()));
+    let acked = write_until_failure(&db, 20, || {
+        fs.fail_always_on(FaultOp::Write, Some("MANIFEST"));
+    });
+    assert!(
+        acked.len() < 2000,
+        "the manifest failure never reached a writer"
+    );
+    fs.heal();
+    assert_poisoned_by_injected(&db.put("later", "x").unwrap_err());
+    drop(db);
+    check_recovered(dir.path(), &acked);
+}

@@ -1,0 +1,412 @@
+//! [`Memtable`]: the skiplist of versions, its size account and capacity, its key range and
+//! its writer gate, tied together.
+
+use std::cell::Cell;
+use std::fmt;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_skiplist::SkipMap;
+use floe_core::{MAX_SEQNO, SeqNo, ValueKind, pack_trailer};
+
+use crate::atomic_key::AtomicKey;
+use crate::error::{Error, Result};
+use crate::gate::WriterGate;
+use crate::iter::{EntryIter, VisibleIter};
+use crate::key::{Key, KeyView, Probe, TRAILER_FIRST};
+use crate::reclaim as epoch;
+use crate::sync::{AtomicUsize, Ordering};
+
+/// The size of a memory page; capacities are whole pages.
+pub const PAGE_SIZE: usize = 4096;
+
+/// The bytes each entry costs on top of its key and value, as measured on this skiplist
+/// (see `docs/memtable.md` and the `accounting` test, which checks it against the
+/// allocator).
+///
+/// A node of `SkipMap<Key, Bytes>` holds the value handle (32 bytes), the key handle and
+/// trailer (40), a reference count and height word (8) and a tower of 8-byte links whose
+/// height is 1 with probability 1/2, 2 with 1/4 and so on (2 links on average). That is
+/// 96 bytes on average, which the allocator counter measures exactly. With glibc's malloc
+/// (an 8-byte header per allocation, 16-byte rounding, 32 bytes at least) the node and the
+/// key and value buffers occupy 131 to 147 bytes beyond the key and value bytes for the
+/// shapes measured (16/100, 16/1000 and 64/8 bytes of key/value), hence 128.
+pub const ENTRY_OVERHEAD: usize = 128;
+
+/// The result of a point lookup that found a version of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The newest visible version is a value.
+    Value(Bytes),
+    /// The newest visible version is a tombstone: the key is deleted at this snapshot, and
+    /// older memtables and tables must not be consulted.
+    Deleted,
+}
+
+/// The in-memory table of recent writes: every write is a new version, reads and writes
+/// take no lock.
+///
+/// # Capacity
+///
+/// The capacity is a whole number of [`PAGE_SIZE`] pages. Each write charges its key, its
+/// value and [`ENTRY_OVERHEAD`] to the approximate size. A write of a user key that the
+/// memtable does not hold is admitted only if the size stays within the capacity; a write
+/// of a key it already holds (an overwrite or a delete, which a flush can collapse) is
+/// admitted up to the hard ceiling, `capacity + capacity / 4`. A write into an empty
+/// memtable is always admitted, however large, since no fresh memtable could take it
+/// either. A refused write returns [`Error::Full`] and changes nothing.
+///
+/// # Writes and freezing
+///
+/// Writers pass the writer gate ([`Memtable::enter`]); [`Memtable::freeze`] closes it and
+/// waits for the writers inside, after which the memtable never changes again.
+pub struct Memtable {
+    map: SkipMap<Key, Bytes>,
+    /// The approximate size in bytes. It orders nothing but itself, so every access is
+    /// `Relaxed`; the compare-and-swap loop in `reserve` is what keeps it under the limits.
+    size: AtomicUsize,
+    capacity: usize,
+    ceiling: usize,
+    min: AtomicKey,
+    max: AtomicKey,
+    gate: WriterGate,
+}
+
+impl Memtable {
+    /// A memtable of at least `capacity_bytes`, rounded up to whole pages (one at least).
+    #[must_use]
+    pub fn new(capacity_bytes: usize) -> Memtable {
+        Memtable::with_pages(capacity_bytes.div_ceil(PAGE_SIZE))
+    }
+
+    /// A memtable of `pages` memory pages (one at least).
+    #[must_use]
+    pub fn with_pages(pages: usize) -> Memtable {
+        let capacity = pages.max(1).saturating_mul(PAGE_SIZE);
+        Memtable {
+            map: SkipMap::new(),
+            size: AtomicUsize::new(0),
+            capacity,
+            ceiling: capacity.saturating_add(capacity / 4),
+            min: AtomicKey::new(),
+            max: AtomicKey::new(),
+            gate: WriterGate::new(),
+        }
+    }
+
+    /// The soft capacity in bytes: the limit for writes of keys the memtable does not hold.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The hard ceiling in bytes, `capacity + capacity / 4`: the limit for writes of keys
+    /// the memtable holds.
+    #[must_use]
+    pub fn hard_ceiling(&self) -> usize {
+        self.ceiling
+    }
+
+    /// The bytes charged so far: keys, values and [`ENTRY_OVERHEAD`] per entry.
+    #[must_use]
+    pub fn approximate_size(&self) -> usize {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    /// The number of entries (versions, tombstones included).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the memtable holds no entry.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Passes the writer gate; `Err(Frozen)` once the memtable is frozen.
+    ///
+    /// The guard leaves the gate when dropped; keep it only for the inserts of one batch.
+    ///
+    /// # Errors
+    /// [`Error::Frozen`] if [`Memtable::freeze`] has been called.
+    pub fn enter(&self) -> Result<WriteGuard<'_>> {
+        if self.gate.try_enter() {
+            Ok(WriteGuard { memtable: self })
+        } else {
+            Err(Error::Frozen)
+        }
+    }
+
+    /// Closes the writer gate and returns once no writer is inside: from then on the
+    /// memtable never changes, and every write admitted before happens before the return.
+    pub fn freeze(&self) {
+        self.gate.freeze();
+    }
+
+    /// Whether [`Memtable::freeze`] has been called.
+    #[must_use]
+    pub fn is_frozen(&self) -> bool {
+        self.gate.is_frozen()
+    }
+
+    /// The smallest user key written, if any.
+    #[must_use]
+    pub fn min_key(&self) -> Option<Bytes> {
+        self.min.load()
+    }
+
+    /// The largest user key written, if any.
+    #[must_use]
+    pub fn max_key(&self) -> Option<Bytes> {
+        self.max.load()
+    }
+
+    /// The newest version of `user_key` with a sequence number at most `snapshot`, or
+    /// `None` if the memtable holds no such version.
+    #[must_use]
+    pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<Lookup> {
+        if !self.may_hold(user_key) {
+            return None;
+        }
+        // The first key at or after `(user_key, snapshot, Put)` is the newest version of
+        // `user_key` at or below the snapshot, if it has the same user key.
+        let probe = Probe {
+            user_key,
+            trailer: pack_trailer(snapshot.min(MAX_SEQNO), ValueKind::Put),
+        };
+        let entry = self.map.lower_bound(Bound::Included(&probe as &dyn KeyView))?;
+        let key = entry.key();
+        if key.user_key != user_key {
+            return None;
+        }
+        Some(if key.is_tombstone() {
+            Lookup::Deleted
+        } else {
+            Lookup::Value(entry.value().clone())
+        })
+    }
+
+    /// The user-visible pairs in `(lower, upper)` at `snapshot`: for each user key the
+    /// newest version at or below the snapshot, tombstones hiding the key. Double-ended.
+    #[must_use]
+    pub fn range(
+        self: &Arc<Self>,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
+        snapshot: SeqNo,
+    ) -> VisibleIter {
+        VisibleIter::new(Arc::clone(self), lower, upper, snapshot)
+    }
+
+    /// Every version in `(lower, upper)` in internal-key order (user key ascending,
+    /// sequence number descending). Double-ended; for a flush and the merging iterator.
+    #[must_use]
+    pub fn entries(self: &Arc<Self>, lower: Bound<Bytes>, upper: Bound<Bytes>) -> EntryIter {
+        EntryIter::new(Arc::clone(self), lower, upper)
+    }
+
+    /// The skiplist, for the iterators.
+    pub(crate) fn map(&self) -> &SkipMap<Key, Bytes> {
+        &self.map
+    }
+
+    /// Whether `[lower, upper]` may overlap `[min, max]`; `false` when the memtable is
+    /// empty. The bounds are on user keys.
+    pub(crate) fn may_overlap(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+        let guard = epoch::pin();
+        let (Some(min), Some(max)) = (self.min.peek(&guard), self.max.peek(&guard)) else {
+            return false;
+        };
+        let above_min = match upper {
+            Bound::Included(upper) => upper >= min.as_ref(),
+            Bound::Excluded(upper) => upper > min.as_ref(),
+            Bound::Unbounded => true,
+        };
+        let below_max = match lower {
+            Bound::Included(lower) => lower <= max.as_ref(),
+            Bound::Excluded(lower) => lower < max.as_ref(),
+            Bound::Unbounded => true,
+        };
+        above_min && below_max
+    }
+
+    /// Whether `user_key` lies within `[min, max]`, i.e. the skiplist may hold it.
+    fn may_hold(&self, user_key: &[u8]) -> bool {
+        self.may_overlap(Bound::Included(user_key), Bound::Included(user_key))
+    }
+
+    /// Whether the skiplist holds some version of `user_key`.
+    fn holds(&self, user_key: &[u8]) -> bool {
+        if !self.may_hold(user_key) {
+            return false;
+        }
+        let probe = Probe {
+            user_key,
+            trailer: TRAILER_FIRST,
+        };
+        self.map
+            .lower_bound(Bound::Included(&probe as &dyn KeyView))
+            .is_some_and(|entry| entry.key().user_key == user_key)
+    }
+
+    /// Adds `charge` to the size if the result stays within `limit` (or the memtable is
+    /// empty). A compare-and-swap loop rather than `fetch_add` and a refund, so that no
+    /// reader, and no concurrent writer deciding on admission, ever sees the size above
+    /// the limit.
+    fn reserve(&self, charge: usize, limit: usize) -> Result<()> {
+        let mut size = self.size.load(Ordering::Relaxed);
+        loop {
+            let grown = size.saturating_add(charge);
+            if grown > limit && size != 0 {
+                return Err(Error::Full {
+                    size,
+                    charge,
+                    limit,
+                });
+            }
+            match self
+                .size
+                .compare_exchange_weak(size, grown, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => size = actual,
+            }
+        }
+    }
+
+    /// Returns `charge` to the size account after a write that did not insert.
+    fn refund(&self, charge: usize) {
+        self.size.fetch_sub(charge, Ordering::Relaxed);
+    }
+
+    /// Inserts one version; the caller holds a [`WriteGuard`].
+    fn insert(
+        &self,
+        user_key: Bytes,
+        seqno: SeqNo,
+        kind: ValueKind,
+        value: Bytes,
+        checked: bool,
+    ) -> Result<()> {
+        if seqno > MAX_SEQNO {
+            return Err(Error::SeqnoTooLarge { seqno });
+        }
+        let charge = charge(&user_key, &value);
+        if checked {
+            if let Err(full) = self.reserve(charge, self.capacity) {
+                if !self.holds(&user_key) {
+                    return Err(full);
+                }
+                self.reserve(charge, self.ceiling)?;
+            }
+        } else {
+            self.size.fetch_add(charge, Ordering::Relaxed);
+        }
+        // Widen [min, max] before the entry is linked, so that at every instant the range
+        // covers every entry a reader can find.
+        self.min.fetch_min(&user_key);
+        self.max.fetch_max(&user_key);
+        let inserted = Cell::new(false);
+        let key = Key {
+            user_key,
+            trailer: pack_trailer(seqno, kind),
+        };
+        // `get_or_insert_with` never replaces an existing entry: the skiplist stays
+        // append-only (see DESIGN.md on the crossbeam-skiplist 0.1.3 gap).
+        drop(self.map.get_or_insert_with(key, || {
+            inserted.set(true);
+            value
+        }));
+        if inserted.get() {
+            Ok(())
+        } else {
+            self.refund(charge);
+            Err(Error::Duplicate { seqno })
+        }
+    }
+}
+
+/// The bytes one entry charges to the size account.
+#[must_use]
+pub fn charge(user_key: &[u8], value: &[u8]) -> usize {
+    user_key
+        .len()
+        .saturating_add(value.len())
+        .saturating_add(ENTRY_OVERHEAD)
+}
+
+impl fmt::Debug for Memtable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Memtable")
+            .field("len", &self.len())
+            .field("approximate_size", &self.approximate_size())
+            .field("capacity", &self.capacity)
+            .field("frozen", &self.is_frozen())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Proof of passage through the writer gate: writes go through it, and dropping it leaves
+/// the gate.
+#[derive(Debug)]
+pub struct WriteGuard<'a> {
+    memtable: &'a Memtable,
+}
+
+impl WriteGuard<'_> {
+    /// Writes `value` for `key` at `seqno`, subject to the capacity.
+    ///
+    /// # Errors
+    /// [`Error::Full`] if the memtable has no room for it (nothing changed),
+    /// [`Error::Duplicate`] if this key and sequence number are already stored,
+    /// [`Error::SeqnoTooLarge`] above [`MAX_SEQNO`].
+    pub fn put(&self, key: Bytes, seqno: SeqNo, value: Bytes) -> Result<()> {
+        self.insert(key, seqno, ValueKind::Put, value)
+    }
+
+    /// Writes a tombstone for `key` at `seqno`, subject to the capacity.
+    ///
+    /// # Errors
+    /// As for [`WriteGuard::put`].
+    pub fn delete(&self, key: Bytes, seqno: SeqNo) -> Result<()> {
+        self.insert(key, seqno, ValueKind::Delete, Bytes::new())
+    }
+
+    /// Writes one version of any kind, subject to the capacity.
+    ///
+    /// # Errors
+    /// As for [`WriteGuard::put`].
+    pub fn insert(&self, key: Bytes, seqno: SeqNo, kind: ValueKind, value: Bytes) -> Result<()> {
+        self.memtable.insert(key, seqno, kind, value, true)
+    }
+
+    /// Writes one version without checking the capacity (the size is still charged): for
+    /// writes that are already in the log, such as recovery replay or an admitted batch.
+    ///
+    /// A version that is already stored (same key, sequence number and kind) is left as it
+    /// is and not charged twice.
+    ///
+    /// # Panics
+    /// If `seqno` exceeds [`MAX_SEQNO`]: the log never holds such a sequence number.
+    pub fn insert_unchecked(&self, key: Bytes, seqno: SeqNo, kind: ValueKind, value: Bytes) {
+        match self.memtable.insert(key, seqno, kind, value, false) {
+            Ok(()) | Err(Error::Duplicate { .. }) => {}
+            Err(error) => panic!("unchecked memtable insert failed: {error}"),
+        }
+    }
+
+    /// The memtable this guard writes to.
+    #[must_use]
+    pub fn memtable(&self) -> &Memtable {
+        self.memtable
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.memtable.gate.leave();
+    }
+}

@@ -1,0 +1,310 @@
+//! The table builder: streams sorted entries into data blocks, then writes the filter,
+//! index and properties blocks and the footer, and syncs the file.
+
+use std::cmp::Ordering;
+use std::io::Write;
+
+use floe_core::coding::put_varint;
+use floe_core::fs::WritableFile;
+use floe_core::{InternalKey, MAX_SEQNO, SeqNo};
+
+use crate::block::BlockBuilder;
+use crate::bloom::{bloom_hash, build_filter};
+use crate::error::{Error, Result};
+use crate::format::{
+    BlockHandle, BlockType, FRAME_OVERHEAD, Footer, compare_encoded, put_frame, put_internal_key,
+};
+use crate::properties::{Properties, TableMeta};
+
+/// The longest user key a table accepts, in bytes.
+pub const MAX_KEY_LEN: usize = 16 << 20;
+
+/// The longest value a table accepts, in bytes; a block's length is a `u32` on disk and
+/// one entry must fit in one block.
+pub const MAX_VALUE_LEN: usize = 1 << 30;
+
+/// Entries between restart points in a data block: a seek decodes at most this many keys
+/// after its binary search.
+const DATA_RESTART_INTERVAL: usize = 16;
+
+/// Entries between restart points in the index block, which is decoded whole on open.
+const INDEX_RESTART_INTERVAL: usize = 16;
+
+/// Bytes gathered before one `write` call: large writes keep system calls few, and the
+/// file is only published after `finish` syncs it, so nothing waits on this buffer.
+const WRITE_BUFFER: usize = 256 << 10;
+
+/// How tables are written.
+#[derive(Debug, Clone)]
+pub struct TableOptions {
+    /// The target size of a data block's contents, in bytes (default 4096). A block is cut
+    /// before the entry that would make it larger; an entry larger than this gets a block
+    /// of its own. Any value from 1 up works; 64 B to 64 KiB is the useful range.
+    pub block_size: usize,
+    /// Bloom filter bits per distinct user key (default 10, about a 1% false-positive
+    /// rate); 0 writes no filter, so every lookup reads a block.
+    pub bloom_bits_per_key: u32,
+}
+
+impl Default for TableOptions {
+    fn default() -> TableOptions {
+        TableOptions {
+            block_size: 4096,
+            bloom_bits_per_key: 10,
+        }
+    }
+}
+
+impl TableOptions {
+    /// Sets the target data block size in bytes (default 4096).
+    #[must_use]
+    pub fn block_size(mut self, bytes: usize) -> TableOptions {
+        self.block_size = bytes;
+        self
+    }
+
+    /// Sets the bloom filter bits per key (default 10; 0 disables the filter).
+    #[must_use]
+    pub fn bloom_bits_per_key(mut self, bits: u32) -> TableOptions {
+        self.bloom_bits_per_key = bits;
+        self
+    }
+}
+
+/// Writes one table from entries added in strictly increasing internal-key order.
+///
+/// Dropping a builder without `finish` leaves a partial file that is not a valid table;
+/// the caller deletes it.
+pub struct TableBuilder {
+    file: Box<dyn WritableFile>,
+    options: TableOptions,
+    /// Bytes handed to the file so far.
+    written: u64,
+    /// Framed blocks not yet handed to the file.
+    pending: Vec<u8>,
+    block: BlockBuilder,
+    index: BlockBuilder,
+    /// The encoded internal key added last (empty before the first entry).
+    last_key: Vec<u8>,
+    /// Scratch space for encoding the next key.
+    key_buf: Vec<u8>,
+    hashes: Vec<u64>,
+    first: Option<InternalKey>,
+    entries: u64,
+    data_blocks: u64,
+    min_seqno: SeqNo,
+    max_seqno: SeqNo,
+    /// Set after a write failed: the file's contents are unknown, so every later call fails.
+    failed: bool,
+}
+
+impl std::fmt::Debug for TableBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableBuilder")
+            .field("file", &self.file)
+            .field("options", &self.options)
+            .field("entries", &self.entries)
+            .field("estimated_size", &self.estimated_size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableBuilder {
+    /// A builder that writes to `file`, which should be new and empty.
+    #[must_use]
+    pub fn new(file: Box<dyn WritableFile>, options: TableOptions) -> TableBuilder {
+        TableBuilder {
+            file,
+            options,
+            written: 0,
+            pending: Vec::new(),
+            block: BlockBuilder::new(DATA_RESTART_INTERVAL),
+            index: BlockBuilder::new(INDEX_RESTART_INTERVAL),
+            last_key: Vec::new(),
+            key_buf: Vec::new(),
+            hashes: Vec::new(),
+            first: None,
+            entries: 0,
+            data_blocks: 0,
+            min_seqno: SeqNo::MAX,
+            max_seqno: 0,
+            failed: false,
+        }
+    }
+
+    /// Adds an entry; `key` must sort strictly after every key added before.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if the key is out of order, too long, or has a sequence number
+    /// above `MAX_SEQNO`, or if the value is too long; `Io` if writing a block failed.
+    pub fn add(&mut self, key: &InternalKey, value: &[u8]) -> Result<()> {
+        self.check_usable()?;
+        if key.user_key.len() > MAX_KEY_LEN {
+            return Err(Error::invalid(format!(
+                "a key of {} bytes exceeds the table limit of {MAX_KEY_LEN}",
+                key.user_key.len()
+            )));
+        }
+        if value.len() > MAX_VALUE_LEN {
+            return Err(Error::invalid(format!(
+                "a value of {} bytes exceeds the table limit of {MAX_VALUE_LEN}",
+                value.len()
+            )));
+        }
+        if key.seqno > MAX_SEQNO {
+            return Err(Error::invalid(format!(
+                "sequence number {} exceeds MAX_SEQNO",
+                key.seqno
+            )));
+        }
+        let new_user_key = match self.first {
+            None => true,
+            Some(_) => match compare_encoded(&self.last_key, &key.user_key, key.trailer()) {
+                Ordering::Less => {
+                    let last_user = &self.last_key[..self.last_key.len() - 8];
+                    last_user != &key.user_key[..]
+                }
+                Ordering::Equal | Ordering::Greater => {
+                    return Err(Error::invalid(format!(
+                        "keys must be added in strictly increasing order; {key:?} does not sort after the previous key"
+                    )));
+                }
+            },
+        };
+        self.key_buf.clear();
+        put_internal_key(&mut self.key_buf, &key.user_key, key.seqno, key.kind);
+        let entry_size = self.key_buf.len() + value.len() + 3 * 5;
+        if !self.block.is_empty()
+            && self.block.estimated_size() + entry_size > self.options.block_size
+        {
+            self.flush_block()?;
+        }
+        self.block.add(&self.key_buf, value);
+        std::mem::swap(&mut self.last_key, &mut self.key_buf);
+        if new_user_key {
+            self.hashes.push(bloom_hash(&key.user_key));
+        }
+        if self.first.is_none() {
+            self.first = Some(key.clone());
+        }
+        self.entries += 1;
+        self.min_seqno = self.min_seqno.min(key.seqno);
+        self.max_seqno = self.max_seqno.max(key.seqno);
+        Ok(())
+    }
+
+    /// The bytes of the table so far, written or buffered; an engine cuts its output files
+    /// by this.
+    #[must_use]
+    pub fn estimated_size(&self) -> u64 {
+        self.written + self.pending.len() as u64 + self.block.estimated_size() as u64
+    }
+
+    /// The number of entries added so far.
+    #[must_use]
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Writes the last data block, the filter, index and properties blocks and the footer,
+    /// syncs the file with `sync_all`, and returns what the table holds.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if no entry was added (a table is never empty); `Io` if a write
+    /// or the sync failed.
+    pub fn finish(mut self) -> Result<TableMeta> {
+        self.check_usable()?;
+        let Some(smallest) = self.first.take() else {
+            return Err(Error::invalid("a table needs at least one entry"));
+        };
+        self.flush_block()?;
+        let largest_encoded = &self.last_key;
+        let (user_key, seqno, kind) = crate::format::parse_internal_key(largest_encoded)
+            .ok_or_else(|| Error::invalid("the last key could not be re-read"))?;
+        let largest = InternalKey::new(bytes::Bytes::copy_from_slice(user_key), seqno, kind);
+
+        let filter_contents = build_filter(&self.hashes, self.options.bloom_bits_per_key);
+        let filter = self.frame(BlockType::Filter, &filter_contents);
+        let index_contents = self.index.finish().to_vec();
+        let index = self.frame(BlockType::Index, &index_contents);
+        let mut meta = TableMeta {
+            file_size: 0,
+            entries: self.entries,
+            smallest,
+            largest,
+            min_seqno: self.min_seqno,
+            max_seqno: self.max_seqno,
+        };
+        let properties_contents = Properties {
+            meta: meta.clone(),
+            data_blocks: self.data_blocks,
+        }
+        .encode();
+        let properties = self.frame(BlockType::Properties, &properties_contents);
+        Footer {
+            filter,
+            index,
+            properties,
+        }
+        .encode(&mut self.pending);
+        self.write_pending()?;
+        self.file.flush()?;
+        self.file.sync_all()?;
+        meta.file_size = self.written;
+        Ok(meta)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::invalid(
+                "the table builder failed earlier; its file is incomplete and must be removed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Frames `contents` into the pending buffer and returns its handle.
+    fn frame(&mut self, block_type: BlockType, contents: &[u8]) -> BlockHandle {
+        let offset = self.written + self.pending.len() as u64;
+        put_frame(&mut self.pending, block_type, contents);
+        BlockHandle {
+            offset,
+            len: contents.len() as u64,
+        }
+    }
+
+    /// Ends the current data block (if it holds entries) and indexes it by its last key.
+    fn flush_block(&mut self) -> Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let offset = self.written + self.pending.len() as u64;
+        let contents = self.block.finish();
+        let len = contents.len() as u64;
+        put_frame(&mut self.pending, BlockType::Data, contents);
+        self.block.reset();
+        let mut handle = Vec::with_capacity(12);
+        put_varint(&mut handle, offset);
+        put_varint(&mut handle, len);
+        self.index.add(&self.last_key, &handle);
+        self.data_blocks += 1;
+        debug_assert_eq!(
+            offset + len + FRAME_OVERHEAD as u64,
+            self.written + self.pending.len() as u64
+        );
+        if self.pending.len() >= WRITE_BUFFER {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self) -> Result<()> {
+        if let Err(err) = self.file.write_all(&self.pending) {
+            self.failed = true;
+            return Err(Error::Io(err));
+        }
+        self.written += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+}

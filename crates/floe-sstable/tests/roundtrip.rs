@@ -1,0 +1,383 @@
+//! Round trips against a `BTreeMap` model: whatever a builder writes, the reader returns
+//! exactly, through lookups at every snapshot, bounded scans from both ends, and mixed
+//! front and back iteration, at every block size from 64 bytes to 64 KiB.
+
+mod common;
+
+use std::ops::Bound;
+
+use bytes::Bytes;
+use common::{Model, build, model_get, model_range, scan, scan_back, seed};
+use floe_core::fs::{FileSystem, StdFs};
+use floe_core::{InternalKey, MAX_SEQNO, SeqNo, ValueKind};
+use floe_sstable::{Error, Table, TableBuilder, TableIter, TableOptions};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+const BLOCK_SIZES: [usize; 17] = [
+    64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 65, 100, 333, 1000, 4097, 10007,
+];
+
+fn random_user_key(rng: &mut SmallRng) -> Vec<u8> {
+    // A small alphabet with the extreme bytes makes shared prefixes, 0x00 and 0xff common.
+    const ALPHABET: [u8; 6] = [0x00, 0x01, b'a', b'b', 0xfe, 0xff];
+    let len = rng.random_range(0..12);
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
+        .collect()
+}
+
+fn random_model(rng: &mut SmallRng, user_keys: usize, max_versions: usize) -> Model {
+    let mut model = Model::new();
+    model.insert(
+        InternalKey::new(Bytes::new(), 3, ValueKind::Put),
+        Bytes::from_static(b"empty key"),
+    );
+    while model.len() < user_keys {
+        let user_key = Bytes::from(random_user_key(rng));
+        for _ in 0..rng.random_range(1..=max_versions) {
+            let seqno = if rng.random_bool(0.05) {
+                MAX_SEQNO
+            } else {
+                rng.random_range(0..1000)
+            };
+            let kind = if rng.random_bool(0.2) {
+                ValueKind::Delete
+            } else {
+                ValueKind::Put
+            };
+            let value_len = if rng.random_bool(0.02) {
+                rng.random_range(0..3000)
+            } else {
+                rng.random_range(0..40)
+            };
+            let value: Vec<u8> = (0..value_len).map(|_| rng.random()).collect();
+            model.insert(
+                InternalKey::new(user_key.clone(), seqno, kind),
+                Bytes::from(value),
+            );
+        }
+    }
+    model
+}
+
+fn random_bound(rng: &mut SmallRng, model: &Model) -> Bound<Vec<u8>> {
+    let key = if rng.random_bool(0.5) && !model.is_empty() {
+        let i = rng.random_range(0..model.len());
+        model
+            .keys()
+            .nth(i)
+            .map(|k| k.user_key.to_vec())
+            .unwrap_or_default()
+    } else {
+        random_user_key(rng)
+    };
+    match rng.random_range(0..3) {
+        0 => Bound::Unbounded,
+        1 => Bound::Included(key),
+        _ => Bound::Excluded(key),
+    }
+}
+
+fn as_ref(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(key) => Bound::Included(&key[..]),
+        Bound::Excluded(key) => Bound::Excluded(&key[..]),
+    }
+}
+
+/// Takes entries from both ends at random and returns them in forward order.
+fn mixed_scan(mut iter: TableIter, rng: &mut SmallRng) -> Vec<(InternalKey, Bytes)> {
+    let (mut front, mut back) = (Vec::new(), Vec::new());
+    loop {
+        let next = if rng.random_bool(0.5) {
+            iter.next().map(|e| front.push(e.unwrap()))
+        } else {
+            iter.next_back().map(|e| back.push(e.unwrap()))
+        };
+        if next.is_none() {
+            // Once one end is exhausted, both are.
+            assert!(iter.next().is_none() && iter.next_back().is_none());
+            break;
+        }
+    }
+    back.reverse();
+    front.extend(back);
+    front
+}
+
+/// Checks every read path of the table built from `model` against the model.
+fn check(model: &Model, bytes: Bytes, rng: &mut SmallRng) {
+    let table = Table::open(bytes).unwrap();
+    let meta = table.meta();
+    assert_eq!(meta.entries, model.len() as u64);
+    assert_eq!(Some(&meta.smallest), model.keys().next());
+    assert_eq!(Some(&meta.largest), model.keys().next_back());
+    assert_eq!(Some(meta.min_seqno), model.keys().map(|k| k.seqno).min());
+    assert_eq!(Some(meta.max_seqno), model.keys().map(|k| k.seqno).max());
+
+    let all = model_range(model, Bound::Unbounded, Bound::Unbounded);
+    assert_eq!(
+        scan(&table, Bound::Unbounded, Bound::Unbounded).unwrap(),
+        all
+    );
+    assert_eq!(
+        scan_back(&table, Bound::Unbounded, Bound::Unbounded).unwrap(),
+        all
+    );
+
+    for key in model.keys() {
+        assert!(table.may_contain(&key.user_key));
+        for snapshot in [
+            MAX_SEQNO,
+            u64::MAX,
+            key.seqno,
+            key.seqno.saturating_sub(1),
+            key.seqno + 1,
+            0,
+        ] {
+            assert_eq!(
+                table.get(&key.user_key, snapshot).unwrap(),
+                model_get(model, &key.user_key, snapshot.min(MAX_SEQNO)),
+                "get {key:?} at {snapshot}"
+            );
+        }
+    }
+    for _ in 0..50 {
+        let user_key = random_user_key(rng);
+        let snapshot: SeqNo = rng.random_range(0..1100);
+        assert_eq!(
+            table.get(&user_key, snapshot).unwrap(),
+            model_get(model, &user_key, snapshot)
+        );
+    }
+    for _ in 0..30 {
+        let (lower, upper) = (random_bound(rng, model), random_bound(rng, model));
+        let (lower, upper) = (as_ref(&lower), as_ref(&upper));
+        let expected = model_range(model, lower, upper);
+        assert_eq!(
+            scan(&table, lower, upper).unwrap(),
+            expected,
+            "{lower:?}..{upper:?}"
+        );
+        assert_eq!(
+            scan_back(&table, lower, upper).unwrap(),
+            expected,
+            "{lower:?}..{upper:?} back"
+        );
+        assert_eq!(
+            mixed_scan(table.iter(lower, upper), rng),
+            expected,
+            "{lower:?}..{upper:?} mixed"
+        );
+    }
+}
+
+#[test]
+fn random_tables_at_every_block_size() {
+    let seed = seed("random_tables_at_every_block_size");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for block_size in BLOCK_SIZES {
+        let model = random_model(&mut rng, 150, 4);
+        let options = TableOptions::default().block_size(block_size);
+        let (bytes, meta) = build(&model, options);
+        if block_size == 64 {
+            let table = Table::open(bytes.clone()).unwrap();
+            assert!(
+                table.data_blocks() > 50,
+                "64-byte blocks hold few entries each"
+            );
+        }
+        assert_eq!(meta.entries, model.len() as u64);
+        check(&model, bytes, &mut rng);
+    }
+}
+
+#[test]
+fn without_a_bloom_filter() {
+    let mut rng = SmallRng::seed_from_u64(seed("without_a_bloom_filter"));
+    let model = random_model(&mut rng, 100, 3);
+    let (bytes, _) = build(
+        &model,
+        TableOptions::default()
+            .bloom_bits_per_key(0)
+            .block_size(256),
+    );
+    check(&model, bytes, &mut rng);
+}
+
+#[test]
+fn keys_of_64_kib() {
+    let mut rng = SmallRng::seed_from_u64(seed("keys_of_64_kib"));
+    let mut model = Model::new();
+    for i in 0..6u8 {
+        let mut key = vec![i / 2; 64 << 10];
+        key[65535] = i;
+        model.insert(
+            InternalKey::new(key.clone(), 9, ValueKind::Put),
+            Bytes::from(vec![i; 10]),
+        );
+        model.insert(InternalKey::new(key, 4, ValueKind::Delete), Bytes::new());
+    }
+    model.insert(
+        InternalKey::new(vec![0xff; 64 << 10], 1, ValueKind::Put),
+        Bytes::from_static(b"last"),
+    );
+    for block_size in [64, 4096, 65536] {
+        let (bytes, _) = build(&model, TableOptions::default().block_size(block_size));
+        check(&model, bytes, &mut rng);
+    }
+}
+
+#[test]
+fn many_versions_of_one_key() {
+    let mut rng = SmallRng::seed_from_u64(seed("many_versions_of_one_key"));
+    let mut model = Model::new();
+    for seqno in (0..2000u64).map(|s| s * 3) {
+        let kind = if seqno % 7 == 0 {
+            ValueKind::Delete
+        } else {
+            ValueKind::Put
+        };
+        model.insert(
+            InternalKey::new("k", seqno, kind),
+            Bytes::from(seqno.to_le_bytes().to_vec()),
+        );
+    }
+    model.insert(
+        InternalKey::new("j", 5, ValueKind::Put),
+        Bytes::from_static(b"before"),
+    );
+    model.insert(
+        InternalKey::new("l", 5, ValueKind::Put),
+        Bytes::from_static(b"after"),
+    );
+    for block_size in [64, 4096] {
+        let (bytes, _) = build(&model, TableOptions::default().block_size(block_size));
+        let table = Table::open(bytes.clone()).unwrap();
+        for snapshot in 0..6000 {
+            assert_eq!(
+                table.get(b"k", snapshot).unwrap(),
+                model_get(&model, b"k", snapshot)
+            );
+        }
+        check(&model, bytes, &mut rng);
+    }
+}
+
+#[test]
+fn values_are_zero_copy_slices_of_the_file() {
+    let mut model = Model::new();
+    model.insert(
+        InternalKey::new("key", 1, ValueKind::Put),
+        Bytes::from(vec![7u8; 100]),
+    );
+    let (bytes, _) = build(&model, TableOptions::default());
+    let file_range = bytes.as_ptr_range();
+    let table = Table::open(bytes).unwrap();
+    let (_, value) = table.get(b"key", MAX_SEQNO).unwrap().unwrap();
+    assert!(file_range.contains(&value.as_ptr()));
+    let (_, value) = table
+        .iter(Bound::Unbounded, Bound::Unbounded)
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(file_range.contains(&value.as_ptr()));
+}
+
+#[test]
+fn builder_refuses_bad_input() {
+    let file = common::MemFile::default();
+    let mut builder = TableBuilder::new(Box::new(file.clone()), TableOptions::default());
+    builder
+        .add(&InternalKey::new("b", 5, ValueKind::Put), b"v")
+        .unwrap();
+    for bad in [
+        InternalKey::new("b", 5, ValueKind::Put),
+        InternalKey::new("b", 6, ValueKind::Put),
+        InternalKey::new("a", 1, ValueKind::Put),
+        InternalKey::new("c", MAX_SEQNO + 1, ValueKind::Put),
+    ] {
+        assert!(
+            matches!(builder.add(&bad, b"v"), Err(Error::InvalidArgument { .. })),
+            "{bad:?}"
+        );
+    }
+    builder
+        .add(&InternalKey::new("b", 5, ValueKind::Delete), b"")
+        .unwrap();
+    builder
+        .add(&InternalKey::new("c", 1, ValueKind::Put), b"v")
+        .unwrap();
+    assert!(builder.estimated_size() > 0);
+    assert_eq!(builder.finish().unwrap().entries, 3);
+
+    let empty = TableBuilder::new(
+        Box::new(common::MemFile::default()),
+        TableOptions::default(),
+    );
+    assert!(matches!(empty.finish(), Err(Error::InvalidArgument { .. })));
+}
+
+#[test]
+fn written_through_the_file_system_and_read_through_a_mapping() {
+    let mut rng = SmallRng::seed_from_u64(seed("written_through_the_file_system"));
+    let model = random_model(&mut rng, 500, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let fs = StdFs;
+    let tmp = dir.path().join("000001.sst.tmp");
+    let path = dir.path().join("000001.sst");
+    let mut builder = TableBuilder::new(
+        fs.create(&tmp).unwrap(),
+        TableOptions::default().block_size(512),
+    );
+    for (key, value) in &model {
+        builder.add(key, value).unwrap();
+    }
+    let meta = builder.finish().unwrap();
+    fs.rename(&tmp, &path).unwrap();
+    fs.sync_dir(dir.path()).unwrap();
+    assert_eq!(fs.file_size(&path).unwrap(), meta.file_size);
+    let table = Table::open(fs.map(&path).unwrap()).unwrap();
+    assert_eq!(table.meta(), &meta);
+    check(&model, fs.map(&path).unwrap(), &mut rng);
+}
+
+#[test]
+fn tables_and_iterators_cross_threads() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    fn assert_send_static<T: Send + 'static>() {}
+    assert_send_sync::<Table>();
+    assert_send_static::<TableIter>();
+    assert_send_sync::<Error>();
+
+    let mut model = Model::new();
+    for i in 0..1000u32 {
+        model.insert(
+            InternalKey::new(i.to_be_bytes().to_vec(), 1, ValueKind::Put),
+            Bytes::from(i.to_le_bytes().to_vec()),
+        );
+    }
+    let (bytes, _) = build(&model, TableOptions::default().block_size(128));
+    let table = Table::open(bytes).unwrap();
+    // Debug output describes the table without dumping its bytes.
+    assert!(format!("{table:?}").len() < 1000);
+    let iter = table.iter(Bound::Unbounded, Bound::Unbounded);
+    std::thread::scope(|scope| {
+        for t in 0..4u32 {
+            let table = table.clone();
+            scope.spawn(move || {
+                for i in (t..1000).step_by(4) {
+                    let (_, value) = table.get(&i.to_be_bytes(), MAX_SEQNO).unwrap().unwrap();
+                    assert_eq!(&value[..], &i.to_le_bytes());
+                }
+            });
+        }
+    });
+    drop(table);
+    let count = std::thread::spawn(move || iter.map(Result::unwrap).count())
+        .join()
+        .unwrap();
+    assert_eq!(count, 1000);
+}
