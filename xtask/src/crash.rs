@@ -8,7 +8,16 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let cycles = args.first().cloned().unwrap_or_else(|| "500".to_string());
     let mut command = cargo();
     command
-        .args(["test", "--release", "--package", "floe", "--test", "crash", "--", "--nocapture"])
+        .args([
+            "test",
+            "--release",
+            "--package",
+            "floe",
+            "--test",
+            "crash",
+            "--",
+            "--nocapture",
+        ])
         .env("FLOE_CRASH_CYCLES", cycles);
     run_command(&mut command)
 }

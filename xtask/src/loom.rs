@@ -12,17 +12,29 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let mut models = Vec::new();
     for krate in std::fs::read_dir(root.join("crates")).context("listing crates/")? {
         let krate = krate?.path();
-        let Ok(tests) = std::fs::read_dir(krate.join("tests")) else { continue };
-        let package = krate.file_name().expect("crate directories have names").to_string_lossy().into_owned();
+        let Ok(tests) = std::fs::read_dir(krate.join("tests")) else {
+            continue;
+        };
+        let package = krate
+            .file_name()
+            .expect("crate directories have names")
+            .to_string_lossy()
+            .into_owned();
         for test in tests {
             let name = test?.file_name().to_string_lossy().into_owned();
-            if let Some(stem) = name.strip_prefix("loom_").and_then(|s| s.strip_suffix(".rs")) {
+            if let Some(stem) = name
+                .strip_prefix("loom_")
+                .and_then(|s| s.strip_suffix(".rs"))
+            {
                 models.push((package.clone(), format!("loom_{stem}")));
             }
         }
     }
     models.sort();
-    anyhow::ensure!(!models.is_empty(), "no loom models found under crates/*/tests/loom_*.rs");
+    anyhow::ensure!(
+        !models.is_empty(),
+        "no loom models found under crates/*/tests/loom_*.rs"
+    );
     for (package, test) in models {
         let mut command = cargo();
         command

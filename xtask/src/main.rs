@@ -28,7 +28,9 @@ fn main() -> anyhow::Result<()> {
         "crash" => crash::run(&rest),
         "ci" => ci::run(),
         "" | "help" | "-h" | "--help" => {
-            println!("usage: cargo xtask <bench [ARGS...] | loom | fuzz [SECONDS] | crash [CYCLES] | ci>");
+            println!(
+                "usage: cargo xtask <bench [ARGS...] | loom | fuzz [SECONDS] | crash [CYCLES] | ci>"
+            );
             Ok(())
         }
         other => bail!("unknown xtask command {other:?}; try `cargo xtask help`"),

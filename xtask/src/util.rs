@@ -8,7 +8,10 @@ use anyhow::{Context, bail};
 /// The workspace root, derived from this crate's manifest directory.
 pub(crate) fn project_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().expect("xtask lives one level below the workspace root").to_path_buf()
+    manifest_dir
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
 }
 
 /// A `cargo` command (the same cargo that runs the xtask) in the project root.
@@ -21,7 +24,9 @@ pub(crate) fn cargo() -> Command {
 /// Runs `command`, echoing it first, and fails if it exits non-zero.
 pub(crate) fn run(command: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {}", describe(command));
-    let status = command.status().with_context(|| format!("starting {}", describe(command)))?;
+    let status = command
+        .status()
+        .with_context(|| format!("starting {}", describe(command)))?;
     if !status.success() {
         bail!("`{}` failed with {status}", describe(command));
     }
@@ -31,7 +36,9 @@ pub(crate) fn run(command: &mut Command) -> anyhow::Result<()> {
 /// Runs `command` and returns its trimmed standard output, or `None` if it fails.
 pub(crate) fn output(command: &mut Command) -> Option<String> {
     let out = command.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn describe(command: &Command) -> String {
@@ -39,7 +46,10 @@ fn describe(command: &Command) -> String {
         .get_envs()
         .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy())))
         .collect();
-    let args: Vec<String> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let mut line = envs.join(" ");
     if !line.is_empty() {
         line.push(' ');
