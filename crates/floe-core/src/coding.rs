@@ -6,16 +6,19 @@
 //! into its own corruption error.
 
 /// Appends `value` as a little-endian `u32`.
+#[inline]
 pub fn put_u32(buf: &mut Vec<u8>, value: u32) {
     buf.extend_from_slice(&value.to_le_bytes());
 }
 
 /// Appends `value` as a little-endian `u64`.
+#[inline]
 pub fn put_u64(buf: &mut Vec<u8>, value: u64) {
     buf.extend_from_slice(&value.to_le_bytes());
 }
 
 /// Appends `value` as an LEB128 varint (1 to 10 bytes).
+#[inline]
 pub fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         buf.push((value as u8) | 0x80);
@@ -25,6 +28,7 @@ pub fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
 }
 
 /// Appends a varint length followed by `bytes`.
+#[inline]
 pub fn put_length_prefixed(buf: &mut Vec<u8>, bytes: &[u8]) {
     put_varint(buf, bytes.len() as u64);
     buf.extend_from_slice(bytes);
@@ -63,6 +67,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Takes the next `n` bytes.
+    #[inline]
     pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         if n > self.rest.len() {
             return None;
@@ -73,17 +78,20 @@ impl<'a> Decoder<'a> {
     }
 
     /// Takes one byte.
+    #[inline]
     pub fn u8(&mut self) -> Option<u8> {
         self.bytes(1).map(|b| b[0])
     }
 
     /// Takes a little-endian `u32`.
+    #[inline]
     pub fn u32(&mut self) -> Option<u32> {
         self.bytes(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// Takes a little-endian `u64`.
+    #[inline]
     pub fn u64(&mut self) -> Option<u64> {
         self.bytes(8).map(|b| {
             let mut raw = [0u8; 8];
@@ -93,6 +101,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Takes an LEB128 varint; `None` if truncated or longer than 10 bytes or overflowing.
+    #[inline]
     pub fn varint(&mut self) -> Option<u64> {
         let mut value = 0u64;
         for (i, &byte) in self.rest.iter().enumerate().take(10) {
@@ -110,11 +119,13 @@ impl<'a> Decoder<'a> {
     }
 
     /// Takes a varint that must fit in a `u32`.
+    #[inline]
     pub fn varint_u32(&mut self) -> Option<u32> {
         self.varint().and_then(|v| u32::try_from(v).ok())
     }
 
     /// Takes a varint length and then that many bytes.
+    #[inline]
     pub fn length_prefixed(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.varint()?).ok()?;
         self.bytes(len)

@@ -381,3 +381,65 @@ fn tables_and_iterators_cross_threads() {
         .unwrap();
     assert_eq!(count, 1000);
 }
+
+/// A file whose writes or syncs fail, to prove the builder reports I/O errors.
+#[derive(Debug)]
+struct FailingFile {
+    fail_writes: bool,
+}
+
+impl std::io::Write for FailingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.fail_writes {
+            return Err(std::io::Error::other("injected write failure"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl floe_core::fs::WritableFile for FailingFile {
+    fn sync_data(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::other("injected sync failure"))
+    }
+
+    fn sync_all(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::other("injected sync failure"))
+    }
+}
+
+#[test]
+fn io_failures_are_reported_and_stick() {
+    // A failed write surfaces as `Io` from `add` (once the write buffer fills) or from
+    // `finish`; after it, the builder refuses further work.
+    let options = TableOptions::default().block_size(64);
+    let mut builder = TableBuilder::new(Box::new(FailingFile { fail_writes: true }), options);
+    let value = vec![0u8; 1000];
+    let mut failed = None;
+    for i in 0..1000u32 {
+        if let Err(err) = builder.add(
+            &InternalKey::new(i.to_be_bytes().to_vec(), 1, ValueKind::Put),
+            &value,
+        ) {
+            failed = Some(err);
+            break;
+        }
+    }
+    assert!(matches!(failed, Some(Error::Io(_))), "{failed:?}");
+    let again = builder.add(&InternalKey::new("zzzz", 1, ValueKind::Put), b"v");
+    assert!(again.is_err());
+    assert!(builder.finish().is_err());
+
+    // A failed sync fails `finish`.
+    let mut builder = TableBuilder::new(
+        Box::new(FailingFile { fail_writes: false }),
+        TableOptions::default(),
+    );
+    builder
+        .add(&InternalKey::new("k", 1, ValueKind::Put), b"v")
+        .unwrap();
+    assert!(matches!(builder.finish(), Err(Error::Io(_))));
+}
