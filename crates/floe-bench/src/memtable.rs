@@ -77,7 +77,9 @@ impl Subject for Mutex<BTreeMap<Bytes, Bytes>> {
             .insert(key.clone(), value.clone());
     }
     fn get(&self, key: &[u8]) -> bool {
-        self.lock().expect("no panics while locked").contains_key(key)
+        self.lock()
+            .expect("no panics while locked")
+            .contains_key(key)
     }
 }
 
@@ -130,7 +132,9 @@ pub fn run(config: &Config) -> anyhow::Result<Vec<Measurement>> {
         let threads = threads.max(1);
         out.extend(measure::<Memtable>(&keys, &value, threads));
         out.extend(measure::<SkipMap<Bytes, Bytes>>(&keys, &value, threads));
-        out.extend(measure::<Mutex<BTreeMap<Bytes, Bytes>>>(&keys, &value, threads));
+        out.extend(measure::<Mutex<BTreeMap<Bytes, Bytes>>>(
+            &keys, &value, threads,
+        ));
         out.extend(measure::<Sharded>(&keys, &value, threads));
     }
     Ok(out)
@@ -182,7 +186,9 @@ fn measure<S: Subject>(keys: &[Bytes], value: &Bytes, threads: usize) -> Vec<Mea
             subject.insert((first + i) as u64 + 1, key, value);
         }
     });
-    let rss_growth = rss_before.zip(rss_bytes()).map(|(b, a)| a.saturating_sub(b));
+    let rss_growth = rss_before
+        .zip(rss_bytes())
+        .map(|(b, a)| a.saturating_sub(b));
     let get_time = timed(keys, threads, |_, chunk| {
         for key in chunk {
             black_box(subject.get(key));
@@ -212,11 +218,18 @@ fn measure<S: Subject>(keys: &[Bytes], value: &Bytes, threads: usize) -> Vec<Mea
         }
     }
     if let Some(growth) = rss_growth {
-        insert
-            .notes
-            .push(("rss_bytes_per_entry".into(), format!("{:.1}", growth as f64 / entries)));
+        insert.notes.push((
+            "rss_bytes_per_entry".into(),
+            format!("{:.1}", growth as f64 / entries),
+        ));
     }
-    let get = Measurement::new("memtable/get", S::NAME, threads, keys.len() as u64, get_time);
+    let get = Measurement::new(
+        "memtable/get",
+        S::NAME,
+        threads,
+        keys.len() as u64,
+        get_time,
+    );
     drop(subject);
     vec![insert, get]
 }

@@ -21,9 +21,9 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::fmt;
 
-use bytes::Bytes;
 use crate::reclaim::{self as epoch, Atomic, Guard, Owned, Shared};
 use crate::sync::Ordering;
+use bytes::Bytes;
 
 /// One published key. Under loom it also carries a cell that its destructor writes, so a
 /// model run reports any read of a slot that is not ordered before its reclamation.
@@ -46,7 +46,8 @@ impl Slot {
     fn key(&self) -> &Bytes {
         #[cfg(floe_loom)]
         // SAFETY: loom's cell checks the access itself; the pointer is only read here.
-        self.live.with(|live| assert!(unsafe { *live }, "read of a reclaimed key"));
+        self.live
+            .with(|live| assert!(unsafe { *live }, "read of a reclaimed key"));
         &self.key
     }
 }
@@ -124,14 +125,15 @@ impl AtomicKey {
         let mut fresh: Option<Owned<Slot>> = None;
         loop {
             // SAFETY: as in `peek`, `current` stays allocated while `guard` is pinned.
-            if let Some(slot) = unsafe { current.as_ref() } {
-                if key.as_ref().cmp(slot.key().as_ref()) != wins {
-                    // Not a new extreme: return without writing, so the common case of a
-                    // key inside [min, max] costs one load and one comparison.
-                    return false;
-                }
+            let slot = unsafe { current.as_ref() };
+            if slot.is_some_and(|slot| key.as_ref().cmp(slot.key().as_ref()) != wins) {
+                // Not a new extreme: return without writing, so the common case of a key
+                // inside [min, max] costs one load and one comparison.
+                return false;
             }
-            let new = fresh.take().unwrap_or_else(|| Owned::new(Slot::new(key.clone())));
+            let new = fresh
+                .take()
+                .unwrap_or_else(|| Owned::new(Slot::new(key.clone())));
             match self.slot.compare_exchange(
                 current,
                 new,
@@ -168,8 +170,7 @@ impl Drop for AtomicKey {
         // SAFETY: `&mut self` proves no thread can reach this key any more, so the current
         // slot can be freed at once instead of through the collector.
         unsafe {
-            let current: Shared<'_, Slot> =
-                self.slot.load(Ordering::Relaxed, epoch::unprotected());
+            let current: Shared<'_, Slot> = self.slot.load(Ordering::Relaxed, epoch::unprotected());
             if !current.is_null() {
                 drop(current.into_owned());
             }

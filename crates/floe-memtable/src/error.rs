@@ -51,10 +51,9 @@ impl fmt::Display for Error {
                 f,
                 "memtable already holds this key at sequence number {seqno}"
             ),
-            Error::SeqnoTooLarge { seqno } => write!(
-                f,
-                "sequence number {seqno} exceeds the maximum {MAX_SEQNO}"
-            ),
+            Error::SeqnoTooLarge { seqno } => {
+                write!(f, "sequence number {seqno} exceeds the maximum {MAX_SEQNO}")
+            }
         }
     }
 }

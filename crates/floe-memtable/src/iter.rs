@@ -88,7 +88,10 @@ impl RawCursor {
         };
         let accepted = candidate.filter(|entry| {
             within_upper(entry.key(), &self.upper)
-                && self.back.as_ref().is_none_or(|back| entry.key() < back.key())
+                && self
+                    .back
+                    .as_ref()
+                    .is_none_or(|back| entry.key() < back.key())
         });
         self.finish_or_keep(accepted, true)
     }
@@ -103,7 +106,10 @@ impl RawCursor {
         };
         let accepted = candidate.filter(|entry| {
             within_lower(entry.key(), &self.lower)
-                && self.front.as_ref().is_none_or(|front| entry.key() > front.key())
+                && self
+                    .front
+                    .as_ref()
+                    .is_none_or(|front| entry.key() > front.key())
         });
         self.finish_or_keep(accepted, false)
     }

@@ -34,7 +34,8 @@ impl Key {
     pub(crate) fn to_internal(&self) -> InternalKey {
         // Stored trailers are built by `pack_trailer` from a valid kind, so unpacking them
         // cannot fail; the fallback only keeps this path free of panics.
-        let (seqno, kind) = unpack_trailer(self.trailer).unwrap_or((self.trailer >> 8, ValueKind::Put));
+        let (seqno, kind) =
+            unpack_trailer(self.trailer).unwrap_or((self.trailer >> 8, ValueKind::Put));
         InternalKey {
             user_key: self.user_key.clone(),
             seqno,
@@ -53,21 +54,16 @@ impl Key {
     }
 }
 
-/// A key as the skiplist compares it: a user key and a trailer.
+/// A key as the skiplist compares it: a user key and a trailer, fetched in one call so a
+/// comparison through the trait object costs one indirect call per side.
 pub(crate) trait KeyView {
-    /// The user key.
-    fn user_key(&self) -> &[u8];
-    /// The packed trailer.
-    fn trailer(&self) -> u64;
+    /// The user key and the packed trailer.
+    fn parts(&self) -> (&[u8], u64);
 }
 
 impl KeyView for Key {
-    fn user_key(&self) -> &[u8] {
-        &self.user_key
-    }
-
-    fn trailer(&self) -> u64 {
-        self.trailer
+    fn parts(&self) -> (&[u8], u64) {
+        (&self.user_key, self.trailer)
     }
 }
 
@@ -79,20 +75,15 @@ pub(crate) struct Probe<'a> {
 }
 
 impl KeyView for Probe<'_> {
-    fn user_key(&self) -> &[u8] {
-        self.user_key
-    }
-
-    fn trailer(&self) -> u64 {
-        self.trailer
+    fn parts(&self) -> (&[u8], u64) {
+        (self.user_key, self.trailer)
     }
 }
 
 /// The one comparison every key goes through: user key ascending, trailer descending.
 fn compare(a: &dyn KeyView, b: &dyn KeyView) -> Ordering {
-    a.user_key()
-        .cmp(b.user_key())
-        .then_with(|| b.trailer().cmp(&a.trailer()))
+    let ((a_key, a_trailer), (b_key, b_trailer)) = (a.parts(), b.parts());
+    a_key.cmp(b_key).then_with(|| b_trailer.cmp(&a_trailer))
 }
 
 impl PartialEq for dyn KeyView + '_ {
@@ -201,7 +192,11 @@ mod tests {
         ];
         for a in &keys {
             for b in &keys {
-                assert_eq!(a.cmp(b), a.to_internal().cmp(&b.to_internal()), "{a:?} vs {b:?}");
+                assert_eq!(
+                    a.cmp(b),
+                    a.to_internal().cmp(&b.to_internal()),
+                    "{a:?} vs {b:?}"
+                );
             }
         }
     }
@@ -216,7 +211,10 @@ mod tests {
             user_key: b"a",
             trailer: TRAILER_LAST,
         };
-        for version in [key(b"a", MAX_SEQNO, ValueKind::Put), key(b"a", 0, ValueKind::Delete)] {
+        for version in [
+            key(b"a", MAX_SEQNO, ValueKind::Put),
+            key(b"a", 0, ValueKind::Delete),
+        ] {
             let version: &dyn KeyView = &version;
             let (first, last): (&dyn KeyView, &dyn KeyView) = (&first, &last);
             assert!(first < version);

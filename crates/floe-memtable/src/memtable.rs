@@ -168,6 +168,8 @@ impl Memtable {
     /// `None` if the memtable holds no such version.
     #[must_use]
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<Lookup> {
+        // One pin for the whole lookup: the pins inside nest in it and cost next to nothing.
+        let _pinned = epoch::pin();
         if !self.may_hold(user_key) {
             return None;
         }
@@ -177,7 +179,9 @@ impl Memtable {
             user_key,
             trailer: pack_trailer(snapshot.min(MAX_SEQNO), ValueKind::Put),
         };
-        let entry = self.map.lower_bound(Bound::Included(&probe as &dyn KeyView))?;
+        let entry = self
+            .map
+            .lower_bound(Bound::Included(&probe as &dyn KeyView))?;
         let key = entry.key();
         if key.user_key != user_key {
             return None;
@@ -295,6 +299,9 @@ impl Memtable {
             return Err(Error::SeqnoTooLarge { seqno });
         }
         let charge = charge(&user_key, &value);
+        // One pin for the whole write: the pins of the key range, the holds check and the
+        // skiplist insert nest in it and cost next to nothing.
+        let _pinned = epoch::pin();
         if checked {
             if let Err(full) = self.reserve(charge, self.capacity) {
                 if !self.holds(&user_key) {

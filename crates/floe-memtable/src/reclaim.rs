@@ -197,7 +197,10 @@ mod model {
             _guard: &'g Guard,
         ) -> Result<Shared<'g, T>, CompareExchangeError<'g, T>> {
             let raw = Box::into_raw(new.0);
-            match self.ptr.compare_exchange(current.ptr, raw, success, failure) {
+            match self
+                .ptr
+                .compare_exchange(current.ptr, raw, success, failure)
+            {
                 Ok(_) => Ok(Shared::from_raw(raw)),
                 Err(found) => Err(CompareExchangeError {
                     current: Shared::from_raw(found),

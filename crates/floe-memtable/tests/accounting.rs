@@ -45,11 +45,16 @@ static ALLOCATOR: Counting = Counting;
 fn measure(count: u64, key_len: usize, value_len: usize) -> (usize, usize, usize) {
     let memtable = Memtable::new(1 << 30);
     let guard = memtable.enter().unwrap();
-    let (requested, footprint) = (REQUESTED.load(Ordering::Relaxed), FOOTPRINT.load(Ordering::Relaxed));
+    let (requested, footprint) = (
+        REQUESTED.load(Ordering::Relaxed),
+        FOOTPRINT.load(Ordering::Relaxed),
+    );
     for i in 0..count {
         let mut key = vec![0u8; key_len];
         key[..8].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-        guard.put(Bytes::from(key), i + 1, Bytes::from(vec![7u8; value_len])).unwrap();
+        guard
+            .put(Bytes::from(key), i + 1, Bytes::from(vec![7u8; value_len]))
+            .unwrap();
     }
     let requested = REQUESTED.load(Ordering::Relaxed) - requested;
     let footprint = FOOTPRINT.load(Ordering::Relaxed) - footprint;
@@ -74,9 +79,15 @@ fn charge_matches_allocated_memory() {
             per_entry(footprint) - payload,
             per_entry(charged),
         );
-        assert_eq!(charged, COUNT as usize * charge(&vec![0; key_len], &vec![0; value_len]));
+        assert_eq!(
+            charged,
+            COUNT as usize * charge(&vec![0; key_len], &vec![0; value_len])
+        );
         // The charge must track the footprint within 10% for these typical shapes.
         let ratio = charged as f64 / footprint as f64;
-        assert!((0.9..=1.1).contains(&ratio), "charged/footprint = {ratio:.3}");
+        assert!(
+            (0.9..=1.1).contains(&ratio),
+            "charged/footprint = {ratio:.3}"
+        );
     }
 }

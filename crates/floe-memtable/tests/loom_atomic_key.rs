@@ -50,6 +50,10 @@ impl MinMax for Real {
 struct LoadThenStore {
     min: AtomicPtr<Bytes>,
     max: AtomicPtr<Bytes>,
+    #[expect(
+        clippy::vec_box,
+        reason = "the boxes must stay at their addresses: other threads may still read them"
+    )]
     replaced: Mutex<Vec<Box<Bytes>>>,
 }
 
@@ -62,7 +66,10 @@ impl LoadThenStore {
         }
         let old = slot.swap(Box::into_raw(Box::new(key.clone())), Ordering::AcqRel);
         // SAFETY: `old` came from `Box::into_raw` and was unlinked by the swap.
-        self.replaced.lock().unwrap().push(unsafe { Box::from_raw(old) });
+        self.replaced
+            .lock()
+            .unwrap()
+            .push(unsafe { Box::from_raw(old) });
     }
 
     fn read(&self, slot: &AtomicPtr<Bytes>) -> Option<Bytes> {
@@ -200,8 +207,18 @@ fn load_then_store_loses_updates() {
     let executions = Executions::default();
     let work = Work { read: false };
     let outcome = std::panic::catch_unwind(|| {
-        model::<LoadThenStore>(&executions, &[b"c", b"a"], 1, work, |cell| cell.read(&cell.max))
+        model::<LoadThenStore>(&executions, &[b"c", b"a"], 1, work, |cell| {
+            cell.read(&cell.max)
+        })
     });
-    report("atomic_key broken (load then store)", &executions, 1, started);
-    assert!(outcome.is_err(), "loom did not find the lost update of the load-then-store variant");
+    report(
+        "atomic_key broken (load then store)",
+        &executions,
+        1,
+        started,
+    );
+    assert!(
+        outcome.is_err(),
+        "loom did not find the lost update of the load-then-store variant"
+    );
 }

@@ -125,7 +125,10 @@ fn model<G: Gate>(executions: &Executions, writers: usize, preemptions: usize, c
         let reopened = gate.try_enter();
         // Drop the loom objects before asserting, so that a failing model unwinds cleanly.
         drop((gate, records));
-        assert_eq!(accepted, flushed, "a write was accepted but missed by the flush");
+        assert_eq!(
+            accepted, flushed,
+            "a write was accepted but missed by the flush"
+        );
         assert!(!reopened, "the gate opened again after freeze");
     });
 }
@@ -162,6 +165,14 @@ fn flag_and_counter_lets_a_write_past_the_freeze() {
     let started = Instant::now();
     let executions = Executions::default();
     let outcome = std::panic::catch_unwind(|| model::<FlagAndCounter>(&executions, 1, 3, false));
-    report("gate broken (flag + counter, no fence)", &executions, 3, started);
-    assert!(outcome.is_err(), "loom did not find the write that slips past the broken gate");
+    report(
+        "gate broken (flag + counter, no fence)",
+        &executions,
+        3,
+        started,
+    );
+    assert!(
+        outcome.is_err(),
+        "loom did not find the write that slips past the broken gate"
+    );
 }

@@ -49,14 +49,18 @@ fn reads_at_snapshots() {
     assert!(!m.is_empty());
     assert_eq!(m.min_key(), Some(b("j")));
     assert_eq!(m.max_key(), Some(b("k")));
-    let expected = charge(b"k", b"v5") + charge(b"k", b"") + charge(b"k", b"v9") + charge(b"j", b"j6");
+    let expected =
+        charge(b"k", b"v5") + charge(b"k", b"") + charge(b"k", b"v9") + charge(b"j", b"j6");
     assert_eq!(m.approximate_size(), expected);
 }
 
 #[test]
 fn empty_key_and_value_are_valid() {
     let m = Memtable::new(PAGE_SIZE);
-    m.enter().unwrap().put(Bytes::new(), 1, Bytes::new()).unwrap();
+    m.enter()
+        .unwrap()
+        .put(Bytes::new(), 1, Bytes::new())
+        .unwrap();
     assert_eq!(m.get(b"", 1), Some(Lookup::Value(Bytes::new())));
     assert_eq!(m.min_key(), Some(Bytes::new()));
     assert_eq!(m.max_key(), Some(Bytes::new()));
@@ -102,7 +106,10 @@ fn full_refuses_new_keys_and_admits_held_keys_up_to_the_ceiling() {
     let len = m.len();
     // A refused write changed nothing: size, entries and key range.
     assert_eq!(m.get(format!("key{keys:04}").as_bytes(), u64::MAX), None);
-    assert_eq!(m.max_key(), Some(Bytes::from(format!("key{:04}", keys - 1))));
+    assert_eq!(
+        m.max_key(),
+        Some(Bytes::from(format!("key{:04}", keys - 1)))
+    );
     // Keys that sort outside [min, max] are refused too.
     assert!(matches!(w.delete(b("a"), seqno), Err(Error::Full { .. })));
     assert!(matches!(w.delete(b("zzz"), seqno), Err(Error::Full { .. })));
@@ -138,7 +145,10 @@ fn an_empty_memtable_admits_any_single_write() {
     let huge = Bytes::from(vec![1u8; 3 * PAGE_SIZE]);
     w.put(b("big"), 1, huge.clone()).unwrap();
     assert_eq!(m.approximate_size(), 3 * PAGE_SIZE + 3 + ENTRY_OVERHEAD);
-    assert!(matches!(w.put(b("other"), 2, b("x")), Err(Error::Full { .. })));
+    assert!(matches!(
+        w.put(b("other"), 2, b("x")),
+        Err(Error::Full { .. })
+    ));
 }
 
 #[test]
@@ -169,17 +179,34 @@ fn filled() -> Arc<Memtable> {
     m
 }
 
-fn visible(m: &Arc<Memtable>, lower: Bound<&str>, upper: Bound<&str>, snapshot: u64) -> Vec<String> {
+fn visible(
+    m: &Arc<Memtable>,
+    lower: Bound<&str>,
+    upper: Bound<&str>,
+    snapshot: u64,
+) -> Vec<String> {
     let lower = lower.map(b);
     let upper = upper.map(b);
     let forward: Vec<String> = m
         .range(lower.clone(), upper.clone(), snapshot)
-        .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(&k), String::from_utf8_lossy(&v)))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                String::from_utf8_lossy(&k),
+                String::from_utf8_lossy(&v)
+            )
+        })
         .collect();
     let mut backward: Vec<String> = m
         .range(lower, upper, snapshot)
         .rev()
-        .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(&k), String::from_utf8_lossy(&v)))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                String::from_utf8_lossy(&k),
+                String::from_utf8_lossy(&v)
+            )
+        })
         .collect();
     backward.reverse();
     assert_eq!(forward, backward, "forward and backward disagree");
@@ -190,21 +217,45 @@ fn visible(m: &Arc<Memtable>, lower: Bound<&str>, upper: Bound<&str>, snapshot: 
 fn visible_ranges_apply_snapshots_tombstones_and_bounds() {
     use Bound::{Excluded, Included, Unbounded};
     let m = filled();
-    assert_eq!(visible(&m, Unbounded, Unbounded, 7), ["b=b4", "d=d3", "f=f7"]);
+    assert_eq!(
+        visible(&m, Unbounded, Unbounded, 7),
+        ["b=b4", "d=d3", "f=f7"]
+    );
     assert_eq!(visible(&m, Unbounded, Unbounded, 6), ["b=b4", "d=d3"]);
-    assert_eq!(visible(&m, Unbounded, Unbounded, 4), ["b=b4", "c=c2", "d=d3"]);
+    assert_eq!(
+        visible(&m, Unbounded, Unbounded, 4),
+        ["b=b4", "c=c2", "d=d3"]
+    );
     assert_eq!(visible(&m, Unbounded, Unbounded, 2), ["b=b1", "c=c2"]);
     assert_eq!(visible(&m, Unbounded, Unbounded, 0), Vec::<String>::new());
-    assert_eq!(visible(&m, Included("b"), Included("d"), 4), ["b=b4", "c=c2", "d=d3"]);
+    assert_eq!(
+        visible(&m, Included("b"), Included("d"), 4),
+        ["b=b4", "c=c2", "d=d3"]
+    );
     assert_eq!(visible(&m, Excluded("b"), Excluded("d"), 4), ["c=c2"]);
     assert_eq!(visible(&m, Excluded("b"), Included("d"), 7), ["d=d3"]);
     assert_eq!(visible(&m, Included("bb"), Excluded("f"), 7), ["d=d3"]);
     assert_eq!(visible(&m, Included("c"), Included("c"), 4), ["c=c2"]);
-    assert_eq!(visible(&m, Excluded("c"), Included("c"), 4), Vec::<String>::new());
-    assert_eq!(visible(&m, Included("c"), Excluded("c"), 4), Vec::<String>::new());
-    assert_eq!(visible(&m, Included("e"), Included("a"), 7), Vec::<String>::new());
-    assert_eq!(visible(&m, Included("g"), Unbounded, 7), Vec::<String>::new());
-    assert_eq!(visible(&m, Unbounded, Excluded("b"), 7), Vec::<String>::new());
+    assert_eq!(
+        visible(&m, Excluded("c"), Included("c"), 4),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        visible(&m, Included("c"), Excluded("c"), 4),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        visible(&m, Included("e"), Included("a"), 7),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        visible(&m, Included("g"), Unbounded, 7),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        visible(&m, Unbounded, Excluded("b"), 7),
+        Vec::<String>::new()
+    );
     assert_eq!(visible(&m, Unbounded, Included("b"), 7), ["b=b4"]);
 }
 
@@ -212,13 +263,19 @@ fn visible_ranges_apply_snapshots_tombstones_and_bounds() {
 fn visible_range_alternating_ends_yields_each_key_once() {
     let m = filled();
     for snapshot in 0..=8 {
-        let all: Vec<_> = m.range(Bound::Unbounded, Bound::Unbounded, snapshot).collect();
+        let all: Vec<_> = m
+            .range(Bound::Unbounded, Bound::Unbounded, snapshot)
+            .collect();
         // Every interleaving of front and back pulls, encoded by the bits of `pattern`.
         for pattern in 0u32..64 {
             let mut iter = m.range(Bound::Unbounded, Bound::Unbounded, snapshot);
             let (mut front, mut back) = (Vec::new(), Vec::new());
             for step in 0.. {
-                let item = if pattern >> (step % 6) & 1 == 0 { iter.next().map(|x| (true, x)) } else { iter.next_back().map(|x| (false, x)) };
+                let item = if pattern >> (step % 6) & 1 == 0 {
+                    iter.next().map(|x| (true, x))
+                } else {
+                    iter.next_back().map(|x| (false, x))
+                };
                 match item {
                     Some((true, x)) => front.push(x),
                     Some((false, x)) => back.push(x),
@@ -237,22 +294,37 @@ fn visible_range_alternating_ends_yields_each_key_once() {
 #[test]
 fn entries_show_every_version_in_internal_order() {
     let m = filled();
-    let all: Vec<InternalKey> = m.entries(Bound::Unbounded, Bound::Unbounded).map(|(k, _)| k).collect();
+    let all: Vec<InternalKey> = m
+        .entries(Bound::Unbounded, Bound::Unbounded)
+        .map(|(k, _)| k)
+        .collect();
     let mut sorted = all.clone();
     sorted.sort();
     assert_eq!(all, sorted);
     assert_eq!(all.len(), 7);
     assert_eq!(all[0], InternalKey::new("b", 4, ValueKind::Put));
     assert_eq!(all[3], InternalKey::new("c", 2, ValueKind::Put));
-    let back: Vec<InternalKey> = m.entries(Bound::Unbounded, Bound::Unbounded).rev().map(|(k, _)| k).collect();
+    let back: Vec<InternalKey> = m
+        .entries(Bound::Unbounded, Bound::Unbounded)
+        .rev()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(back.into_iter().rev().collect::<Vec<_>>(), all);
     let c_only: Vec<_> = m
         .entries(Bound::Included(b("c")), Bound::Included(b("c")))
         .map(|(k, v)| (k.seqno, v))
         .collect();
     assert_eq!(c_only, [(5, Bytes::new()), (2, b("c2"))]);
-    assert_eq!(m.entries(Bound::Excluded(b("c")), Bound::Excluded(b("d"))).count(), 0);
-    assert_eq!(m.entries(Bound::Included(b("z")), Bound::Included(b("a"))).count(), 0);
+    assert_eq!(
+        m.entries(Bound::Excluded(b("c")), Bound::Excluded(b("d")))
+            .count(),
+        0
+    );
+    assert_eq!(
+        m.entries(Bound::Included(b("z")), Bound::Included(b("a")))
+            .count(),
+        0
+    );
     // Alternating ends meet without overlap.
     let mut iter = m.entries(Bound::Unbounded, Bound::Unbounded);
     let mut seen = Vec::new();

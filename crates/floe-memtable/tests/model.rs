@@ -21,7 +21,12 @@ fn model_get(model: &Model, key: &[u8], snapshot: u64) -> Option<Option<Vec<u8>>
         .map(|(_, v)| v.clone())
 }
 
-fn model_range(model: &Model, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>, snapshot: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn model_range(
+    model: &Model,
+    lower: &Bound<Vec<u8>>,
+    upper: &Bound<Vec<u8>>,
+    snapshot: u64,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut keys: Vec<Vec<u8>> = model.keys().map(|(k, _)| k.clone()).collect();
     keys.dedup();
     keys.into_iter()
@@ -78,7 +83,9 @@ fn matches_a_btreemap_model() {
                     model.insert((key, seqno), None);
                 } else {
                     let value = vec![rng.random::<u8>(); rng.random_range(0..4)];
-                    guard.put(Bytes::from(key.clone()), seqno, Bytes::from(value.clone())).unwrap();
+                    guard
+                        .put(Bytes::from(key.clone()), seqno, Bytes::from(value.clone()))
+                        .unwrap();
                     model.insert((key, seqno), Some(value));
                 }
             }
@@ -91,7 +98,11 @@ fn matches_a_btreemap_model() {
                 Some(v) => Lookup::Value(Bytes::from(v)),
                 None => Lookup::Deleted,
             });
-            assert_eq!(memtable.get(&key, snapshot), expected, "get {key:?} at {snapshot}");
+            assert_eq!(
+                memtable.get(&key, snapshot),
+                expected,
+                "get {key:?} at {snapshot}"
+            );
 
             let (lower, upper) = (random_bound(&mut rng), random_bound(&mut rng));
             let expected = model_range(&model, &lower, &upper, snapshot);
@@ -101,10 +112,18 @@ fn matches_a_btreemap_model() {
             let (mut front, mut back) = (Vec::new(), Vec::new());
             loop {
                 let from_front = rng.random_bool(0.5);
-                let item = if from_front { iter.next() } else { iter.next_back() };
+                let item = if from_front {
+                    iter.next()
+                } else {
+                    iter.next_back()
+                };
                 let Some((k, v)) = item else { break };
                 let pair = (k.to_vec(), v.to_vec());
-                if from_front { front.push(pair) } else { back.push(pair) }
+                if from_front {
+                    front.push(pair)
+                } else {
+                    back.push(pair)
+                }
             }
             back.reverse();
             front.extend(back);

@@ -51,12 +51,21 @@ fn acknowledged_puts_are_readable_and_extremes_exact() {
                 let mut scans = 0u64;
                 while !done.load(Ordering::Acquire) || scans < 2 {
                     let items: Vec<_> = if reader == 0 {
-                        memtable.entries(Bound::Unbounded, Bound::Unbounded).collect()
+                        memtable
+                            .entries(Bound::Unbounded, Bound::Unbounded)
+                            .collect()
                     } else {
-                        memtable.entries(Bound::Unbounded, Bound::Unbounded).rev().collect()
+                        memtable
+                            .entries(Bound::Unbounded, Bound::Unbounded)
+                            .rev()
+                            .collect()
                     };
                     for window in items.windows(2) {
-                        let ordered = if reader == 0 { window[0].0 < window[1].0 } else { window[0].0 > window[1].0 };
+                        let ordered = if reader == 0 {
+                            window[0].0 < window[1].0
+                        } else {
+                            window[0].0 > window[1].0
+                        };
                         assert!(ordered, "entries out of order");
                     }
                     for (key, value) in &items {
@@ -81,7 +90,9 @@ fn acknowledged_puts_are_readable_and_extremes_exact() {
                     let key = key_for(n);
                     let seqno = next_seqno.fetch_add(1, Ordering::Relaxed);
                     let guard = memtable.enter().unwrap();
-                    guard.put(key.clone(), seqno, value_for(&key, seqno)).unwrap();
+                    guard
+                        .put(key.clone(), seqno, value_for(&key, seqno))
+                        .unwrap();
                     drop(guard);
                     // Acknowledged: readable at once at its own sequence number.
                     assert_eq!(
@@ -95,7 +106,10 @@ fn acknowledged_puts_are_readable_and_extremes_exact() {
         })
         .collect();
 
-    let acknowledged: Vec<(Bytes, u64)> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let acknowledged: Vec<(Bytes, u64)> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
     done.store(true, Ordering::Release);
     for reader in readers {
         assert!(reader.join().unwrap() >= 2);
@@ -103,7 +117,10 @@ fn acknowledged_puts_are_readable_and_extremes_exact() {
     memtable.freeze();
     assert_eq!(memtable.len(), acknowledged.len());
     for (key, seqno) in &acknowledged {
-        assert_eq!(memtable.get(key, *seqno), Some(Lookup::Value(value_for(key, *seqno))));
+        assert_eq!(
+            memtable.get(key, *seqno),
+            Some(Lookup::Value(value_for(key, *seqno)))
+        );
     }
     let min = acknowledged.iter().map(|(k, _)| k).min().cloned();
     let max = acknowledged.iter().map(|(k, _)| k).max().cloned();
@@ -134,10 +151,16 @@ fn concurrent_writers_never_pass_the_limits() {
                         Err(Error::Full { .. }) => {
                             refused += 1;
                             // A refused write left nothing behind.
-                            assert_eq!(memtable.get(&key, seqno).and_then(|l| match l {
-                                Lookup::Value(v) => Some(v),
-                                Lookup::Deleted => None,
-                            }).filter(|v| *v == value_for(&key, seqno)), None);
+                            assert_eq!(
+                                memtable
+                                    .get(&key, seqno)
+                                    .and_then(|l| match l {
+                                        Lookup::Value(v) => Some(v),
+                                        Lookup::Deleted => None,
+                                    })
+                                    .filter(|v| *v == value_for(&key, seqno)),
+                                None
+                            );
                         }
                         Err(other) => panic!("unexpected error {other}"),
                     }
@@ -173,10 +196,14 @@ fn freeze_waits_for_writers_and_then_nothing_changes() {
             std::thread::spawn(move || {
                 let mut accepted = 0usize;
                 loop {
-                    let Ok(guard) = memtable.enter() else { return accepted };
+                    let Ok(guard) = memtable.enter() else {
+                        return accepted;
+                    };
                     let seqno = next_seqno.fetch_add(1, Ordering::Relaxed);
                     let key = key_for(seqno);
-                    guard.put(key.clone(), seqno, value_for(&key, seqno)).unwrap();
+                    guard
+                        .put(key.clone(), seqno, value_for(&key, seqno))
+                        .unwrap();
                     accepted += 1;
                 }
             })
