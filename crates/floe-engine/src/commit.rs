@@ -27,6 +27,7 @@
 use std::collections::HashMap;
 use std::mem;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use floe_core::SeqNo;
@@ -37,6 +38,7 @@ use crate::error::{Error, Result};
 use crate::filename::log_path;
 use crate::shared::{LogState, Shared, lock, wait};
 use crate::state::{FrozenMem, State};
+use crate::stats::Counters;
 use crate::wal::LogWriter;
 
 /// The most bytes of keys and values one commit group carries (beyond its first batch),
@@ -92,8 +94,10 @@ impl Shared {
             return Ok(());
         }
         batch.validate(crate::options::MAX_KEY_SIZE, crate::options::MAX_VALUE_SIZE)?;
+        let user_bytes = batch.approximate_size() as u64;
         let assigned = self.commit(batch, sync)?;
         self.apply(&assigned);
+        Counters::add(&self.counters.user_bytes, user_bytes);
         // The write is logged and visible: it is acknowledged even if the switch below
         // fails (that failure poisons the database, so the next write reports it).
         let _ = self.maybe_freeze(&assigned.mem);
@@ -126,6 +130,11 @@ impl Shared {
         // (see [`MAX_GROUP_BYTES`]), so a leader may log the batches ahead of its own first.
         queue.leader_active = true;
         let mine = loop {
+            // Stalls delay the group before it is taken, so that the writers who arrive
+            // meanwhile join it: a slowdown costs one delay per group, not per writer.
+            drop(queue);
+            self.stall_for_level0();
+            queue = lock(&self.queue);
             let take = group_len(&queue.pending);
             let group: Vec<Pending> = queue.pending.drain(..take).collect();
             drop(queue);
@@ -147,6 +156,35 @@ impl Shared {
         queue.leader_active = false;
         self.queue_cv.notify_all();
         mine
+    }
+
+    /// Write stalls: at `l0_slowdown_trigger` level-0 tables, delays the calling leader by
+    /// 1 ms, plus 1 ms for each table above the trigger; at `l0_stop_trigger`, blocks it
+    /// until compaction brings level 0 below the stop trigger (or the database closes or is
+    /// poisoned, which the group's log write then reports). The delay is the one place a
+    /// sleep is right: it spreads the backlog's cost over many groups instead of stopping
+    /// writes outright later, and the compaction worker needs no signal from it.
+    fn stall_for_level0(&self) {
+        let level0 = || self.state.load().version.levels[0].len();
+        let (slowdown, stop) = (self.options.slowdown_trigger(), self.options.stop_trigger());
+        let tables = level0();
+        if tables < slowdown {
+            return;
+        }
+        let start = Instant::now();
+        if tables >= stop {
+            Counters::add(&self.counters.stops, 1);
+            let mut bg = lock(&self.bg);
+            while level0() >= stop && !bg.shutdown && self.check_writable().is_ok() {
+                bg = wait(&self.done_cv, bg);
+            }
+        } else {
+            Counters::add(&self.counters.slowdowns, 1);
+            let excess = (tables - slowdown + 1) as u32;
+            std::thread::sleep(Duration::from_millis(1) * excess);
+        }
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Counters::add(&self.counters.stall_nanos, nanos);
     }
 
     /// Logs a group: sequence numbers, one write, at most one sync.

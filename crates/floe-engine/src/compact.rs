@@ -1,13 +1,25 @@
-//! Full manual compaction ([`crate::Db::compact`]): every table is merged into sorted,
-//! non-overlapping tables at the last level.
+//! Running compactions: the background worker, the manual full compaction
+//! ([`crate::Db::compact`]), and the one routine both use to merge, write and install.
+//!
+//! One compaction runs at a time (the `compaction` mutex), so the inputs a job chose from
+//! the latest state stay in every later state until the job installs its result: only
+//! compactions remove tables, and flushes only add level-0 tables, whose data is newer
+//! than every input. The result is applied by one manifest edit and one state swap derived
+//! from the latest state under the state mutex; the merge and the file writes happen
+//! before, holding neither that mutex nor the manifest's.
 //!
 //! Ordering with snapshots: the inputs are taken from the state *before* the registry of
 //! live snapshots is read. A snapshot registered after that read has a sequence number at
-//! or above every input entry (inputs hold only published writes), so the newest version
-//! of each key, which is always kept, is the one it sees. The result is applied by one
-//! manifest edit and one state swap derived from the latest state (flushes may have
-//! added level-0 tables meanwhile; they stay). Inputs are deleted once no state or
-//! iterator refers to them.
+//! or above every input entry (tables hold only published writes), so the newest version
+//! of each key, which is always kept, is the one it sees.
+//!
+//! Deleting inputs: once the state without them is installed they are marked obsolete,
+//! and each file is deleted when the last state, iterator or snapshot read holding its
+//! handle lets go (see [`TableHandle`]). A trivially moved table is the same handle in
+//! its new level, so it is never marked.
+//!
+//! The worker is a thread of its own, beside the flush worker, so a long compaction
+//! never holds up a flush: writers wait for flushes far sooner than for compactions.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -19,66 +31,168 @@ use crate::error::{Error, Result};
 use crate::filename::table_path;
 use crate::iter::{CompactionIter, MergingIter};
 use crate::manifest::{TableFile, VersionEdit};
-use crate::shared::{Shared, lock};
+use crate::pick::{self, Job};
+use crate::shared::{Shared, lock, wait};
 use crate::state::{NUM_LEVELS, State};
+use crate::stats::Counters;
 use crate::table::{TableHandle, TableWriter};
 
+/// How many entries a merge writes between checks of whether the database is closing.
+const CLOSE_CHECK_INTERVAL: usize = 4096;
+
+/// An output is cut once it overlaps more than this many target file sizes of the level
+/// below its own (LevelDB's choice), so that compacting it later rewrites a bounded amount.
+const GRANDPARENT_OVERLAP_FACTOR: u64 = 10;
+
+/// Tracks how many bytes of the grandparent tables the output being written overlaps.
+struct GrandparentOverlap<'a> {
+    tables: &'a [Arc<TableHandle>],
+    /// The first grandparent whose keys have not all been passed yet.
+    next: usize,
+    /// Bytes of the grandparents passed since the current output started.
+    overlapped: u64,
+    limit: u64,
+    /// Whether the current output holds a key yet (a grandparent passed before the first
+    /// key does not overlap it).
+    started: bool,
+}
+
+impl<'a> GrandparentOverlap<'a> {
+    fn new(tables: &'a [Arc<TableHandle>], limit: u64) -> GrandparentOverlap<'a> {
+        GrandparentOverlap {
+            tables,
+            next: 0,
+            overlapped: 0,
+            limit,
+            started: false,
+        }
+    }
+
+    /// Moves past the grandparents that end below `user_key` (the next key to write)
+    /// and says whether the current output already overlaps more than the limit.
+    fn passes_limit(&mut self, user_key: &[u8]) -> bool {
+        while let Some(table) = self.tables.get(self.next) {
+            if table.file.largest.user_key.as_ref() >= user_key {
+                break;
+            }
+            if self.started {
+                self.overlapped += table.file.size;
+            }
+            self.next += 1;
+        }
+        self.started = true;
+        self.overlapped > self.limit
+    }
+
+    /// Starts counting afresh for a new output.
+    fn start_output(&mut self) {
+        self.overlapped = 0;
+    }
+}
+
+/// What the holder of the compaction mutex keeps between compactions.
+#[derive(Debug)]
+pub(crate) struct CompactionState {
+    /// For each level, the largest user key of its last compaction (see [`pick::pick`]).
+    pub(crate) pointers: Vec<Option<Bytes>>,
+}
+
+impl Default for CompactionState {
+    fn default() -> CompactionState {
+        CompactionState {
+            pointers: vec![None; NUM_LEVELS],
+        }
+    }
+}
+
+/// The compaction worker's loop: it sleeps on `compact_cv` until some level needs a
+/// compaction, runs compactions until none does, and exits at shutdown or once the
+/// database is poisoned. A failed compaction poisons the database: it found a damaged
+/// table or could not write, and nobody is there to be told but the next writer.
+pub(crate) fn run_compaction_worker(shared: Arc<Shared>) {
+    loop {
+        {
+            let mut bg = lock(&shared.bg);
+            loop {
+                // `closed` comes before `shutdown` in close: a merge abandoned for close
+                // must not be picked again meanwhile.
+                let closing = bg.shutdown || shared.closed.load(Ordering::Acquire);
+                if closing || shared.poisoned.get().is_some() {
+                    return;
+                }
+                if shared.needs_compaction() {
+                    break;
+                }
+                bg = wait(&shared.compact_cv, bg);
+            }
+        }
+        if let Err(err) = shared.compact_once() {
+            let _ = shared.poison(err);
+        }
+    }
+}
+
 impl Shared {
-    /// Flushes, then compacts every table into the last level.
+    /// Whether some level of the latest state scores 1 or more.
+    fn needs_compaction(&self) -> bool {
+        let state = self.state.load();
+        pick::scores(&state.version, &self.options)
+            .iter()
+            .any(|score| *score >= 1.0)
+    }
+
+    /// Runs the compaction the latest state needs most, if any.
+    fn compact_once(&self) -> Result<()> {
+        let mut compaction = lock(&self.compaction);
+        let version = Arc::clone(&self.state.load().version);
+        if let Some(job) = pick::pick(&version, &self.options, &mut compaction.pointers) {
+            self.run_job(&job)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes, then merges every table into the bottom level. Fails with `Closed` if
+    /// the database closes meanwhile (the merge is then abandoned).
     pub(crate) fn compact(&self) -> Result<()> {
         self.flush()?;
         let _one_at_a_time = lock(&self.compaction);
         self.check_writable()?;
-        let inputs: Vec<(u32, Arc<TableHandle>)> = {
-            let state = self.state.load();
-            state
-                .version
-                .levels
-                .iter()
-                .enumerate()
-                .flat_map(|(level, tables)| {
-                    tables.iter().map(move |t| (level as u32, Arc::clone(t)))
-                })
-                .collect()
-        };
-        if inputs.is_empty() {
-            return Ok(());
+        let version = Arc::clone(&self.state.load().version);
+        match pick::full(&version, &self.options) {
+            Some(job) if self.run_job(&job)? => Ok(()),
+            Some(_) => Err(Error::Closed),
+            None => Ok(()),
         }
-        let snapshots = self.live_snapshots();
+    }
 
-        let mut outputs = Vec::new();
-        let written = self.write_outputs(&inputs, snapshots, &mut outputs);
-        let handles = written.and_then(|()| {
-            self.fs
-                .sync_dir(&self.dir)
-                .map_err(|err| Error::io("syncing the database directory", err))?;
-            outputs
-                .iter()
-                .map(|file| TableHandle::open(&self.fs, &self.dir, file.clone()))
-                .collect::<Result<Vec<_>>>()
-        });
-        let handles = match handles {
-            Ok(handles) => handles,
-            Err(err) => {
-                // The outputs are not in the manifest: they are orphans, removed now or
-                // by the next open.
-                for file in &outputs {
-                    let _ = self.fs.remove_file(&table_path(&self.dir, file.number));
-                }
-                return Err(err);
+    /// Runs `job`: merges and writes its outputs (unless it is a trivial move), then
+    /// installs the result. The caller holds the compaction mutex. Returns `false` if the
+    /// merge was abandoned because the database is closing.
+    fn run_job(&self, job: &Job) -> Result<bool> {
+        let outputs = if job.trivial {
+            Vec::new()
+        } else {
+            match self.merge_job(job)? {
+                Some(outputs) => outputs,
+                // Abandoned for close: the version is as it was, nothing to install.
+                None => return Ok(false),
             }
         };
-
-        let last_level = (NUM_LEVELS - 1) as u32;
-        let removed: Vec<(u32, u64)> = inputs.iter().map(|(l, t)| (*l, t.number())).collect();
+        let output_level = job.output_level;
+        let removed: Vec<(u32, u64)> = job.inputs.iter().map(|(l, t)| (*l, t.number())).collect();
+        let added: Vec<(u32, Arc<TableHandle>)> = if job.trivial {
+            job.inputs
+                .iter()
+                .map(|(_, t)| (output_level, Arc::clone(t)))
+                .collect()
+        } else {
+            outputs.into_iter().map(|t| (output_level, t)).collect()
+        };
         let edit = VersionEdit {
             log_number: None,
             next_file_number: Some(self.next_file_number.load(Ordering::Relaxed)),
             last_seqno: None,
-            added: outputs
-                .iter()
-                .map(|file| (last_level, file.clone()))
-                .collect(),
+            added: added.iter().map(|(l, t)| (*l, t.file.clone())).collect(),
             removed: removed.clone(),
         };
         let mut manifest = lock(&self.manifest);
@@ -86,10 +200,7 @@ impl Shared {
         {
             let _installing = lock(&self.state_lock);
             let current = self.state.load_full();
-            let version = current.version.apply(
-                handles.into_iter().map(|t| (last_level, t)).collect(),
-                &removed,
-            );
+            let version = current.version.apply(added, &removed);
             self.state.store(Arc::new(State {
                 active: Arc::clone(&current.active),
                 log_number: current.log_number,
@@ -99,34 +210,101 @@ impl Shared {
         }
         let rolled = self.maybe_roll_manifest(&mut manifest);
         drop(manifest);
-        for (_, table) in &inputs {
-            table.mark_obsolete();
+        if job.trivial {
+            Counters::add(&self.counters.trivial_moves, 1);
+        } else {
+            for (_, table) in &job.inputs {
+                table.mark_obsolete();
+            }
+            Counters::add(&self.counters.compactions, 1);
         }
-        rolled
+        // Writers stalled on level 0 and a waiting flush re-check the state.
+        let bg = lock(&self.bg);
+        self.done_cv.notify_all();
+        self.compact_cv.notify_all();
+        drop(bg);
+        rolled.map(|()| true)
     }
 
-    /// Merges `inputs` into new tables cut at the target file size, recording each in
-    /// `outputs` as it is finished.
+    /// Merges the inputs of `job` into new, synced tables and opens them; `None` if the
+    /// database is closing and the merge was abandoned. On failure or abandonment the
+    /// outputs written so far are removed (they are not in the manifest: orphans).
+    fn merge_job(&self, job: &Job) -> Result<Option<Vec<Arc<TableHandle>>>> {
+        let snapshots = self.live_snapshots();
+        let mut outputs = Vec::new();
+        let written = self.write_outputs(job, snapshots, &mut outputs);
+        if matches!(written, Ok(false)) {
+            for file in &outputs {
+                let _ = self.fs.remove_file(&table_path(&self.dir, file.number));
+            }
+            return Ok(None);
+        }
+        let handles = written.and_then(|_| {
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|err| Error::io("syncing the database directory", err))?;
+            outputs
+                .iter()
+                .map(|file| TableHandle::open(&self.fs, &self.dir, file.clone()))
+                .collect::<Result<Vec<_>>>()
+        });
+        match handles {
+            Ok(handles) => {
+                let read: u64 = job.inputs.iter().map(|(_, t)| t.file.size).sum();
+                let written: u64 = outputs.iter().map(|file| file.size).sum();
+                Counters::add(&self.counters.compaction_read, read);
+                Counters::add(&self.counters.compaction_written, written);
+                Ok(Some(handles))
+            }
+            Err(err) => {
+                for file in &outputs {
+                    let _ = self.fs.remove_file(&table_path(&self.dir, file.number));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Merges the inputs of `job` into new tables cut at the target file size, recording
+    /// each in `outputs` as it is finished. Returns `false` if it stopped early because
+    /// the database is closing: a large compaction must not hold up `close`.
     fn write_outputs(
         &self,
-        inputs: &[(u32, Arc<TableHandle>)],
+        job: &Job,
         snapshots: Vec<u64>,
         outputs: &mut Vec<TableFile>,
-    ) -> Result<()> {
-        let sources = inputs
+    ) -> Result<bool> {
+        let sources = job
+            .inputs
             .iter()
             .map(|(_, t)| t.source(Bound::Unbounded, Bound::Unbounded))
             .collect();
-        let entries = CompactionIter::new(MergingIter::new(sources), snapshots, true);
+        let entries = CompactionIter::new(MergingIter::new(sources), snapshots, job.bottommost);
         let mut writer: Option<TableWriter> = None;
         let mut last_user_key = Bytes::new();
-        for entry in entries {
+        let mut grandparents = GrandparentOverlap::new(
+            &job.grandparents,
+            self.options
+                .target_file_size
+                .saturating_mul(GRANDPARENT_OVERLAP_FACTOR),
+        );
+        for (count, entry) in entries.enumerate() {
+            if count % CLOSE_CHECK_INTERVAL == 0 && self.closed.load(Ordering::Acquire) {
+                // The unfinished writer's temporary file is an orphan for open to remove.
+                return Ok(false);
+            }
             let (key, value) = entry?;
             // Cut only between user keys: all versions of a key stay in one table, so a
-            // lookup in a level below 0 finds the newest version in the one table it reads.
+            // lookup in a level below 0 finds the newest version in the one table it reads,
+            // and the picker may compact one table without its neighbours.
+            let new_key = key.user_key != last_user_key;
+            let too_much_overlap = new_key && grandparents.passes_limit(&key.user_key);
             let cut = writer.as_ref().is_some_and(|w| {
-                w.estimated_size() >= self.options.target_file_size && key.user_key != last_user_key
+                new_key && (too_much_overlap || w.estimated_size() >= self.options.target_file_size)
             });
+            if cut {
+                grandparents.start_output();
+            }
             if cut && let Some(done) = writer.take() {
                 outputs.push(done.finish(&*self.fs)?);
             }
@@ -145,6 +323,37 @@ impl Shared {
         if let Some(done) = writer {
             outputs.push(done.finish(&*self.fs)?);
         }
-        Ok(())
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::Tables;
+
+    #[test]
+    fn grandparent_overlap_counts_only_tables_passed_within_one_output() {
+        let t = Tables::new();
+        let grandparents: Vec<_> = (0..4).map(|i| t.table(i * 10, i * 10 + 5, 100)).collect();
+        let size = grandparents[0].file.size;
+        // Cut once more than two tables' bytes are overlapped.
+        let mut overlap = GrandparentOverlap::new(&grandparents, 2 * size);
+        // Keys below every grandparent, and a grandparent passed before the first key of
+        // the output, do not count.
+        assert!(!overlap.passes_limit(b"k000"));
+        assert!(!overlap.passes_limit(b"k012"));
+        assert_eq!(overlap.overlapped, size);
+        assert!(!overlap.passes_limit(b"k025"));
+        assert_eq!(overlap.overlapped, 2 * size);
+        assert!(overlap.passes_limit(b"k031"));
+        overlap.start_output();
+        assert!(!overlap.passes_limit(b"k099"));
+        assert_eq!(overlap.overlapped, size);
+
+        let mut late = GrandparentOverlap::new(&grandparents, 0);
+        // The first key comes after two grandparents: they overlap nothing written.
+        assert!(!late.passes_limit(b"k020"));
+        assert_eq!(late.overlapped, 0);
     }
 }

@@ -10,12 +10,14 @@ use std::thread::{self, JoinHandle};
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
+use crate::compact::run_compaction_worker;
 use crate::error::{Error, Result};
 use crate::flush::run_flush_worker;
 use crate::options::Options;
 use crate::read::{Iter, Snapshot, owned_bounds, prefix_bounds};
 use crate::recovery;
 use crate::shared::{Shared, lock};
+use crate::stats::Stats;
 
 /// An open database. Cloning it is cheap: every clone is a handle to the same database.
 ///
@@ -27,11 +29,12 @@ pub struct Db {
     inner: Arc<DbInner>,
 }
 
-/// The owner of the background thread. The thread holds the [`Shared`] core but not this,
-/// so dropping the last [`Db`] runs [`DbInner`]'s `Drop`, which stops and joins it.
+/// The owner of the background threads. They hold the [`Shared`] core but not this, so
+/// dropping the last [`Db`] runs [`DbInner`]'s `Drop`, which stops and joins them.
 struct DbInner {
     shared: Arc<Shared>,
-    flusher: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// The flush worker and the compaction worker.
+    workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl fmt::Debug for Db {
@@ -60,16 +63,25 @@ impl Db {
     /// As for [`Db::open`].
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         let shared = Arc::new(recovery::open(path.as_ref(), options)?);
+        let inner = DbInner {
+            shared: Arc::clone(&shared),
+            workers: std::sync::Mutex::new(Vec::new()),
+        };
+        // If the second spawn fails, dropping `inner` stops and joins the first thread.
         let worker = Arc::clone(&shared);
         let flusher = thread::Builder::new()
             .name("floe-flush".to_string())
             .spawn(move || run_flush_worker(worker))
             .map_err(|err| Error::io("starting the flush thread", err))?;
+        lock(&inner.workers).push(flusher);
+        let worker = Arc::clone(&shared);
+        let compactor = thread::Builder::new()
+            .name("floe-compact".to_string())
+            .spawn(move || run_compaction_worker(worker))
+            .map_err(|err| Error::io("starting the compaction thread", err))?;
+        lock(&inner.workers).push(compactor);
         Ok(Db {
-            inner: Arc::new(DbInner {
-                shared,
-                flusher: std::sync::Mutex::new(Some(flusher)),
-            }),
+            inner: Arc::new(inner),
         })
     }
 
@@ -141,13 +153,26 @@ impl Db {
         self.inner.shared.flush()
     }
 
-    /// Compacts every table into sorted, non-overlapping tables at the last level, dropping
-    /// versions that no live snapshot can see; returns when done.
+    /// Flushes, then compacts every table into sorted, non-overlapping tables at the last
+    /// level, dropping versions that no live snapshot can see and deleted keys; returns
+    /// when done. Background compactions wait while it runs.
+    ///
+    /// Compaction also runs by itself in the background: level 0 compacts into level 1
+    /// once it holds [`Options::l0_compaction_trigger`] tables, and each deeper level into
+    /// the next once it outgrows its target size (see [`Options::max_bytes_for_level_base`]).
     ///
     /// # Errors
     /// As for [`Db::flush`], and [`Error::Corruption`] if a damaged table is read.
     pub fn compact(&self) -> Result<()> {
         self.inner.shared.compact()
+    }
+
+    /// A report of the tables of each level and of what writes have cost since open:
+    /// write amplification, space amplification, write stalls (see [`Stats`]).
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let shared = &self.inner.shared;
+        shared.counters.report(&shared.state.load().version)
     }
 
     /// Makes every write acknowledged before the call durable against power loss.
@@ -197,10 +222,13 @@ impl DbInner {
             let mut bg = lock(&shared.bg);
             bg.shutdown = true;
             shared.work_cv.notify_all();
+            shared.compact_cv.notify_all();
+            // Writers stalled on level 0 give up (the compaction worker is stopping).
+            shared.done_cv.notify_all();
         }
-        let flusher = lock(&self.flusher).take();
-        if let Some(flusher) = flusher {
-            let _ = flusher.join();
+        let workers = std::mem::take(&mut *lock(&self.workers));
+        for worker in workers {
+            let _ = worker.join();
         }
         drop(lock(&shared.dir_lock).take());
         synced?;

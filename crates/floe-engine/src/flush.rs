@@ -18,6 +18,7 @@ use crate::filename::log_path;
 use crate::manifest::VersionEdit;
 use crate::shared::{Shared, lock, wait};
 use crate::state::{FrozenMem, State};
+use crate::stats::Counters;
 use crate::table::{TableHandle, TableWriter};
 
 /// The flush worker's loop: it sleeps on `work_cv` until a memtable is frozen, and exits
@@ -60,6 +61,8 @@ impl Shared {
                 writer.add(&key, &value)?;
             }
             let file = writer.finish(&*self.fs)?;
+            Counters::add(&self.counters.flush_bytes, file.size);
+            Counters::add(&self.counters.flushes, 1);
             self.fs
                 .sync_dir(&self.dir)
                 .map_err(|err| Error::io("syncing the database directory", err))?;
@@ -122,6 +125,7 @@ impl Shared {
         let _ = self.fs.remove_file(&log_path(&self.dir, frozen.log_number));
         let _bg = lock(&self.bg);
         self.done_cv.notify_all();
+        self.compact_cv.notify_all();
         Ok(())
     }
 

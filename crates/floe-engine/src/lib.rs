@@ -1,16 +1,17 @@
 //! The floe storage engine: the write path with group commit, the write-ahead log,
 //! freezing and flushing memtables on an `arc-swap`ped state, the manifest, recovery,
-//! merging iterators, snapshots and manual compaction.
+//! merging iterators, snapshots and leveled compaction.
 //!
 //! Users program against the facade crate `floe`, which re-exports the public items here:
 //! [`Db`], [`Options`], [`WriteBatch`], [`Snapshot`], [`Iter`], [`Error`] and [`Result`].
 //!
 //! Code map: [`Db`] (`db.rs`) is the handle; `shared.rs` holds the core every handle and
 //! the flush thread share; `commit.rs` is the write path (group commit, memtable switch,
-//! back-pressure); `publish.rs` the in-order publication of sequence numbers; `flush.rs`
-//! the background flush; `recovery.rs` open; `read.rs` reads, iterators and snapshots;
-//! `compact.rs` manual compaction; `state.rs` the `arc-swap`ped state; `table.rs` the
-//! handles of table files. `wal`, `manifest`, `batch` and `filename` are the on-disk
+//! back-pressure, write stalls); `publish.rs` the in-order publication of sequence
+//! numbers; `flush.rs` the background flush; `recovery.rs` open; `read.rs` reads,
+//! iterators and snapshots; `pick.rs` chooses compactions and `compact.rs` runs them (the
+//! background worker and the manual full compaction); `stats.rs` the counters behind
+//! [`Db::stats`]; `state.rs` the `arc-swap`ped state; `table.rs` the handles of table files. `wal`, `manifest`, `batch` and `filename` are the on-disk
 //! formats; `iter` the merging iterators.
 
 mod batch;
@@ -25,11 +26,13 @@ pub mod fuzz_api;
 mod iter;
 mod manifest;
 mod options;
+mod pick;
 mod publish;
 mod read;
 mod recovery;
 mod shared;
 mod state;
+mod stats;
 mod sync;
 mod table;
 #[cfg(any(test, feature = "fault-injection"))]
@@ -43,3 +46,4 @@ pub use db::Db;
 pub use error::{Error, Result};
 pub use options::{MAX_KEY_SIZE, MAX_VALUE_SIZE, Options};
 pub use read::{Iter, Snapshot};
+pub use stats::{LevelStats, Stats};

@@ -14,6 +14,9 @@ pub const MAX_KEY_SIZE: usize = 64 << 10;
 /// [`crate::Error::InvalidArgument`].
 pub const MAX_VALUE_SIZE: usize = 64 << 20;
 
+/// The most levels a version can have (see [`Options::num_levels`]).
+pub(crate) const MAX_LEVELS: usize = 7;
+
 /// How a database behaves: memtable size, durability of each write, table layout.
 ///
 /// Build it with the consuming setters and hand it to [`crate::Db::open_with`]:
@@ -32,6 +35,12 @@ pub struct Options {
     pub(crate) max_immutable_memtables: usize,
     pub(crate) bloom_bits_per_key: u32,
     pub(crate) target_file_size: u64,
+    pub(crate) l0_compaction_trigger: usize,
+    pub(crate) l0_slowdown_trigger: usize,
+    pub(crate) l0_stop_trigger: usize,
+    pub(crate) level_size_multiplier: u64,
+    pub(crate) max_bytes_for_level_base: u64,
+    pub(crate) num_levels: usize,
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) file_system: Option<Arc<dyn FileSystem>>,
 }
@@ -45,6 +54,12 @@ impl Default for Options {
             max_immutable_memtables: 2,
             bloom_bits_per_key: 10,
             target_file_size: 64 << 20,
+            l0_compaction_trigger: 4,
+            l0_slowdown_trigger: 8,
+            l0_stop_trigger: 12,
+            level_size_multiplier: 10,
+            max_bytes_for_level_base: 256 << 20,
+            num_levels: MAX_LEVELS,
             #[cfg(any(test, feature = "fault-injection"))]
             file_system: None,
         }
@@ -101,6 +116,76 @@ impl Options {
     pub fn target_file_size(mut self, bytes: u64) -> Options {
         self.target_file_size = bytes.max(1);
         self
+    }
+
+    /// How many level-0 tables start a compaction into level 1 (default 4, at least 1).
+    #[must_use]
+    pub fn l0_compaction_trigger(mut self, tables: usize) -> Options {
+        self.l0_compaction_trigger = tables.max(1);
+        self
+    }
+
+    /// How many level-0 tables make every write group wait a short, growing delay before
+    /// it is logged, so that compaction catches up before writes must stop (default 8). The
+    /// delay is 1 ms at the trigger and grows by 1 ms for each table above it. Values below
+    /// the compaction trigger are raised to it.
+    #[must_use]
+    pub fn l0_slowdown_trigger(mut self, tables: usize) -> Options {
+        self.l0_slowdown_trigger = tables;
+        self
+    }
+
+    /// How many level-0 tables stop writes until compaction brings level 0 below it again
+    /// (default 12). Writers wait on a condition variable; they never fail because of it.
+    /// Values below the slowdown trigger are raised to it.
+    #[must_use]
+    pub fn l0_stop_trigger(mut self, tables: usize) -> Options {
+        self.l0_stop_trigger = tables;
+        self
+    }
+
+    /// The factor by which each level below level 1 may hold more bytes than the one
+    /// above it (default 10, at least 2).
+    #[must_use]
+    pub fn level_size_multiplier(mut self, factor: u64) -> Options {
+        self.level_size_multiplier = factor.max(2);
+        self
+    }
+
+    /// The target size of level 1, in bytes (default 256 MiB); level `n` targets this times
+    /// the multiplier to the power `n - 1`. A level past its target compacts into the next.
+    #[must_use]
+    pub fn max_bytes_for_level_base(mut self, bytes: u64) -> Options {
+        self.max_bytes_for_level_base = bytes.max(1);
+        self
+    }
+
+    /// How many levels the tree has, level 0 included (default 7, clamped to 2..=7). The
+    /// last level is where deleted keys finally disappear and where [`crate::Db::compact`]
+    /// puts everything.
+    #[must_use]
+    pub fn num_levels(mut self, levels: usize) -> Options {
+        self.num_levels = levels.clamp(2, MAX_LEVELS);
+        self
+    }
+
+    /// The level-0 trigger of slowdowns, never below the compaction trigger.
+    pub(crate) fn slowdown_trigger(&self) -> usize {
+        self.l0_slowdown_trigger.max(self.l0_compaction_trigger)
+    }
+
+    /// The level-0 trigger of stops, never below the slowdown trigger.
+    pub(crate) fn stop_trigger(&self) -> usize {
+        self.l0_stop_trigger.max(self.slowdown_trigger())
+    }
+
+    /// The target size in bytes of `level` (1 or deeper).
+    pub(crate) fn level_target(&self, level: usize) -> u64 {
+        let mut target = self.max_bytes_for_level_base;
+        for _ in 1..level {
+            target = target.saturating_mul(self.level_size_multiplier);
+        }
+        target
     }
 
     /// Whether writes are synced before they are acknowledged (see [`Options::sync`]).

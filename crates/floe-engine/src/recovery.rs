@@ -34,13 +34,15 @@ use floe_memtable::Memtable;
 
 use crate::batch::decode_batch;
 use crate::commit::Queue;
+use crate::compact::CompactionState;
 use crate::error::{Error, Result};
 use crate::filename::{FileKind, current_path, lock_path, log_path, parse_file_name};
 use crate::manifest::{ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest};
 use crate::options::Options;
 use crate::publish::Publisher;
 use crate::shared::{Bg, LogState, ManifestState, Shared};
-use crate::state::{State, version_from};
+use crate::state::{NUM_LEVELS, State, version_from};
+use crate::stats::Counters;
 use crate::table::{TableHandle, TableWriter};
 use crate::wal::{LogWriter, read_log};
 
@@ -54,7 +56,7 @@ struct Recovered {
 }
 
 impl Recovered {
-    fn apply(&mut self, edit: VersionEdit) {
+    fn apply(&mut self, edit: VersionEdit) -> Result<()> {
         if let Some(number) = edit.log_number {
             self.log_number = self.log_number.max(number);
         }
@@ -70,8 +72,15 @@ impl Recovered {
             }
         }
         for (level, file) in edit.added {
+            if level as usize >= NUM_LEVELS {
+                return Err(Error::corruption(format!(
+                    "the manifest puts table {} at level {level}, but there are only {NUM_LEVELS} levels",
+                    file.number
+                )));
+            }
             self.tables.insert(file.number, (level, file));
         }
+        Ok(())
     }
 }
 
@@ -108,7 +117,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     let old_manifest = read_current(&*fs, &dir)?;
     if let Some(number) = old_manifest {
         for edit in replay_manifest(&*fs, &dir, number)? {
-            recovered.apply(edit);
+            recovered.apply(edit)?;
         }
         recovered.next_file_number = recovered.next_file_number.max(number + 1);
     }
@@ -195,6 +204,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     }
     let last_seqno = expected - 1;
     let mut next_file = recovered.next_file_number;
+    let counters = Counters::default();
 
     if !replayed.is_empty() {
         let number = next_file;
@@ -210,6 +220,8 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         }
         drop(replayed);
         let file = writer.finish(&*fs)?;
+        Counters::add(&counters.flush_bytes, file.size);
+        Counters::add(&counters.flushes, 1);
         fs.sync_dir(&dir)
             .map_err(|err| Error::io("syncing the database directory", err))?;
         tables.push((0, TableHandle::open(&fs, &dir, file)?));
@@ -272,9 +284,11 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         closed: AtomicBool::new(false),
         bg: Mutex::new(Bg::default()),
         work_cv: Condvar::new(),
+        compact_cv: Condvar::new(),
         done_cv: Condvar::new(),
         snapshots: Mutex::new(BTreeMap::new()),
-        compaction: Mutex::new(()),
+        compaction: Mutex::new(CompactionState::default()),
+        counters,
         dir_lock: Mutex::new(Some(dir_lock)),
         options,
     })
@@ -333,5 +347,39 @@ fn remove_obsolete(
         if obsolete {
             let _ = fs.remove_file(&dir.join(&name));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use floe_core::ValueKind;
+
+    use super::*;
+
+    fn table_at(level: u32) -> VersionEdit {
+        let key = |k: &'static str| InternalKey::new(k, 1, ValueKind::Put);
+        VersionEdit {
+            added: vec![(
+                level,
+                TableFile {
+                    number: 7,
+                    size: 100,
+                    entries: 1,
+                    smallest: key("a"),
+                    largest: key("b"),
+                    min_seqno: 1,
+                    max_seqno: 1,
+                },
+            )],
+            ..VersionEdit::default()
+        }
+    }
+
+    #[test]
+    fn a_table_beyond_the_last_level_is_corruption_not_moved() {
+        let mut recovered = Recovered::default();
+        recovered.apply(table_at(NUM_LEVELS as u32 - 1)).unwrap();
+        let err = recovered.apply(table_at(NUM_LEVELS as u32)).unwrap_err();
+        assert!(matches!(err, Error::Corruption { .. }), "{err}");
     }
 }

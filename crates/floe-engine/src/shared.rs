@@ -1,8 +1,9 @@
 //! The shared core of an open database: everything the handles, the background flush
 //! worker, snapshots and the write path reach through one `Arc`.
 //!
-//! Lock order (a thread holding one may take only those after it): `log` -> `manifest`
-//! -> `state_lock` -> `bg`; `queue`, `snapshots` and the publisher's lock are leaves.
+//! Lock order (a thread holding one may take only those after it): `compaction` -> `log`
+//! -> `manifest` -> `state_lock` -> `bg`; `queue`, `snapshots` and the publisher's lock
+//! are leaves.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,12 +16,14 @@ use floe_core::fs::{DirLock, FileSystem};
 use floe_sstable::TableOptions;
 
 use crate::commit::Queue;
+use crate::compact::CompactionState;
 use crate::error::{Error, Result};
 use crate::filename::manifest_path;
 use crate::manifest::{ManifestWriter, VersionEdit};
 use crate::options::Options;
 use crate::publish::Publisher;
 use crate::state::State;
+use crate::stats::Counters;
 use crate::wal::LogWriter;
 
 /// Locks `mutex`, ignoring poisoning: every critical section of the engine leaves its data
@@ -70,7 +73,8 @@ pub(crate) struct ManifestState {
 /// The background work signals.
 #[derive(Debug, Default)]
 pub(crate) struct Bg {
-    /// Set by close: the flush worker flushes what is frozen and exits.
+    /// Set by close: the flush worker flushes what is frozen and exits; the compaction
+    /// worker exits after the compaction it is running.
     pub(crate) shutdown: bool,
 }
 
@@ -101,12 +105,16 @@ pub(crate) struct Shared {
     pub(crate) bg: Mutex<Bg>,
     /// Wakes the flush worker (a memtable was frozen, or shutdown).
     pub(crate) work_cv: Condvar,
+    /// Wakes the compaction worker (a flush or compaction changed the tables, or shutdown).
+    pub(crate) compact_cv: Condvar,
     /// Wakes whoever waits for a flush (back-pressure, `flush()`, close) or a poisoning.
     pub(crate) done_cv: Condvar,
     /// Sequence numbers of live snapshots, with their counts.
     pub(crate) snapshots: Mutex<BTreeMap<SeqNo, usize>>,
-    /// Serializes manual compactions.
-    pub(crate) compaction: Mutex<()>,
+    /// Held while a compaction runs, so that one runs at a time (background or manual).
+    pub(crate) compaction: Mutex<CompactionState>,
+    /// What [`crate::Db::stats`] reports.
+    pub(crate) counters: Counters,
     /// The directory lock, released by close.
     pub(crate) dir_lock: Mutex<Option<Box<dyn DirLock>>>,
 }
@@ -152,6 +160,7 @@ impl Shared {
         let _bg = lock(&self.bg);
         self.done_cv.notify_all();
         self.work_cv.notify_all();
+        self.compact_cv.notify_all();
         err
     }
 

@@ -18,8 +18,9 @@ use crate::iter::BoxedSource;
 use crate::manifest::{TableFile, VersionEdit};
 use crate::table::TableHandle;
 
-/// How many levels a version has; compaction writes to the last one.
-pub(crate) const NUM_LEVELS: usize = 7;
+/// How many levels a version has room for; [`crate::Options::num_levels`] says how many
+/// of them compaction uses.
+pub(crate) const NUM_LEVELS: usize = crate::options::MAX_LEVELS;
 
 /// A frozen memtable waiting for its flush, with the log segment that holds its writes.
 #[derive(Clone, Debug)]

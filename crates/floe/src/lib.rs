@@ -79,8 +79,14 @@
 //! Every fallible call returns [`Result`]. After an I/O error on a write path the database
 //! refuses further writes with [`Error::Poisoned`], naming the first failure; reopen it to
 //! recover every acknowledged write.
+//!
+//! # Compaction and its cost
+//!
+//! Tables are merged in the background by leveled compaction; [`Db::stats`] reports the
+//! tables of each level ([`LevelStats`]) and what writes cost ([`Stats`]: write and space
+//! amplification, time writers spent stalled while level 0 was full).
 
 #[doc(inline)]
 pub use bytes::Bytes;
 #[doc(inline)]
-pub use floe_engine::{Db, Error, Iter, Options, Result, Snapshot, WriteBatch};
+pub use floe_engine::{Db, Error, Iter, LevelStats, Options, Result, Snapshot, Stats, WriteBatch};

@@ -57,15 +57,20 @@ fn unflushed_writes_survive_reopen_and_are_flushed_at_open() {
 #[test]
 fn reopen_after_flush_and_with_frozen_unflushed_memtables() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open(dir.path(), tiny().max_immutable_memtables(8));
+    // No background compaction: its manifest rolls would race with the file listing.
+    let options = tiny()
+        .max_immutable_memtables(8)
+        .l0_compaction_trigger(1000);
+    let db = open(dir.path(), options);
     for i in 0..300u32 {
         db.put(format!("key{i:05}"), format!("value{i}")).unwrap();
     }
     db.flush().unwrap();
-    for i in 300..600u32 {
-        db.put(format!("key{i:05}"), format!("value{i}")).unwrap();
-    }
     // Many flushes rolled the manifest over to new files; only the live one is left.
+    // Compaction is off, and a flush rolls the manifest under the manifest mutex after
+    // installing its state (which is what `flush()` waits for), so taking the mutex waits
+    // for the last roll to finish before the directory is listed.
+    drop(crate::shared::lock(&db.shared().manifest));
     let manifests: Vec<_> = files(dir.path())
         .into_iter()
         .filter(|k| matches!(k, FileKind::Manifest(_)))
@@ -74,6 +79,9 @@ fn reopen_after_flush_and_with_frozen_unflushed_memtables() {
         matches!(manifests[..], [FileKind::Manifest(n)] if n > 3),
         "{manifests:?}"
     );
+    for i in 300..600u32 {
+        db.put(format!("key{i:05}"), format!("value{i}")).unwrap();
+    }
     // Dropped without close: whatever is frozen but not flushed is replayed from its segment.
     drop(db);
     let db = open(dir.path(), tiny());

@@ -1,10 +1,19 @@
 //! Unit tests of the engine as a whole: the write path, freeze and flush, back-pressure,
 //! poisoning, recovery and compaction.
 
+mod compaction;
 mod lifecycle;
 mod poison;
 mod write_path;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use floe_core::fs::{FileSystem, StdFs};
+use floe_core::{InternalKey, ValueKind};
+use floe_sstable::TableOptions;
+
+use crate::table::{TableHandle, TableWriter};
 use crate::{Db, Options};
 
 /// Options that force frequent freezes and flushes.
@@ -38,4 +47,38 @@ fn public_types_have_the_contract_auto_traits() {
     fn clone_debug_default<T: Clone + std::fmt::Debug + Default>() {}
     clone_debug_default::<Options>();
     clone_debug_default::<crate::WriteBatch>();
+}
+
+/// Builds tables in a temporary directory, numbering them in order.
+pub(crate) struct Tables {
+    dir: tempfile::TempDir,
+    fs: Arc<dyn FileSystem>,
+    next: AtomicU64,
+}
+
+impl Tables {
+    pub(crate) fn new() -> Tables {
+        Tables {
+            dir: tempfile::tempdir().unwrap(),
+            fs: Arc::new(StdFs),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// A table holding one version of each key in `first..=last` (`k000` style),
+    /// with `pad` bytes of value each.
+    pub(crate) fn table(&self, first: u32, last: u32, pad: usize) -> Arc<TableHandle> {
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        let options = TableOptions {
+            block_size: 4096,
+            bloom_bits_per_key: 10,
+        };
+        let mut writer = TableWriter::create(&*self.fs, self.dir.path(), number, options).unwrap();
+        for i in first..=last {
+            let key = InternalKey::new(format!("k{i:03}"), number, ValueKind::Put);
+            writer.add(&key, &vec![b'v'; pad]).unwrap();
+        }
+        let file = writer.finish(&*self.fs).unwrap();
+        TableHandle::open(&self.fs, self.dir.path(), file).unwrap()
+    }
 }

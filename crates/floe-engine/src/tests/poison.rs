@@ -135,3 +135,37 @@ fn failed_manifest_append_poisons_and_reopen_recovers() {
     drop(db);
     check_recovered(dir.path(), &acked);
 }
+
+#[test]
+fn failed_background_compaction_poisons_and_reopen_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let db = open(
+        dir.path(),
+        on(&fs, tiny().l0_compaction_trigger(2).l0_stop_trigger(1000)),
+    );
+    // Level 0 fills while the compaction worker is held off; then every table write fails,
+    // and the compaction it starts when released is the one that fails first.
+    let paused = crate::shared::lock(&db.shared().compaction);
+    let mut acked = Vec::new();
+    for i in 0..200u32 {
+        let key = format!("key{i:05}");
+        db.put(&key, format!("v{i}")).unwrap();
+        acked.push(key);
+    }
+    db.flush().unwrap();
+    assert!(db.stats().levels[0].tables >= 2);
+    fs.fail_always_on(FaultOp::Create, Some(".sst"));
+    drop(paused);
+    let err = loop {
+        match db.put("after", "the failure") {
+            Ok(()) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(err) => break err,
+        }
+    };
+    assert_poisoned_by_injected(&err);
+    // Reads keep working on the tables that were never replaced.
+    assert_eq!(db.get("key00007").unwrap().as_deref(), Some(&b"v7"[..]));
+    drop(db);
+    assert!(check_recovered(dir.path(), &acked) >= acked.len());
+}

@@ -44,10 +44,8 @@ fn four_writers_with_a_tiny_write_buffer_lose_nothing() {
     }
     let expected = 4 * (225 + 25 * 3);
     assert_eq!(dump(&db).len(), expected);
-    // Several flushes happened, and the sequence numbers are dense.
-    let state = db.shared().state.load();
-    assert!(state.version.levels[0].len() > 3);
-    drop(state);
+    // Several flushes happened (background compactions may have merged their tables).
+    assert!(db.stats().flushes > 3, "{:?}", db.stats());
     db.close().unwrap();
     let db = open(dir.path(), Options::default());
     assert_eq!(dump(&db).len(), expected);

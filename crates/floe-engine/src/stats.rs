@@ -1,0 +1,159 @@
+//! What the database reports about its shape and its cost ([`Stats`], from
+//! [`crate::Db::stats`]), and the counters the write path, flushes and compactions bump.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::state::Version;
+
+/// The tables of one level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LevelStats {
+    /// How many tables the level holds.
+    pub tables: usize,
+    /// Their total size on disk, in bytes.
+    pub bytes: u64,
+}
+
+/// A report of the database's shape and of what its writes cost, since it was opened.
+///
+/// Write amplification is the bytes written to tables (by flushes and compactions) per
+/// byte of keys and values the user wrote; the write-ahead log is not counted. Space
+/// amplification is the bytes of all tables per byte of the deepest non-empty level, the
+/// usual leveled-compaction estimate: in a settled tree the deepest level holds nearly all
+/// live data, so what the levels above add is mostly versions that compaction has yet to
+/// drop. After [`crate::Db::compact`] the live data is all that is left on disk.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The tables of each level, level 0 first.
+    pub levels: Vec<LevelStats>,
+    /// Bytes of keys and values in acknowledged writes (deletes count their key).
+    pub user_bytes_written: u64,
+    /// Bytes of tables written by flushes (and by the flush of the log at open).
+    pub flush_bytes_written: u64,
+    /// Tables written by flushes (and by the flush of the log at open).
+    pub flushes: u64,
+    /// Bytes of tables written by compactions.
+    pub compaction_bytes_written: u64,
+    /// Bytes of tables read by compactions.
+    pub compaction_bytes_read: u64,
+    /// Compactions that merged tables (manual ones included).
+    pub compactions: u64,
+    /// Compactions that moved tables one level down without rewriting them.
+    pub trivial_moves: u64,
+    /// Write groups that were delayed because level 0 reached its slowdown trigger.
+    pub slowdowns: u64,
+    /// Write groups that waited because level 0 reached its stop trigger.
+    pub stops: u64,
+    /// The total time write groups spent delayed or waiting for level 0.
+    pub stall_time: Duration,
+}
+
+impl Stats {
+    /// Bytes of all tables of the current version.
+    #[must_use]
+    pub fn table_bytes(&self) -> u64 {
+        self.levels.iter().map(|level| level.bytes).sum()
+    }
+
+    /// Bytes written to tables per byte written by the user (0 before any write).
+    #[must_use]
+    pub fn write_amplification(&self) -> f64 {
+        if self.user_bytes_written == 0 {
+            return 0.0;
+        }
+        (self.flush_bytes_written + self.compaction_bytes_written) as f64
+            / self.user_bytes_written as f64
+    }
+
+    /// Bytes of all tables per byte of the deepest non-empty level (1 for an empty tree);
+    /// see the type's documentation.
+    #[must_use]
+    pub fn space_amplification(&self) -> f64 {
+        match self.levels.iter().rev().find(|level| level.bytes > 0) {
+            Some(deepest) => self.table_bytes() as f64 / deepest.bytes as f64,
+            None => 1.0,
+        }
+    }
+}
+
+/// The counters behind [`Stats`]; relaxed atomics, since each is a tally read as a whole.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) user_bytes: AtomicU64,
+    pub(crate) flush_bytes: AtomicU64,
+    pub(crate) flushes: AtomicU64,
+    pub(crate) compaction_written: AtomicU64,
+    pub(crate) compaction_read: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) trivial_moves: AtomicU64,
+    pub(crate) slowdowns: AtomicU64,
+    pub(crate) stops: AtomicU64,
+    pub(crate) stall_nanos: AtomicU64,
+}
+
+impl Counters {
+    /// Adds `amount` to `counter`.
+    pub(crate) fn add(counter: &AtomicU64, amount: u64) {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    /// A report of `version` and of the counters.
+    pub(crate) fn report(&self, version: &Version) -> Stats {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Stats {
+            levels: version
+                .levels
+                .iter()
+                .map(|tables| LevelStats {
+                    tables: tables.len(),
+                    bytes: tables.iter().map(|t| t.file.size).sum(),
+                })
+                .collect(),
+            user_bytes_written: get(&self.user_bytes),
+            flush_bytes_written: get(&self.flush_bytes),
+            flushes: get(&self.flushes),
+            compaction_bytes_written: get(&self.compaction_written),
+            compaction_bytes_read: get(&self.compaction_read),
+            compactions: get(&self.compactions),
+            trivial_moves: get(&self.trivial_moves),
+            slowdowns: get(&self.slowdowns),
+            stops: get(&self.stops),
+            stall_time: Duration::from_nanos(get(&self.stall_nanos)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amplifications_follow_their_definitions() {
+        let empty = Stats::default();
+        assert_eq!(empty.write_amplification(), 0.0);
+        assert_eq!(empty.space_amplification(), 1.0);
+        let stats = Stats {
+            levels: vec![
+                LevelStats {
+                    tables: 2,
+                    bytes: 50,
+                },
+                LevelStats {
+                    tables: 1,
+                    bytes: 200,
+                },
+                LevelStats::default(),
+            ],
+            user_bytes_written: 100,
+            flush_bytes_written: 120,
+            compaction_bytes_written: 280,
+            ..Stats::default()
+        };
+        assert_eq!(stats.table_bytes(), 250);
+        assert_eq!(stats.write_amplification(), 4.0);
+        assert_eq!(stats.space_amplification(), 1.25);
+    }
+}

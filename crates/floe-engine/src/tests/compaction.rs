@@ -1,0 +1,559 @@
+//! Leveled compaction: a randomized differential run against a `BTreeMap` model with
+//! compactions interleaved, deleted keys that must never come back, trivial moves, space
+//! reclamation, write stalls, and readers and writers running beside compactions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::{dump, open};
+use crate::state::NUM_LEVELS;
+use crate::{Db, Options, WriteBatch};
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Options that make the tree deep on little data: one-page memtables, tiny tables and
+/// levels, and compactions after two flushes.
+fn leveled() -> Options {
+    Options::default()
+        .write_buffer_size(1024)
+        .block_size(128)
+        .target_file_size(2048)
+        .l0_compaction_trigger(2)
+        .max_bytes_for_level_base(8 << 10)
+        .level_size_multiplier(2)
+}
+
+fn seed() -> u64 {
+    let seed = std::env::var("FLOE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    println!("FLOE_SEED={seed}");
+    seed
+}
+
+/// Waits until the background worker has nothing left to do, so a test can inspect a
+/// settled tree: taking the compaction mutex waits for the running compaction.
+fn settle(db: &Db) {
+    loop {
+        if let Some(err) = db.shared().poison_error() {
+            panic!("the database is poisoned: {err}");
+        }
+        let idle = {
+            let _running = crate::shared::lock(&db.shared().compaction);
+            let version = &db.shared().state.load().version;
+            crate::pick::scores(version, &db.shared().options)
+                .iter()
+                .all(|score| *score < 1.0)
+        };
+        if idle {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Checks that every level below 0 is sorted and its tables share no user key.
+fn check_levels(db: &Db) {
+    let state = db.shared().state.load();
+    for (level, tables) in state.version.levels.iter().enumerate().skip(1) {
+        for pair in tables.windows(2) {
+            assert!(
+                pair[0].file.largest.user_key < pair[1].file.smallest.user_key,
+                "level {level} overlaps: {:?} and {:?}",
+                pair[0].file,
+                pair[1].file
+            );
+        }
+    }
+}
+
+fn check_model(db: &Db, model: &Model, context: &str) {
+    let got = dump(db);
+    let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_eq!(got.len(), want.len(), "{context}: key count");
+    assert_eq!(got, want, "{context}: contents");
+}
+
+#[test]
+fn randomized_run_with_compactions_matches_a_model() {
+    let seed = seed();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = open(dir.path(), leveled());
+    let mut model = Model::new();
+    // A snapshot taken early and held across every compaction of the run.
+    let mut held: Option<(crate::Snapshot, Model)> = None;
+    // Compactions of the handles closed so far (the counters start over at each open).
+    let mut compacted = 0;
+    for step in 0..4000u32 {
+        let key = format!("key{:04}", rng.random_range(0..600u32)).into_bytes();
+        match rng.random_range(0..100u32) {
+            0..60 => {
+                let value = format!("v{step}-{}", "x".repeat(rng.random_range(0..40))).into_bytes();
+                db.put(&key, &value).unwrap();
+                model.insert(key, value);
+            }
+            60..80 => {
+                db.delete(&key).unwrap();
+                model.remove(&key);
+            }
+            80..90 => {
+                let mut batch = WriteBatch::new();
+                for _ in 0..rng.random_range(1..8) {
+                    let k = format!("key{:04}", rng.random_range(0..600u32)).into_bytes();
+                    if rng.random_bool(0.3) {
+                        batch.delete(&k);
+                        model.remove(&k);
+                    } else {
+                        let v = format!("b{step}").into_bytes();
+                        batch.put(&k, &v);
+                        model.insert(k, v);
+                    }
+                }
+                db.write(batch).unwrap();
+            }
+            90..96 => {
+                let got = db.get(&key).unwrap().map(|v| v.to_vec());
+                assert_eq!(
+                    got.as_ref(),
+                    model.get(&key),
+                    "seed {seed} step {step}: get"
+                );
+            }
+            96 => db.flush().unwrap(),
+            97 => db.compact().unwrap(),
+            98 => {
+                if held.is_none() && step > 200 {
+                    held = Some((db.snapshot(), model.clone()));
+                }
+            }
+            _ => {
+                if rng.random_bool(0.1) {
+                    // Reopen; the held snapshot belongs to the old handle and goes first.
+                    held = None;
+                    let stats = db.stats();
+                    compacted += stats.compactions + stats.trivial_moves;
+                    db.close().unwrap();
+                    db = open(dir.path(), leveled());
+                }
+            }
+        }
+        if step % 500 == 499 {
+            check_model(&db, &model, &format!("seed {seed} step {step}"));
+            check_levels(&db);
+            if let Some((snapshot, old)) = &held {
+                let got: Model = snapshot
+                    .iter()
+                    .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+                    .collect();
+                assert_eq!(&got, old, "seed {seed} step {step}: the held snapshot");
+            }
+        }
+    }
+    let stats = db.stats();
+    compacted += stats.compactions + stats.trivial_moves;
+    assert!(
+        compacted > 10,
+        "seed {seed}: too few compactions ran: {stats:?}"
+    );
+    settle(&db);
+    check_levels(&db);
+    check_model(&db, &model, &format!("seed {seed} settled"));
+    db.close().unwrap();
+    let db = open(dir.path(), leveled());
+    check_model(&db, &model, &format!("seed {seed} reopened"));
+}
+
+#[test]
+fn background_compaction_goes_deep_and_snapshots_keep_their_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), leveled());
+    for i in 0..600u32 {
+        db.put(format!("k{i:04}"), "old").unwrap();
+    }
+    let snapshot = db.snapshot();
+    for round in 0..20u32 {
+        for i in 0..600u32 {
+            db.put(format!("k{i:04}"), format!("new{round}")).unwrap();
+        }
+    }
+    db.flush().unwrap();
+    settle(&db);
+    let stats = db.stats();
+    assert!(stats.compactions > 0, "{stats:?}");
+    // Level 0 compacted below its trigger, and level 1 (8 KiB, less than the live data)
+    // overflowed into deeper levels.
+    assert!(stats.levels[0].tables < 2, "{stats:?}");
+    assert!(stats.levels[2..].iter().any(|l| l.tables > 0), "{stats:?}");
+    check_levels(&db);
+    for i in (0..600u32).step_by(7) {
+        let key = format!("k{i:04}");
+        assert_eq!(snapshot.get(&key).unwrap().as_deref(), Some(&b"old"[..]));
+        assert_eq!(db.get(&key).unwrap().as_deref(), Some(&b"new19"[..]));
+    }
+    assert_eq!(snapshot.iter().count(), 600);
+    assert!(snapshot.iter().all(|r| r.unwrap().1 == "old"));
+}
+
+#[test]
+fn deleted_keys_never_come_back() {
+    let seed = seed();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let options = leveled().num_levels(4);
+    let mut db = open(dir.path(), options.clone());
+    let mut live: Model = Model::new();
+    for round in 0..12u32 {
+        // Old versions sink to the bottom; their deletes then pass through every level.
+        for i in 0..150u32 {
+            let key = format!("k{:03}", rng.random_range(0..200u32)).into_bytes();
+            if rng.random_bool(0.4) {
+                db.delete(&key).unwrap();
+                live.remove(&key);
+            } else {
+                let value = format!("r{round}i{i}").into_bytes();
+                db.put(&key, &value).unwrap();
+                live.insert(key, value);
+            }
+        }
+        match round % 4 {
+            0 => db.compact().unwrap(),
+            1 => db.flush().unwrap(),
+            2 => {
+                db.close().unwrap();
+                db = open(dir.path(), options.clone());
+            }
+            _ => settle(&db),
+        }
+        for key in (0..200u32).map(|i| format!("k{i:03}").into_bytes()) {
+            let got = db.get(&key).unwrap().map(|v| v.to_vec());
+            assert_eq!(got.as_ref(), live.get(&key), "seed {seed} round {round}");
+        }
+        check_model(&db, &live, &format!("seed {seed} round {round}"));
+    }
+    // After a full compaction no tombstone is left: every entry on disk is a live key.
+    db.compact().unwrap();
+    let state = db.shared().state.load();
+    let entries: u64 = state.version.tables().map(|t| t.file.entries).sum();
+    assert_eq!(entries, live.len() as u64, "seed {seed}");
+    assert!(state.version.levels[..3].iter().all(Vec::is_empty));
+}
+
+#[test]
+fn a_tombstone_above_older_data_is_kept_until_the_bottom() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), leveled());
+    for i in 0..100u32 {
+        db.put(format!("k{i:03}"), "at the bottom").unwrap();
+    }
+    db.compact().unwrap();
+    // The deletes go to level 0, then to level 1 by background compactions that must keep
+    // them, since the bottom level still holds the keys.
+    for i in 0..100u32 {
+        db.delete(format!("k{i:03}")).unwrap();
+        db.put(format!("other{i:03}"), "x").unwrap();
+    }
+    db.flush().unwrap();
+    settle(&db);
+    assert!(db.stats().levels[NUM_LEVELS - 1].tables > 0);
+    assert_eq!(db.prefix("k").count(), 0);
+    for i in 0..100u32 {
+        assert_eq!(db.get(format!("k{i:03}")).unwrap(), None);
+    }
+    db.compact().unwrap();
+    assert_eq!(db.prefix("k").count(), 0);
+    assert_eq!(db.iter().count(), 100);
+}
+
+#[test]
+fn disjoint_tables_move_down_without_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), leveled().l0_compaction_trigger(4));
+    // Ascending keys: every flushed table covers a range of its own.
+    for i in 0..2000u32 {
+        db.put(format!("k{i:05}"), "sequential").unwrap();
+    }
+    db.flush().unwrap();
+    settle(&db);
+    let stats = db.stats();
+    assert!(stats.trivial_moves > 0, "{stats:?}");
+    check_levels(&db);
+    assert_eq!(db.iter().count(), 2000);
+    // A move keeps the table's file: no table was deleted by it, so every table on disk
+    // is one the version lists.
+    let state = db.shared().state.load();
+    let listed = state.version.tables().count();
+    drop(state);
+    let on_disk = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sst")
+        })
+        .count();
+    assert_eq!(listed, on_disk);
+}
+
+#[test]
+fn compaction_inputs_stay_on_disk_while_an_iterator_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), leveled());
+    for i in 0..500u32 {
+        db.put(format!("k{i:04}"), format!("v{i}")).unwrap();
+    }
+    db.flush().unwrap();
+    let mut iter = db.iter();
+    let first = iter.next().unwrap().unwrap();
+    assert_eq!(first.0, "k0000");
+    for i in 0..500u32 {
+        db.put(format!("k{i:04}"), "newer").unwrap();
+    }
+    db.compact().unwrap();
+    // The iterator still reads its own view from files the version no longer lists.
+    let rest: Vec<_> = iter.map(Result::unwrap).collect();
+    assert_eq!(rest.len(), 499);
+    for (key, value) in &rest {
+        let i: u32 = std::str::from_utf8(&key[1..]).unwrap().parse().unwrap();
+        assert_eq!(value, format!("v{i}").as_bytes());
+    }
+    // Now that it is gone, only listed tables remain.
+    let state = db.shared().state.load();
+    let listed = state.version.tables().count();
+    drop(state);
+    let on_disk = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sst")
+        })
+        .count();
+    assert_eq!(listed, on_disk);
+}
+
+/// Overwrites the same keys ten times: after `compact()` the disk holds no more than
+/// 1.2 times what the live data needs on its own.
+///
+/// 100,000 keys of 10 bytes with 24-byte values (3.4 MB of live keys and values, 34 MB
+/// written), in batches of 1,000 so that the debug build finishes in seconds.
+#[test]
+fn overwriting_ten_times_then_compacting_leaves_only_the_live_data() {
+    const KEYS: u32 = 100_000;
+    // Stalls are not under test here, and a debug build compacts slowly: triggers high.
+    let options = Options::default()
+        .write_buffer_size(4 << 20)
+        .target_file_size(1 << 20)
+        .max_bytes_for_level_base(4 << 20)
+        .l0_slowdown_trigger(40)
+        .l0_stop_trigger(60);
+    let value = |round: u32, i: u32| format!("value-{round:02}-{i:016}");
+    let load = |dir: &std::path::Path, rounds: std::ops::Range<u32>| {
+        let db = open(dir, options.clone());
+        for round in rounds {
+            for start in (0..KEYS).step_by(1000) {
+                let mut batch = WriteBatch::new();
+                for i in start..start + 1000 {
+                    batch.put(format!("key{i:07}"), value(round, i));
+                }
+                db.write(batch).unwrap();
+            }
+        }
+        db.compact().unwrap();
+        db
+    };
+    let disk = |dir: &std::path::Path| -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+
+    let overwritten = tempfile::tempdir().unwrap();
+    let db = load(overwritten.path(), 0..10);
+    let stats = db.stats();
+    assert_eq!(db.get("key0012345").unwrap().unwrap(), value(9, 12345));
+    db.close().unwrap();
+    // The same live data written once.
+    let once = tempfile::tempdir().unwrap();
+    load(once.path(), 9..10).close().unwrap();
+
+    let (used, live) = (disk(overwritten.path()), disk(once.path()));
+    let user_live = u64::from(KEYS) * (10 + 24);
+    println!(
+        "overwritten: {used} B on disk, written once: {live} B, keys and values: {user_live} B, {stats:?}"
+    );
+    assert!(used as f64 <= 1.2 * live as f64, "{used} > 1.2 x {live}");
+    assert!(
+        used as f64 <= 1.2 * user_live as f64,
+        "{used} > 1.2 x {user_live}"
+    );
+    assert!(
+        (stats.space_amplification() - 1.0).abs() < 1e-9,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn writers_stall_while_level_0_is_full_and_resume_after_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = leveled()
+        .l0_compaction_trigger(2)
+        .l0_slowdown_trigger(3)
+        .l0_stop_trigger(4);
+    let db = open(dir.path(), options);
+    // Holding the compaction mutex keeps the background worker from running.
+    let paused = crate::shared::lock(&db.shared().compaction);
+    // Three writers, so that stalled leaders and the writers queued behind them all wait.
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writers: Vec<_> = (0..3u32)
+        .map(|w| {
+            let db = db.clone();
+            let finished = Arc::clone(&finished);
+            std::thread::spawn(move || {
+                for i in 0..1000u32 {
+                    let key = format!("w{w}-{:05}", (i * 7919) % 1000);
+                    db.put(key, format!("v{i}")).unwrap();
+                }
+                finished.fetch_add(1, Ordering::Release);
+            })
+        })
+        .collect();
+    // The writers must reach the stop trigger and wait there: they cannot finish while
+    // compaction is paused, since 3000 writes fill far more than four memtables.
+    while db.stats().stops == 0 {
+        assert!(
+            finished.load(Ordering::Acquire) < 3,
+            "the writers were never stopped"
+        );
+        std::thread::yield_now();
+    }
+    assert!(db.stats().levels[0].tables >= 4);
+    assert!(finished.load(Ordering::Acquire) < 3);
+    drop(paused);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let stats = db.stats();
+    assert!(stats.slowdowns > 0 && stats.stops > 0, "{stats:?}");
+    assert!(!stats.stall_time.is_zero());
+    assert_eq!(db.iter().count(), 3000);
+}
+
+#[test]
+fn readers_and_writers_run_beside_compactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), leveled());
+    let stop = Arc::new(AtomicBool::new(false));
+    // Writer w owns keys w*1000.. and bumps each key's counter; a reader checks that the
+    // counters it sees never go backwards and that each scan is sorted and complete.
+    let writers: Vec<_> = (0..2u32)
+        .map(|w| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for round in 1..=8u32 {
+                    for i in 0..150u32 {
+                        db.put(format!("w{w}-{i:04}"), format!("{round:03}"))
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2u32)
+        .map(|_| {
+            let db = db.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut seen: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+                while !stop.load(Ordering::Acquire) {
+                    let snapshot = db.snapshot();
+                    let scan: Vec<_> = snapshot.iter().map(Result::unwrap).collect();
+                    assert!(scan.windows(2).all(|p| p[0].0 < p[1].0));
+                    for (k, v) in scan {
+                        if let Some(old) = seen.get(k.as_ref()) {
+                            assert!(old.as_slice() <= v.as_ref(), "{k:?} went back");
+                        }
+                        // A point read of the same snapshot agrees with its scan.
+                        assert_eq!(snapshot.get(&k).unwrap().as_ref(), Some(&v));
+                        seen.insert(k.to_vec(), v.to_vec());
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    db.compact().unwrap();
+    stop.store(true, Ordering::Release);
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    assert!(db.stats().compactions > 1);
+    let all = dump(&db);
+    assert_eq!(all.len(), 300);
+    assert!(all.iter().all(|(_, v)| v == b"008"));
+}
+
+#[test]
+fn default_triggers_compact_a_database_with_a_tiny_write_buffer() {
+    // The crash and contract suites set only the write buffer, sync and block size: with
+    // a 1 KiB buffer the default level-0 trigger must still make compactions happen.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(
+        dir.path(),
+        Options::default().write_buffer_size(1024).block_size(128),
+    );
+    for i in 0..600u32 {
+        db.put(format!("k{:04}", (i * 37) % 600), format!("v{i}"))
+            .unwrap();
+    }
+    db.flush().unwrap();
+    settle(&db);
+    let stats = db.stats();
+    assert!(stats.compactions > 0, "{stats:?}");
+    assert!(stats.levels[0].tables < 4, "{stats:?}");
+    assert_eq!(db.iter().count(), 600);
+}
+
+#[test]
+fn close_during_a_manual_compaction_abandons_it_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options::default()
+        .write_buffer_size(256 << 10)
+        .l0_compaction_trigger(100);
+    let db = open(dir.path(), options.clone());
+    for start in (0..40_000u32).step_by(1000) {
+        let mut batch = WriteBatch::new();
+        for i in start..start + 1000 {
+            batch.put(format!("k{i:06}"), format!("v{i}"));
+        }
+        db.write(batch).unwrap();
+    }
+    db.flush().unwrap();
+    let compacting = {
+        let db = db.clone();
+        std::thread::spawn(move || db.compact())
+    };
+    // Give the merge a moment to start (it takes far longer in a debug build), then close:
+    // whether close lands before, during or after it, the database must stay whole.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    db.close().unwrap();
+    match compacting.join().unwrap() {
+        Ok(()) | Err(crate::Error::Closed) => {}
+        Err(other) => panic!("compact failed with {other}"),
+    }
+    let db = open(dir.path(), options);
+    assert_eq!(db.iter().count(), 40_000);
+    assert_eq!(db.get("k012345").unwrap().as_deref(), Some(&b"v12345"[..]));
+}
