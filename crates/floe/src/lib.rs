@@ -65,6 +65,26 @@
 //! }
 //! ```
 //!
+//! # Ranges
+//!
+//! [`Db::range`] takes any `RangeBounds` over a key type that is `AsRef<[u8]>`. Where the
+//! bounds do not name a key (`..`) or are a tuple of `Bound`s (for which the standard
+//! library has two `RangeBounds` implementations), say the key type:
+//!
+//! ```
+//! # fn main() -> floe::Result<()> {
+//! # let dir = tempfile::tempdir().expect("a temporary directory");
+//! # let db = floe::Db::open(dir.path())?;
+//! use std::ops::Bound;
+//! db.put("a", "1")?;
+//! db.put("b", "2")?;
+//! assert_eq!(db.range::<&str, _>(..).count(), 2);
+//! let after_a = db.range::<&str, _>((Bound::Excluded("a"), Bound::Unbounded));
+//! assert_eq!(after_a.count(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Durability
 //!
 //! An acknowledged write is in the operating system before the call returns, so it
