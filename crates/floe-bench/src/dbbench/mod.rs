@@ -259,6 +259,7 @@ fn run_one(
     if workload.needs_load() {
         workloads::load(&ctx)?;
     }
+    let written_before = disk_write_bytes();
     let mut outcome = workloads::run(workload, &ctx).with_context(|| label.clone())?;
     let mut measurement = Measurement::new(
         workload.name(),
@@ -286,12 +287,37 @@ fn run_one(
             "space_amp".to_string(),
             format!("{:.2}", disk as f64 / raw.max(1.0)),
         ));
+        // Write amplification as the kernel counts it, the same way for every engine:
+        // bytes this process dirtied in files (log, tables, manifest, compactions) from
+        // the start of the timed phase to the end of the closing flush, over the user
+        // bytes the phase wrote.
+        if let Some((before, after)) = written_before.zip(disk_write_bytes()) {
+            let user = outcome.ops as f64 * (config.key_size + config.value_size) as f64;
+            let written = after.saturating_sub(before);
+            measurement
+                .notes
+                .push(("disk_write_bytes".to_string(), written.to_string()));
+            measurement.notes.push((
+                "write_amp".to_string(),
+                format!("{:.2}", written as f64 / user.max(1.0)),
+            ));
+        }
     } else {
         engine
             .close()
             .with_context(|| format!("{label}: closing"))?;
     }
     Ok(measurement)
+}
+
+/// The bytes this process has caused to be written to storage so far (`write_bytes` of
+/// `/proc/self/io`, counted when pages are dirtied); `None` where the kernel does not
+/// report it.
+fn disk_write_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 /// The disk space the files under `path` occupy.

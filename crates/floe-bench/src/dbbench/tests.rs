@@ -169,3 +169,31 @@ fn a_wrong_configuration_is_refused() {
     options.workloads.clear();
     assert!(run(&config, &options).is_err());
 }
+
+#[test]
+fn the_kernel_counts_the_bytes_a_synced_file_writes() {
+    let Some(before) = super::disk_write_bytes() else {
+        // Not Linux, or /proc/self/io is hidden: the write_amp note is simply left out.
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("written");
+    let mut file = std::fs::File::create(&path).expect("a file");
+    std::io::Write::write_all(&mut file, &vec![7u8; 1 << 20]).expect("written");
+    file.sync_all().expect("synced");
+    let after = super::disk_write_bytes().expect("still readable");
+    // tmpfs does not count page dirtying (nothing goes to storage); elsewhere the
+    // megabyte must show up.
+    let on_tmpfs = std::fs::read_to_string("/proc/self/mounts").is_ok_and(|mounts| {
+        mounts
+            .lines()
+            .any(|line| line.split(' ').nth(1) == Some("/tmp") && line.contains(" tmpfs "))
+    });
+    if !on_tmpfs || !dir.path().starts_with("/tmp") {
+        assert!(
+            after - before >= 1 << 20,
+            "only {} bytes counted",
+            after - before
+        );
+    }
+}
