@@ -81,9 +81,27 @@ impl KeyView for Probe<'_> {
 }
 
 /// The one comparison every key goes through: user key ascending, trailer descending.
+#[inline]
 fn compare(a: &dyn KeyView, b: &dyn KeyView) -> Ordering {
     let ((a_key, a_trailer), (b_key, b_trailer)) = (a.parts(), b.parts());
-    a_key.cmp(b_key).then_with(|| b_trailer.cmp(&a_trailer))
+    compare_user_keys(a_key, b_key).then_with(|| b_trailer.cmp(&a_trailer))
+}
+
+/// Bytewise order of two user keys, deciding most comparisons without a `memcmp` call.
+///
+/// A skiplist search compares the probe with some twenty keys, and the first eight bytes
+/// almost always differ: read as big-endian integers they order exactly as the bytes do,
+/// so an inequality there is the answer. Equal prefixes (or short keys) fall back to the
+/// full slice comparison, which re-checks the prefix and stays the single source of truth.
+#[inline]
+fn compare_user_keys(a: &[u8], b: &[u8]) -> Ordering {
+    if let (Some(a8), Some(b8)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
+        let (x, y) = (u64::from_be_bytes(*a8), u64::from_be_bytes(*b8));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.cmp(b)
 }
 
 impl PartialEq for dyn KeyView + '_ {
@@ -197,6 +215,31 @@ mod tests {
                     a.to_internal().cmp(&b.to_internal()),
                     "{a:?} vs {b:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_prefix_fast_path_orders_exactly_like_bytes() {
+        // Keys around the 8-byte boundary: shorter, equal prefixes, 0x00 and 0xff bytes,
+        // and bytes whose order differs from their order as signed values.
+        let keys: [&[u8]; 12] = [
+            b"",
+            b"\x00",
+            b"abcdefg",
+            b"abcdefgh",
+            b"abcdefgh\x00",
+            b"abcdefgh\xff",
+            b"abcdefgi",
+            b"abcdefg\xff\x00",
+            b"\x7f\xff\xff\xff\xff\xff\xff\xff",
+            b"\x80\x00\x00\x00\x00\x00\x00\x00",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+        ];
+        for a in keys {
+            for b in keys {
+                assert_eq!(compare_user_keys(a, b), a.cmp(b), "{a:?} vs {b:?}");
             }
         }
     }
