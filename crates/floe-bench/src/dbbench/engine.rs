@@ -16,6 +16,19 @@ pub struct EngineOptions {
     pub sync: bool,
 }
 
+/// Copies a value an engine found into the caller's buffer (clearing it either way) and
+/// says whether there was one: the common tail of every adapter's `get`.
+pub(super) fn copy_found(found: Option<impl AsRef<[u8]>>, value: &mut Vec<u8>) -> bool {
+    value.clear();
+    match found {
+        Some(found) => {
+            value.extend_from_slice(found.as_ref());
+            true
+        }
+        None => false,
+    }
+}
+
 /// A key-value engine as the workloads see it.
 ///
 /// Every method takes `&self`: the workloads call one engine from several threads at once.

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::engine::{Engine, EngineOptions};
+use super::engine::{Engine, EngineOptions, copy_found};
 
 /// A fjall database and its one keyspace.
 pub struct FjallEngine {
@@ -56,14 +56,7 @@ impl Engine for FjallEngine {
     }
 
     fn get(&self, key: &[u8], value: &mut Vec<u8>) -> anyhow::Result<bool> {
-        value.clear();
-        match self.keyspace.get(key)? {
-            Some(found) => {
-                value.extend_from_slice(&found);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(copy_found(self.keyspace.get(key)?, value))
     }
 
     fn delete(&self, key: &[u8]) -> anyhow::Result<()> {

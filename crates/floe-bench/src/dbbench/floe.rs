@@ -4,7 +4,7 @@ use std::path::Path;
 
 use floe::{Db, Options, WriteBatch};
 
-use super::engine::{Engine, EngineOptions};
+use super::engine::{Engine, EngineOptions, copy_found};
 
 /// A floe database opened with the harness's write buffer and sync setting.
 #[derive(Debug)]
@@ -34,14 +34,7 @@ impl Engine for FloeEngine {
     }
 
     fn get(&self, key: &[u8], value: &mut Vec<u8>) -> anyhow::Result<bool> {
-        value.clear();
-        match self.db.get(key)? {
-            Some(found) => {
-                value.extend_from_slice(&found);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(copy_found(self.db.get(key)?, value))
     }
 
     fn delete(&self, key: &[u8]) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rocksdb::{DB, DBCompressionType, Options, WriteBatch, WriteOptions};
 
-use super::engine::{Engine, EngineOptions};
+use super::engine::{Engine, EngineOptions, copy_found};
 
 /// A RocksDB database.
 pub struct RocksDbEngine {
@@ -48,14 +48,7 @@ impl Engine for RocksDbEngine {
     }
 
     fn get(&self, key: &[u8], value: &mut Vec<u8>) -> anyhow::Result<bool> {
-        value.clear();
-        match self.db.get_pinned(key)? {
-            Some(found) => {
-                value.extend_from_slice(&found);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(copy_found(self.db.get_pinned(key)?, value))
     }
 
     fn delete(&self, key: &[u8]) -> anyhow::Result<()> {
