@@ -86,6 +86,32 @@ impl WriteBatch {
         Self::default()
     }
 
+    /// A batch of the one put `key` -> `value`, allocated once (what `Db::put` commits).
+    pub(crate) fn single_put(key: &[u8], value: &[u8]) -> WriteBatch {
+        let mut batch = WriteBatch::with_op_capacity(key.len() + value.len());
+        batch.put(key, value);
+        batch
+    }
+
+    /// A batch of the one deletion of `key`, allocated once (what `Db::delete` commits).
+    pub(crate) fn single_delete(key: &[u8]) -> WriteBatch {
+        let mut batch = WriteBatch::with_op_capacity(key.len());
+        batch.delete(key);
+        batch
+    }
+
+    /// An empty batch with room for one operation of `data` key and value bytes: the
+    /// kind byte and two varint lengths of at most 10 bytes each come on top.
+    fn with_op_capacity(data: usize) -> WriteBatch {
+        let mut rep = Vec::with_capacity(HEADER_LEN + 1 + 2 * 10 + data);
+        rep.resize(HEADER_LEN, 0);
+        WriteBatch {
+            rep,
+            count: 0,
+            data_size: 0,
+        }
+    }
+
     /// Adds a write of `value` under `key`.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let (key, value) = (key.as_ref(), value.as_ref());
@@ -172,6 +198,13 @@ impl WriteBatch {
         self.rep[..8].copy_from_slice(&first.to_le_bytes());
     }
 
+    /// The sequence number stamped by [`WriteBatch::set_seqno`] (zero before).
+    pub(crate) fn first_seqno(&self) -> SeqNo {
+        let mut header = [0; 8];
+        header.copy_from_slice(&self.rep[..8]);
+        SeqNo::from_le_bytes(header)
+    }
+
     /// The log record payload: the header followed by the operations.
     pub(crate) fn payload(&self) -> &[u8] {
         &self.rep
@@ -245,13 +278,13 @@ impl<'a> Iterator for Ops<'a> {
     }
 }
 
-/// Decodes a batch payload into its first sequence number and its operations, whose keys
-/// and values are zero-copy slices of `payload`. Operation `i` has seqno `first + i`.
+/// Checks a batch payload and returns its first sequence number and its operation count.
 ///
 /// Any malformed payload is `Corruption`: a short header, a truncated operation, an
 /// unknown kind, fewer or more operations than the header counts, trailing bytes, or
-/// sequence numbers beyond [`MAX_SEQNO`].
-pub(crate) fn decode_batch(payload: &Bytes) -> Result<(SeqNo, Vec<BatchOp>)> {
+/// sequence numbers beyond [`MAX_SEQNO`]. A payload this accepts is one that
+/// [`batch_ops`] walks to the end.
+pub(crate) fn check_batch(payload: &[u8]) -> Result<(SeqNo, u64)> {
     let mut header = Decoder::new(payload);
     let (Some(first), Some(count)) = (header.u64(), header.u32()) else {
         return Err(Error::corruption(format!(
@@ -268,26 +301,36 @@ pub(crate) fn decode_batch(payload: &Bytes) -> Result<(SeqNo, Vec<BatchOp>)> {
             "write batch of {count} operations from seqno {first} exceeds the largest sequence number"
         )));
     }
-    // Every operation takes at least two bytes (kind and key length), which bounds the
-    // allocation no matter what count a damaged header claims.
-    let body = &payload[HEADER_LEN..];
-    let capacity = usize::try_from(count)
-        .unwrap_or(usize::MAX)
-        .min(body.len() / 2);
-    let mut ops = Vec::with_capacity(capacity);
-    for op in Ops::new(body) {
-        let index = ops.len();
-        let Some((kind, key, value)) = op else {
+    let mut seen = 0u64;
+    for op in Ops::new(&payload[HEADER_LEN..]) {
+        if op.is_none() {
             return Err(Error::corruption(format!(
-                "write batch operation {index} is truncated or has an unknown kind"
+                "write batch operation {seen} is truncated or has an unknown kind"
             )));
-        };
-        if index as u64 >= count {
+        }
+        if seen >= count {
             return Err(Error::corruption(format!(
                 "write batch holds more operations than the {count} its header counts"
             )));
         }
-        ops.push(BatchOp {
+        seen += 1;
+    }
+    if seen != count {
+        return Err(Error::corruption(format!(
+            "write batch holds {seen} operations but its header counts {count}"
+        )));
+    }
+    Ok((first, count))
+}
+
+/// The operations of a payload that [`check_batch`] accepted, in order; keys and values
+/// are zero-copy slices of `payload`. Operation `i` has seqno `first + i`. On a payload
+/// that `check_batch` refuses, the walk stops at the first malformed operation.
+pub(crate) fn batch_ops(payload: &Bytes) -> impl Iterator<Item = BatchOp> + '_ {
+    let body = payload.get(HEADER_LEN..).unwrap_or_default();
+    Ops::new(body).map_while(|op| {
+        let (kind, key, value) = op?;
+        Some(BatchOp {
             kind,
             key: payload.slice_ref(key),
             value: if value.is_empty() {
@@ -295,14 +338,21 @@ pub(crate) fn decode_batch(payload: &Bytes) -> Result<(SeqNo, Vec<BatchOp>)> {
             } else {
                 payload.slice_ref(value)
             },
-        });
-    }
-    if ops.len() as u64 != count {
-        return Err(Error::corruption(format!(
-            "write batch holds {} operations but its header counts {count}",
-            ops.len()
-        )));
-    }
+        })
+    })
+}
+
+/// Decodes a batch payload into its first sequence number and its operations, whose keys
+/// and values are zero-copy slices of `payload`. Operation `i` has seqno `first + i`.
+///
+/// # Errors
+/// `Corruption` for any payload that [`check_batch`] refuses.
+pub(crate) fn decode_batch(payload: &Bytes) -> Result<(SeqNo, Vec<BatchOp>)> {
+    let (first, count) = check_batch(payload)?;
+    // The check walked every operation, so `count` is the true number: it cannot make
+    // this allocation larger than the payload justifies.
+    let mut ops = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    ops.extend(batch_ops(payload));
     Ok((first, ops))
 }
 

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use floe_core::SeqNo;
 use floe_memtable::Memtable;
 
-use crate::batch::{WriteBatch, decode_batch};
+use crate::batch::{WriteBatch, batch_ops, check_batch};
 use crate::error::{Error, Result};
 use crate::filename::log_path;
 use crate::shared::{LogState, Shared, lock, wait};
@@ -84,6 +84,23 @@ pub(crate) struct Queue {
     /// Outcomes the leader posted for writers that have not picked them up yet.
     done: HashMap<u64, Result<Assigned>>,
     leader_active: bool,
+    /// Writers blocked on the queue's condition variable. Counted under the queue lock, so
+    /// a leader that sees zero skips the wake-up (a system call per group otherwise) and
+    /// still never strands a writer: a writer counts itself before it releases the lock
+    /// to wait.
+    waiters: usize,
+    /// An empty vector with the capacity of earlier groups, so taking a group does not
+    /// allocate.
+    spare: Vec<Pending>,
+}
+
+impl Queue {
+    /// Wakes the blocked writers, if there are any.
+    fn wake(&self, condvar: &std::sync::Condvar) {
+        if self.waiters > 0 {
+            condvar.notify_all();
+        }
+    }
 }
 
 impl Shared {
@@ -124,7 +141,9 @@ impl Shared {
             if !queue.leader_active {
                 break;
             }
+            queue.waiters += 1;
             queue = wait(&self.queue_cv, queue);
+            queue.waiters -= 1;
         }
         // Lead groups until this writer's own batch is logged: a group is capped in size
         // (see [`MAX_GROUP_BYTES`]), so a leader may log the batches ahead of its own first.
@@ -132,30 +151,52 @@ impl Shared {
         let mine = loop {
             // Stalls delay the group before it is taken, so that the writers who arrive
             // meanwhile join it: a slowdown costs one delay per group, not per writer.
-            drop(queue);
-            self.stall_for_level0();
-            queue = lock(&self.queue);
+            if self.stall_needed() {
+                drop(queue);
+                self.stall_for_level0();
+                queue = lock(&self.queue);
+            }
             let take = group_len(&queue.pending);
-            let group: Vec<Pending> = queue.pending.drain(..take).collect();
+            let mut group = mem::take(&mut queue.spare);
+            group.extend(queue.pending.drain(..take));
             drop(queue);
-            let outcomes = self.lead(group);
+            let logged = self.lead(&mut group);
             queue = lock(&self.queue);
             let mut mine = None;
-            for (t, outcome) in outcomes {
-                if t == ticket {
+            for pending in group.drain(..) {
+                let outcome = match &logged {
+                    Ok((mem, _)) => {
+                        let first = pending.batch.first_seqno();
+                        Ok(Assigned {
+                            first,
+                            last: first + pending.batch.len() as u64 - 1,
+                            payload: pending.batch.into_payload(),
+                            mem: Arc::clone(mem),
+                        })
+                    }
+                    Err(err) => Err(err.clone()),
+                };
+                if pending.ticket == ticket {
                     mine = Some(outcome);
                 } else {
-                    queue.done.insert(t, outcome);
+                    queue.done.insert(pending.ticket, outcome);
                 }
             }
-            self.queue_cv.notify_all();
+            queue.spare = group;
             if let Some(mine) = mine {
                 break mine;
             }
+            queue.wake(&self.queue_cv);
         };
         queue.leader_active = false;
-        self.queue_cv.notify_all();
+        // Wakes the writers whose outcomes are posted, and one that may lead next.
+        queue.wake(&self.queue_cv);
         mine
+    }
+
+    /// Whether level 0 is deep enough that the next group must be delayed.
+    fn stall_needed(&self) -> bool {
+        self.state.load().version.levels[0].len() >= self.options.slowdown_trigger()
     }
 
     /// Write stalls: at `l0_slowdown_trigger` level-0 tables, delays the calling leader by
@@ -187,71 +228,44 @@ impl Shared {
         Counters::add(&self.counters.stall_nanos, nanos);
     }
 
-    /// Logs a group: sequence numbers, one write, at most one sync.
-    fn lead(&self, group: Vec<Pending>) -> Vec<(u64, Result<Assigned>)> {
+    /// Logs a group: stamps consecutive sequence numbers into its batches, appends them
+    /// with one write and at most one sync. Returns the memtable they all go into and the
+    /// last sequence number, or the error every batch of the group gets.
+    fn lead(&self, group: &mut [Pending]) -> Result<(Arc<Memtable>, SeqNo)> {
         let mut log = lock(&self.log);
-        let fail = |group: Vec<Pending>, err: Error| {
-            group
-                .into_iter()
-                .map(|p| (p.ticket, Err(err.clone())))
-                .collect()
-        };
-        if let Err(err) = self.check_writable() {
-            return fail(group, err);
-        }
+        self.check_writable()?;
         // Only holders of the log mutex replace the active memtable, so the state loaded
         // here has the memtable of the segment `log.writer` appends to.
-        let state = self.state.load_full();
+        let mem = Arc::clone(&self.state.load().active);
         let mut next = log.next_seqno;
         let mut sync = self.options.sync;
-        let mut batches = Vec::with_capacity(group.len());
-        for mut pending in group {
+        for pending in group.iter_mut() {
             pending.batch.set_seqno(next);
-            let first = next;
             next += pending.batch.len() as u64;
             sync |= pending.sync;
-            batches.push((pending.ticket, first, pending.batch));
         }
-        let payloads: Vec<&[u8]> = batches.iter().map(|(_, _, b)| b.payload()).collect();
         let written = log
             .writer
-            .append(&payloads)
+            .append(group.iter().map(|p| p.batch.payload()))
             .and_then(|()| if sync { log.writer.sync() } else { Ok(()) });
         if let Err(err) = written {
             let name = log_path(&self.dir, log.number);
-            let err = self.poison(Error::io(
+            return Err(self.poison(Error::io(
                 format_args!("appending to log {}", name.display()),
                 err,
-            ));
-            return batches
-                .into_iter()
-                .map(|(ticket, _, _)| (ticket, Err(err.clone())))
-                .collect();
+            )));
         }
         log.next_seqno = next;
-        drop(log);
-        batches
-            .into_iter()
-            .map(|(ticket, first, batch)| {
-                let last = first + batch.len() as u64 - 1;
-                let assigned = Assigned {
-                    first,
-                    last,
-                    payload: batch.into_payload(),
-                    mem: Arc::clone(&state.active),
-                };
-                (ticket, Ok(assigned))
-            })
-            .collect()
+        Ok((mem, next - 1))
     }
 
     /// Inserts an assigned batch into its memtable and publishes it.
     fn apply(&self, assigned: &Assigned) {
-        match (decode_batch(&assigned.payload), assigned.mem.enter()) {
-            (Ok((first, ops)), Ok(guard)) => {
+        match (check_batch(&assigned.payload), assigned.mem.enter()) {
+            (Ok((first, _)), Ok(guard)) => {
                 debug_assert_eq!(first, assigned.first);
-                for (i, op) in ops.into_iter().enumerate() {
-                    guard.insert_unchecked(op.key, first + i as u64, op.kind, op.value);
+                for (seqno, op) in (first..).zip(batch_ops(&assigned.payload)) {
+                    guard.insert_unchecked(op.key, seqno, op.kind, op.value);
                 }
             }
             // Neither can happen: the payload is the one this process encoded, and a

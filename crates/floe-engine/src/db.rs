@@ -91,9 +91,7 @@ impl Db {
     /// [`Error::InvalidArgument`] if the key or value is too long, [`Error::Poisoned`] or
     /// [`Error::Io`] if the log cannot be written, [`Error::Closed`] after close.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        batch.put(key, value);
-        self.write(batch)
+        self.write(WriteBatch::single_put(key.as_ref(), value.as_ref()))
     }
 
     /// Deletes `key` (a no-op if it is absent).
@@ -101,9 +99,7 @@ impl Db {
     /// # Errors
     /// As for [`Db::put`].
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        batch.delete(key);
-        self.write(batch)
+        self.write(WriteBatch::single_delete(key.as_ref()))
     }
 
     /// Applies every operation of `batch` atomically: after a crash, and to every reader,

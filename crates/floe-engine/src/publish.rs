@@ -23,11 +23,22 @@ pub(crate) struct Publisher {
     /// The largest sequence number `s` such that every batch up to `s` is fully inserted.
     /// Stored only under `parked`'s lock (so advances never race); loaded without it.
     visible: AtomicU64,
+    /// The batches waiting for their turn, and who waits.
+    parked: Mutex<Parked>,
+    /// Signalled whenever `visible` advances and somebody waits.
+    advanced: Condvar,
+}
+
+/// What [`Publisher::parked`] guards.
+#[derive(Debug, Default)]
+struct Parked {
     /// Completed batches that are not visible yet because an earlier batch is still being
     /// inserted: first sequence number -> last sequence number.
-    parked: Mutex<BTreeMap<u64, u64>>,
-    /// Signalled whenever `visible` advances.
-    advanced: Condvar,
+    ranges: BTreeMap<u64, u64>,
+    /// Threads blocked on `advanced`. Counted under the lock, so an advance that sees zero
+    /// skips the wake-up call (a system call) and still never strands a waiter: a thread
+    /// counts itself before it releases the lock to wait.
+    waiters: usize,
 }
 
 impl Publisher {
@@ -35,7 +46,7 @@ impl Publisher {
     pub(crate) fn new(visible: u64) -> Publisher {
         Publisher {
             visible: AtomicU64::new(visible),
-            parked: Mutex::new(BTreeMap::new()),
+            parked: Mutex::new(Parked::default()),
             advanced: Condvar::new(),
         }
     }
@@ -47,7 +58,7 @@ impl Publisher {
         self.visible.load(Ordering::Acquire)
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, u64>> {
+    fn lock(&self) -> MutexGuard<'_, Parked> {
         // A panic while holding this lock cannot leave the map inconsistent (every update
         // is a single insert or remove), so a poisoned lock is still usable.
         self.parked
@@ -64,11 +75,16 @@ impl Publisher {
     pub(crate) fn complete(&self, first: u64, last: u64) {
         debug_assert!(first <= last, "an empty batch is never published");
         let mut parked = self.lock();
-        parked.insert(first, last);
         // `visible` is only stored under this lock, so a Relaxed load reads the latest.
-        let mut visible = self.visible.load(Ordering::Relaxed);
-        let before = visible;
-        while let Some(end) = parked.remove(&(visible + 1)) {
+        let before = self.visible.load(Ordering::Relaxed);
+        let mut visible = before;
+        if first == visible + 1 {
+            // The common case, every batch completing in turn: no parking needed.
+            visible = last;
+        } else {
+            parked.ranges.insert(first, last);
+        }
+        while let Some(end) = parked.ranges.remove(&(visible + 1)) {
             visible = end;
         }
         if visible != before {
@@ -76,25 +92,29 @@ impl Publisher {
             // store (each completing writer released this lock after its inserts, and we
             // acquired it), so a reader that Acquires `visible` sees all of them.
             self.visible.store(visible, Ordering::Release);
-            self.advanced.notify_all();
+            if parked.waiters > 0 {
+                self.advanced.notify_all();
+            }
         }
-        while self.visible.load(Ordering::Relaxed) < last {
+        self.wait_locked(parked, last);
+    }
+
+    /// Waits until every sequence number up to `seqno` is visible, holding `parked`.
+    fn wait_locked(&self, mut parked: MutexGuard<'_, Parked>, seqno: u64) {
+        while self.visible.load(Ordering::Relaxed) < seqno {
+            parked.waiters += 1;
             parked = self
                 .advanced
                 .wait(parked)
                 .unwrap_or_else(|poison| poison.into_inner());
+            parked.waiters -= 1;
         }
     }
 
     /// Waits until every sequence number up to `seqno` is visible.
     pub(crate) fn wait_for(&self, seqno: u64) {
-        let mut parked = self.lock();
-        while self.visible.load(Ordering::Relaxed) < seqno {
-            parked = self
-                .advanced
-                .wait(parked)
-                .unwrap_or_else(|poison| poison.into_inner());
-        }
+        let parked = self.lock();
+        self.wait_locked(parked, seqno);
     }
 }
 
@@ -113,7 +133,7 @@ mod tests {
             thread::spawn(move || publisher.complete(4, 6))
         };
         // The batch 4..=6 is parked behind 1..=3; it cannot be visible yet.
-        while publisher.lock().get(&4).is_none() {
+        while !publisher.lock().ranges.contains_key(&4) {
             thread::yield_now();
         }
         assert_eq!(publisher.visible(), 0);

@@ -45,7 +45,7 @@ impl ManifestWriter {
             .create(&path)
             .map_err(|err| Error::io(format!("creating {}", path.display()), err))?;
         let mut log = LogWriter::new(file);
-        log.append(&[&snapshot.encode()])
+        log.append([snapshot.encode()])
             .and_then(|()| log.sync_all())
             .map_err(|err| Error::io(format!("writing {}", path.display()), err))?;
         fs.sync_dir(dir)
@@ -75,7 +75,7 @@ impl ManifestWriter {
     /// writer refuses every later append.
     pub(crate) fn append(&mut self, edit: &VersionEdit) -> Result<()> {
         self.log
-            .append(&[&edit.encode()])
+            .append([edit.encode()])
             .and_then(|()| self.log.sync())
             .map_err(|err| {
                 Error::io(

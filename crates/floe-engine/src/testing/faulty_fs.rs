@@ -403,10 +403,10 @@ mod tests {
         let fs = FaultyFs::new();
         let path = log_path(dir.path(), 1);
         let mut log = LogWriter::new(fs.create(&path).unwrap());
-        log.append(&[b"kept"]).unwrap();
+        log.append([b"kept"]).unwrap();
         fs.tear_nth_write_on(1, Some(".log"));
-        assert!(log.append(&[&[7u8; 100][..]]).is_err());
-        assert!(log.append(&[b"refused"]).is_err());
+        assert!(log.append([&[7u8; 100][..]]).is_err());
+        assert!(log.append([b"refused"]).is_err());
         let replay = read_log(Bytes::from(fs.read(&path).unwrap()), "000001.log").unwrap();
         assert_eq!(replay.records, vec![Bytes::from_static(b"kept")]);
         assert_eq!(replay.torn_tail_at, Some(11));

@@ -49,16 +49,20 @@ impl LogWriter {
     }
 
     /// Appends each payload as one logical record, all of them in one `write_all`.
-    pub(crate) fn append(&mut self, payloads: &[&[u8]]) -> io::Result<()> {
+    pub(crate) fn append<P: AsRef<[u8]>>(
+        &mut self,
+        payloads: impl IntoIterator<Item = P>,
+    ) -> io::Result<()> {
         self.check_usable()?;
         let mut block_offset = (self.len % BLOCK_SIZE as u64) as usize;
         self.buf.clear();
-        // Reserve the payloads plus a header per fragment (and padding) up front, so a
-        // large batch is copied once instead of through repeated reallocations.
-        let bytes: usize = payloads.iter().map(|p| p.len()).sum();
-        let fragments = payloads.len() + bytes / (BLOCK_SIZE - HEADER_SIZE) + 1;
-        self.buf.reserve(bytes + fragments * 2 * HEADER_SIZE);
         for payload in payloads {
+            let payload = payload.as_ref();
+            // Room for the payload, a header per fragment and a block tail of padding, so
+            // a large batch is copied once instead of through repeated reallocations.
+            let fragments = payload.len() / (BLOCK_SIZE - HEADER_SIZE) + 1;
+            self.buf
+                .reserve(payload.len() + fragments * 2 * HEADER_SIZE);
             encode_record(&mut block_offset, payload, &mut self.buf);
         }
         let result = self.file.write_all(&self.buf);
@@ -151,9 +155,9 @@ mod tests {
         let file = MemFile::default();
         let mut writer = LogWriter::new(Box::new(file.clone()));
         let big = vec![3u8; 3 * BLOCK_SIZE + 5];
-        writer.append(&[b"a", &big, b""]).unwrap();
+        writer.append([&b"a"[..], &big, b""]).unwrap();
         assert_eq!(*file.writes.lock().unwrap(), 1);
-        writer.append(&[b"second"]).unwrap();
+        writer.append([b"second"]).unwrap();
         writer.sync().unwrap();
         writer.sync_all().unwrap();
         assert_eq!(*file.writes.lock().unwrap(), 2);
@@ -188,21 +192,21 @@ mod tests {
     fn a_failed_write_or_sync_disables_the_writer() {
         let file = MemFile::default();
         let mut writer = LogWriter::new(Box::new(file.clone()));
-        writer.append(&[b"ok"]).unwrap();
+        writer.append([b"ok"]).unwrap();
         *file.fail.lock().unwrap() = true;
-        assert!(writer.append(&[b"lost"]).is_err());
+        assert!(writer.append([b"lost"]).is_err());
         *file.fail.lock().unwrap() = false;
-        assert!(writer.append(&[b"after"]).is_err());
+        assert!(writer.append([b"after"]).is_err());
         assert!(writer.sync().is_err());
 
         let file = MemFile::default();
         let mut writer = LogWriter::new(Box::new(file.clone()));
-        writer.append(&[b"ok"]).unwrap();
+        writer.append([b"ok"]).unwrap();
         *file.fail.lock().unwrap() = true;
         assert!(writer.sync().is_err());
         *file.fail.lock().unwrap() = false;
         // fsync is never retried on the same data.
         assert!(writer.sync().is_err());
-        assert!(writer.append(&[b"after"]).is_err());
+        assert!(writer.append([b"after"]).is_err());
     }
 }
