@@ -15,6 +15,7 @@ use floe_core::SeqNo;
 
 use crate::error::{Error, Result};
 use crate::filename::log_path;
+use crate::iter::{BoxedSource, CompactionIter, MergingIter};
 use crate::manifest::VersionEdit;
 use crate::shared::{Shared, lock, wait};
 use crate::state::{FrozenMem, State};
@@ -56,7 +57,24 @@ impl Shared {
             let number = self.new_file_number();
             let mut writer =
                 TableWriter::create(&*self.fs, &self.dir, number, self.table_options())?;
-            for (key, value) in frozen.mem.entries(Bound::Unbounded, Bound::Unbounded) {
+            // Only the versions some reader can still see go into the table: the newest
+            // of each key, plus the ones live snapshots need (the rule of
+            // [`CompactionIter`]). Tombstones all stay, since older versions may lie in
+            // the tables below. The snapshots are read after the memtable was frozen, and
+            // every entry in it was published before that, so a snapshot taken later sees
+            // the newest version of each key, which is always kept.
+            let snapshots = self.live_snapshots();
+            let entries: BoxedSource = Box::new(
+                frozen
+                    .mem
+                    .entries(Bound::Unbounded, Bound::Unbounded)
+                    .map(Ok),
+            );
+            let kept = CompactionIter::new(MergingIter::new(vec![entries]), snapshots, false);
+            for entry in kept {
+                let (key, value) = entry?;
+                // The newest version of each key is always kept, so this is the largest
+                // sequence number in the memtable.
                 last_seqno = last_seqno.max(key.seqno);
                 writer.add(&key, &value)?;
             }

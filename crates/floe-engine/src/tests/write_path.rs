@@ -151,3 +151,40 @@ fn writers_of_flushed_segments_are_released() {
         log.frozen_logs.len()
     );
 }
+
+#[test]
+fn a_flush_keeps_the_versions_live_snapshots_see_and_drops_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    // A buffer large enough that nothing freezes before the explicit flush.
+    let db = open(dir.path(), Options::default().write_buffer_size(1 << 20));
+    db.put("k", "v1").unwrap();
+    db.put("k", "v2").unwrap();
+    let snapshot = db.snapshot();
+    db.put("k", "v3").unwrap();
+    db.put("k", "v4").unwrap();
+    db.delete("gone").unwrap();
+    db.put("other", "x").unwrap();
+    db.put("other", "y").unwrap();
+    db.flush().unwrap();
+
+    let state = db.shared().state.load_full();
+    let tables = &state.version.levels[0];
+    assert_eq!(tables.len(), 1);
+    // k@v2 (the snapshot's) and k@v4 (the newest), the tombstone of "gone" (it must keep
+    // hiding older versions below), and other@y: v1, v3 and other@x are shadowed.
+    assert_eq!(tables[0].file.entries, 4);
+    assert_eq!(tables[0].file.max_seqno, 7);
+    assert_eq!(snapshot.get("k").unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v4"[..]));
+    assert_eq!(db.get("gone").unwrap(), None);
+    assert_eq!(db.get("other").unwrap().as_deref(), Some(&b"y"[..]));
+    drop(snapshot);
+    drop(state);
+    db.close().unwrap();
+
+    // The sequence numbers carry on after a reopen, though versions were dropped.
+    let db = open(dir.path(), Options::default());
+    db.put("k", "v5").unwrap();
+    assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v5"[..]));
+    assert_eq!(db.snapshot().get("k").unwrap().as_deref(), Some(&b"v5"[..]));
+}
