@@ -22,6 +22,17 @@ pub trait WritableFile: Write + Send + Debug {
     fn sync_data(&mut self) -> io::Result<()>;
     /// Makes the file's data and metadata durable (`fsync`).
     fn sync_all(&mut self) -> io::Result<()>;
+    /// Sets the file's length without moving the write position. A longer length adds a
+    /// zero-filled tail (sparse where the file system allows); writes then land inside
+    /// the file instead of growing it, so an `fdatasync` after them has no size change to
+    /// make durable. Files that cannot do this say so with `ErrorKind::Unsupported`.
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        let _ = len;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file cannot change its length",
+        ))
+    }
 }
 
 /// A held lock on a directory; dropping it releases the lock.
@@ -86,6 +97,10 @@ impl WritableFile for StdFile {
 
     fn sync_all(&mut self) -> io::Result<()> {
         self.0.sync_all()
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
     }
 }
 

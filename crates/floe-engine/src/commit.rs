@@ -39,7 +39,7 @@ use crate::filename::log_path;
 use crate::shared::{LogState, Shared, lock, wait};
 use crate::state::{FrozenMem, State};
 use crate::stats::Counters;
-use crate::wal::LogWriter;
+use crate::wal::{LogWriter, segment_reserve};
 
 /// The most bytes of keys and values one commit group carries (beyond its first batch),
 /// so that a small write never waits behind an unbounded group.
@@ -327,7 +327,10 @@ impl Shared {
             }
         };
         self.prune_frozen_logs(log);
-        let old_writer = mem::replace(&mut log.writer, LogWriter::new(file));
+        let old_writer = mem::replace(
+            &mut log.writer,
+            LogWriter::segment(file, segment_reserve(self.options.write_buffer_size)),
+        );
         let old_number = mem::replace(&mut log.number, number);
         log.frozen_logs.push((old_number, old_writer));
 

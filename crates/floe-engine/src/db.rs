@@ -210,6 +210,10 @@ impl DbInner {
         // assigned (leaders check `closed` under it). Sync what is acknowledged.
         let synced = {
             let mut log = lock(&shared.log);
+            // The reserved room of the active segment goes back first, so the sync below
+            // also makes the shorter length durable. A failure only leaves a zero tail,
+            // which the next open reads past.
+            let _ = log.writer.trim();
             let result = shared.sync_locked(&mut log);
             drop(log);
             result

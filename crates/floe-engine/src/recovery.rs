@@ -6,8 +6,12 @@
 //! segment or record is [`Error::Corruption`]. A torn tail (a record cut short) is
 //! dropped. A process crash can only tear the newest segment (an older one was complete
 //! before the switch); after a power loss with `sync(false)` an older segment can be torn
-//! too, and then everything after the tear, in that segment and in every later one, is
-//! dropped, which keeps what is recovered a prefix of the writes.
+//! too. After a tear, replay goes on into the next segment only if its first batch
+//! carries exactly the next sequence number, that is if the tear lost no record; otherwise
+//! everything after the tear, in that segment and in every later one, is dropped, which
+//! keeps what is recovered a prefix of the writes. (Every segment is created with
+//! zero-filled reserved room, see [`LogWriter::segment`]; a segment that did not fill it
+//! ends in zeros, which read as a torn tail that lost nothing.)
 //!
 //! Missing files: a table the manifest lists, the segment at the manifest's log number,
 //! or any segment between it and a later one that holds records (the sequence numbers
@@ -44,7 +48,7 @@ use crate::shared::{Bg, LogState, ManifestState, Shared};
 use crate::state::{NUM_LEVELS, State, version_from};
 use crate::stats::Counters;
 use crate::table::{TableHandle, TableWriter};
-use crate::wal::{LogWriter, read_log};
+use crate::wal::{LogWriter, read_log, segment_reserve};
 
 /// What the manifest says, folded over its edits.
 #[derive(Debug, Default)]
@@ -172,7 +176,9 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     // and sequence numbers make every internal key unique, so the sort needs no tie-break.
     let mut replayed: Vec<(InternalKey, Bytes)> = Vec::new();
     let mut expected = recovered.last_seqno + 1;
-    for &number in &logs {
+    // Whether the segments read so far ended in a torn tail that no record has continued.
+    let mut torn = false;
+    'segments: for &number in &logs {
         let path = log_path(&dir, number);
         let data = fs
             .read(&path)
@@ -183,6 +189,11 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
             let (first, ops) = decode_batch(record)
                 .map_err(|err| Error::corruption(format!("log {name}: {err}")))?;
             if first != expected {
+                if torn {
+                    // Records were lost in the tear: everything from here on is dropped
+                    // (see the module docs).
+                    break 'segments;
+                }
                 return Err(Error::corruption(format!(
                     "log {name}: a batch has sequence number {first} where {expected} was \
                      expected; a log segment or record is missing"
@@ -196,11 +207,9 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
                 ));
             }
             expected = first + count;
+            torn = false;
         }
-        if replay.torn_tail_at.is_some() {
-            // Everything after a tear is dropped (see the module docs).
-            break;
-        }
+        torn |= replay.torn_tail_at.is_some();
     }
     let last_seqno = expected - 1;
     let mut next_file = recovered.next_file_number;
@@ -269,7 +278,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         queue: Mutex::new(Queue::default()),
         queue_cv: Condvar::new(),
         log: Mutex::new(LogState {
-            writer: LogWriter::new(log_file),
+            writer: LogWriter::segment(log_file, segment_reserve(options.write_buffer_size)),
             number: log_number,
             next_seqno: last_seqno + 1,
             frozen_logs: Vec::new(),

@@ -79,6 +79,13 @@ pub trait Engine: Send + Sync {
     /// The engine's error.
     fn flush(&self) -> anyhow::Result<()>;
 
+    /// What the engine reports about its own shape and costs (levels, bytes written by
+    /// flushes and compactions), as notes for the results; empty where it reports nothing
+    /// the harness knows how to read.
+    fn notes(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// Finishes background work and releases the directory.
     ///
     /// # Errors

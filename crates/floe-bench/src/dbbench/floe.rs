@@ -68,6 +68,30 @@ impl Engine for FloeEngine {
         Ok(self.db.flush()?)
     }
 
+    fn notes(&self) -> Vec<(String, String)> {
+        let stats = self.db.stats();
+        let levels: Vec<String> = stats
+            .levels
+            .iter()
+            .map(|level| format!("{}/{}M", level.tables, level.bytes >> 20))
+            .collect();
+        vec![
+            ("floe_levels".to_string(), levels.join(",")),
+            (
+                "floe_flush_mb".to_string(),
+                (stats.flush_bytes_written >> 20).to_string(),
+            ),
+            (
+                "floe_compaction_mb".to_string(),
+                (stats.compaction_bytes_written >> 20).to_string(),
+            ),
+            (
+                "floe_compactions".to_string(),
+                stats.compactions.to_string(),
+            ),
+        ]
+    }
+
     fn close(self: Box<Self>) -> anyhow::Result<()> {
         Ok(self.db.close()?)
     }

@@ -274,6 +274,7 @@ fn run_one(
         engine
             .flush()
             .with_context(|| format!("{label}: flushing"))?;
+        measurement.notes.extend(engine.notes());
         engine
             .close()
             .with_context(|| format!("{label}: closing"))?;

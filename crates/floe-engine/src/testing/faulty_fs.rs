@@ -263,6 +263,11 @@ impl WritableFile for FaultyFile {
         self.fs.check(FaultOp::Sync, Path::new(&self.path))?;
         self.inner.sync_all()
     }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.fs.check(FaultOp::Write, Path::new(&self.path))?;
+        self.inner.set_len(len)
+    }
 }
 
 impl FileSystem for FaultyFs {

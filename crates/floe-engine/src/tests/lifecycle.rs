@@ -222,3 +222,33 @@ fn a_missing_log_or_current_is_corruption() {
             .any(|k| matches!(k, FileKind::Table(_)))
     );
 }
+
+#[test]
+fn log_segments_reserve_room_and_close_gives_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let buffer = 4 << 20;
+    let db = open(dir.path(), Options::default().write_buffer_size(buffer));
+    db.put("k", "v").unwrap();
+    let log_sizes = || -> Vec<u64> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+            .map(|path| std::fs::metadata(path).unwrap().len())
+            .collect()
+    };
+    assert_eq!(
+        log_sizes(),
+        vec![buffer as u64],
+        "the active segment reserves a buffer"
+    );
+    db.close().unwrap();
+    let sizes = log_sizes();
+    assert_eq!(sizes.len(), 1);
+    assert!(
+        sizes[0] < 64,
+        "the closed segment keeps only its record: {sizes:?}"
+    );
+    let db = open(dir.path(), Options::default());
+    assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+}

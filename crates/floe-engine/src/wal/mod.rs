@@ -24,6 +24,13 @@ mod writer;
 pub(crate) use reader::read_log;
 pub(crate) use writer::LogWriter;
 
+/// The zero-filled room a new log segment reserves (see [`LogWriter::segment`]): about
+/// what one memtable of `write_buffer_size` bytes logs, at least a block and at most
+/// 64 MiB. A segment that outgrows it simply grows.
+pub(crate) fn segment_reserve(write_buffer_size: usize) -> u64 {
+    (write_buffer_size as u64).clamp(BLOCK_SIZE as u64, 64 << 20)
+}
+
 use floe_core::checksum::crc32;
 
 /// The size of a log block: fragments never cross a multiple of it.

@@ -72,7 +72,13 @@ fn find_valid_fragment(data: &[u8], from: usize) -> Option<usize> {
         if parse_fragment(data, pos).is_ok() {
             return Some(pos);
         }
-        pos += 1;
+        // A fragment's type (byte 6 of its header) is never zero, so no fragment starts
+        // more than 6 bytes before the next nonzero byte: a run of zeros, such as the
+        // unused reserved room at the end of a segment, is skipped at once.
+        let next_nonzero = data[pos + 1..].iter().position(|&b| b != 0)?;
+        pos = (pos + 1 + next_nonzero)
+            .saturating_sub(HEADER_SIZE - 1)
+            .max(pos + 1);
     }
     None
 }
@@ -271,6 +277,21 @@ mod tests {
         let replay = read_log(Bytes::from(data), "000004.log").unwrap();
         assert_eq!(replay.torn_tail_at, Some(end));
         assert_eq!(replay.records.len(), 2);
+    }
+
+    #[test]
+    fn a_valid_fragment_after_a_run_of_zeros_is_found_and_reported_as_corruption() {
+        // The zero skip of the tail scan must not jump over a fragment that follows zeros,
+        // wherever in the block it starts and whatever its checksum's leading bytes are.
+        for gap in [0, 1, 5, 6, 7, 100, 4093] {
+            let mut data = encode_log([&b"one"[..], b"two"]);
+            data.resize(BLOCK_SIZE + gap, 0);
+            data.extend(encode_log([&b"three"[..]]));
+            match read_log(Bytes::from(data), "000006.log") {
+                Err(Error::Corruption { .. }) => {}
+                other => panic!("gap {gap}: expected Corruption, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub(crate) struct LogWriter {
     buf: Vec<u8>,
     /// Set by the first failed write or sync.
     failed: bool,
+    /// The length the file was extended to when it was created (0 if it was not): the
+    /// zero-filled room that appends fill before the file has to grow.
+    reserved: u64,
 }
 
 impl LogWriter {
@@ -36,7 +39,39 @@ impl LogWriter {
             len: 0,
             buf: Vec::new(),
             failed: false,
+            reserved: 0,
         }
+    }
+
+    /// A writer for a fresh, empty log segment that first reserves `reserve` bytes of
+    /// zero-filled room in the file (best effort: a file that cannot be extended is simply
+    /// grown by its appends).
+    ///
+    /// Why: an `fdatasync` after an append that grows the file must also make the new
+    /// size durable, a journal commit that costs as much again as the data write on ext4;
+    /// inside the reserved room it writes the data alone. The zero tail this leaves in a
+    /// segment ends its replay like a torn tail (see `read_log`), and
+    /// [`LogWriter::trim`] gives the unused room back when the database closes.
+    pub(crate) fn segment(mut file: Box<dyn WritableFile>, reserve: u64) -> LogWriter {
+        let reserved = if reserve > 0 && file.set_len(reserve).is_ok() {
+            reserve
+        } else {
+            0
+        };
+        LogWriter {
+            reserved,
+            ..LogWriter::new(file)
+        }
+    }
+
+    /// Cuts the file back to the bytes written, dropping the unused reserved room.
+    pub(crate) fn trim(&mut self) -> io::Result<()> {
+        self.check_usable()?;
+        if self.reserved > self.len {
+            self.file.set_len(self.len)?;
+            self.reserved = self.len;
+        }
+        Ok(())
     }
 
     fn check_usable(&self) -> io::Result<()> {
