@@ -292,19 +292,19 @@ impl Iterator for VisibleIter {
                 continue;
             }
             // The first version at or below the snapshot decides this user key.
-            if self.back_key.as_ref() == Some(&key.user_key) {
+            if self.back_key.as_ref() == Some(key.user_key()) {
                 return self.stop();
             }
             // Consume the older versions of the same key.
             while let Some(older) = self.pull_front() {
-                if older.0.user_key != key.user_key {
+                if !older.0.same_user_key(&key) {
                     self.pending_front = Some(older);
                     break;
                 }
             }
-            self.front_key = Some(key.user_key.clone());
+            self.front_key = Some(key.user_key().clone());
             if !key.is_tombstone() {
-                return Some((key.user_key, value));
+                return Some((key.into_user_key(), value));
             }
         }
         None
@@ -319,10 +319,10 @@ impl DoubleEndedIterator for VisibleIter {
             };
             // From the back, a key's versions come oldest first: the last one at or below
             // the snapshot is the newest visible.
-            let user_key = first.0.user_key.clone();
+            let user_key = first.0.user_key().clone();
             let mut newest = (first.0.seqno() <= self.snapshot).then_some(first);
             while let Some(newer) = self.pull_back() {
-                if newer.0.user_key != user_key {
+                if newer.0.user_key() != &user_key {
                     self.pending_back = Some(newer);
                     break;
                 }
@@ -338,7 +338,7 @@ impl DoubleEndedIterator for VisibleIter {
             };
             self.back_key = Some(user_key);
             if !key.is_tombstone() {
-                return Some((key.user_key, value));
+                return Some((key.into_user_key(), value));
             }
         }
         None

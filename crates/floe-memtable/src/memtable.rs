@@ -25,14 +25,15 @@ pub const PAGE_SIZE: usize = 4096;
 /// (see `docs/memtable.md` and the `accounting` test, which checks it against the
 /// allocator).
 ///
-/// A node of `SkipMap<Key, Bytes>` holds the value handle (32 bytes), the key handle and
-/// trailer (40), a reference count and height word (8) and a tower of 8-byte links whose
-/// height is 1 with probability 1/2, 2 with 1/4 and so on (2 links on average). That is
-/// 96 bytes on average, which the allocator counter measures exactly. With glibc's malloc
-/// (an 8-byte header per allocation, 16-byte rounding, 32 bytes at least) the node and the
-/// key and value buffers occupy 131 to 147 bytes beyond the key and value bytes for the
-/// shapes measured (16/100, 16/1000 and 64/8 bytes of key/value), hence 128.
-pub const ENTRY_OVERHEAD: usize = 128;
+/// A node of `SkipMap<Key, Bytes>` holds the value handle (32 bytes), the key (56: the
+/// key handle, the trailer and the 16-byte inline prefix of the user key), a reference
+/// count and height word (8) and a tower of 8-byte links whose height is 1 with
+/// probability 1/2, 2 with 1/4 and so on (2 links on average). That is 112 bytes on
+/// average, which the allocator counter measures exactly. With glibc's malloc (an 8-byte
+/// header per allocation, 16-byte rounding, 32 bytes at least) the node and the key and
+/// value buffers occupy 147 to 163 bytes beyond the key and value bytes for the shapes
+/// measured (16/100, 16/1000 and 64/8 bytes of key/value), hence 144.
+pub const ENTRY_OVERHEAD: usize = 144;
 
 /// The result of a point lookup that found a version of the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,15 +176,15 @@ impl Memtable {
         }
         // The first key at or after `(user_key, snapshot, Put)` is the newest version of
         // `user_key` at or below the snapshot, if it has the same user key.
-        let probe = Probe {
+        let probe = Probe::new(
             user_key,
-            trailer: pack_trailer(snapshot.min(MAX_SEQNO), ValueKind::Put),
-        };
+            pack_trailer(snapshot.min(MAX_SEQNO), ValueKind::Put),
+        );
         let entry = self
             .map
             .lower_bound(Bound::Included(&probe as &dyn KeyView))?;
         let key = entry.key();
-        if key.user_key != user_key {
+        if !key.same_user_key(&probe) {
             return None;
         }
         Some(if key.is_tombstone() {
@@ -247,13 +248,10 @@ impl Memtable {
         if !self.may_hold(user_key) {
             return false;
         }
-        let probe = Probe {
-            user_key,
-            trailer: TRAILER_FIRST,
-        };
+        let probe = Probe::new(user_key, TRAILER_FIRST);
         self.map
             .lower_bound(Bound::Included(&probe as &dyn KeyView))
-            .is_some_and(|entry| entry.key().user_key == user_key)
+            .is_some_and(|entry| entry.key().same_user_key(&probe))
     }
 
     /// Adds `charge` to the size if the result stays within `limit` (or the memtable is
@@ -317,10 +315,7 @@ impl Memtable {
         self.min.fetch_min(&user_key);
         self.max.fetch_max(&user_key);
         let inserted = Cell::new(false);
-        let key = Key {
-            user_key,
-            trailer: pack_trailer(seqno, kind),
-        };
+        let key = Key::new(user_key, pack_trailer(seqno, kind));
         // `get_or_insert_with` never replaces an existing entry: the skiplist stays
         // append-only (see DESIGN.md on the crossbeam-skiplist 0.1.3 gap).
         drop(self.map.get_or_insert_with(key, || {

@@ -110,9 +110,17 @@ fn full_refuses_new_keys_and_admits_held_keys_up_to_the_ceiling() {
         m.max_key(),
         Some(Bytes::from(format!("key{:04}", keys - 1)))
     );
-    // Keys that sort outside [min, max] are refused too.
-    assert!(matches!(w.delete(b("a"), seqno), Err(Error::Full { .. })));
-    assert!(matches!(w.delete(b("zzz"), seqno), Err(Error::Full { .. })));
+    // Keys that sort outside [min, max] are refused too. Their charge exceeds a whole
+    // entry's, so they cannot fit in what is left, whatever `ENTRY_OVERHEAD` is.
+    let long_key = |byte: u8| Bytes::from(vec![byte; per_entry]);
+    assert!(matches!(
+        w.delete(long_key(b'a'), seqno),
+        Err(Error::Full { .. })
+    ));
+    assert!(matches!(
+        w.delete(long_key(b'z'), seqno),
+        Err(Error::Full { .. })
+    ));
     assert_eq!((m.approximate_size(), m.len()), (full_size, len));
     assert_eq!(m.min_key(), Some(b("key0000")));
     // Overwrites of held keys go on up to the hard ceiling, never past it.

@@ -49,16 +49,47 @@ fn within(lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>, key: &[u8]) -> bool {
     above && below
 }
 
-fn random_key(rng: &mut SmallRng) -> Vec<u8> {
-    let len = rng.random_range(0..3);
-    (0..len).map(|_| b"abcd"[rng.random_range(0..4)]).collect()
+/// The shape of the random user keys of one round.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// 0 to 2 bytes of `abcd`: few distinct keys, many versions of each.
+    Short,
+    /// Bytes 0x00, 0x01 and 0xff: mostly the first 12 to 16 bytes of one of two 16-byte
+    /// stems and up to 4 more, so that keys collide in the 16 bytes the skiplist keeps
+    /// inline and differ after them, or differ only by trailing zeros.
+    AroundTheInlinePrefix,
 }
 
-fn random_bound(rng: &mut SmallRng) -> Bound<Vec<u8>> {
+fn random_key(rng: &mut SmallRng, shape: Shape) -> Vec<u8> {
+    match shape {
+        Shape::Short => {
+            let len = rng.random_range(0..3);
+            (0..len).map(|_| b"abcd"[rng.random_range(0..4)]).collect()
+        }
+        Shape::AroundTheInlinePrefix => {
+            const STEMS: [&[u8; 16]; 2] = [
+                b"\x00\x01\xff\x00\x00\x00\x00\x00\x01\x00\x00\xff\x00\x00\x00\x00",
+                b"\x00\x01\xff\x00\x00\x00\x00\x00\x01\x00\x00\xff\xff\x01\x00\x00",
+            ];
+            let tiny = |rng: &mut SmallRng| [0x00, 0x01, 0xff][rng.random_range(0..3)];
+            let mut key = if rng.random_bool(0.2) {
+                Vec::new()
+            } else {
+                STEMS[rng.random_range(0..2)][..rng.random_range(12..=16)].to_vec()
+            };
+            for _ in 0..rng.random_range(0..=4) {
+                key.push(tiny(rng));
+            }
+            key
+        }
+    }
+}
+
+fn random_bound(rng: &mut SmallRng, shape: Shape) -> Bound<Vec<u8>> {
     match rng.random_range(0..3) {
         0 => Bound::Unbounded,
-        1 => Bound::Included(random_key(rng)),
-        _ => Bound::Excluded(random_key(rng)),
+        1 => Bound::Included(random_key(rng, shape)),
+        _ => Bound::Excluded(random_key(rng, shape)),
     }
 }
 
@@ -70,14 +101,19 @@ fn matches_a_btreemap_model() {
         .unwrap_or_else(rand::random);
     println!("FLOE_SEED={seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
-    for _round in 0..40 {
+    for round in 0..80 {
+        let shape = if round % 2 == 0 {
+            Shape::Short
+        } else {
+            Shape::AroundTheInlinePrefix
+        };
         let memtable = Arc::new(Memtable::new(1 << 20));
         let mut model = Model::new();
         let writes = rng.random_range(0..60);
         {
             let guard = memtable.enter().unwrap();
             for seqno in 1..=writes {
-                let key = random_key(&mut rng);
+                let key = random_key(&mut rng, shape);
                 if rng.random_bool(0.3) {
                     guard.delete(Bytes::from(key.clone()), seqno).unwrap();
                     model.insert((key, seqno), None);
@@ -93,7 +129,7 @@ fn matches_a_btreemap_model() {
         assert_eq!(memtable.len(), model.len());
         for _ in 0..60 {
             let snapshot = rng.random_range(0..=writes + 1);
-            let key = random_key(&mut rng);
+            let key = random_key(&mut rng, shape);
             let expected = model_get(&model, &key, snapshot).map(|v| match v {
                 Some(v) => Lookup::Value(Bytes::from(v)),
                 None => Lookup::Deleted,
@@ -101,10 +137,10 @@ fn matches_a_btreemap_model() {
             assert_eq!(
                 memtable.get(&key, snapshot),
                 expected,
-                "get {key:?} at {snapshot}"
+                "{shape:?}: get {key:x?} at {snapshot}"
             );
 
-            let (lower, upper) = (random_bound(&mut rng), random_bound(&mut rng));
+            let (lower, upper) = (random_bound(&mut rng, shape), random_bound(&mut rng, shape));
             let expected = model_range(&model, &lower, &upper, snapshot);
             let to_bytes = |b: &Bound<Vec<u8>>| b.clone().map(Bytes::from);
             let mut iter = memtable.range(to_bytes(&lower), to_bytes(&upper), snapshot);
