@@ -277,6 +277,8 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         publisher: Publisher::new(last_seqno),
         queue: Mutex::new(Queue::default()),
         queue_cv: Condvar::new(),
+        queue_posts: AtomicU64::new(0),
+        spin_commits: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
         log: Mutex::new(LogState {
             writer: LogWriter::segment(log_file, segment_reserve(options.write_buffer_size)),
             number: log_number,

@@ -93,6 +93,12 @@ pub(crate) struct Shared {
     /// Writers waiting to be committed by a leader.
     pub(crate) queue: Mutex<Queue>,
     pub(crate) queue_cv: Condvar,
+    /// Bumped (under the queue lock) each time a leader posts outcomes or steps down, so
+    /// that a waiting writer can spin on it briefly before it blocks on `queue_cv`.
+    pub(crate) queue_posts: AtomicU64,
+    /// Whether writers spin before blocking: only with more than one CPU, where the leader
+    /// runs while they spin.
+    pub(crate) spin_commits: bool,
     /// The active log segment (see [`LogState`]).
     pub(crate) log: Mutex<LogState>,
     /// The live manifest; edits are appended and installed under it, in the same order.
