@@ -17,11 +17,14 @@ use bytes::Bytes;
 use floe_core::coding::{Decoder, put_u32, put_varint};
 
 use crate::error::{Error, Result};
+use crate::format::{compare_encoded, key_prefix, split_internal_key};
 
 /// Reads the varint at `*at` in `bytes` and advances past it; `None` if `*at` is out of
 /// range or the varint is malformed. Most varints in a block are one byte (lengths under
 /// 128), so that case is decoded inline and the rest goes to the general decoder.
-#[inline]
+// Always inlined: a point lookup decodes up to a restart interval of headers, three
+// varints each, and a call per varint costs as much as the decoding.
+#[inline(always)]
 fn varint_at(bytes: &[u8], at: &mut usize) -> Option<u64> {
     let first = *bytes.get(*at)?;
     if first < 0x80 {
@@ -111,10 +114,24 @@ impl BlockBuilder {
     }
 }
 
-/// A checked view of a block's contents; cheap to clone.
+/// A checked view of a block's contents that owns them; cheap to clone. Iterators hold
+/// one, so the values they hand out can share the block's memory.
 #[derive(Debug, Clone)]
 pub(crate) struct Block {
     contents: Bytes,
+    /// The offset of the restart array: entries occupy `0..restarts_at`.
+    restarts_at: usize,
+    num_restarts: usize,
+    /// The file offset of the block's frame, for error messages.
+    file_offset: u64,
+    kind: &'static str,
+}
+
+/// A checked view of a block's contents that borrows them: what a point lookup uses, so
+/// that it touches no reference count and allocates nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockRef<'a> {
+    contents: &'a [u8],
     /// The offset of the restart array: entries occupy `0..restarts_at`.
     restarts_at: usize,
     num_restarts: usize,
@@ -136,10 +153,174 @@ pub(crate) struct EntryPos {
     pub(crate) value_end: usize,
 }
 
+/// An entry's header, checked against the block: how many bytes its key shares with the
+/// key before it, where the rest of its key lies, and where it ends.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    shared: usize,
+    /// The unshared key bytes are `key_start..value_start`.
+    key_start: usize,
+    pos: EntryPos,
+}
+
+/// Keys up to this many bytes are rebuilt on the stack by a point lookup; a longer key
+/// sends the lookup to the general path, which rebuilds keys in a `Vec`.
+const INLINE_KEY: usize = 128;
+
+/// Copies `from` to the start of `to` (which is at least as long) in 16-byte chunks, so
+/// that the short copies of a key's unshared bytes are a few moves, not a `memcpy` call.
+#[inline]
+fn copy_key_bytes(to: &mut [u8], from: &[u8]) {
+    let mut chunks = from.chunks_exact(16);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        to[at..at + 16].copy_from_slice(chunk);
+        at += 16;
+    }
+    for (to, &from) in to[at..].iter_mut().zip(chunks.remainder()) {
+        *to = from;
+    }
+}
+
+/// What a point lookup found in a block (see [`BlockRef::seek_point`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PointSeek {
+    /// Every entry sorts before the target.
+    PastEnd,
+    /// The first entry at or after the target.
+    Entry {
+        /// Whether the entry's user key is the target's.
+        same_user_key: bool,
+        /// The entry's trailer; `None` if its key is too short to hold one (damage that
+        /// callers report).
+        trailer: Option<u64>,
+        /// Where the entry lies in the block.
+        pos: EntryPos,
+    },
+}
+
+/// The internal key a point lookup seeks: a user key and a trailer, with the user key's
+/// first eight bytes as an integer, which decide most comparisons without a `memcmp`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'k> {
+    user_key: &'k [u8],
+    prefix: u64,
+    trailer: u64,
+}
+
+impl<'k> Target<'k> {
+    /// The internal key `(user_key, trailer)`.
+    #[inline]
+    pub(crate) fn new(user_key: &'k [u8], trailer: u64) -> Target<'k> {
+        Target {
+            user_key,
+            prefix: key_prefix(user_key),
+            trailer,
+        }
+    }
+
+    /// Whether the encoded internal key `encoded` sorts before the target, in the order of
+    /// [`compare_encoded`].
+    #[inline]
+    fn is_before(&self, encoded: &[u8]) -> bool {
+        if let Some((user_key, _)) = split_internal_key(encoded) {
+            let prefix = key_prefix(user_key);
+            if prefix != self.prefix {
+                return prefix < self.prefix;
+            }
+        }
+        compare_encoded(encoded, self.user_key, self.trailer).is_lt()
+    }
+}
+
+/// Describes the entry `key` as a [`PointSeek::Entry`].
+fn point_entry(key: &[u8], user_key: &[u8], pos: EntryPos) -> PointSeek {
+    let split = split_internal_key(key);
+    PointSeek::Entry {
+        same_user_key: split.is_some_and(|(found, _)| found == user_key),
+        trailer: split.map(|(_, trailer)| trailer),
+        pos,
+    }
+}
+
 impl Block {
     /// Checks the restart trailer of `contents`; `kind` and `file_offset` name the block in
     /// error messages.
     pub(crate) fn new(contents: Bytes, file_offset: u64, kind: &'static str) -> Result<Block> {
+        let view = BlockRef::new(&contents, file_offset, kind)?;
+        let (restarts_at, num_restarts) = (view.restarts_at, view.num_restarts);
+        Ok(Block {
+            contents,
+            restarts_at,
+            num_restarts,
+            file_offset,
+            kind,
+        })
+    }
+
+    /// The borrowed view that every decoding method works on.
+    #[inline]
+    pub(crate) fn view(&self) -> BlockRef<'_> {
+        BlockRef {
+            contents: &self.contents,
+            restarts_at: self.restarts_at,
+            num_restarts: self.num_restarts,
+            file_offset: self.file_offset,
+            kind: self.kind,
+        }
+    }
+
+    /// The block's contents.
+    pub(crate) fn contents(&self) -> &Bytes {
+        &self.contents
+    }
+
+    /// Whether the block holds no entry.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.restarts_at == 0
+    }
+
+    /// The offset where entries end (and the restart array begins).
+    pub(crate) fn entries_end(&self) -> usize {
+        self.restarts_at
+    }
+
+    /// See [`BlockRef::decode_at`].
+    #[inline]
+    pub(crate) fn decode_at(&self, offset: usize, key: &mut Vec<u8>) -> Result<EntryPos> {
+        self.view().decode_at(offset, key)
+    }
+
+    /// See [`BlockRef::seek`].
+    pub(crate) fn seek(
+        &self,
+        key: &mut Vec<u8>,
+        before: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Option<EntryPos>> {
+        self.view().seek(key, before)
+    }
+
+    /// See [`BlockRef::for_each`].
+    pub(crate) fn for_each(&self, f: impl FnMut(&[u8], EntryPos) -> Result<()>) -> Result<()> {
+        self.view().for_each(f)
+    }
+
+    /// The bytes of a value found by `decode_at`, sharing the block's memory.
+    pub(crate) fn value(&self, pos: EntryPos) -> Bytes {
+        self.contents.slice(pos.value_start..pos.value_end)
+    }
+}
+
+impl<'a> BlockRef<'a> {
+    /// Checks the restart trailer of `contents`; `kind` and `file_offset` name the block in
+    /// error messages.
+    #[inline]
+    pub(crate) fn new(
+        contents: &'a [u8],
+        file_offset: u64,
+        kind: &'static str,
+    ) -> Result<BlockRef<'a>> {
         let len = contents.len();
         let corrupt =
             |why: String| Error::corruption(format!("{kind} at byte {file_offset}: {why}"));
@@ -163,7 +344,7 @@ impl Block {
                 "{num_restarts} restart points for {restarts_at} bytes of entries"
             )));
         }
-        let block = Block {
+        let block = BlockRef {
             contents,
             restarts_at,
             num_restarts,
@@ -176,21 +357,12 @@ impl Block {
         Ok(block)
     }
 
-    /// The block's contents.
-    pub(crate) fn contents(&self) -> &Bytes {
-        &self.contents
-    }
-
     /// Whether the block holds no entry.
     pub(crate) fn is_empty(&self) -> bool {
         self.restarts_at == 0
     }
 
-    /// The offset where entries end (and the restart array begins).
-    pub(crate) fn entries_end(&self) -> usize {
-        self.restarts_at
-    }
-
+    #[cold]
     fn corrupt(&self, at: usize, why: &str) -> Error {
         Error::corruption(format!(
             "{} at byte {}: {why} (at offset {at} of its contents)",
@@ -199,6 +371,7 @@ impl Block {
     }
 
     /// The offset of restart point `i`, checked to lie among the entries.
+    #[inline]
     fn restart(&self, i: usize) -> Result<usize> {
         let at = self.restarts_at + 4 * i;
         let mut raw = [0u8; 4];
@@ -210,10 +383,11 @@ impl Block {
         Ok(offset)
     }
 
-    /// Decodes the entry at `offset`, whose predecessor's key is in `key`; leaves the
-    /// entry's key in `key`.
-    #[inline]
-    pub(crate) fn decode_at(&self, offset: usize, key: &mut Vec<u8>) -> Result<EntryPos> {
+    /// Decodes and checks the header of the entry at `offset`.
+    // Always inlined, for the same reason as `varint_at`: in a cached table the header
+    // decoding of the point lookup's scan is most of its work.
+    #[inline(always)]
+    fn header(&self, offset: usize) -> Result<Header> {
         let entries = &self.contents[..self.restarts_at];
         let mut at = offset;
         let (Some(shared), Some(unshared), Some(value_len)) = (
@@ -223,36 +397,79 @@ impl Block {
         ) else {
             return Err(self.corrupt(offset, "truncated entry header"));
         };
-        if shared > key.len() as u64 {
-            return Err(self.corrupt(
-                offset,
-                "an entry shares more bytes than the previous key has",
-            ));
-        }
         // `at <= entries.len()` after the varints were read, so this cannot underflow.
         let remaining = (entries.len() - at) as u64;
         if unshared > remaining || value_len > remaining - unshared {
             return Err(self.corrupt(offset, "an entry runs past the end of the block"));
         }
-        // Both lengths are now at most the block's length, so they fit in usize.
+        // Both lengths are now at most the block's length, so they fit in usize; `shared`
+        // is checked against the previous key by each caller.
         let (unshared, value_len) = (unshared as usize, value_len as usize);
-        key.truncate(shared as usize);
-        key.extend_from_slice(&entries[at..at + unshared]);
         let value_start = at + unshared;
         let value_end = value_start + value_len;
-        Ok(EntryPos {
-            offset,
-            next: value_end,
-            value_start,
-            value_end,
+        Ok(Header {
+            shared: usize::try_from(shared).unwrap_or(usize::MAX),
+            key_start: at,
+            pos: EntryPos {
+                offset,
+                next: value_end,
+                value_start,
+                value_end,
+            },
         })
     }
 
-    /// Decodes the key of restart point `i` into `key`.
-    fn restart_key(&self, i: usize, key: &mut Vec<u8>) -> Result<EntryPos> {
+    /// Decodes the entry at `offset`, whose predecessor's key is in `key`; leaves the
+    /// entry's key in `key`.
+    #[inline]
+    pub(crate) fn decode_at(&self, offset: usize, key: &mut Vec<u8>) -> Result<EntryPos> {
+        let header = self.header(offset)?;
+        if header.shared > key.len() {
+            return Err(self.corrupt(
+                offset,
+                "an entry shares more bytes than the previous key has",
+            ));
+        }
+        key.truncate(header.shared);
+        key.extend_from_slice(&self.contents[header.key_start..header.pos.value_start]);
+        Ok(header.pos)
+    }
+
+    /// The key of restart point `i`, read in place: a restart entry shares nothing with
+    /// the entry before it, so its whole key lies in the block.
+    #[inline]
+    fn restart_key(&self, i: usize) -> Result<(&'a [u8], EntryPos)> {
         let offset = self.restart(i)?;
-        key.clear();
-        self.decode_at(offset, key)
+        let header = self.header(offset)?;
+        if header.shared != 0 {
+            return Err(self.corrupt(
+                offset,
+                "an entry shares more bytes than the previous key has",
+            ));
+        }
+        let contents: &'a [u8] = self.contents;
+        Ok((
+            &contents[header.key_start..header.pos.value_start],
+            header.pos,
+        ))
+    }
+
+    /// The last restart point whose key is `before` (or restart 0 if none is), found by
+    /// binary search on keys read in place. The first entry that is not before lies at or
+    /// after it, within its restart interval or at the start of the next.
+    #[inline]
+    fn search_restarts(&self, mut before: impl FnMut(&[u8]) -> bool) -> Result<usize> {
+        let (mut lo, mut hi) = (0usize, self.num_restarts);
+
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if before(self.restart_key(mid)?.0) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
     }
 
     /// Positions on the first entry whose key is not `before` (a predicate that holds for
@@ -266,19 +483,10 @@ impl Block {
         if self.is_empty() {
             return Ok(None);
         }
-        // Binary search for the last restart point whose key is before the target; the
-        // first entry not before lies after it, within one restart interval or so.
-        let (mut lo, mut hi) = (0usize, self.num_restarts);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            self.restart_key(mid, key)?;
-            if before(key) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        let mut pos = self.restart_key(lo, key)?;
+        let lo = self.search_restarts(&mut before)?;
+        let (restart_key, mut pos) = self.restart_key(lo)?;
+        key.clear();
+        key.extend_from_slice(restart_key);
         loop {
             if !before(key) {
                 return Ok(Some(pos));
@@ -288,6 +496,62 @@ impl Block {
             }
             pos = self.decode_at(pos.next, key)?;
         }
+    }
+
+    /// The first entry at or after `target`: the same answer as [`BlockRef::seek`] with a
+    /// `compare_encoded` predicate, without allocating. Keys within a restart interval are
+    /// rebuilt in a buffer on the stack; a key longer than the buffer hands the lookup to
+    /// `seek`.
+    #[inline]
+    pub(crate) fn seek_point(&self, target: &Target<'_>) -> Result<PointSeek> {
+        if self.is_empty() {
+            return Ok(PointSeek::PastEnd);
+        }
+        let lo = self.search_restarts(|k| target.is_before(k))?;
+        let (restart_key, mut pos) = self.restart_key(lo)?;
+        if !target.is_before(restart_key) {
+            return Ok(point_entry(restart_key, target.user_key, pos));
+        }
+        if restart_key.len() > INLINE_KEY {
+            return self.seek_point_slow(target);
+        }
+        // The key of the entry at `pos`, rebuilt: `buf[..len]`.
+        let mut buf = [0u8; INLINE_KEY];
+        let mut len = restart_key.len();
+        buf[..len].copy_from_slice(restart_key);
+        loop {
+            if pos.next >= self.restarts_at {
+                return Ok(PointSeek::PastEnd);
+            }
+            let header = self.header(pos.next)?;
+            if header.shared > len {
+                return Err(self.corrupt(
+                    pos.next,
+                    "an entry shares more bytes than the previous key has",
+                ));
+            }
+            let unshared = &self.contents[header.key_start..header.pos.value_start];
+            len = header.shared + unshared.len();
+            if len > INLINE_KEY {
+                return self.seek_point_slow(target);
+            }
+            copy_key_bytes(&mut buf[header.shared..], unshared);
+            pos = header.pos;
+            let key = &buf[..len];
+            if !target.is_before(key) {
+                return Ok(point_entry(key, target.user_key, pos));
+            }
+        }
+    }
+
+    /// [`BlockRef::seek_point`] for blocks with keys too long for the stack buffer.
+    #[cold]
+    fn seek_point_slow(&self, target: &Target<'_>) -> Result<PointSeek> {
+        let mut key = Vec::new();
+        Ok(match self.seek(&mut key, |k| target.is_before(k))? {
+            Some(pos) => point_entry(&key, target.user_key, pos),
+            None => PointSeek::PastEnd,
+        })
     }
 
     /// Decodes every entry, calling `f` with each key and position in order.
@@ -300,11 +564,6 @@ impl Block {
             offset = pos.next;
         }
         Ok(())
-    }
-
-    /// The bytes of a value found by `decode_at`, sharing the block's memory.
-    pub(crate) fn value(&self, pos: EntryPos) -> Bytes {
-        self.contents.slice(pos.value_start..pos.value_end)
     }
 }
 
@@ -385,7 +644,69 @@ mod tests {
                 if let Ok(block) = Block::new(Bytes::from(damaged), 0, "data block") {
                     let _ = decode_all(&block);
                     let _ = block.seek(&mut Vec::new(), |k| k < &b"k010"[..]);
+                    let _ = block.view().seek_point(&Target::new(b"k010", 0));
                 }
+            }
+        }
+    }
+
+    /// The point seek agrees with the general seek on every target, in blocks whose keys
+    /// share prefixes, repeat user keys with several versions, and run longer than the
+    /// stack buffer (so the fallback runs too).
+    #[test]
+    fn point_seek_agrees_with_seek() {
+        use crate::format::{compare_encoded, put_internal_key};
+        use floe_core::{ValueKind, pack_trailer};
+
+        let mut user_keys: Vec<Vec<u8>> = Vec::new();
+        for i in 0..40u32 {
+            user_keys.push(
+                format!("k{:02}", i % 7)
+                    .repeat(1 + (i as usize % 3))
+                    .into_bytes(),
+            );
+            user_keys.push(format!("user{i:03}").into_bytes());
+            user_keys.push(vec![b'x'; 100 + i as usize * 3]);
+        }
+        user_keys.push(Vec::new());
+        user_keys.push(b"abc".to_vec());
+        user_keys.sort();
+        user_keys.dedup();
+        let mut encoded = Vec::new();
+        for (i, user_key) in user_keys.iter().enumerate() {
+            // One to three versions of each user key, newest first.
+            for seqno in (1..=(1 + i as u64 % 3)).rev() {
+                let mut key = Vec::new();
+                put_internal_key(&mut key, user_key, seqno * 10, ValueKind::Put);
+                encoded.push(key);
+            }
+        }
+        let entries: Vec<(&[u8], &[u8])> = encoded.iter().map(|k| (&k[..], &b"v"[..])).collect();
+        let mut targets: Vec<(Vec<u8>, u64)> = Vec::new();
+        for user_key in user_keys.iter().chain([&b"zzz".to_vec(), &b"k".to_vec()]) {
+            for seqno in [0, 5, 10, 15, 30, 100] {
+                targets.push((user_key.clone(), pack_trailer(seqno, ValueKind::Put)));
+            }
+            let mut longer = user_key.clone();
+            longer.push(0);
+            targets.push((longer, pack_trailer(7, ValueKind::Put)));
+        }
+        for interval in [1, 2, 3, 16, 1000] {
+            let block = Block::new(build(&entries, interval), 0, "data block").unwrap();
+            let view = block.view();
+            for (user_key, trailer) in &targets {
+                let mut key = Vec::new();
+                let expected =
+                    match view.seek(&mut key, |k| compare_encoded(k, user_key, *trailer).is_lt()) {
+                        Ok(Some(pos)) => point_entry(&key, user_key, pos),
+                        Ok(None) => PointSeek::PastEnd,
+                        Err(err) => panic!("{err}"),
+                    };
+                let found = view.seek_point(&Target::new(user_key, *trailer)).unwrap();
+                assert_eq!(
+                    found, expected,
+                    "interval {interval} target {user_key:?}/{trailer}"
+                );
             }
         }
     }

@@ -1,43 +1,34 @@
 //! The decoded index: the last key and the handle of every data block, laid out for fast
-//! binary search.
+//! search.
 //!
-//! The index block is decoded once, on open. Keys live in one arena, and each entry keeps
-//! the first eight bytes of its user key inline, so a search compares integers and
-//! touches the arena only when two keys share those bytes.
+//! The index block is decoded once, on open, into memory bounded by its size. The first
+//! eight bytes of each block's last user key go into a cache-line search tree, so a
+//! search compares integers and touches few cache lines; the whole keys live in one
+//! arena, read only when two keys share those bytes. Handles sit in an array of their
+//! own, sixteen bytes apiece, so the handle a lookup needs is one more cache line.
 
 use floe_core::coding::Decoder;
 
 use crate::block::Block;
 use crate::error::{Error, Result};
-use crate::format::{BlockHandle, compare_encoded_keys, parse_internal_key};
+use crate::format::{BlockHandle, compare_encoded_keys, key_prefix, parse_internal_key};
+use crate::prefetch::prefetch;
+use crate::prefix_tree::PrefixTree;
 
-/// One data block as the index describes it.
+/// Where a data block's last encoded internal key lies in the arena.
 #[derive(Debug, Clone, Copy)]
-struct IndexEntry {
-    /// The last encoded internal key of the block, as a range of the arena.
-    key_start: usize,
-    key_end: usize,
-    handle: BlockHandle,
-}
-
-/// A user key's first eight bytes as a big-endian integer, zero-padded. If two keys'
-/// prefixes differ, they order the keys as the bytes do: at the first differing byte
-/// either both keys have a byte, or the shorter key is a prefix of the longer. Equal
-/// prefixes decide nothing.
-fn key_prefix(user_key: &[u8]) -> u64 {
-    let mut raw = [0u8; 8];
-    let n = user_key.len().min(8);
-    raw[..n].copy_from_slice(&user_key[..n]);
-    u64::from_be_bytes(raw)
+struct KeySpan {
+    start: usize,
+    end: usize,
 }
 
 /// The index of a table.
 #[derive(Debug)]
 pub(crate) struct Index {
-    /// The first eight bytes of each block's last user key (see [`key_prefix`]), apart
-    /// from the entries so that a binary search touches as few cache lines as it can.
-    prefixes: Vec<u64>,
-    entries: Vec<IndexEntry>,
+    /// The first eight bytes of each block's last user key (see [`key_prefix`]).
+    prefixes: PrefixTree,
+    handles: Vec<BlockHandle>,
+    spans: Vec<KeySpan>,
     keys: Vec<u8>,
 }
 
@@ -47,9 +38,11 @@ impl Index {
     pub(crate) fn decode(block: &Block, data_end: u64, index_at: u64) -> Result<Index> {
         let corrupt =
             |why: String| Error::corruption(format!("index block at byte {index_at}: {why}"));
+        let mut prefixes = Vec::new();
         let mut index = Index {
-            prefixes: Vec::new(),
-            entries: Vec::new(),
+            prefixes: PrefixTree::new(&[]),
+            handles: Vec::new(),
+            spans: Vec::new(),
             keys: Vec::new(),
         };
         let mut expected_offset = 0u64;
@@ -57,7 +50,7 @@ impl Index {
             let Some((user_key, _, _)) = parse_internal_key(key) else {
                 return Err(corrupt(format!("entry at offset {} has a malformed key", pos.offset)));
             };
-            if let Some(prev) = index.entries.len().checked_sub(1)
+            if let Some(prev) = index.spans.len().checked_sub(1)
                 && compare_encoded_keys(index.last_key(prev), key).is_ge()
             {
                 return Err(corrupt(format!("entry at offset {} is out of order", pos.offset)));
@@ -82,14 +75,14 @@ impl Index {
                 )));
             };
             expected_offset = end;
-            let key_start = index.keys.len();
+            let start = index.keys.len();
             index.keys.extend_from_slice(key);
-            index.prefixes.push(key_prefix(user_key));
-            index.entries.push(IndexEntry {
-                key_start,
-                key_end: index.keys.len(),
-                handle,
+            index.spans.push(KeySpan {
+                start,
+                end: index.keys.len(),
             });
+            index.handles.push(handle);
+            prefixes.push(key_prefix(user_key));
             Ok(())
         })?;
         if expected_offset != data_end {
@@ -97,67 +90,54 @@ impl Index {
                 "the data blocks end at byte {expected_offset}, but the filter block starts at byte {data_end}"
             )));
         }
-        if index.entries.is_empty() {
+        if index.spans.is_empty() {
             return Err(corrupt("no data blocks".to_string()));
         }
+        // The keys strictly increase, so their user keys, and so their prefixes, never
+        // decrease: the order the tree needs.
+        index.prefixes = PrefixTree::new(&prefixes);
         Ok(index)
     }
 
     /// The number of data blocks.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.handles.len()
     }
 
     /// The handle of data block `i`.
+    #[inline]
     pub(crate) fn handle(&self, i: usize) -> BlockHandle {
-        self.entries[i].handle
+        self.handles[i]
     }
 
     /// The last encoded internal key of data block `i`.
     pub(crate) fn last_key(&self, i: usize) -> &[u8] {
-        let entry = &self.entries[i];
-        &self.keys[entry.key_start..entry.key_end]
+        let span = self.spans[i];
+        &self.keys[span.start..span.end]
     }
 
     /// The first block for which `before` is false, where `before(last_key)` holds for
     /// every block whose last user key sorts before `user_key`, fails for every block
     /// whose last user key sorts after it, and decides the blocks whose last user key is
     /// `user_key` (so it holds for a prefix of the blocks).
+    #[inline]
     pub(crate) fn search(&self, user_key: &[u8], mut before: impl FnMut(&[u8]) -> bool) -> usize {
         let prefix = key_prefix(user_key);
         // Blocks whose prefix is below the key's come first and blocks whose prefix is
         // above come last; only the run with an equal prefix needs the full keys.
-        let lo = self.prefixes.partition_point(|&p| p < prefix);
-        let hi = lo + self.prefixes[lo..].partition_point(|&p| p == prefix);
-        lo + self.entries[lo..hi]
-            .partition_point(|entry| before(&self.keys[entry.key_start..entry.key_end]))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_order_keys_as_bytes_do_when_they_differ() {
-        let keys: [&[u8]; 9] = [
-            b"",
-            b"\0",
-            b"\0\0",
-            b"a",
-            b"a\0",
-            b"a\0\x01",
-            b"abcdefgh",
-            b"abcdefgh\xff",
-            b"\xff",
-        ];
-        for a in keys {
-            for b in keys {
-                let (pa, pb) = (key_prefix(a), key_prefix(b));
-                if pa != pb {
-                    assert_eq!(pa.cmp(&pb), a.cmp(b), "{a:?} vs {b:?}");
-                }
+        let lo = self.prefixes.lower_bound_with(prefix, |first| {
+            // The handle that the caller reads next is one of these.
+            if let Some(handles) = self.handles.get(first..self.len().min(first + 8)) {
+                prefetch(handles);
             }
+        });
+        if lo == self.len() || self.prefixes.get(lo) != prefix {
+            return lo;
         }
+        let hi = match prefix.checked_add(1) {
+            Some(next) => self.prefixes.lower_bound(next),
+            None => self.len(),
+        };
+        lo + self.spans[lo..hi].partition_point(|span| before(&self.keys[span.start..span.end]))
     }
 }

@@ -168,7 +168,7 @@ impl TableIter {
             if block_idx == table.index.len() {
                 return Ok(None);
             }
-            let block = table.data_block(block_idx)?;
+            let block = table.data_block_for_seek(block_idx)?;
             let mut key = Vec::new();
             let found = block.seek(&mut key, |k| {
                 split_internal_key(k).is_some_and(|(user_key, _)| below_lower(lower, user_key))

@@ -52,6 +52,8 @@ mod error;
 mod format;
 mod index;
 mod iter;
+mod prefetch;
+mod prefix_tree;
 mod properties;
 mod table;
 

@@ -1,13 +1,14 @@
 //! The table reader: validates a table's footer and meta blocks on open, then answers
 //! point lookups and hands out iterators, reading data blocks straight from the mapping.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use floe_core::{MAX_SEQNO, SeqNo, ValueKind, pack_trailer};
+use floe_core::{MAX_SEQNO, SeqNo, ValueKind, pack_trailer, unpack_trailer};
 
-use crate::block::Block;
+use crate::block::{Block, BlockRef, PointSeek, Target};
 use crate::bloom::Filter;
 use crate::error::{Error, Result};
 use crate::format::{
@@ -15,6 +16,7 @@ use crate::format::{
 };
 use crate::index::Index;
 use crate::iter::TableIter;
+use crate::prefetch::prefetch;
 use crate::properties::{Properties, TableMeta};
 
 /// An open table: immutable, cheap to clone, `Send + Sync`.
@@ -157,17 +159,26 @@ impl Table {
         if block_idx == inner.index.len() {
             return Ok(None);
         }
-        let block = inner.data_block(block_idx)?;
-        let mut key = Vec::new();
-        let Some(pos) = block.seek(&mut key, |k| compare_encoded(k, user_key, target).is_lt())?
+        let range = inner.data_range(block_idx)?;
+        let contents = &inner.file[range.clone()];
+        prefetch_block(contents);
+        let block = BlockRef::new(contents, inner.index.handle(block_idx).offset, "data block")?;
+        let PointSeek::Entry {
+            same_user_key,
+            trailer,
+            pos,
+        } = block.seek_point(&Target::new(user_key, target))?
         else {
             return Err(inner.index_mismatch(block_idx));
         };
-        let (found_user_key, _, kind) = inner.parse_key(block_idx, &key)?;
-        if found_user_key != user_key {
+        let Some((_, kind)) = trailer.and_then(unpack_trailer) else {
+            return Err(inner.malformed_key(block_idx));
+        };
+        if !same_user_key {
             return Ok(None);
         }
-        Ok(Some((kind, block.value(pos))))
+        let value = range.start + pos.value_start..range.start + pos.value_end;
+        Ok(Some((kind, inner.file.slice(value))))
     }
 
     /// Every version of every key in the user-key range `lower..upper`, in internal-key
@@ -176,6 +187,16 @@ impl Table {
     pub fn iter(&self, lower: std::ops::Bound<&[u8]>, upper: std::ops::Bound<&[u8]>) -> TableIter {
         TableIter::new(Arc::clone(&self.inner), lower, upper)
     }
+}
+
+/// Asks for every cache line of a data block that a seek is about to search. In a table
+/// larger than the cache the block is not there, and a seek reads its restart array (at
+/// the end), a restart key or two and one restart interval, each at an address that the
+/// read before gives: asking for every line at once turns that chain of misses into about
+/// one. The end goes first, as it is read first.
+fn prefetch_block(contents: &[u8]) {
+    prefetch(&contents[contents.len().saturating_sub(1)..]);
+    prefetch(contents);
 }
 
 impl std::fmt::Debug for TableInner {
@@ -189,24 +210,48 @@ impl std::fmt::Debug for TableInner {
 }
 
 impl TableInner {
-    /// Reads data block `i`, verifying its checksum the first time.
-    pub(crate) fn data_block(&self, i: usize) -> Result<Block> {
+    /// The range of data block `i`'s contents in the file, its checksum verified the
+    /// first time.
+    #[inline]
+    pub(crate) fn data_range(&self, i: usize) -> Result<Range<usize>> {
         let handle = self.index.handle(i);
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         // Relaxed suffices: the bit only saves work. A thread that misses another's store
         // verifies the immutable block again and reaches the same answer.
-        let range = if self.verified[word].load(Ordering::Relaxed) & bit != 0 {
+        if self.verified[word].load(Ordering::Relaxed) & bit != 0 {
             // A verified frame matched its handle, which open checked to lie inside the
             // file, and the mapping never changes: the contents are where the handle says,
             // and reading the frame's header again would only cost a cache miss.
             let start = handle.offset as usize + 5;
-            start..start + handle.len as usize
+            Ok(start..start + handle.len as usize)
         } else {
             let range = check_frame(&self.file, handle, BlockType::Data)?;
             self.verified[word].fetch_or(bit, Ordering::Relaxed);
-            range
-        };
-        Block::new(self.file.slice(range), handle.offset, "data block")
+            Ok(range)
+        }
+    }
+
+    /// Reads data block `i`, verifying its checksum the first time.
+    pub(crate) fn data_block(&self, i: usize) -> Result<Block> {
+        let range = self.data_range(i)?;
+        self.data_block_at(i, range)
+    }
+
+    /// [`TableInner::data_block`] for a seek, which reads the block's restart array and
+    /// then jumps into it: the whole block is asked for at once, as [`Table::get`] does.
+    /// (A scan reads blocks in file order, which the processor's own prefetcher follows.)
+    pub(crate) fn data_block_for_seek(&self, i: usize) -> Result<Block> {
+        let range = self.data_range(i)?;
+        prefetch_block(&self.file[range.clone()]);
+        self.data_block_at(i, range)
+    }
+
+    fn data_block_at(&self, i: usize, range: Range<usize>) -> Result<Block> {
+        Block::new(
+            self.file.slice(range),
+            self.index.handle(i).offset,
+            "data block",
+        )
     }
 
     /// Splits and checks an entry's key from data block `block_idx`.
@@ -215,15 +260,20 @@ impl TableInner {
         block_idx: usize,
         key: &'k [u8],
     ) -> Result<(&'k [u8], SeqNo, ValueKind)> {
-        parse_internal_key(key).ok_or_else(|| {
-            Error::corruption(format!(
-                "data block at byte {}: an entry's key is malformed",
-                self.index.handle(block_idx).offset
-            ))
-        })
+        parse_internal_key(key).ok_or_else(|| self.malformed_key(block_idx))
+    }
+
+    /// The error for an entry of data block `block_idx` whose key is malformed.
+    #[cold]
+    pub(crate) fn malformed_key(&self, block_idx: usize) -> Error {
+        Error::corruption(format!(
+            "data block at byte {}: an entry's key is malformed",
+            self.index.handle(block_idx).offset
+        ))
     }
 
     /// The error for a data block whose entries disagree with its index key.
+    #[cold]
     pub(crate) fn index_mismatch(&self, block_idx: usize) -> Error {
         Error::corruption(format!(
             "data block at byte {}: its entries disagree with the index",
