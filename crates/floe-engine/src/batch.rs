@@ -323,22 +323,26 @@ pub(crate) fn check_batch(payload: &[u8]) -> Result<(SeqNo, u64)> {
     Ok((first, count))
 }
 
-/// The operations of a payload that [`check_batch`] accepted, in order; keys and values
-/// are zero-copy slices of `payload`. Operation `i` has seqno `first + i`. On a payload
-/// that `check_batch` refuses, the walk stops at the first malformed operation.
-pub(crate) fn batch_ops(payload: &Bytes) -> impl Iterator<Item = BatchOp> + '_ {
+/// The operations of a payload that [`check_batch`] accepted, in order, as
+/// `(kind, key, value)` borrowed from `payload` (the value of a delete is empty).
+/// Operation `i` has seqno `first + i`. On a payload that `check_batch` refuses, the walk
+/// stops at the first malformed operation.
+pub(crate) fn batch_op_slices(payload: &[u8]) -> impl Iterator<Item = (ValueKind, &[u8], &[u8])> {
     let body = payload.get(HEADER_LEN..).unwrap_or_default();
-    Ops::new(body).map_while(|op| {
-        let (kind, key, value) = op?;
-        Some(BatchOp {
-            kind,
-            key: payload.slice_ref(key),
-            value: if value.is_empty() {
-                Bytes::new()
-            } else {
-                payload.slice_ref(value)
-            },
-        })
+    Ops::new(body).map_while(|op| op)
+}
+
+/// The operations of a payload that [`check_batch`] accepted, like [`batch_op_slices`],
+/// with keys and values as zero-copy [`Bytes`] slices of `payload`.
+pub(crate) fn batch_ops(payload: &Bytes) -> impl Iterator<Item = BatchOp> + '_ {
+    batch_op_slices(payload).map(|(kind, key, value)| BatchOp {
+        kind,
+        key: payload.slice_ref(key),
+        value: if value.is_empty() {
+            Bytes::new()
+        } else {
+            payload.slice_ref(value)
+        },
     })
 }
 

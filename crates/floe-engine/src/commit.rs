@@ -34,7 +34,7 @@ use bytes::Bytes;
 use floe_core::SeqNo;
 use floe_memtable::Memtable;
 
-use crate::batch::{WriteBatch, batch_ops, check_batch};
+use crate::batch::{WriteBatch, batch_op_slices, check_batch};
 use crate::error::{Error, Result};
 use crate::filename::log_path;
 use crate::shared::{LogState, Shared, lock, wait};
@@ -304,8 +304,11 @@ impl Shared {
         match (check_batch(&assigned.payload), assigned.mem.enter()) {
             (Ok((first, _)), Ok(guard)) => {
                 debug_assert_eq!(first, assigned.first);
-                for (seqno, op) in (first..).zip(batch_ops(&assigned.payload)) {
-                    guard.insert_unchecked(op.key, seqno, op.kind, op.value);
+                // The memtable copies keys and values into its arena, so the payload is
+                // only borrowed.
+                for (seqno, (kind, key, value)) in (first..).zip(batch_op_slices(&assigned.payload))
+                {
+                    guard.insert_unchecked(key, seqno, kind, value);
                 }
             }
             // Neither can happen: the payload is the one this process encoded, and a

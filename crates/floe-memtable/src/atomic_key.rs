@@ -107,17 +107,17 @@ impl AtomicKey {
     }
 
     /// Lowers the key to `key` if the key is empty or greater; returns whether it did.
-    pub fn fetch_min(&self, key: &Bytes) -> bool {
+    pub fn fetch_min(&self, key: &[u8]) -> bool {
         self.fetch_extreme(key, CmpOrdering::Less)
     }
 
     /// Raises the key to `key` if the key is empty or smaller; returns whether it did.
-    pub fn fetch_max(&self, key: &Bytes) -> bool {
+    pub fn fetch_max(&self, key: &[u8]) -> bool {
         self.fetch_extreme(key, CmpOrdering::Greater)
     }
 
     /// Replaces the current key with `key` while `key.cmp(current) == wins`.
-    fn fetch_extreme(&self, key: &Bytes, wins: CmpOrdering) -> bool {
+    fn fetch_extreme(&self, key: &[u8], wins: CmpOrdering) -> bool {
         let guard = epoch::pin();
         let mut current = self.slot.load(Ordering::Acquire, &guard);
         // The new slot is allocated only once a CAS is certain to be tried, and the same
@@ -126,14 +126,14 @@ impl AtomicKey {
         loop {
             // SAFETY: as in `peek`, `current` stays allocated while `guard` is pinned.
             let slot = unsafe { current.as_ref() };
-            if slot.is_some_and(|slot| key.as_ref().cmp(slot.key().as_ref()) != wins) {
+            if slot.is_some_and(|slot| key.cmp(slot.key().as_ref()) != wins) {
                 // Not a new extreme: return without writing, so the common case of a key
                 // inside [min, max] costs one load and one comparison.
                 return false;
             }
             let new = fresh
                 .take()
-                .unwrap_or_else(|| Owned::new(Slot::new(key.clone())));
+                .unwrap_or_else(|| Owned::new(Slot::new(Bytes::copy_from_slice(key))));
             match self.slot.compare_exchange(
                 current,
                 new,

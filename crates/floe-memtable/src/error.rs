@@ -28,6 +28,13 @@ pub enum Error {
         /// The sequence number that was written twice.
         seqno: SeqNo,
     },
+    /// The key or the value is 4 GiB or longer, more than an entry can record.
+    TooLarge {
+        /// The length of the key, in bytes.
+        key_len: usize,
+        /// The length of the value, in bytes.
+        value_len: usize,
+    },
     /// The sequence number is above [`MAX_SEQNO`] and cannot be stored.
     SeqnoTooLarge {
         /// The sequence number that was refused.
@@ -50,6 +57,11 @@ impl fmt::Display for Error {
             Error::Duplicate { seqno } => write!(
                 f,
                 "memtable already holds this key at sequence number {seqno}"
+            ),
+            Error::TooLarge { key_len, value_len } => write!(
+                f,
+                "an entry with a {key_len}-byte key and a {value_len}-byte value is too large: \
+                 keys and values must be under 4 GiB"
             ),
             Error::SeqnoTooLarge { seqno } => {
                 write!(f, "sequence number {seqno} exceeds the maximum {MAX_SEQNO}")

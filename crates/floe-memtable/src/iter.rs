@@ -17,7 +17,7 @@ use crossbeam_skiplist::SkipMap;
 use crossbeam_skiplist::map::Entry;
 use floe_core::{InternalKey, SeqNo};
 
-use crate::key::{Key, KeyView, lower_internal, upper_internal};
+use crate::key::{BoundKey, Key, KeyView, lower_internal, upper_internal};
 use crate::memtable::Memtable;
 
 /// A double-ended walk over the stored versions within internal-key bounds.
@@ -25,22 +25,22 @@ struct RawCursor {
     // Field order matters: the cursors borrow the skiplist inside `memtable` and must be
     // dropped before it, and struct fields drop in declaration order.
     /// The entry last returned from the front; `None` before the first.
-    front: Option<Entry<'static, Key, Bytes>>,
+    front: Option<Entry<'static, Key, ()>>,
     /// The entry last returned from the back; `None` before the first.
-    back: Option<Entry<'static, Key, Bytes>>,
-    lower: Bound<Key>,
-    upper: Bound<Key>,
+    back: Option<Entry<'static, Key, ()>>,
+    lower: Bound<BoundKey>,
+    upper: Bound<BoundKey>,
     /// Set once the two ends met or a bound was passed: nothing more to return.
     finished: bool,
     memtable: Arc<Memtable>,
 }
 
 impl RawCursor {
-    fn new(memtable: Arc<Memtable>, lower: Bound<Key>, upper: Bound<Key>) -> RawCursor {
+    fn new(memtable: Arc<Memtable>, lower: Bound<BoundKey>, upper: Bound<BoundKey>) -> RawCursor {
         let empty = match (&lower, &upper) {
-            (Bound::Included(l), Bound::Included(u)) => l > u,
+            (Bound::Included(l), Bound::Included(u)) => view(l) > view(u),
             (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u) | Bound::Included(u)) => {
-                l >= u
+                view(l) >= view(u)
             }
             _ => false,
         };
@@ -67,8 +67,8 @@ impl RawCursor {
     }
 
     /// The skiplist, with the lifetime of the cursors.
-    fn map(&self) -> &'static SkipMap<Key, Bytes> {
-        let map: *const SkipMap<Key, Bytes> = self.memtable.map();
+    fn map(&self) -> &'static SkipMap<Key, ()> {
+        let map: *const SkipMap<Key, ()> = self.memtable.map();
         // SAFETY: the skiplist lives inside the `Arc<Memtable>` that `self` owns, so it
         // stays at this address and alive for as long as `self` does. The `'static`
         // borrows made from it are stored only in `self.front` and `self.back`, which are
@@ -78,7 +78,28 @@ impl RawCursor {
         unsafe { &*map }
     }
 
-    fn next(&mut self) -> Option<(Key, Bytes)> {
+    /// The internal key and value of `key`, an entry this cursor returned.
+    fn materialize(&self, key: &Key) -> (InternalKey, Bytes) {
+        let (seqno, kind) = key.seqno_and_kind();
+        (
+            InternalKey {
+                user_key: self.memtable.user_key_bytes(key),
+                seqno,
+                kind,
+            },
+            self.memtable.value_bytes(key),
+        )
+    }
+
+    /// The user key and value of `key`, an entry this cursor returned.
+    fn pair(&self, key: &Key) -> (Bytes, Bytes) {
+        (
+            self.memtable.user_key_bytes(key),
+            self.memtable.value_bytes(key),
+        )
+    }
+
+    fn next(&mut self) -> Option<Key> {
         if self.finished {
             return None;
         }
@@ -96,7 +117,7 @@ impl RawCursor {
         self.finish_or_keep(accepted, true)
     }
 
-    fn next_back(&mut self) -> Option<(Key, Bytes)> {
+    fn next_back(&mut self) -> Option<Key> {
         if self.finished {
             return None;
         }
@@ -116,9 +137,9 @@ impl RawCursor {
 
     fn finish_or_keep(
         &mut self,
-        entry: Option<Entry<'static, Key, Bytes>>,
+        entry: Option<Entry<'static, Key, ()>>,
         front: bool,
-    ) -> Option<(Key, Bytes)> {
+    ) -> Option<Key> {
         let Some(entry) = entry else {
             self.finished = true;
             // Release the node references now rather than when the iterator is dropped.
@@ -126,7 +147,7 @@ impl RawCursor {
             self.back = None;
             return None;
         };
-        let item = (entry.key().clone(), entry.value().clone());
+        let item = *entry.key();
         if front {
             self.front = Some(entry);
         } else {
@@ -136,7 +157,12 @@ impl RawCursor {
     }
 }
 
-fn as_view(bound: &Bound<Key>) -> Bound<&dyn KeyView> {
+/// A key as the comparisons through [`KeyView`] take it.
+fn view(key: &dyn KeyView) -> &dyn KeyView {
+    key
+}
+
+fn as_view(bound: &Bound<BoundKey>) -> Bound<&dyn KeyView> {
     match bound {
         Bound::Included(key) => Bound::Included(key as &dyn KeyView),
         Bound::Excluded(key) => Bound::Excluded(key as &dyn KeyView),
@@ -144,18 +170,18 @@ fn as_view(bound: &Bound<Key>) -> Bound<&dyn KeyView> {
     }
 }
 
-fn within_upper(key: &Key, upper: &Bound<Key>) -> bool {
+fn within_upper(key: &Key, upper: &Bound<BoundKey>) -> bool {
     match upper {
-        Bound::Included(upper) => key <= upper,
-        Bound::Excluded(upper) => key < upper,
+        Bound::Included(upper) => view(key) <= view(upper),
+        Bound::Excluded(upper) => view(key) < view(upper),
         Bound::Unbounded => true,
     }
 }
 
-fn within_lower(key: &Key, lower: &Bound<Key>) -> bool {
+fn within_lower(key: &Key, lower: &Bound<BoundKey>) -> bool {
     match lower {
-        Bound::Included(lower) => key >= lower,
-        Bound::Excluded(lower) => key > lower,
+        Bound::Included(lower) => view(key) >= view(lower),
+        Bound::Excluded(lower) => view(key) > view(lower),
         Bound::Unbounded => true,
     }
 }
@@ -196,17 +222,15 @@ impl Iterator for EntryIter {
     type Item = (InternalKey, Bytes);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.raw
-            .next()
-            .map(|(key, value)| (key.to_internal(), value))
+        let key = self.raw.next()?;
+        Some(self.raw.materialize(&key))
     }
 }
 
 impl DoubleEndedIterator for EntryIter {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.raw
-            .next_back()
-            .map(|(key, value)| (key.to_internal(), value))
+        let key = self.raw.next_back()?;
+        Some(self.raw.materialize(&key))
     }
 }
 
@@ -228,13 +252,14 @@ pub struct VisibleIter {
     raw: RawCursor,
     snapshot: SeqNo,
     /// An entry the front read past the versions of the key it decided.
-    pending_front: Option<(Key, Bytes)>,
+    pending_front: Option<Key>,
     /// An entry the back read past the versions of the key it decided.
-    pending_back: Option<(Key, Bytes)>,
-    /// The user key the front decided last (returned or hidden by a tombstone).
-    front_key: Option<Bytes>,
-    /// The user key the back decided last.
-    back_key: Option<Bytes>,
+    pending_back: Option<Key>,
+    /// A version of the user key the front decided last (returned or hidden by a
+    /// tombstone).
+    front_key: Option<Key>,
+    /// A version of the user key the back decided last.
+    back_key: Option<Key>,
     done: bool,
 }
 
@@ -257,7 +282,7 @@ impl VisibleIter {
     }
 
     /// The next unconsumed entry from the front, whichever slot holds it.
-    fn pull_front(&mut self) -> Option<(Key, Bytes)> {
+    fn pull_front(&mut self) -> Option<Key> {
         self.pending_front
             .take()
             .or_else(|| self.raw.next())
@@ -265,7 +290,7 @@ impl VisibleIter {
     }
 
     /// The next unconsumed entry from the back, whichever slot holds it.
-    fn pull_back(&mut self) -> Option<(Key, Bytes)> {
+    fn pull_back(&mut self) -> Option<Key> {
         self.pending_back
             .take()
             .or_else(|| self.raw.next_back())
@@ -280,31 +305,36 @@ impl VisibleIter {
     }
 }
 
+/// Whether `decided` holds a version of the user key of `key`.
+fn decided(decided: Option<&Key>, key: &Key) -> bool {
+    decided.is_some_and(|decided| decided.same_user_key(key))
+}
+
 impl Iterator for VisibleIter {
     type Item = (Bytes, Bytes);
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            let Some((key, value)) = self.pull_front() else {
+            let Some(key) = self.pull_front() else {
                 return self.stop();
             };
             if key.seqno() > self.snapshot {
                 continue;
             }
             // The first version at or below the snapshot decides this user key.
-            if self.back_key.as_ref() == Some(key.user_key()) {
+            if decided(self.back_key.as_ref(), &key) {
                 return self.stop();
             }
             // Consume the older versions of the same key.
             while let Some(older) = self.pull_front() {
-                if !older.0.same_user_key(&key) {
+                if !older.same_user_key(&key) {
                     self.pending_front = Some(older);
                     break;
                 }
             }
-            self.front_key = Some(key.user_key().clone());
+            self.front_key = Some(key);
             if !key.is_tombstone() {
-                return Some((key.into_user_key(), value));
+                return Some(self.raw.pair(&key));
             }
         }
         None
@@ -319,26 +349,25 @@ impl DoubleEndedIterator for VisibleIter {
             };
             // From the back, a key's versions come oldest first: the last one at or below
             // the snapshot is the newest visible.
-            let user_key = first.0.user_key().clone();
-            let mut newest = (first.0.seqno() <= self.snapshot).then_some(first);
+            let mut newest = (first.seqno() <= self.snapshot).then_some(first);
             while let Some(newer) = self.pull_back() {
-                if newer.0.user_key() != &user_key {
+                if !newer.same_user_key(&first) {
                     self.pending_back = Some(newer);
                     break;
                 }
-                if newer.0.seqno() <= self.snapshot {
+                if newer.seqno() <= self.snapshot {
                     newest = Some(newer);
                 }
             }
-            if self.front_key.as_ref() == Some(&user_key) {
+            if decided(self.front_key.as_ref(), &first) {
                 return self.stop();
             }
-            let Some((key, value)) = newest else {
+            let Some(key) = newest else {
                 continue;
             };
-            self.back_key = Some(user_key);
+            self.back_key = Some(first);
             if !key.is_tombstone() {
-                return Some((key.into_user_key(), value));
+                return Some(self.raw.pair(&key));
             }
         }
         None

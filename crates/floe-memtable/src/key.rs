@@ -11,9 +11,12 @@
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::ops::Bound;
+use std::ptr::NonNull;
 
 use bytes::Bytes;
-use floe_core::{InternalKey, ValueKind, unpack_trailer};
+use floe_core::{ValueKind, unpack_trailer};
+
+use crate::arena::Arena;
 
 /// The trailer that sorts before every stored version of a user key.
 ///
@@ -70,37 +73,80 @@ impl Prefix {
     }
 }
 
-/// A stored key: the user key, the packed trailer of the write, and the user key's padded
-/// prefix kept inline so that comparisons rarely touch the key's heap buffer.
+/// A stored key: the packed trailer of the write, the user key's padded prefix kept
+/// inline so that comparisons rarely leave the node, and where the entry's bytes lie in
+/// the memtable's arena (the user key, then the value).
 ///
-/// The fields are private so that [`Key::new`] is the only way to build one: the prefix is
-/// always the prefix of the user key it sits beside.
-#[derive(Debug, Clone)]
+/// A `Key` is a plain copyable handle: it points into the [`Arena`] of the memtable that
+/// made it and is valid only while that memtable lives. It never leaves this crate, and
+/// every holder keeps the memtable alive (the skiplist inside it, or an iterator owning an
+/// `Arc` of it). The fields are private so that [`Key::write`] is the only way to build
+/// one: the prefix is always the prefix of the bytes it points to.
+#[derive(Clone, Copy)]
 pub(crate) struct Key {
     prefix: Prefix,
-    user_key: Bytes,
     trailer: u64,
+    /// The entry's bytes in the arena: `key_len` bytes of user key, then `value_len`
+    /// bytes of value, written before the key was built and never changed after.
+    data: NonNull<u8>,
+    key_len: u32,
+    value_len: u32,
 }
 
+// SAFETY: a `Key` only reads the immutable bytes it points to, which live as long as the
+// memtable that owns both the arena and every copy of the key (see the type's docs).
+unsafe impl Send for Key {}
+// SAFETY: as for `Send`: shared access only ever reads those bytes.
+unsafe impl Sync for Key {}
+
 impl Key {
-    /// The key of a write of `user_key` with the packed `trailer`.
+    /// Copies `user_key` and `value` into `arena` and returns the key of a write of them
+    /// with the packed `trailer`. The caller publishes the key (the skiplist insert does).
+    ///
+    /// Both lengths must fit in a `u32`; the memtable checks this before.
     #[inline]
-    pub(crate) fn new(user_key: Bytes, trailer: u64) -> Key {
+    pub(crate) fn write(arena: &Arena, user_key: &[u8], value: &[u8], trailer: u64) -> Key {
+        let (key_len, value_len) = (user_key.len(), value.len());
+        let data = arena.alloc(key_len + value_len);
+        // SAFETY: the arena handed these `key_len + value_len` bytes to this call alone, and
+        // the sources are distinct live slices, so the copies neither overlap nor race.
+        unsafe {
+            std::ptr::copy_nonoverlapping(user_key.as_ptr(), data.as_ptr(), key_len);
+            std::ptr::copy_nonoverlapping(value.as_ptr(), data.as_ptr().add(key_len), value_len);
+        }
         Key {
-            prefix: Prefix::of(&user_key),
-            user_key,
+            prefix: Prefix::of(user_key),
             trailer,
+            data,
+            key_len: u32::try_from(key_len).unwrap_or(u32::MAX),
+            value_len: u32::try_from(value_len).unwrap_or(u32::MAX),
         }
     }
 
-    /// The user key (a handle on the buffer the write brought, never a copy).
-    pub(crate) fn user_key(&self) -> &Bytes {
-        &self.user_key
+    /// The user key.
+    #[inline]
+    pub(crate) fn user_key(&self) -> &[u8] {
+        // SAFETY: `data` points to `key_len` initialized bytes that nobody writes after
+        // `Key::write` and that outlive every copy of the key (see the type's docs).
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr(), self.key_len as usize) }
     }
 
-    /// The user key, giving up the rest.
-    pub(crate) fn into_user_key(self) -> Bytes {
-        self.user_key
+    /// The value (empty for a tombstone).
+    #[inline]
+    pub(crate) fn value(&self) -> &[u8] {
+        // SAFETY: as in `user_key`: the `value_len` bytes right after the user key were
+        // written by `Key::write` and are never written again.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.data.as_ptr().add(self.key_len as usize),
+                self.value_len as usize,
+            )
+        }
+    }
+
+    /// Where the user key starts in the arena, for slicing a sealed block.
+    pub(crate) fn data(&self) -> NonNull<u8> {
+        self.data
     }
 
     /// Whether `other` has the same user key; decided on the inline prefixes and lengths
@@ -111,17 +157,11 @@ impl Key {
         compare_user_keys(a.prefix, a.user_key, b.prefix, b.user_key) == Ordering::Equal
     }
 
-    /// The internal key this entry stores.
-    pub(crate) fn to_internal(&self) -> InternalKey {
+    /// The sequence number and kind of the write.
+    pub(crate) fn seqno_and_kind(&self) -> (u64, ValueKind) {
         // Stored trailers are built by `pack_trailer` from a valid kind, so unpacking them
         // cannot fail; the fallback only keeps this path free of panics.
-        let (seqno, kind) =
-            unpack_trailer(self.trailer).unwrap_or((self.trailer >> 8, ValueKind::Put));
-        InternalKey {
-            user_key: self.user_key.clone(),
-            seqno,
-            kind,
-        }
+        unpack_trailer(self.trailer).unwrap_or((self.trailer >> 8, ValueKind::Put))
     }
 
     /// The sequence number of the write.
@@ -132,6 +172,46 @@ impl Key {
     /// Whether the write was a deletion.
     pub(crate) fn is_tombstone(&self) -> bool {
         self.trailer & 0xff == ValueKind::Delete as u64
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("user_key", &self.user_key())
+            .field("trailer", &self.trailer)
+            .field("value_len", &self.value_len)
+            .finish()
+    }
+}
+
+/// An owned user key with a trailer: the bound of a range scan, compared with stored keys
+/// through [`KeyView`].
+#[derive(Debug, Clone)]
+pub(crate) struct BoundKey {
+    prefix: Prefix,
+    user_key: Bytes,
+    trailer: u64,
+}
+
+impl BoundKey {
+    fn new(user_key: Bytes, trailer: u64) -> BoundKey {
+        BoundKey {
+            prefix: Prefix::of(&user_key),
+            user_key,
+            trailer,
+        }
+    }
+}
+
+impl KeyView for BoundKey {
+    #[inline]
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            prefix: self.prefix,
+            user_key: &self.user_key,
+            trailer: self.trailer,
+        }
     }
 }
 
@@ -159,7 +239,7 @@ impl KeyView for Key {
     fn parts(&self) -> Parts<'_> {
         Parts {
             prefix: self.prefix,
-            user_key: &self.user_key,
+            user_key: self.user_key(),
             trailer: self.trailer,
         }
     }
@@ -275,35 +355,45 @@ impl<'a> Borrow<dyn KeyView + 'a> for Key {
 }
 
 /// Converts a lower bound on user keys into one on stored keys.
-pub(crate) fn lower_internal(bound: Bound<Bytes>) -> Bound<Key> {
+pub(crate) fn lower_internal(bound: Bound<Bytes>) -> Bound<BoundKey> {
     match bound {
         // The first version of `k` sorts first among its versions.
-        Bound::Included(user_key) => Bound::Included(Key::new(user_key, TRAILER_FIRST)),
+        Bound::Included(user_key) => Bound::Included(BoundKey::new(user_key, TRAILER_FIRST)),
         // Every version of `k` sorts at or before `(k, 0)`, so excluding it excludes them all.
-        Bound::Excluded(user_key) => Bound::Excluded(Key::new(user_key, TRAILER_LAST)),
+        Bound::Excluded(user_key) => Bound::Excluded(BoundKey::new(user_key, TRAILER_LAST)),
         Bound::Unbounded => Bound::Unbounded,
     }
 }
 
 /// Converts an upper bound on user keys into one on stored keys.
-pub(crate) fn upper_internal(bound: Bound<Bytes>) -> Bound<Key> {
+pub(crate) fn upper_internal(bound: Bound<Bytes>) -> Bound<BoundKey> {
     match bound {
-        Bound::Included(user_key) => Bound::Included(Key::new(user_key, TRAILER_LAST)),
-        Bound::Excluded(user_key) => Bound::Excluded(Key::new(user_key, TRAILER_FIRST)),
+        Bound::Included(user_key) => Bound::Included(BoundKey::new(user_key, TRAILER_LAST)),
+        Bound::Excluded(user_key) => Bound::Excluded(BoundKey::new(user_key, TRAILER_FIRST)),
         Bound::Unbounded => Bound::Unbounded,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use floe_core::{MAX_SEQNO, pack_trailer};
+    use std::sync::LazyLock;
+
+    use floe_core::{InternalKey, MAX_SEQNO, pack_trailer};
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
 
     use super::*;
 
+    /// The arena of the keys the tests build; a static, so the keys stay valid for the
+    /// whole test run.
+    static ARENA: LazyLock<Arena> = LazyLock::new(|| Arena::new(4096));
+
+    fn new_key(user_key: &[u8], trailer: u64) -> Key {
+        Key::write(&ARENA, user_key, b"", trailer)
+    }
+
     fn key(user_key: &'static [u8], seqno: u64, kind: ValueKind) -> Key {
-        Key::new(Bytes::from_static(user_key), pack_trailer(seqno, kind))
+        new_key(user_key, pack_trailer(seqno, kind))
     }
 
     /// Checks every way the skiplist can compare `a` with `b` against bytewise order:
@@ -311,10 +401,7 @@ mod tests {
     /// side (a lookup), `compare_user_keys` itself, and `same_user_key`.
     fn assert_orders_like_bytes(a: &[u8], b: &[u8]) {
         let expected = a.cmp(b);
-        let (a_key, b_key) = (
-            Key::new(Bytes::copy_from_slice(a), 5),
-            Key::new(Bytes::copy_from_slice(b), 5),
-        );
+        let (a_key, b_key) = (new_key(a, 5), new_key(b, 5));
         let (a_probe, b_probe) = (Probe::new(a, 5), Probe::new(b, 5));
         assert_eq!(
             compare_user_keys(Prefix::of(a), a, Prefix::of(b), b),
@@ -339,7 +426,7 @@ mod tests {
         );
         // A version at a different trailer of the same user key orders by trailer only.
         if expected.is_eq() {
-            let newer = Key::new(Bytes::copy_from_slice(b), 6);
+            let newer = new_key(b, 6);
             assert_eq!(a_key.cmp(&newer), Ordering::Greater, "{a:x?} trailer order");
         }
     }
@@ -359,13 +446,13 @@ mod tests {
             key(b"0123456789abcdef\0", 2, ValueKind::Put),
             key(b"0123456789abcdefg", 1, ValueKind::Put),
         ];
+        let internal = |k: &Key| {
+            let (seqno, kind) = k.seqno_and_kind();
+            InternalKey::new(Bytes::copy_from_slice(k.user_key()), seqno, kind)
+        };
         for a in &keys {
             for b in &keys {
-                assert_eq!(
-                    a.cmp(b),
-                    a.to_internal().cmp(&b.to_internal()),
-                    "{a:?} vs {b:?}"
-                );
+                assert_eq!(a.cmp(b), internal(a).cmp(&internal(b)), "{a:?} vs {b:?}");
             }
         }
     }
@@ -468,14 +555,11 @@ mod tests {
             }
         }
         // Sorting by the new order gives the bytewise order.
-        let mut sorted: Vec<Key> = keys
-            .iter()
-            .map(|k| Key::new(Bytes::copy_from_slice(k), 1))
-            .collect();
+        let mut sorted: Vec<Key> = keys.iter().map(|k| new_key(k, 1)).collect();
         sorted.sort();
         let mut expected = keys.clone();
         expected.sort();
-        let sorted: Vec<&[u8]> = sorted.iter().map(|k| &k.user_key()[..]).collect();
+        let sorted: Vec<&[u8]> = sorted.iter().map(Key::user_key).collect();
         assert_eq!(sorted, expected);
     }
 
@@ -503,10 +587,15 @@ mod tests {
             }
         );
         // A key and its views carry the same prefix.
-        let k = Key::new(Bytes::from_static(b"hello"), 3);
+        let k = new_key(b"hello", 3);
         assert_eq!(k.parts().prefix, Probe::new(b"hello", 3).parts().prefix);
-        assert_eq!(k.user_key(), &Bytes::from_static(b"hello"));
-        assert_eq!(k.into_user_key(), Bytes::from_static(b"hello"));
+        assert_eq!(k.user_key(), b"hello");
+        assert_eq!(k.value(), b"");
+        let with_value = Key::write(&ARENA, b"key", b"value", 9);
+        assert_eq!(
+            (with_value.user_key(), with_value.value()),
+            (&b"key"[..], &b"value"[..])
+        );
     }
 
     #[test]

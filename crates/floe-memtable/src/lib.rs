@@ -37,6 +37,7 @@
 //! # Ok::<(), floe_memtable::Error>(())
 //! ```
 
+mod arena;
 mod atomic_key;
 mod error;
 mod gate;
@@ -46,6 +47,7 @@ mod memtable;
 mod reclaim;
 mod sync;
 
+pub use arena::{Arena, MIN_CHUNK_SIZE};
 pub use atomic_key::AtomicKey;
 pub use error::{Error, Result};
 pub use gate::WriterGate;

@@ -4,12 +4,13 @@
 use std::cell::Cell;
 use std::fmt;
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 use floe_core::{MAX_SEQNO, SeqNo, ValueKind, pack_trailer};
 
+use crate::arena::Arena;
 use crate::atomic_key::AtomicKey;
 use crate::error::{Error, Result};
 use crate::gate::WriterGate;
@@ -25,15 +26,22 @@ pub const PAGE_SIZE: usize = 4096;
 /// (see `docs/memtable.md` and the `accounting` test, which checks it against the
 /// allocator).
 ///
-/// A node of `SkipMap<Key, Bytes>` holds the value handle (32 bytes), the key (56: the
-/// key handle, the trailer and the 16-byte inline prefix of the user key), a reference
-/// count and height word (8) and a tower of 8-byte links whose height is 1 with
-/// probability 1/2, 2 with 1/4 and so on (2 links on average). That is 112 bytes on
-/// average, which the allocator counter measures exactly. With glibc's malloc (an 8-byte
-/// header per allocation, 16-byte rounding, 32 bytes at least) the node and the key and
-/// value buffers occupy 147 to 163 bytes beyond the key and value bytes for the shapes
-/// measured (16/100, 16/1000 and 64/8 bytes of key/value), hence 144.
-pub const ENTRY_OVERHEAD: usize = 144;
+/// The key and value bytes are copied into the memtable's arena, packed end to end, so
+/// they cost exactly their length there. The only allocation of its own an entry makes
+/// is its node of `SkipMap<Key, ()>`: the key (40 bytes: the 16-byte inline prefix of the
+/// user key, the trailer, the arena pointer and the two lengths), a reference count and
+/// height word (8) and a tower of 8-byte links whose height is 1 with probability 1/2, 2
+/// with 1/4 and so on. With glibc's malloc (an 8-byte header per allocation, 16-byte
+/// rounding) that is 64 bytes for a node of height 1, 80 for 2 or 3, 96 for 4 or 5: about
+/// 75 on average, and a few more for the arena's unused chunk tails, hence 80.
+pub const ENTRY_OVERHEAD: usize = 80;
+
+/// The arena chunk size of a memtable: a sixteenth of its capacity, between 1 KiB and
+/// 1 MiB, so that a small memtable does not allocate far beyond its capacity and a large
+/// one allocates rarely.
+fn chunk_size(capacity: usize) -> usize {
+    (capacity / 16).clamp(1 << 10, 1 << 20)
+}
 
 /// The result of a point lookup that found a version of the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +71,14 @@ pub enum Lookup {
 /// Writers pass the writer gate ([`Memtable::enter`]); [`Memtable::freeze`] closes it and
 /// waits for the writers inside, after which the memtable never changes again.
 pub struct Memtable {
-    map: SkipMap<Key, Bytes>,
+    // Field order matters: the skiplist's keys point into the arena, so the skiplist is
+    // declared (and dropped) first.
+    map: SkipMap<Key, ()>,
+    /// The bytes of every entry: user key, then value.
+    arena: Arena,
+    /// The arena's blocks as shareable [`Bytes`], set once the memtable is frozen and no
+    /// write can land any more, so that reads hand out slices of them without copying.
+    sealed: OnceLock<Sealed>,
     /// The approximate size in bytes. It orders nothing but itself, so every access is
     /// `Relaxed`; the compare-and-swap loop in `reserve` is what keeps it under the limits.
     size: AtomicUsize,
@@ -87,6 +102,8 @@ impl Memtable {
         let capacity = pages.max(1).saturating_mul(PAGE_SIZE);
         Memtable {
             map: SkipMap::new(),
+            arena: Arena::new(chunk_size(capacity)),
+            sealed: OnceLock::new(),
             size: AtomicUsize::new(0),
             capacity,
             ceiling: capacity.saturating_add(capacity / 4),
@@ -145,6 +162,13 @@ impl Memtable {
     /// memtable never changes, and every write admitted before happens before the return.
     pub fn freeze(&self) {
         self.gate.freeze();
+        self.sealed.get_or_init(|| {
+            // SAFETY: the gate is frozen and drained: no writer is inside and none can
+            // enter, so no arena allocation runs now or later, and every write into the
+            // arena happened before `gate.freeze` returned, which happens before this.
+            let blocks = unsafe { self.arena.sealed_blocks() };
+            Sealed { blocks }
+        });
     }
 
     /// Whether [`Memtable::freeze`] has been called.
@@ -190,7 +214,7 @@ impl Memtable {
         Some(if key.is_tombstone() {
             Lookup::Deleted
         } else {
-            Lookup::Value(entry.value().clone())
+            Lookup::Value(self.value_bytes(key))
         })
     }
 
@@ -214,8 +238,39 @@ impl Memtable {
     }
 
     /// The skiplist, for the iterators.
-    pub(crate) fn map(&self) -> &SkipMap<Key, Bytes> {
+    pub(crate) fn map(&self) -> &SkipMap<Key, ()> {
         &self.map
+    }
+
+    /// The user key of `key` (an entry of this memtable) as [`Bytes`]: a slice of the
+    /// arena once the memtable is frozen, a copy before.
+    pub(crate) fn user_key_bytes(&self, key: &Key) -> Bytes {
+        self.arena_bytes(key, 0, key.user_key())
+    }
+
+    /// The value of `key` (an entry of this memtable) as [`Bytes`], like
+    /// [`Memtable::user_key_bytes`].
+    pub(crate) fn value_bytes(&self, key: &Key) -> Bytes {
+        let value = key.value();
+        if value.is_empty() {
+            return Bytes::new();
+        }
+        self.arena_bytes(key, key.user_key().len(), value)
+    }
+
+    /// `bytes`, which lie `offset` bytes after the start of `key`'s data, as [`Bytes`].
+    fn arena_bytes(&self, key: &Key, offset: usize, bytes: &[u8]) -> Bytes {
+        match self.sealed.get() {
+            Some(sealed) => sealed.slice(key.data().as_ptr() as usize + offset, bytes.len()),
+            None => None,
+        }
+        .unwrap_or_else(|| Bytes::copy_from_slice(bytes))
+    }
+
+    /// Bytes of memory the arena holds for keys and values, used or not.
+    #[must_use]
+    pub fn arena_bytes_allocated(&self) -> usize {
+        self.arena.allocated_bytes()
     }
 
     /// Whether `[lower, upper]` may overlap `[min, max]`; `false` when the memtable is
@@ -287,22 +342,28 @@ impl Memtable {
     /// Inserts one version; the caller holds a [`WriteGuard`].
     fn insert(
         &self,
-        user_key: Bytes,
+        user_key: &[u8],
         seqno: SeqNo,
         kind: ValueKind,
-        value: Bytes,
+        value: &[u8],
         checked: bool,
     ) -> Result<()> {
         if seqno > MAX_SEQNO {
             return Err(Error::SeqnoTooLarge { seqno });
         }
-        let charge = charge(&user_key, &value);
+        if u32::try_from(user_key.len()).is_err() || u32::try_from(value.len()).is_err() {
+            return Err(Error::TooLarge {
+                key_len: user_key.len(),
+                value_len: value.len(),
+            });
+        }
+        let charge = charge(user_key, value);
         // One pin for the whole write: the pins of the key range, the holds check and the
         // skiplist insert nest in it and cost next to nothing.
         let _pinned = epoch::pin();
         if checked {
             if let Err(full) = self.reserve(charge, self.capacity) {
-                if !self.holds(&user_key) {
+                if !self.holds(user_key) {
                     return Err(full);
                 }
                 self.reserve(charge, self.ceiling)?;
@@ -312,16 +373,15 @@ impl Memtable {
         }
         // Widen [min, max] before the entry is linked, so that at every instant the range
         // covers every entry a reader can find.
-        self.min.fetch_min(&user_key);
-        self.max.fetch_max(&user_key);
+        self.min.fetch_min(user_key);
+        self.max.fetch_max(user_key);
         let inserted = Cell::new(false);
-        let key = Key::new(user_key, pack_trailer(seqno, kind));
+        // The bytes go into the arena first; the skiplist insert publishes them. A
+        // duplicate leaves its copy unused in the arena, which only a caller bug causes.
+        let key = Key::write(&self.arena, user_key, value, pack_trailer(seqno, kind));
         // `get_or_insert_with` never replaces an existing entry: the skiplist stays
         // append-only (see DESIGN.md on the crossbeam-skiplist 0.1.3 gap).
-        drop(self.map.get_or_insert_with(key, || {
-            inserted.set(true);
-            value
-        }));
+        drop(self.map.get_or_insert_with(key, || inserted.set(true)));
         if inserted.get() {
             Ok(())
         } else {
@@ -359,13 +419,15 @@ pub struct WriteGuard<'a> {
 }
 
 impl WriteGuard<'_> {
-    /// Writes `value` for `key` at `seqno`, subject to the capacity.
+    /// Writes `value` for `key` at `seqno`, subject to the capacity. The key and value are
+    /// copied into the memtable.
     ///
     /// # Errors
     /// [`Error::Full`] if the memtable has no room for it (nothing changed),
     /// [`Error::Duplicate`] if this key and sequence number are already stored,
-    /// [`Error::SeqnoTooLarge`] above [`MAX_SEQNO`].
-    pub fn put(&self, key: Bytes, seqno: SeqNo, value: Bytes) -> Result<()> {
+    /// [`Error::SeqnoTooLarge`] above [`MAX_SEQNO`], [`Error::TooLarge`] for a key or value
+    /// of 4 GiB or more.
+    pub fn put(&self, key: impl AsRef<[u8]>, seqno: SeqNo, value: impl AsRef<[u8]>) -> Result<()> {
         self.insert(key, seqno, ValueKind::Put, value)
     }
 
@@ -373,16 +435,23 @@ impl WriteGuard<'_> {
     ///
     /// # Errors
     /// As for [`WriteGuard::put`].
-    pub fn delete(&self, key: Bytes, seqno: SeqNo) -> Result<()> {
-        self.insert(key, seqno, ValueKind::Delete, Bytes::new())
+    pub fn delete(&self, key: impl AsRef<[u8]>, seqno: SeqNo) -> Result<()> {
+        self.insert(key, seqno, ValueKind::Delete, [])
     }
 
     /// Writes one version of any kind, subject to the capacity.
     ///
     /// # Errors
     /// As for [`WriteGuard::put`].
-    pub fn insert(&self, key: Bytes, seqno: SeqNo, kind: ValueKind, value: Bytes) -> Result<()> {
-        self.memtable.insert(key, seqno, kind, value, true)
+    pub fn insert(
+        &self,
+        key: impl AsRef<[u8]>,
+        seqno: SeqNo,
+        kind: ValueKind,
+        value: impl AsRef<[u8]>,
+    ) -> Result<()> {
+        self.memtable
+            .insert(key.as_ref(), seqno, kind, value.as_ref(), true)
     }
 
     /// Writes one version without checking the capacity (the size is still charged): for
@@ -392,9 +461,19 @@ impl WriteGuard<'_> {
     /// is and not charged twice.
     ///
     /// # Panics
-    /// If `seqno` exceeds [`MAX_SEQNO`]: the log never holds such a sequence number.
-    pub fn insert_unchecked(&self, key: Bytes, seqno: SeqNo, kind: ValueKind, value: Bytes) {
-        match self.memtable.insert(key, seqno, kind, value, false) {
+    /// If `seqno` exceeds [`MAX_SEQNO`] or the key or value is 4 GiB or longer: the log
+    /// never holds such a write.
+    pub fn insert_unchecked(
+        &self,
+        key: impl AsRef<[u8]>,
+        seqno: SeqNo,
+        kind: ValueKind,
+        value: impl AsRef<[u8]>,
+    ) {
+        match self
+            .memtable
+            .insert(key.as_ref(), seqno, kind, value.as_ref(), false)
+        {
             Ok(()) | Err(Error::Duplicate { .. }) => {}
             Err(error) => panic!("unchecked memtable insert failed: {error}"),
         }
@@ -410,5 +489,24 @@ impl WriteGuard<'_> {
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         self.memtable.gate.leave();
+    }
+}
+
+/// The blocks of a frozen memtable's arena as [`Bytes`], sorted by address.
+struct Sealed {
+    blocks: Vec<(usize, Bytes)>,
+}
+
+impl Sealed {
+    /// The `len` bytes at address `at` as a slice of the block holding them; `None` if no
+    /// block does (never for bytes of an entry of this memtable).
+    fn slice(&self, at: usize, len: usize) -> Option<Bytes> {
+        let index = self
+            .blocks
+            .partition_point(|(start, _)| *start <= at)
+            .checked_sub(1)?;
+        let (start, block) = &self.blocks[index];
+        let offset = at - start;
+        (offset + len <= block.len()).then(|| block.slice(offset..offset + len))
     }
 }

@@ -6,10 +6,10 @@
 //! the seam that the models replace. The skiplist is crossbeam's own and is not modelled.
 
 #[cfg(not(floe_loom))]
-pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 #[cfg(floe_loom)]
-pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// Gives the processor to another thread; under loom, lets the model schedule another thread.
 pub(crate) fn yield_now() {

@@ -43,7 +43,10 @@ static ALLOCATOR: Counting = Counting;
 /// Inserts `count` entries whose keys and values are allocated in the window; returns
 /// (bytes requested, estimated footprint, bytes charged).
 fn measure(count: u64, key_len: usize, value_len: usize) -> (usize, usize, usize) {
-    let memtable = Memtable::new(1 << 30);
+    // Sized to hold exactly these entries, as a memtable is when it fills: the arena's
+    // chunks are a sixteenth of the capacity, so the unused tail of the last one is
+    // measured in the proportion a full memtable has it.
+    let memtable = Memtable::new(count as usize * charge(&vec![0; key_len], &vec![0; value_len]));
     let guard = memtable.enter().unwrap();
     let (requested, footprint) = (
         REQUESTED.load(Ordering::Relaxed),

@@ -366,3 +366,73 @@ fn memtable_is_send_and_sync() {
     assert_send_sync::<floe_memtable::AtomicKey>();
     assert_send_sync::<floe_memtable::WriterGate>();
 }
+
+/// Every read of a frozen memtable equals the same read before the freeze, and once frozen
+/// the keys and values handed out are slices of the arena, not copies: two reads of the
+/// same value share their bytes.
+#[test]
+fn a_frozen_memtable_reads_the_same_and_shares_its_arena() {
+    // A small capacity, so that the arena's chunks are small and the entries spread over
+    // several of them, plus values large enough for blocks of their own.
+    let m = Arc::new(Memtable::new(64 * 1024));
+    let w = m.enter().unwrap();
+    let mut seqno = 0;
+    for i in 0..200u32 {
+        seqno += 1;
+        let value = if i % 50 == 0 {
+            vec![i as u8; 3000]
+        } else {
+            format!("value-{i}").into_bytes()
+        };
+        w.insert_unchecked(format!("key-{:04}", i % 150), seqno, ValueKind::Put, value);
+        if i % 7 == 0 {
+            seqno += 1;
+            w.insert_unchecked(format!("key-{:04}", i % 150), seqno, ValueKind::Delete, b"");
+        }
+    }
+    drop(w);
+    let reads = |m: &Arc<Memtable>| {
+        let gets: Vec<_> = (0..160u32)
+            .flat_map(|i| [seqno / 2, seqno].map(|s| m.get(format!("key-{i:04}").as_bytes(), s)))
+            .collect();
+        let entries: Vec<_> = m.entries(Bound::Unbounded, Bound::Unbounded).collect();
+        let back: Vec<_> = m
+            .entries(Bound::Unbounded, Bound::Unbounded)
+            .rev()
+            .collect();
+        let visible: Vec<_> = m.range(Bound::Unbounded, Bound::Unbounded, seqno).collect();
+        (gets, entries, back, visible)
+    };
+    let before = reads(&m);
+    assert_eq!(before.1.len(), 200 + 29);
+    m.freeze();
+    let after = reads(&m);
+    assert_eq!(before, after);
+
+    let value = |m: &Memtable| match m.get(b"key-0050", seqno) {
+        Some(Lookup::Value(v)) => v,
+        other => panic!("expected a value, got {other:?}"),
+    };
+    let (first, second) = (value(&m), value(&m));
+    assert_eq!(first.len(), 3000);
+    assert_eq!(
+        first.as_ptr(),
+        second.as_ptr(),
+        "a frozen memtable copied a value"
+    );
+    // A value read from the frozen memtable outlives it.
+    drop(m);
+    drop(after);
+    assert!(first.iter().all(|&b| b == 50));
+}
+
+#[test]
+fn reads_of_an_active_memtable_are_copies() {
+    let m = Memtable::new(64 * 1024);
+    m.enter().unwrap().put(b("k"), 1, b("v")).unwrap();
+    let (Some(Lookup::Value(a)), Some(Lookup::Value(b))) = (m.get(b"k", 1), m.get(b"k", 1)) else {
+        panic!("expected values");
+    };
+    assert_eq!(a, b);
+    assert_ne!(a.as_ptr(), b.as_ptr());
+}

@@ -56,13 +56,15 @@ fn unflushed_writes_survive_reopen_and_are_flushed_at_open() {
 
 #[test]
 fn reopen_after_flush_and_with_frozen_unflushed_memtables() {
+    const HALF: u32 = 1000;
     let dir = tempfile::tempdir().unwrap();
     // No background compaction: its manifest rolls would race with the file listing.
     let options = tiny()
         .max_immutable_memtables(8)
         .l0_compaction_trigger(1000);
     let db = open(dir.path(), options);
-    for i in 0..300u32 {
+    // Enough keys for a few dozen flushes, so that the manifest rolls over several times.
+    for i in 0..HALF {
         db.put(format!("key{i:05}"), format!("value{i}")).unwrap();
     }
     db.flush().unwrap();
@@ -79,14 +81,14 @@ fn reopen_after_flush_and_with_frozen_unflushed_memtables() {
         matches!(manifests[..], [FileKind::Manifest(n)] if n > 3),
         "{manifests:?}"
     );
-    for i in 300..600u32 {
+    for i in HALF..2 * HALF {
         db.put(format!("key{i:05}"), format!("value{i}")).unwrap();
     }
     // Dropped without close: whatever is frozen but not flushed is replayed from its segment.
     drop(db);
     let db = open(dir.path(), tiny());
     let all = dump(&db);
-    assert_eq!(all.len(), 600);
+    assert_eq!(all.len(), 2 * HALF as usize);
     for (i, (k, v)) in all.iter().enumerate() {
         assert_eq!(k, format!("key{i:05}").as_bytes());
         assert_eq!(v, format!("value{i}").as_bytes());
