@@ -72,9 +72,11 @@ impl RawCursor {
         // SAFETY: the skiplist lives inside the `Arc<Memtable>` that `self` owns, so it
         // stays at this address and alive for as long as `self` does. The `'static`
         // borrows made from it are stored only in `self.front` and `self.back`, which are
-        // dropped before `self.memtable` (declaration order), and the items handed out are
-        // owned clones, so no borrow outlives the `Arc`. Entries are never removed from the
-        // skiplist, and a cursor holds a reference count on its node in any case.
+        // dropped before `self.memtable` (declaration order). The keys handed out point
+        // into the same memtable's arena and are kept only by the iterator that owns this
+        // cursor, which turns them into owned `Bytes` before they leave it, so no borrow
+        // outlives the `Arc`. Entries are never removed from the skiplist, and a cursor
+        // holds a reference count on its node in any case.
         unsafe { &*map }
     }
 
