@@ -13,6 +13,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+/// A writable shared map of part of a file, as [`WritableFile::map_mut`] returns it.
+pub use memmap2::MmapMut;
 
 /// A file opened for writing: bytes written through [`Write`] reach the operating system
 /// on each `write` call (implementations must not buffer in user space), and the sync
@@ -32,6 +34,28 @@ pub trait WritableFile: Write + Send + Debug {
             io::ErrorKind::Unsupported,
             "this file cannot change its length",
         ))
+    }
+    /// Allocates disk blocks for the first `len` bytes of the file, growing it with zeros
+    /// if it is shorter, so that storing into those bytes through a map from
+    /// [`WritableFile::map_mut`] cannot fail for want of space (which would kill the
+    /// process with `SIGBUS` rather than return an error). Files that cannot do this say so
+    /// with `ErrorKind::Unsupported`.
+    fn allocate(&mut self, len: u64) -> io::Result<()> {
+        let _ = len;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this file cannot allocate space ahead",
+        ))
+    }
+    /// Maps `len` bytes of the file from `offset` for writing, shared with the file: a
+    /// store into the map is in the operating system's page cache at once, as a `write`
+    /// call's bytes are, and the sync methods make it durable. The range must lie within
+    /// what [`WritableFile::allocate`] allocated, and the caller must drop the map before
+    /// it shrinks the file. `None` where the file cannot be mapped; the caller then uses
+    /// [`Write`].
+    fn map_mut(&mut self, offset: u64, len: usize) -> io::Result<Option<MmapMut>> {
+        let _ = (offset, len);
+        Ok(None)
     }
 }
 
@@ -102,6 +126,38 @@ impl WritableFile for StdFile {
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
     }
+
+    #[cfg(target_os = "linux")]
+    fn allocate(&mut self, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let len = libc::off_t::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length too large"))?;
+        // Mode 0 allocates the blocks and grows the file's size to cover them, so a map of
+        // the range is within the file.
+        // SAFETY: `fallocate` only reads its integer arguments; the descriptor is open for
+        // as long as `self.0` lives.
+        let result = unsafe { libc::fallocate(self.0.as_raw_fd(), 0, 0, len) };
+        if result == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn map_mut(&mut self, offset: u64, len: usize) -> io::Result<Option<MmapMut>> {
+        // SAFETY: the mmap contract: nothing else may truncate or rewrite the mapped range
+        // while the map lives. The file is one floe created for writing and holds alone
+        // (the directory lock keeps other floe processes out), its writer stores into the
+        // map only bytes it has not written otherwise, and `allocate`'s caller drops every
+        // map before shrinking the file.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(len)
+                .map_mut(&self.0)?
+        };
+        Ok(Some(map))
+    }
 }
 
 #[derive(Debug)]
@@ -128,7 +184,9 @@ impl FileSystem for StdFs {
     }
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        // Readable too: a shared writable map needs a descriptor open for both.
         let file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
             .truncate(true)
