@@ -290,7 +290,7 @@ impl Shared {
         );
         for (count, entry) in entries.enumerate() {
             if count % CLOSE_CHECK_INTERVAL == 0 && self.closed.load(Ordering::Acquire) {
-                // The unfinished writer's temporary file is an orphan for open to remove.
+                // The unfinished writer removes its temporary file as it drops.
                 return Ok(false);
             }
             let (key, value) = entry?;
@@ -306,12 +306,12 @@ impl Shared {
                 grandparents.start_output();
             }
             if cut && let Some(done) = writer.take() {
-                outputs.push(done.finish(&*self.fs)?);
+                outputs.push(done.finish()?);
             }
             let w = match &mut writer {
                 Some(w) => w,
                 None => writer.insert(TableWriter::create(
-                    &*self.fs,
+                    &self.fs,
                     &self.dir,
                     self.new_file_number(),
                     self.table_options(),
@@ -321,7 +321,7 @@ impl Shared {
             last_user_key = key.user_key;
         }
         if let Some(done) = writer {
-            outputs.push(done.finish(&*self.fs)?);
+            outputs.push(done.finish()?);
         }
         Ok(true)
     }

@@ -56,7 +56,7 @@ impl Shared {
         if !frozen.mem.is_empty() {
             let number = self.new_file_number();
             let mut writer =
-                TableWriter::create(&*self.fs, &self.dir, number, self.table_options())?;
+                TableWriter::create(&self.fs, &self.dir, number, self.table_options())?;
             // Only the versions some reader can still see go into the table: the newest
             // of each key, plus the ones live snapshots need (the rule of
             // [`CompactionIter`]). Tombstones all stay, since older versions may lie in
@@ -78,7 +78,7 @@ impl Shared {
                 last_seqno = last_seqno.max(key.seqno);
                 writer.add(&key, &value)?;
             }
-            let file = writer.finish(&*self.fs)?;
+            let file = writer.finish()?;
             Counters::add(&self.counters.flush_bytes, file.size);
             Counters::add(&self.counters.flushes, 1);
             self.fs

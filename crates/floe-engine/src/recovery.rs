@@ -222,13 +222,13 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
             block_size: options.block_size,
             bloom_bits_per_key: options.bloom_bits_per_key,
         };
-        let mut writer = TableWriter::create(&*fs, &dir, number, table_options)?;
+        let mut writer = TableWriter::create(&fs, &dir, number, table_options)?;
         for &(_, at) in &sorted_order(&replayed) {
             let (key, value) = &replayed[at];
             writer.add(key, value)?;
         }
         drop(replayed);
-        let file = writer.finish(&*fs)?;
+        let file = writer.finish()?;
         Counters::add(&counters.flush_bytes, file.size);
         Counters::add(&counters.flushes, 1);
         fs.sync_dir(&dir)

@@ -148,17 +148,25 @@ impl Drop for TableHandle {
 
 /// Builds one table under a temporary name; [`TableWriter::finish`] syncs it and renames it
 /// into place. The caller syncs the directory before recording the table in the manifest.
+///
+/// A writer dropped before `finish` succeeds (a flush or compaction that failed, or a
+/// compaction abandoned because the database is closing) closes and removes its temporary
+/// file, best effort; one left behind by a crash is an orphan the next open removes.
 pub(crate) struct TableWriter {
-    builder: TableBuilder,
+    /// `None` once `finish` has consumed it.
+    builder: Option<TableBuilder>,
     number: u64,
     temp: PathBuf,
     dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    /// Set once the temporary file has become the table: nothing is left to clean up.
+    installed: bool,
 }
 
 impl TableWriter {
     /// Starts table `number` in `dir`.
     pub(crate) fn create(
-        fs: &dyn FileSystem,
+        fs: &Arc<dyn FileSystem>,
         dir: &Path,
         number: u64,
         options: TableOptions,
@@ -168,35 +176,47 @@ impl TableWriter {
             .create(&temp)
             .map_err(|err| Error::io(format_args!("creating {}", temp.display()), err))?;
         Ok(TableWriter {
-            builder: TableBuilder::new(file, options),
+            builder: Some(TableBuilder::new(file, options)),
             number,
             temp,
             dir: dir.to_path_buf(),
+            fs: Arc::clone(fs),
+            installed: false,
         })
+    }
+
+    fn builder(&mut self) -> &mut TableBuilder {
+        self.builder
+            .as_mut()
+            .expect("the builder is only taken by finish, which consumes the writer")
     }
 
     /// Appends one entry; entries must come in strictly increasing internal-key order.
     pub(crate) fn add(&mut self, key: &InternalKey, value: &[u8]) -> Result<()> {
-        self.builder
-            .add(key, value)
-            .map_err(|err| table_error(&self.temp, err))
+        let result = self.builder().add(key, value);
+        result.map_err(|err| table_error(&self.temp, err))
     }
 
     /// Bytes written so far, for cutting output files at a target size.
     pub(crate) fn estimated_size(&self) -> u64 {
-        self.builder.estimated_size()
+        self.builder
+            .as_ref()
+            .map_or(0, TableBuilder::estimated_size)
     }
 
     /// Finishes and syncs the table, renames it to its final name, and returns what the
-    /// manifest records about it. The directory is not synced here.
-    pub(crate) fn finish(self, fs: &dyn FileSystem) -> Result<TableFile> {
-        let meta = self
-            .builder
+    /// manifest records about it. The directory is not synced here. On failure the
+    /// temporary file is removed as the writer drops.
+    pub(crate) fn finish(mut self) -> Result<TableFile> {
+        let builder = self.builder.take().expect("finish runs once");
+        let meta = builder
             .finish()
             .map_err(|err| table_error(&self.temp, err))?;
         let path = table_path(&self.dir, self.number);
-        fs.rename(&self.temp, &path)
+        self.fs
+            .rename(&self.temp, &path)
             .map_err(|err| Error::io(format_args!("renaming {}", self.temp.display()), err))?;
+        self.installed = true;
         Ok(TableFile {
             number: self.number,
             size: meta.file_size,
@@ -206,5 +226,15 @@ impl TableWriter {
             min_seqno: meta.min_seqno,
             max_seqno: meta.max_seqno,
         })
+    }
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        if !self.installed {
+            // Close the file before removing it.
+            drop(self.builder.take());
+            let _ = self.fs.remove_file(&self.temp);
+        }
     }
 }

@@ -553,6 +553,14 @@ fn close_during_a_manual_compaction_abandons_it_cleanly() {
         Ok(()) | Err(crate::Error::Closed) => {}
         Err(other) => panic!("compact failed with {other}"),
     }
+    // An abandoned merge leaves no temporary table behind (before any reopen, which
+    // would remove one itself).
+    let temps: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
     let db = open(dir.path(), options);
     assert_eq!(db.iter().count(), 40_000);
     assert_eq!(db.get("k012345").unwrap().as_deref(), Some(&b"v12345"[..]));

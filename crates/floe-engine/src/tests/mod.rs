@@ -73,12 +73,12 @@ impl Tables {
             block_size: 4096,
             bloom_bits_per_key: 10,
         };
-        let mut writer = TableWriter::create(&*self.fs, self.dir.path(), number, options).unwrap();
+        let mut writer = TableWriter::create(&self.fs, self.dir.path(), number, options).unwrap();
         for i in first..=last {
             let key = InternalKey::new(format!("k{i:03}"), number, ValueKind::Put);
             writer.add(&key, &vec![b'v'; pad]).unwrap();
         }
-        let file = writer.finish(&*self.fs).unwrap();
+        let file = writer.finish().unwrap();
         TableHandle::open(&self.fs, self.dir.path(), file).unwrap()
     }
 }

@@ -169,3 +169,43 @@ fn failed_background_compaction_poisons_and_reopen_recovers() {
     drop(db);
     assert!(check_recovered(dir.path(), &acked) >= acked.len());
 }
+
+/// The temporary files in `dir` (`*.tmp`).
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_compaction_that_fails_mid_table_removes_its_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    let db = open(
+        dir.path(),
+        on(&fs, tiny().l0_compaction_trigger(2).l0_stop_trigger(1000)),
+    );
+    let paused = crate::shared::lock(&db.shared().compaction);
+    for i in 0..200u32 {
+        db.put(format!("key{i:05}"), format!("v{i}")).unwrap();
+    }
+    db.flush().unwrap();
+    assert!(db.stats().levels[0].tables >= 2);
+    // The compaction creates its first output, then every write into a table fails.
+    fs.fail_always_on(FaultOp::Write, Some(".sst.tmp"));
+    drop(paused);
+    let err = loop {
+        match db.put("after", "the failure") {
+            Ok(()) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(err) => break err,
+        }
+    };
+    assert_poisoned_by_injected(&err);
+    assert!(fs.injected() > 0);
+    // Checked before any reopen, which would remove orphans itself.
+    assert_eq!(temp_files(dir.path()), Vec::<String>::new());
+    drop(db);
+    assert_eq!(temp_files(dir.path()), Vec::<String>::new());
+}
