@@ -156,6 +156,13 @@ impl WritableFile for StdFile {
                 .len(len)
                 .map_mut(&self.0)?
         };
+        // Page faults on the map then bring in single pages rather than read ahead into
+        // large folios: the kernel charges a dirtied folio whole, so a log appended
+        // through a readahead-sized folio counted up to ~1 MiB of zeros per segment as
+        // written (0.8% of the log in a 52 MB append test, and 1% of an overwrite
+        // workload's write amplification). Best effort: the map works either way.
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
         Ok(Some(map))
     }
 }
