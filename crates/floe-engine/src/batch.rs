@@ -249,6 +249,39 @@ impl WriteBatch {
     }
 }
 
+/// Encodes the batches of a commit group, stamped with consecutive sequence numbers from
+/// `first`, as the payload of one log record: the header of `first` and the total count,
+/// then every batch's operations in order. Replay reads it as one batch whose operation
+/// `i` has sequence number `first + i`, exactly the numbers the batches were stamped
+/// with. Returns `false`, leaving `out` unspecified, if the total count does not fit the
+/// header's 32 bits; the caller then logs the batches one record each.
+pub(crate) fn encode_group<'a>(
+    first: SeqNo,
+    batches: impl Iterator<Item = &'a WriteBatch> + Clone,
+    out: &mut Vec<u8>,
+) -> bool {
+    let total: usize = batches.clone().map(WriteBatch::len).sum();
+    let Ok(total) = u32::try_from(total) else {
+        return false;
+    };
+    out.clear();
+    let mut header = [0u8; HEADER_ROOM];
+    let mut len = encode_varint(first, &mut header);
+    len += encode_varint(u64::from(total), &mut header[len..]);
+    out.extend_from_slice(&header[..len]);
+    let mut next = first;
+    for batch in batches {
+        debug_assert_eq!(
+            batch.first_seqno(),
+            next,
+            "stamped consecutively from first"
+        );
+        next += batch.len() as u64;
+        out.extend_from_slice(&batch.rep[HEADER_ROOM..]);
+    }
+    true
+}
+
 /// Writes `value` as an LEB128 varint at the front of `out`, which must have room for it
 /// (10 bytes always do); returns its length.
 fn encode_varint(mut value: u64, out: &mut [u8]) -> usize {
@@ -546,6 +579,37 @@ mod tests {
         }
         high.set_seqno(MAX_SEQNO - 3);
         corrupt(high.payload().to_vec());
+    }
+
+    /// A group record decodes to every operation of its batches, with the sequence
+    /// numbers the batches were stamped with; a group of one is the batch's own payload.
+    #[test]
+    fn a_group_record_is_the_batches_as_one() {
+        let mut batches = vec![
+            sample(),
+            WriteBatch::single_put(b"k", b"v"),
+            WriteBatch::new(),
+        ];
+        batches[2].delete("gone");
+        let mut next = 1000;
+        for batch in &mut batches {
+            batch.set_seqno(next);
+            next += batch.len() as u64;
+        }
+        let mut record = vec![0xee; 3];
+        assert!(encode_group(1000, batches.iter(), &mut record));
+        let (first, ops) = decode_batch(&Bytes::from(record)).unwrap();
+        assert_eq!(first, 1000);
+        let expected: Vec<BatchOp> = batches
+            .iter()
+            .flat_map(|b| batch_ops(&b.clone().into_payload()).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(ops, expected);
+        assert_eq!(ops.len() as u64, next - 1000);
+
+        let mut one = Vec::new();
+        assert!(encode_group(1000, batches[..1].iter(), &mut one));
+        assert_eq!(one, batches[0].payload());
     }
 
     #[test]

@@ -280,6 +280,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         queue_posts: AtomicU64::new(0),
         spin_commits: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
         log: Mutex::new(LogState {
+            group_record: Vec::new(),
             writer: LogWriter::segment(log_file, segment_reserve(options.write_buffer_size)),
             number: log_number,
             next_seqno: last_seqno + 1,

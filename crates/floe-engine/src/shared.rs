@@ -54,6 +54,9 @@ pub(crate) struct LogState {
     /// Writers of the segments of frozen memtables, kept so that [`Shared::sync`] can make
     /// them durable too; dropped once their memtable is flushed.
     pub(crate) frozen_logs: Vec<(u64, LogWriter)>,
+    /// Where a commit group of several batches is encoded as one log record (see
+    /// [`crate::batch::encode_group`]); kept between groups so that it is allocated once.
+    pub(crate) group_record: Vec<u8>,
 }
 
 /// The size past which the manifest is rewritten as one snapshot edit in a new file.
