@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -278,6 +278,8 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         queue: Mutex::new(Queue::default()),
         queue_cv: Condvar::new(),
         queue_posts: AtomicU64::new(0),
+        queued: AtomicUsize::new(0),
+        last_sync_nanos: AtomicU64::new(0),
         spin_commits: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
         log: Mutex::new(LogState {
             group_record: Vec::new(),

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -99,6 +99,11 @@ pub(crate) struct Shared {
     /// Bumped (under the queue lock) each time a leader posts outcomes or steps down, so
     /// that a waiting writer can spin on it briefly before it blocks on `queue_cv`.
     pub(crate) queue_posts: AtomicU64,
+    /// The number of batches in the commit queue, mirrored from under the queue lock so
+    /// that a sync leader can wait for joiners without taking it (see `commit.rs`).
+    pub(crate) queued: AtomicUsize,
+    /// How long the last commit group's `fdatasync` took, in nanoseconds.
+    pub(crate) last_sync_nanos: AtomicU64,
     /// Whether writers spin before blocking: only with more than one CPU, where the leader
     /// runs while they spin.
     pub(crate) spin_commits: bool,
