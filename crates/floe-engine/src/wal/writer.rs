@@ -353,10 +353,9 @@ mod tests {
         let path = dir.path().join("000007.log");
         let reserve = 64 * 1024;
         let mut writer = LogWriter::segment(StdFs.create(&path).unwrap(), reserve);
-        assert!(
-            writer.is_mapped(),
-            "StdFs segments are mapped on this platform"
-        );
+        // Linux allocates and maps the room; elsewhere the same appends take the `write`
+        // path, and everything below holds for it too.
+        assert_eq!(writer.is_mapped(), cfg!(target_os = "linux"));
         assert_eq!(StdFs.file_size(&path).unwrap(), reserve);
 
         // Small records, then ones that straddle the first map's end, then one larger
