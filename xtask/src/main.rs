@@ -4,6 +4,7 @@
 //! cargo xtask bench [ARGS...]   benchmark workloads (see `cargo xtask bench --help`)
 //! cargo xtask loom              run the loom models of every lock-free protocol
 //! cargo xtask fuzz [SECONDS]    smoke-run every cargo-fuzz target (installs cargo-fuzz on nightly)
+//! cargo xtask miri              the tests of the crates with unsafe code under Miri (nightly)
 //! cargo xtask crash [CYCLES]    the kill -9 crash harness with many cycles, in release
 //! cargo xtask ci                everything `.ci/run` checks
 //! ```
@@ -13,6 +14,7 @@ mod ci;
 mod crash;
 mod fuzz;
 mod loom;
+mod miri;
 mod util;
 
 use anyhow::bail;
@@ -25,11 +27,12 @@ fn main() -> anyhow::Result<()> {
         "bench" => bench::run(&rest),
         "loom" => loom::run(),
         "fuzz" => fuzz::run(&rest),
+        "miri" => miri::run(),
         "crash" => crash::run(&rest),
         "ci" => ci::run(),
         "" | "help" | "-h" | "--help" => {
             println!(
-                "usage: cargo xtask <bench [ARGS...] | loom | fuzz [SECONDS] | crash [CYCLES] | ci>"
+                "usage: cargo xtask <bench [ARGS...] | loom | fuzz [SECONDS] | miri | crash [CYCLES] | ci>"
             );
             Ok(())
         }

@@ -283,6 +283,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot run `mmap` of a file (memmap2) or `flock`")]
     fn write_map_rename_list_and_lock() {
         let dir = tempfile::tempdir().unwrap();
         let fs = StdFs;

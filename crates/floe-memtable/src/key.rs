@@ -501,9 +501,16 @@ mod tests {
         // All keys of length 0..=20 made of a run of 0x00 then a run of 0xff, or the
         // reverse: every pair shares long prefixes, differs at every position, and many
         // pairs differ only by trailing zeros, which the padding imitates.
+        // Under Miri, which interprets each of the two hundred thousand pairs, only lengths
+        // around the inline prefix and every third split point.
+        let (lengths, split_step): (Vec<usize>, usize) = if cfg!(miri) {
+            (vec![1, 16, 17], 3)
+        } else {
+            ((0..=20).collect(), 1)
+        };
         let mut keys = Vec::new();
-        for len in 0..=20 {
-            for split in 0..=len {
+        for len in lengths {
+            for split in (0..=len).step_by(split_step) {
                 let mut zeros_first = vec![0x00u8; split];
                 zeros_first.resize(len, 0xff);
                 let mut ff_first = vec![0xffu8; split];
@@ -548,7 +555,8 @@ mod tests {
             key.extend(tiny(&mut rng, tail));
             key
         };
-        let keys: Vec<Vec<u8>> = (0..300).map(|_| random_key()).collect();
+        let count = if cfg!(miri) { 20 } else { 300 };
+        let keys: Vec<Vec<u8>> = (0..count).map(|_| random_key()).collect();
         for a in &keys {
             for b in &keys {
                 assert_orders_like_bytes(a, b);

@@ -37,7 +37,8 @@ fn key_for(n: u64) -> Bytes {
 #[test]
 fn acknowledged_puts_are_readable_and_extremes_exact() {
     const WRITERS: u64 = 4;
-    const PER_WRITER: u64 = 3_000;
+    // Under Miri, which interprets every operation, a few dozen writes per thread.
+    let per_writer: u64 = if cfg!(miri) { 30 } else { 3_000 };
     let seed = seed();
     let memtable = Arc::new(Memtable::new(64 << 20));
     let next_seqno = Arc::new(AtomicU64::new(1));
@@ -84,9 +85,9 @@ fn acknowledged_puts_are_readable_and_extremes_exact() {
             std::thread::spawn(move || {
                 let mut rng = SmallRng::seed_from_u64(seed ^ writer);
                 let mut acknowledged = Vec::new();
-                for _ in 0..PER_WRITER {
+                for _ in 0..per_writer {
                     // Keys interleave across writers, so writers race on neighbours.
-                    let n = rng.random_range(0..PER_WRITER) * WRITERS + writer;
+                    let n = rng.random_range(0..per_writer) * WRITERS + writer;
                     let key = key_for(n);
                     let seqno = next_seqno.fetch_add(1, Ordering::Relaxed);
                     let guard = memtable.enter().unwrap();
@@ -133,6 +134,8 @@ fn concurrent_writers_never_pass_the_limits() {
     const WRITERS: u64 = 4;
     let seed = seed();
     let memtable = Arc::new(Memtable::with_pages(4));
+    // Enough writes to fill the four pages many times over, fewer under Miri.
+    let per_writer = if cfg!(miri) { 100 } else { 2_000 };
     let next_seqno = Arc::new(AtomicU64::new(1));
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| {
@@ -141,7 +144,7 @@ fn concurrent_writers_never_pass_the_limits() {
                 let mut rng = SmallRng::seed_from_u64(seed ^ writer);
                 let mut admitted = 0u64;
                 let mut refused = 0u64;
-                for _ in 0..2_000 {
+                for _ in 0..per_writer {
                     // A small key space, so overwrites of held keys are common.
                     let key = key_for(rng.random_range(0..40));
                     let seqno = next_seqno.fetch_add(1, Ordering::Relaxed);
@@ -209,7 +212,8 @@ fn freeze_waits_for_writers_and_then_nothing_changes() {
             })
         })
         .collect();
-    while memtable.len() < 1_000 {
+    let before_freeze = if cfg!(miri) { 50 } else { 1_000 };
+    while memtable.len() < before_freeze {
         std::thread::yield_now();
     }
     memtable.freeze();

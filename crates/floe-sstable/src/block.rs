@@ -637,7 +637,8 @@ mod tests {
             .collect();
         let entries: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"value"[..])).collect();
         let contents = build(&entries, 4);
-        for at in 0..contents.len() {
+        // Every seventeenth byte under Miri, which interprets each decode.
+        for at in (0..contents.len()).step_by(if cfg!(miri) { 17 } else { 1 }) {
             for byte in [0u8, 0x7f, 0x80, 0xff] {
                 let mut damaged = contents.to_vec();
                 damaged[at] = byte;

@@ -127,7 +127,8 @@ fn every_single_bit_flip_is_detected_or_harmless() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     LARGEST.store(0, Ordering::Relaxed);
-    for bit in 0..bytes.len() * 8 {
+    // Every 97th bit under Miri, which interprets each open and read.
+    for bit in (0..bytes.len() * 8).step_by(if cfg!(miri) { 97 } else { 1 }) {
         let mut damaged = bytes.to_vec();
         damaged[bit / 8] ^= 1 << (bit % 8);
         check_damaged(&model, Bytes::from(damaged), &format!("bit {bit} flipped"));
@@ -144,7 +145,7 @@ fn every_single_bit_flip_is_detected_or_harmless() {
 fn every_truncation_is_detected() {
     let model = small_model();
     let (bytes, _) = build(&model, TableOptions::default().block_size(64));
-    for len in 0..bytes.len() {
+    for len in (0..bytes.len()).step_by(if cfg!(miri) { 13 } else { 1 }) {
         let err = Table::open(bytes.slice(..len)).unwrap_err();
         assert!(err.is_corruption(), "truncated to {len}: {err}");
     }
@@ -207,7 +208,7 @@ fn damage_behind_valid_checksums_never_panics_or_allocates_wildly() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     LARGEST.store(0, Ordering::Relaxed);
     let mut opened = 0;
-    for bit in 0..footer_at * 8 {
+    for bit in (0..footer_at * 8).step_by(if cfg!(miri) { 97 } else { 1 }) {
         let mut damaged = bytes.to_vec();
         damaged[bit / 8] ^= 1 << (bit % 8);
         // A flip in a frame's length field breaks the walk; leave those to the sweep above.

@@ -321,6 +321,7 @@ fn builder_refuses_bad_input() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot run `mmap` of a file (memmap2)")]
 fn written_through_the_file_system_and_read_through_a_mapping() {
     let mut rng = SmallRng::seed_from_u64(seed("written_through_the_file_system"));
     let model = random_model(&mut rng, 500, 3);
