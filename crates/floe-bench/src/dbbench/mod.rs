@@ -314,7 +314,7 @@ fn run_one(
 /// The bytes this process has caused to be written to storage so far (`write_bytes` of
 /// `/proc/self/io`, counted when pages are dirtied); `None` where the kernel does not
 /// report it.
-fn disk_write_bytes() -> Option<u64> {
+pub(crate) fn disk_write_bytes() -> Option<u64> {
     let io = std::fs::read_to_string("/proc/self/io").ok()?;
     io.lines()
         .find_map(|line| line.strip_prefix("write_bytes:"))

@@ -12,6 +12,19 @@ use rocksdb::{BlockBasedOptions, DB, DBCompressionType, Options, WriteBatch, Wri
 
 use super::engine::{Engine, EngineOptions, copy_found};
 
+/// The options every RocksDB database of the harness gets (see the module documentation).
+fn base_options(write_buffer: usize) -> Options {
+    let mut rocks = Options::default();
+    rocks.create_if_missing(true);
+    rocks.set_write_buffer_size(write_buffer);
+    rocks.set_compression_type(DBCompressionType::None);
+    rocks.set_bottommost_compression_type(DBCompressionType::None);
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    rocks.set_block_based_table_factory(&table);
+    rocks
+}
+
 /// A RocksDB database.
 pub struct RocksDbEngine {
     db: DB,
@@ -24,19 +37,31 @@ impl RocksDbEngine {
     /// # Errors
     /// RocksDB's error.
     pub fn open(path: &Path, options: EngineOptions) -> anyhow::Result<RocksDbEngine> {
-        let mut rocks = Options::default();
-        rocks.create_if_missing(true);
-        rocks.set_write_buffer_size(options.write_buffer);
-        rocks.set_compression_type(DBCompressionType::None);
-        rocks.set_bottommost_compression_type(DBCompressionType::None);
-        let mut table = BlockBasedOptions::default();
-        table.set_bloom_filter(10.0, false);
-        rocks.set_block_based_table_factory(&table);
-        let db = DB::open(&rocks, path)?;
+        let db = DB::open(&base_options(options.write_buffer), path)?;
         Ok(RocksDbEngine {
             db,
             sync: options.sync,
         })
+    }
+
+    /// Opens (creating) a RocksDB database at `path` with a scaled-down tree: memtables of
+    /// `write_buffer` bytes, a level 1 of `level_base` bytes and tables cut at
+    /// `target_file` bytes (the shape of floe's `overwrite-sustained` run), writes not
+    /// synced.
+    ///
+    /// # Errors
+    /// RocksDB's error.
+    pub fn open_scaled(
+        path: &Path,
+        write_buffer: usize,
+        level_base: u64,
+        target_file: u64,
+    ) -> anyhow::Result<RocksDbEngine> {
+        let mut rocks = base_options(write_buffer);
+        rocks.set_max_bytes_for_level_base(level_base);
+        rocks.set_target_file_size_base(target_file);
+        let db = DB::open(&rocks, path)?;
+        Ok(RocksDbEngine { db, sync: false })
     }
 
     /// Write options for one write. `WriteOptions` is `Send` but not `Sync`, so the engine
