@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         let report = serde_json::json!({
             "host": std::env::var("FLOE_BENCH_HOST").unwrap_or_default(),
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "git_revision": std::env::var("FLOE_BENCH_REV").unwrap_or_default(),
+            "git_revision": revision().unwrap_or_default(),
             "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
             "suites": args.suites,
             "config": args.config,
@@ -106,7 +106,7 @@ fn main() -> anyhow::Result<()> {
             "floe-bench {} ({} keys, rev {})",
             args.suites.join(" "),
             args.config.keys,
-            std::env::var("FLOE_BENCH_REV").unwrap_or_else(|_| "unknown".to_string())
+            revision().unwrap_or_else(|| "unknown".to_string())
         );
         let svg_path = path.with_extension("svg");
         std::fs::write(&svg_path, chart::svg(charted, &title))
@@ -114,4 +114,19 @@ fn main() -> anyhow::Result<()> {
         eprintln!("chart written to {}", svg_path.display());
     }
     Ok(())
+}
+
+/// The git revision the results belong to: `FLOE_BENCH_REV` as `cargo xtask bench` sets
+/// it, else what `git rev-parse --short HEAD` says in the working directory (when the
+/// binary is run directly), else `None`.
+fn revision() -> Option<String> {
+    if let Ok(rev) = std::env::var("FLOE_BENCH_REV") {
+        return Some(rev);
+    }
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()?;
+    let rev = String::from_utf8(output.stdout).ok()?.trim().to_string();
+    (output.status.success() && !rev.is_empty()).then_some(rev)
 }
