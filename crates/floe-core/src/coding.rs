@@ -17,14 +17,32 @@ pub fn put_u64(buf: &mut Vec<u8>, value: u64) {
     buf.extend_from_slice(&value.to_le_bytes());
 }
 
-/// Appends `value` as an LEB128 varint (1 to 10 bytes).
+/// The most bytes a varint of a `u64` takes.
+pub const MAX_VARINT_LEN: usize = 10;
+
+/// Appends `value` as an LEB128 varint (1 to [`MAX_VARINT_LEN`] bytes).
 #[inline]
-pub fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
+pub fn put_varint(buf: &mut Vec<u8>, value: u64) {
+    let mut bytes = [0; MAX_VARINT_LEN];
+    let len = write_varint(&mut bytes, value);
+    buf.extend_from_slice(&bytes[..len]);
+}
+
+/// Writes `value` as an LEB128 varint at the front of `out` and returns its length (the
+/// in-place form of [`put_varint`], for fields whose place is reserved ahead).
+///
+/// # Panics
+/// If `out` is shorter than the varint ([`varint_len`]; [`MAX_VARINT_LEN`] always fits).
+#[inline]
+pub fn write_varint(out: &mut [u8], mut value: u64) -> usize {
+    let mut len = 0;
     while value >= 0x80 {
-        buf.push((value as u8) | 0x80);
+        out[len] = (value as u8) | 0x80;
         value >>= 7;
+        len += 1;
     }
-    buf.push(value as u8);
+    out[len] = value as u8;
+    len + 1
 }
 
 /// Appends a varint length followed by `bytes`.

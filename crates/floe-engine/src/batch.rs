@@ -26,14 +26,14 @@
 use std::fmt;
 
 use bytes::Bytes;
-use floe_core::coding::{Decoder, put_length_prefixed};
+use floe_core::coding::{Decoder, MAX_VARINT_LEN, put_length_prefixed, write_varint};
 use floe_core::{MAX_SEQNO, SeqNo, ValueKind};
 
 use crate::error::{Error, Result};
 
 /// Bytes reserved in front of the operations for the header: the longest varint of a
 /// `u64` sequence number (10 bytes) and of a `u32` count (5 bytes).
-const HEADER_ROOM: usize = 15;
+const HEADER_ROOM: usize = MAX_VARINT_LEN + 5;
 
 /// A group of puts and deletes that `Db::write` applies atomically: after a crash
 /// either every operation of the batch is recovered or none is, and no reader ever sees
@@ -56,14 +56,15 @@ const HEADER_ROOM: usize = 15;
 #[derive(Clone)]
 pub struct WriteBatch {
     /// [`HEADER_ROOM`] bytes, the last of which hold the header, then the encoded
-    /// operations. The payload is `rep[start..]`. The header is kept current on every
-    /// push; its sequence number is zero until the commit leader stamps it.
+    /// operations. The payload is `rep[start..]`. The header is written when the batch is
+    /// stamped ([`WriteBatch::set_seqno`]), cleared or turned into its payload, not on
+    /// every push: until then it may hold an older count.
     rep: Vec<u8>,
     /// Where the header, and so the payload, starts in `rep`.
     start: usize,
-    /// The sequence number in the header.
+    /// The sequence number of the first operation (zero until stamped).
     first: SeqNo,
-    /// The number of operations; the header holds the same number as a `u32` when it fits.
+    /// The number of operations; a written header holds it as a `u32` when it fits.
     count: usize,
     /// The bytes of all keys and values, for memtable accounting.
     data_size: usize,
@@ -81,7 +82,7 @@ impl fmt::Debug for WriteBatch {
         f.debug_struct("WriteBatch")
             .field("len", &self.count)
             .field("data_size", &self.data_size)
-            .field("encoded_size", &self.payload().len())
+            .field("ops_size", &(self.rep.len() - HEADER_ROOM))
             .finish()
     }
 }
@@ -134,8 +135,8 @@ impl WriteBatch {
         // the header then holds a saturated value that nothing reads.
         let count = u32::try_from(self.count).unwrap_or(u32::MAX);
         let mut header = [0u8; HEADER_ROOM];
-        let mut len = encode_varint(self.first, &mut header);
-        len += encode_varint(u64::from(count), &mut header[len..]);
+        let mut len = write_varint(&mut header, self.first);
+        len += write_varint(&mut header[len..], u64::from(count));
         self.start = HEADER_ROOM - len;
         self.rep[self.start..HEADER_ROOM].copy_from_slice(&header[..len]);
     }
@@ -147,7 +148,7 @@ impl WriteBatch {
         put_length_prefixed(&mut self.rep, key);
         put_length_prefixed(&mut self.rep, value);
         self.data_size += key.len() + value.len();
-        self.bump_count();
+        self.count += 1;
     }
 
     /// Adds a deletion of `key` (deleting a key that does not exist is not an error).
@@ -156,7 +157,7 @@ impl WriteBatch {
         self.rep.push(ValueKind::Delete as u8);
         put_length_prefixed(&mut self.rep, key);
         self.data_size += key.len();
-        self.bump_count();
+        self.count += 1;
     }
 
     /// The number of operations in the batch.
@@ -177,11 +178,6 @@ impl WriteBatch {
         self.first = 0;
         self.count = 0;
         self.data_size = 0;
-        self.write_header();
-    }
-
-    fn bump_count(&mut self) {
-        self.count += 1;
         self.write_header();
     }
 
@@ -230,8 +226,15 @@ impl WriteBatch {
         self.first
     }
 
-    /// The log record payload: the header followed by the operations.
+    /// The log record payload: the header followed by the operations. Valid once the
+    /// batch is stamped with [`WriteBatch::set_seqno`] (the commit leader always does),
+    /// since the header is not rewritten on every push.
     pub(crate) fn payload(&self) -> &[u8] {
+        debug_assert_eq!(
+            split_header(&self.rep[self.start..]).map(|(first, count, _)| (first, count as usize)),
+            Some((self.first, self.count)),
+            "payload of a batch pushed to after it was stamped"
+        );
         &self.rep[self.start..]
     }
 
@@ -241,7 +244,8 @@ impl WriteBatch {
     }
 
     /// The payload as shared bytes, so that decoded keys and values can borrow from it.
-    pub(crate) fn into_payload(self) -> Bytes {
+    pub(crate) fn into_payload(mut self) -> Bytes {
+        self.write_header();
         let mut payload = Bytes::from(self.rep);
         // Moves the start without copying or allocating.
         bytes::Buf::advance(&mut payload, self.start);
@@ -266,8 +270,8 @@ pub(crate) fn encode_group<'a>(
     };
     out.clear();
     let mut header = [0u8; HEADER_ROOM];
-    let mut len = encode_varint(first, &mut header);
-    len += encode_varint(u64::from(total), &mut header[len..]);
+    let mut len = write_varint(&mut header, first);
+    len += write_varint(&mut header[len..], u64::from(total));
     out.extend_from_slice(&header[..len]);
     let mut next = first;
     for batch in batches {
@@ -280,19 +284,6 @@ pub(crate) fn encode_group<'a>(
         out.extend_from_slice(&batch.rep[HEADER_ROOM..]);
     }
     true
-}
-
-/// Writes `value` as an LEB128 varint at the front of `out`, which must have room for it
-/// (10 bytes always do); returns its length.
-fn encode_varint(mut value: u64, out: &mut [u8]) -> usize {
-    let mut len = 0;
-    while value >= 0x80 {
-        out[len] = (value as u8) | 0x80;
-        value >>= 7;
-        len += 1;
-    }
-    out[len] = value as u8;
-    len + 1
 }
 
 /// Splits a payload into its header (first sequence number, count) and its encoded
@@ -493,7 +484,7 @@ mod tests {
         batch.set_seqno(300);
         assert_eq!(batch.payload(), &[0xac, 0x02, 1, 1, 1, b'k', 1, b'v']);
         assert_eq!(batch.first_seqno(), 300);
-        // The header follows the count as it grows and the seqno as it is restamped.
+        // Restamping writes the header anew: the count the batch grew to, the new seqno.
         for _ in 0..199 {
             batch.delete("d");
         }

@@ -555,11 +555,7 @@ fn close_during_a_manual_compaction_abandons_it_cleanly() {
     }
     // An abandoned merge leaves no temporary table behind (before any reopen, which
     // would remove one itself).
-    let temps: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".tmp"))
-        .collect();
+    let temps = super::temp_files(dir.path());
     assert!(temps.is_empty(), "{temps:?}");
     let db = open(dir.path(), options);
     assert_eq!(db.iter().count(), 40_000);

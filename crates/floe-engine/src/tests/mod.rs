@@ -26,6 +26,15 @@ fn open(dir: &std::path::Path, options: Options) -> Db {
     Db::open_with(dir, options).expect("open")
 }
 
+/// The names of the temporary files (`*.tmp`) in `dir`.
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect()
+}
+
 /// Every key-value pair of `db`, as owned vectors.
 fn dump(db: &Db) -> Vec<(Vec<u8>, Vec<u8>)> {
     db.iter()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{dump, open, tiny};
+use super::{dump, open, temp_files, tiny};
 use crate::testing::{FaultOp, FaultyFs};
 use crate::{Db, Error, Options};
 
@@ -136,16 +136,21 @@ fn failed_manifest_append_poisons_and_reopen_recovers() {
     check_recovered(dir.path(), &acked);
 }
 
-#[test]
-fn failed_background_compaction_poisons_and_reopen_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let fs = FaultyFs::new();
+/// Opens a database on `fs` whose level 0 holds at least two tables of 200 acknowledged
+/// keys while the compaction worker is held off, then arms a fault on `op` for every path
+/// containing `path` and releases the worker; returns the database once a write fails, the
+/// error of that write and the acknowledged keys. The compaction started on release is
+/// what meets the fault first.
+fn fail_a_paused_compaction(
+    dir: &std::path::Path,
+    fs: &FaultyFs,
+    op: FaultOp,
+    path: &str,
+) -> (Db, Error, Vec<String>) {
     let db = open(
-        dir.path(),
-        on(&fs, tiny().l0_compaction_trigger(2).l0_stop_trigger(1000)),
+        dir,
+        on(fs, tiny().l0_compaction_trigger(2).l0_stop_trigger(1000)),
     );
-    // Level 0 fills while the compaction worker is held off; then every table write fails,
-    // and the compaction it starts when released is the one that fails first.
     let paused = crate::shared::lock(&db.shared().compaction);
     let mut acked = Vec::new();
     for i in 0..200u32 {
@@ -155,7 +160,7 @@ fn failed_background_compaction_poisons_and_reopen_recovers() {
     }
     db.flush().unwrap();
     assert!(db.stats().levels[0].tables >= 2);
-    fs.fail_always_on(FaultOp::Create, Some(".sst"));
+    fs.fail_always_on(op, Some(path));
     drop(paused);
     let err = loop {
         match db.put("after", "the failure") {
@@ -163,6 +168,15 @@ fn failed_background_compaction_poisons_and_reopen_recovers() {
             Err(err) => break err,
         }
     };
+    (db, err, acked)
+}
+
+#[test]
+fn failed_background_compaction_poisons_and_reopen_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    // Every table creation fails.
+    let (db, err, acked) = fail_a_paused_compaction(dir.path(), &fs, FaultOp::Create, ".sst");
     assert_poisoned_by_injected(&err);
     // Reads keep working on the tables that were never replaced.
     assert_eq!(db.get("key00007").unwrap().as_deref(), Some(&b"v7"[..]));
@@ -170,38 +184,12 @@ fn failed_background_compaction_poisons_and_reopen_recovers() {
     assert!(check_recovered(dir.path(), &acked) >= acked.len());
 }
 
-/// The temporary files in `dir` (`*.tmp`).
-fn temp_files(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".tmp"))
-        .collect()
-}
-
 #[test]
 fn a_compaction_that_fails_mid_table_removes_its_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let fs = FaultyFs::new();
-    let db = open(
-        dir.path(),
-        on(&fs, tiny().l0_compaction_trigger(2).l0_stop_trigger(1000)),
-    );
-    let paused = crate::shared::lock(&db.shared().compaction);
-    for i in 0..200u32 {
-        db.put(format!("key{i:05}"), format!("v{i}")).unwrap();
-    }
-    db.flush().unwrap();
-    assert!(db.stats().levels[0].tables >= 2);
     // The compaction creates its first output, then every write into a table fails.
-    fs.fail_always_on(FaultOp::Write, Some(".sst.tmp"));
-    drop(paused);
-    let err = loop {
-        match db.put("after", "the failure") {
-            Ok(()) => std::thread::sleep(std::time::Duration::from_millis(1)),
-            Err(err) => break err,
-        }
-    };
+    let (db, err, _) = fail_a_paused_compaction(dir.path(), &fs, FaultOp::Write, ".sst.tmp");
     assert_poisoned_by_injected(&err);
     assert!(fs.injected() > 0);
     // Checked before any reopen, which would remove orphans itself.
