@@ -25,6 +25,7 @@ dbbench options:
                        seekrandom, readseq, readwhilewriting, fillsync (default: all)
   --write-buffer SIZE  memtable size of every engine, e.g. 64MiB (default 64MiB)
   --sync-ops N         fsynced writes per thread in fillsync (default 1000)
+  --sync-rounds N      fillsync in N rounds, the engines taking turns (default 4)
   --seek-nexts N       entries read after each seek in seekrandom (default 10)
   --dir PATH           where the per-run databases go (default target/bench/tmp)
   --quiet              no progress bars
@@ -113,6 +114,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
                 parsed.dbbench.write_buffer = size(&value()?).context("--write-buffer")?
             }
             "--sync-ops" => parsed.dbbench.sync_ops = count(&value()?).context("--sync-ops")?,
+            "--sync-rounds" => {
+                parsed.dbbench.sync_rounds =
+                    count(&value()?).context("--sync-rounds")?.max(1) as usize
+            }
             "--seek-nexts" => {
                 parsed.dbbench.seek_nexts = count(&value()?).context("--seek-nexts")? as usize
             }
@@ -234,6 +239,8 @@ mod tests {
             "4MiB",
             "--sync-ops",
             "50",
+            "--sync-rounds",
+            "2",
             "--json",
             "out/x.json",
             "--quiet",
@@ -258,6 +265,7 @@ mod tests {
         );
         assert_eq!(args.dbbench.write_buffer, 4 << 20);
         assert_eq!(args.dbbench.sync_ops, 50);
+        assert_eq!(args.dbbench.sync_rounds, 2);
         assert_eq!(args.dbbench.seek_nexts, 5);
         assert_eq!(args.dbbench.display, Display::Quiet);
         assert_eq!(args.json, Some(PathBuf::from("out/x.json")));

@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
                 "workloads": args.dbbench.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
                 "write_buffer": args.dbbench.write_buffer,
                 "sync_ops_per_thread": args.dbbench.sync_ops,
+                "sync_rounds": args.dbbench.sync_rounds,
                 "seek_nexts": args.dbbench.seek_nexts,
             },
             "measurements": all,

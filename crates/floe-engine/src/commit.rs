@@ -7,7 +7,8 @@
 //! `write` call, and syncs once if any of them asked for it. It hands each writer its
 //! assignment and gives up leadership; every writer then inserts its own batch into the
 //! memtable of that same generation, concurrently with the others and with the next
-//! group's log write, and publishes it in order (see [`crate::publish`]).
+//! group's log write, and publishes it in order (see [`crate::publish`]). A group that
+//! synced is inserted and published by its leader instead (see [`Shared::commit`]).
 //!
 //! Generations: the active memtable and the active log segment are swapped together, only
 //! by a holder of the log mutex, and only after every assigned batch is published (the
@@ -88,6 +89,8 @@ pub(crate) struct Assigned {
     last: SeqNo,
     payload: Bytes,
     mem: Arc<Memtable>,
+    /// Whether the leader already inserted and published the batch (a synced group).
+    published: bool,
 }
 
 /// The commit queue.
@@ -109,6 +112,9 @@ pub(crate) struct Queue {
     /// The size of the last group that synced: how many writers a sync leader expects
     /// back (see [`Shared::wait_for_joiners`]).
     last_sync_group: usize,
+    /// Whether the active leader's group syncs: its outcomes are then a whole
+    /// `fdatasync` away, and a waiting writer blocks at once instead of spinning.
+    leader_syncs: bool,
 }
 
 impl Queue {
@@ -130,8 +136,11 @@ impl Shared {
         batch.validate(crate::options::MAX_KEY_SIZE, crate::options::MAX_VALUE_SIZE)?;
         let user_bytes = batch.approximate_size() as u64;
         let assigned = self.commit(batch, sync)?;
-        self.apply(&assigned);
+        if !assigned.published {
+            self.apply(&assigned);
+        }
         Counters::add(&self.counters.user_bytes, user_bytes);
+        Counters::add(&self.counters.writes, 1);
         // The write is logged and visible: it is acknowledged even if the switch below
         // fails (that failure poisons the database, so the next write reports it).
         let _ = self.maybe_freeze(&assigned.mem);
@@ -160,12 +169,14 @@ impl Shared {
             if !queue.leader_active {
                 break;
             }
-            if !spun && self.spin_commits {
+            if !spun && self.spin_commits && !queue.leader_syncs {
                 // The leader is most likely logging this batch right now, one `write`
                 // away from posting it: waiting for that by spinning costs less than
                 // sleeping and being woken (two context switches and a wake-up call).
                 // Everything is checked again under the lock afterwards, so the spin is
-                // only a hint and can never miss a post.
+                // only a hint and can never miss a post. A leader that syncs is a whole
+                // `fdatasync` away, far longer than the spin: spinning would only take
+                // the CPU from the writers that are about to join the next group.
                 spun = true;
                 let seen = self.queue_posts.load(Ordering::Acquire);
                 drop(queue);
@@ -190,6 +201,7 @@ impl Shared {
                 queue = lock(&self.queue);
             }
             let syncs = self.options.sync || queue.pending.iter().any(|p| p.sync);
+            queue.leader_syncs = syncs;
             if syncs && self.spin_commits && queue.pending.len() < queue.last_sync_group {
                 let expected = queue.last_sync_group;
                 drop(queue);
@@ -205,6 +217,16 @@ impl Shared {
             }
             drop(queue);
             let logged = self.lead(&mut group);
+            // A synced group's writers slept through the sync, and waking them takes far
+            // longer than inserting their batches (tens of microseconds on a busy machine
+            // against about one per small batch); inserting their own, they would also
+            // wait for one another to publish in order, a wake-up each. So the leader
+            // inserts and publishes the whole group, and they only return. A group that
+            // did not sync is inserted by its writers in parallel, who are running.
+            let published = syncs && logged.is_ok();
+            if let (true, Ok((mem, last))) = (published, &logged) {
+                self.apply_group(mem, &group, *last);
+            }
             queue = lock(&self.queue);
             let mut mine = None;
             for pending in group.drain(..) {
@@ -216,6 +238,7 @@ impl Shared {
                             last: first + pending.batch.len() as u64 - 1,
                             payload: pending.batch.into_payload(),
                             mem: Arc::clone(mem),
+                            published,
                         })
                     }
                     Err(err) => Err(err.clone()),
@@ -234,6 +257,7 @@ impl Shared {
             queue.wake(&self.queue_cv);
         };
         queue.leader_active = false;
+        queue.leader_syncs = false;
         // Wakes the writers whose outcomes are posted, and one that may lead next.
         self.queue_posts.fetch_add(1, Ordering::Release);
         queue.wake(&self.queue_cv);
@@ -367,6 +391,7 @@ impl Shared {
             }
             let start = Instant::now();
             writer.sync()?;
+            Counters::add(&self.counters.log_syncs, 1);
             let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.last_sync_nanos.store(nanos, Ordering::Relaxed);
             Ok(())
@@ -379,35 +404,55 @@ impl Shared {
             )));
         }
         log.next_seqno = next;
+        Counters::add(&self.counters.write_groups, 1);
         Ok((mem, next - 1))
     }
 
     /// Inserts an assigned batch into its memtable and publishes it.
     fn apply(&self, assigned: &Assigned) {
-        match (check_batch(&assigned.payload), assigned.mem.enter()) {
-            (Ok((first, _)), Ok(guard)) => {
-                debug_assert_eq!(first, assigned.first);
-                // The memtable copies keys and values into its arena, so the payload is
-                // only borrowed.
-                for (seqno, (kind, key, value)) in (first..).zip(batch_op_slices(&assigned.payload))
-                {
-                    guard.insert_unchecked(key, seqno, kind, value);
-                }
-            }
-            // Neither can happen: the payload is the one this process encoded, and a
-            // memtable is frozen only after every batch assigned to it is published. If
-            // it did happen, refuse further writes rather than lose one silently.
-            (Err(err), _) => {
-                let _ = self.poison(err);
-            }
-            (_, Err(err)) => {
+        self.insert(&assigned.mem, [&assigned.payload[..]]);
+        // Publish even after a failure in the insert: later batches must not wait forever.
+        self.publisher.complete(assigned.first, assigned.last);
+    }
+
+    /// Inserts a whole logged group (whose last sequence number is `last`) into `mem` and
+    /// publishes it, for its leader (see [`Shared::commit`]).
+    fn apply_group(&self, mem: &Memtable, group: &[Pending], last: SeqNo) {
+        let Some(first) = group.first().map(|p| p.batch.first_seqno()) else {
+            return;
+        };
+        self.insert(mem, group.iter().map(|p| p.batch.payload()));
+        self.publisher.complete(first, last);
+    }
+
+    /// Inserts stamped batch payloads into `mem`. The memtable copies keys and values into
+    /// its arena, so the payloads are only borrowed.
+    fn insert<'p>(&self, mem: &Memtable, payloads: impl IntoIterator<Item = &'p [u8]>) {
+        let guard = match mem.enter() {
+            Ok(guard) => guard,
+            // Cannot happen: a memtable is frozen only after every batch assigned to it
+            // is published. If it did, refuse further writes rather than lose one silently.
+            Err(err) => {
                 let _ = self.poison(Error::corruption(format!(
                     "internal error: a batch was assigned to a frozen memtable ({err})"
                 )));
+                return;
+            }
+        };
+        for payload in payloads {
+            match check_batch(payload) {
+                Ok((first, _)) => {
+                    for (seqno, (kind, key, value)) in (first..).zip(batch_op_slices(payload)) {
+                        guard.insert_unchecked(key, seqno, kind, value);
+                    }
+                }
+                // Cannot happen either: the payload is the one this process encoded.
+                Err(err) => {
+                    let _ = self.poison(err);
+                    return;
+                }
             }
         }
-        // Publish even after a failure above: later batches must not wait forever.
-        self.publisher.complete(assigned.first, assigned.last);
     }
 
     /// Freezes `mem` if it is still the active memtable and reached its capacity.
@@ -533,6 +578,7 @@ impl Shared {
                     err,
                 )));
             }
+            Counters::add(&self.counters.log_syncs, 1);
         }
         if let Err(err) = writer.sync() {
             let name = log_path(&self.dir, *number);
@@ -541,6 +587,7 @@ impl Shared {
                 err,
             )));
         }
+        Counters::add(&self.counters.log_syncs, 1);
         Ok(())
     }
 }

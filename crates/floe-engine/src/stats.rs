@@ -49,6 +49,15 @@ pub struct Stats {
     pub stops: u64,
     /// The total time write groups spent delayed or waiting for level 0.
     pub stall_time: Duration,
+    /// Acknowledged writes (each `put`, `delete` and batch `write` call that changed
+    /// something).
+    pub writes: u64,
+    /// Commit groups logged: each is one log record, written by one leader for all the
+    /// writes that were queued together.
+    pub write_groups: u64,
+    /// `fdatasync` calls on the write-ahead log, for synced writes and [`crate::Db::sync`].
+    /// Concurrent synced writers share one (group commit): compare with `writes`.
+    pub log_syncs: u64,
 }
 
 impl Stats {
@@ -92,6 +101,9 @@ pub(crate) struct Counters {
     pub(crate) slowdowns: AtomicU64,
     pub(crate) stops: AtomicU64,
     pub(crate) stall_nanos: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) write_groups: AtomicU64,
+    pub(crate) log_syncs: AtomicU64,
 }
 
 impl Counters {
@@ -122,6 +134,9 @@ impl Counters {
             slowdowns: get(&self.slowdowns),
             stops: get(&self.stops),
             stall_time: Duration::from_nanos(get(&self.stall_nanos)),
+            writes: get(&self.writes),
+            write_groups: get(&self.write_groups),
+            log_syncs: get(&self.log_syncs),
         }
     }
 }

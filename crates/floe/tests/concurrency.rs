@@ -190,8 +190,10 @@ fn acknowledged_writes_are_never_lost_or_hidden_across_freezes() {
     db.close().unwrap();
 }
 
-/// Writers with `sync(true)` share fsyncs through group commit; every write they were
-/// told is durable is there, in this handle and after a reopen.
+/// Writers with `sync(true)` share fsyncs through group commit; each reads its own write
+/// as soon as the call returns (a synced group is inserted and published by its leader
+/// before anyone in it returns), and every write they were told is durable is there, in
+/// this handle and after a reopen.
 #[test]
 fn synced_writers_sharing_group_commits_lose_nothing() {
     const WRITES: usize = 60;
@@ -211,6 +213,11 @@ fn synced_writers_sharing_group_commits_lose_nothing() {
                     } else {
                         db.put(single_key(w, i), tagged(w, i)).unwrap();
                     }
+                    assert_eq!(
+                        db.get(single_key(w, i)).unwrap().as_deref(),
+                        Some(&tagged(w, i)[..]),
+                        "writer {w} cannot read its write {i} back"
+                    );
                 }
             })
         })
@@ -218,6 +225,13 @@ fn synced_writers_sharing_group_commits_lose_nothing() {
     for writer in writers {
         writer.join().expect("a writer panicked");
     }
+    let stats = db.stats();
+    let writes = (WRITERS * WRITES) as u64;
+    assert_eq!(stats.writes, writes);
+    assert!(
+        (1..=writes).contains(&stats.write_groups) && stats.log_syncs == stats.write_groups,
+        "every group of synced writes syncs once: {stats:?}"
+    );
     let check = |db: &Db, stage: &str| {
         for w in 0..WRITERS {
             for i in 0..WRITES {

@@ -75,7 +75,7 @@ impl Engine for FloeEngine {
             .iter()
             .map(|level| format!("{}/{}M", level.tables, level.bytes >> 20))
             .collect();
-        vec![
+        let mut notes = vec![
             ("floe_levels".to_string(), levels.join(",")),
             (
                 "floe_flush_mb".to_string(),
@@ -89,7 +89,15 @@ impl Engine for FloeEngine {
                 "floe_compactions".to_string(),
                 stats.compactions.to_string(),
             ),
-        ]
+        ];
+        if stats.log_syncs > 0 {
+            // Group commit at work: how many acknowledged writes each log sync covered.
+            notes.push((
+                "floe_writes_per_sync".to_string(),
+                format!("{:.2}", stats.writes as f64 / stats.log_syncs as f64),
+            ));
+        }
+        notes
     }
 
     fn close(self: Box<Self>) -> anyhow::Result<()> {

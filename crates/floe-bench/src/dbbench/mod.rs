@@ -154,6 +154,11 @@ pub struct DbBenchOptions {
     pub threads: Option<Vec<usize>>,
     /// Synced writes per thread in `fillsync` (1000 by default: each costs an fsync).
     pub sync_ops: u64,
+    /// Rounds `fillsync` is split into, the engines taking turns each round (4 by
+    /// default): a disk's sync latency drifts over seconds, so engines measured one after
+    /// the other would meet different disks. Each round is a fresh database; the figures
+    /// pool all rounds.
+    pub sync_rounds: usize,
     /// Entries read after each seek in `seekrandom` (10 by default).
     pub seek_nexts: usize,
     /// The directory the per-run databases are created in (`target/bench/tmp` by default).
@@ -170,6 +175,7 @@ impl Default for DbBenchOptions {
             write_buffer: 64 << 20,
             threads: None,
             sync_ops: 1000,
+            sync_rounds: 4,
             seek_nexts: 10,
             dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/tmp"),
             display: Display::Auto,
@@ -217,23 +223,103 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
     let mut out = Vec::new();
     for &workload in &options.workloads {
         for threads in options.threads_for(workload) {
-            for &engine in &options.engines {
-                out.push(run_one(config, options, &data, workload, threads, engine)?);
+            let rounds = if workload == Workload::FillSync {
+                options.sync_rounds.max(1)
+            } else {
+                1
+            };
+            let mut pooled: Vec<Option<Run>> = options.engines.iter().map(|_| None).collect();
+            for round in 0..rounds {
+                for (&engine, pool) in options.engines.iter().zip(&mut pooled) {
+                    let run = run_one(
+                        config,
+                        options,
+                        &data,
+                        Round {
+                            workload,
+                            threads,
+                            round,
+                            rounds,
+                        },
+                        engine,
+                    )?;
+                    *pool = Some(match pool.take() {
+                        None => run,
+                        Some(earlier) => earlier.pool(run),
+                    });
+                }
+            }
+            for run in pooled.into_iter().flatten() {
+                let Run {
+                    mut measurement,
+                    mut samples,
+                } = run;
+                measurement.latency_ns = percentiles(&mut samples);
+                if rounds > 1 {
+                    let per_thread = (measurement.ops / threads.max(1) as u64).to_string();
+                    for (name, value) in &mut measurement.notes {
+                        if name == "ops_per_thread" {
+                            value.clone_from(&per_thread);
+                        }
+                    }
+                    measurement
+                        .notes
+                        .push(("rounds".to_string(), rounds.to_string()));
+                }
+                out.push(measurement);
             }
         }
     }
     Ok(out)
 }
 
+/// Which run of a workload [`run_one`] makes: at what thread count, and which of how many
+/// interleaved rounds.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    workload: Workload,
+    threads: usize,
+    round: usize,
+    rounds: usize,
+}
+
+/// One engine's run of a workload: its measurement (percentiles not computed yet) and
+/// the latency samples behind it.
+struct Run {
+    measurement: Measurement,
+    samples: Vec<u64>,
+}
+
+impl Run {
+    /// This run and a later round of the same workload on the same engine, as one:
+    /// operations, time and samples add up; the notes are the later round's.
+    fn pool(mut self, later: Run) -> Run {
+        self.measurement.ops += later.measurement.ops;
+        self.measurement.elapsed += later.measurement.elapsed;
+        self.measurement.notes = later.measurement.notes;
+        self.samples.extend(later.samples);
+        self
+    }
+}
+
 fn run_one(
     config: &Config,
     options: &DbBenchOptions,
     data: &data::Data,
-    workload: Workload,
-    threads: usize,
+    run: Round,
     kind: EngineKind,
-) -> anyhow::Result<Measurement> {
-    let label = format!("{workload} x{threads} {kind}");
+) -> anyhow::Result<Run> {
+    let Round {
+        workload,
+        threads,
+        round,
+        rounds,
+    } = run;
+    let label = if rounds > 1 {
+        format!("{workload} x{threads} {kind} ({}/{rounds})", round + 1)
+    } else {
+        format!("{workload} x{threads} {kind}")
+    };
     let dir = tempfile::Builder::new()
         .prefix(&format!("{kind}-{workload}-"))
         .tempdir_in(&options.dir)
@@ -253,14 +339,15 @@ fn run_one(
         threads,
         display: options.display,
         label: &label,
-        sync_ops: options.sync_ops,
+        // The rounds share the synced writes out (at least one each).
+        sync_ops: (options.sync_ops / rounds as u64).max(1),
         seek_nexts: options.seek_nexts,
     };
     if workload.needs_load() {
         workloads::load(&ctx)?;
     }
     let written_before = disk_write_bytes();
-    let mut outcome = workloads::run(workload, &ctx).with_context(|| label.clone())?;
+    let outcome = workloads::run(workload, &ctx).with_context(|| label.clone())?;
     let mut measurement = Measurement::new(
         workload.name(),
         kind.name(),
@@ -268,7 +355,6 @@ fn run_one(
         outcome.ops,
         outcome.elapsed,
     );
-    measurement.latency_ns = percentiles(&mut outcome.samples);
     measurement.notes = outcome.notes;
     if workload.measures_space() {
         engine
@@ -304,11 +390,15 @@ fn run_one(
             ));
         }
     } else {
+        measurement.notes.extend(engine.notes());
         engine
             .close()
             .with_context(|| format!("{label}: closing"))?;
     }
-    Ok(measurement)
+    Ok(Run {
+        measurement,
+        samples: outcome.samples,
+    })
 }
 
 /// The bytes this process has caused to be written to storage so far (`write_bytes` of

@@ -49,6 +49,20 @@ fn every_workload_runs_and_reads_back_what_it_wrote() {
                     _ => 1000,
                 };
                 assert_eq!(m.ops, expected, "{workload} x{} on {engine}", m.threads);
+                let note = |name: &str| {
+                    m.notes
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, value)| value.as_str())
+                };
+                if workload == Workload::FillSync {
+                    // Four interleaved rounds of 5 writes per thread, pooled.
+                    assert_eq!(note("rounds"), Some("4"), "{engine}");
+                    assert_eq!(note("ops_per_thread"), Some("20"), "{engine}");
+                    if *engine == EngineKind::Floe {
+                        assert!(note("floe_writes_per_sync").is_some());
+                    }
+                }
                 assert_eq!(m.latency_ns.is_some(), workload != Workload::ReadSeq);
                 if let Some([p50, p99, p999]) = m.latency_ns {
                     assert!(

@@ -188,3 +188,34 @@ fn a_flush_keeps_the_versions_live_snapshots_see_and_drops_the_rest() {
     assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v5"[..]));
     assert_eq!(db.snapshot().get("k").unwrap().as_deref(), Some(&b"v5"[..]));
 }
+
+#[test]
+fn stats_count_writes_groups_and_log_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), Options::default());
+    db.put("a", "1").unwrap();
+    db.delete("a").unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put("b", "2");
+    batch.put("c", "3");
+    db.write(batch).unwrap();
+    // An empty batch changes nothing and is not a write.
+    db.write(WriteBatch::new()).unwrap();
+    let stats = db.stats();
+    assert_eq!(
+        (stats.writes, stats.write_groups, stats.log_syncs),
+        (3, 3, 0)
+    );
+    db.sync().unwrap();
+    assert_eq!(db.stats().log_syncs, 1);
+    drop(db);
+
+    let db = open(dir.path(), Options::default().sync(true));
+    db.put("d", "4").unwrap();
+    db.put("e", "5").unwrap();
+    let stats = db.stats();
+    assert_eq!(
+        (stats.writes, stats.write_groups, stats.log_syncs),
+        (2, 2, 2)
+    );
+}
