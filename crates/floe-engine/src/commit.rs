@@ -265,26 +265,31 @@ impl Shared {
     }
 
     /// Lets a leader about to sync wait until `expected` batches are queued, for at most
-    /// half the last `fdatasync`'s duration (and [`MAX_SYNC_JOIN_WAIT`]): a writer that
-    /// joins saves a whole sync of its own, so waiting half of one for it pays.
+    /// twice the last `fdatasync`'s duration (and [`MAX_SYNC_JOIN_WAIT`]).
     ///
     /// Without it, synced group commit with several writers falls into a convoy: while a
     /// group syncs, one writer outside it queues and then leads the next group alone,
-    /// because the group's own writers are still applying their batches; groups alternate
-    /// large and single, about two writers per `fdatasync` with four writing. The writers
-    /// of the last synced group usually come back within microseconds, so the leader
-    /// waits for as many (it yields rather than spins, since on a machine with fewer cores
-    /// than writers they need its core to get here). A lone writer never waits: its
-    /// last group was itself. The count is read without the lock, so this is only a hint;
-    /// the group is taken under the lock as always.
+    /// because the group's own writers are still waking up; groups alternate large and
+    /// single, about two writers per `fdatasync` with four writing. The writers of the
+    /// last synced group come back soon, so the leader waits for as many (it yields rather
+    /// than spins, since on a machine with fewer cores than writers they need its core to
+    /// get here). A lone writer never waits: its last group was itself. The count is read
+    /// without the lock, so this is only a hint; the group is taken under the lock as
+    /// always.
     ///
-    /// Measured with `floe-bench dbbench --workloads fillsync --threads 4 --sync-ops 2000`
-    /// on the 2-core development machine (fdatasync ~180 µs), alternating runs with a
-    /// fixed wait: none 9.0k and 9.5k writes/s; 40 µs 10.7k; 100 µs 11.4k and 11.7k;
-    /// 150 µs 10.7k and 11.2k. One writer: unchanged (4.5k to 5.8k across runs, noise).
+    /// Why a budget longer than a sync pays: a joiner that arrives after `t` is
+    /// acknowledged after `t` plus one sync either way (had the leader not waited, it
+    /// would wait for the leader's sync and then its own), so waiting costs only the
+    /// leader, and every joiner saves the disk a whole sync. How long joiners take to come
+    /// back depends on how fast the scheduler wakes them, which on a virtual machine can
+    /// take longer than the sync itself. Measured with `floe-bench dbbench --workloads
+    /// fillsync --threads 4 --sync-ops 2000 --sync-rounds 1` on the 2-core development
+    /// machine, 11 alternating pairs: twice the last sync beat half of it in 9, by about
+    /// 7% on average (writes per sync 3.1-3.4 to 3.3-3.8). One writer never waits.
     fn wait_for_joiners(&self, expected: usize) {
         let start = Instant::now();
-        let budget = Duration::from_nanos(self.last_sync_nanos.load(Ordering::Relaxed) / 2)
+        let budget = Duration::from_nanos(self.last_sync_nanos.load(Ordering::Relaxed))
+            .saturating_mul(2)
             .min(MAX_SYNC_JOIN_WAIT);
         while self.queued.load(Ordering::Relaxed) < expected && start.elapsed() < budget {
             std::thread::yield_now();
