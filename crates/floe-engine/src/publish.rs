@@ -27,7 +27,15 @@ pub(crate) struct Publisher {
     parked: Mutex<Parked>,
     /// Signalled whenever `visible` advances and somebody waits.
     advanced: Condvar,
+    /// Whether a parked writer spins briefly before it blocks (see
+    /// [`Publisher::spinning`]).
+    spin: bool,
 }
+
+/// How long a parked writer spins for its predecessors before it blocks: several times
+/// what inserting a small batch takes (about a microsecond), far less than a sleep and a
+/// wake-up cost together.
+const PUBLISH_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// What [`Publisher::parked`] guards.
 #[derive(Debug, Default)]
@@ -48,7 +56,24 @@ impl Publisher {
             visible: AtomicU64::new(visible),
             parked: Mutex::new(Parked::default()),
             advanced: Condvar::new(),
+            spin: false,
         }
+    }
+
+    /// This publisher, with writers that park behind a predecessor spinning for up to
+    /// [`PUBLISH_SPIN`] before they block, when `spin` (only worth it with more than one
+    /// CPU, where the predecessor is inserting on another one meanwhile).
+    ///
+    /// Two writers of one commit group insert in parallel; when the second finishes
+    /// first, it used to sleep on the condition variable and be woken by the first a
+    /// microsecond later: a futex wait and a wake-up, 4% of the CPU time of `overwrite`
+    /// with two threads. The spin only reads `visible` (Acquire, pairing with the Release
+    /// store that advances it, so the inserts up to it are seen); when it gives up, the
+    /// writer takes the lock and waits exactly as without it. The loom model runs without
+    /// the spin: it adds no state, only a shortcut to a return the wait would also reach.
+    pub(crate) fn spinning(mut self, spin: bool) -> Publisher {
+        self.spin = spin;
+        self
     }
 
     /// The visible sequence number. Acquire pairs with the Release store in
@@ -96,7 +121,30 @@ impl Publisher {
                 self.advanced.notify_all();
             }
         }
+        if visible < last && self.spin {
+            drop(parked);
+            if self.spin_until_visible(last) {
+                return;
+            }
+            parked = self.lock();
+        }
         self.wait_locked(parked, last);
+    }
+
+    /// Spins until `seqno` is visible (true) or [`PUBLISH_SPIN`] passes (false).
+    fn spin_until_visible(&self, seqno: u64) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            for _ in 0..64 {
+                if self.visible.load(Ordering::Acquire) >= seqno {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= PUBLISH_SPIN {
+                return false;
+            }
+        }
     }
 
     /// Waits until every sequence number up to `seqno` is visible, holding `parked`.
@@ -127,7 +175,40 @@ mod tests {
 
     #[test]
     fn visibility_advances_only_over_contiguous_batches() {
-        let publisher = Arc::new(Publisher::new(0));
+        for spin in [false, true] {
+            parks_until_predecessors_complete(spin);
+        }
+    }
+
+    /// Four writers complete interleaved batches (writer `w` owns every fourth one); each
+    /// sees its batch visible when `complete` returns, with and without the spin.
+    #[test]
+    fn concurrent_writers_see_their_batches_visible_on_return() {
+        const WRITERS: u64 = 4;
+        const BATCHES: u64 = 4000;
+        for spin in [false, true] {
+            let publisher = Arc::new(Publisher::new(0).spinning(spin));
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let publisher = Arc::clone(&publisher);
+                    thread::spawn(move || {
+                        for batch in (w..BATCHES).step_by(WRITERS as usize) {
+                            // Batch `b` holds sequence numbers 2b+1 and 2b+2.
+                            publisher.complete(2 * batch + 1, 2 * batch + 2);
+                            assert!(publisher.visible() >= 2 * batch + 2, "spin {spin}");
+                        }
+                    })
+                })
+                .collect();
+            for writer in writers {
+                writer.join().unwrap();
+            }
+            assert_eq!(publisher.visible(), 2 * BATCHES);
+        }
+    }
+
+    fn parks_until_predecessors_complete(spin: bool) {
+        let publisher = Arc::new(Publisher::new(0).spinning(spin));
         let late = {
             let publisher = Arc::clone(&publisher);
             thread::spawn(move || publisher.complete(4, 6))

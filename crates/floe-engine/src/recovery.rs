@@ -269,18 +269,19 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         frozen: Vec::new(),
         version: Arc::new(version),
     };
+    let spin_commits = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     Ok(Shared {
         dir,
         fs,
         state: ArcSwap::from_pointee(state),
         state_lock: Mutex::new(()),
-        publisher: Publisher::new(last_seqno),
+        publisher: Publisher::new(last_seqno).spinning(spin_commits),
         queue: Mutex::new(Queue::default()),
         queue_cv: Condvar::new(),
         queue_posts: AtomicU64::new(0),
         queued: AtomicUsize::new(0),
         last_sync_nanos: AtomicU64::new(0),
-        spin_commits: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+        spin_commits,
         log: Mutex::new(LogState {
             group_record: Vec::new(),
             writer: LogWriter::segment(log_file, segment_reserve(options.write_buffer_size)),
