@@ -297,7 +297,9 @@ mod tests {
         assert_eq!(file.len(), 3 + FOOTER_LEN);
         assert_eq!(&file[file.len() - 8..], b"floe-sst");
         assert_eq!(Footer::decode(&file).unwrap(), footer);
-        for bit in 0..FOOTER_LEN * 8 {
+        // Every seventh bit under Miri, which interprets each decode; seven is coprime to
+        // eight, so the flips still land on every bit position within a byte.
+        for bit in (0..FOOTER_LEN * 8).step_by(if cfg!(miri) { 7 } else { 1 }) {
             let mut damaged = file.clone();
             damaged[3 + bit / 8] ^= 1 << (bit % 8);
             assert!(Footer::decode(&damaged).unwrap_err().is_corruption());

@@ -2,7 +2,9 @@
 //! to read, so that cache misses whose addresses are known early overlap instead of
 //! following one another.
 
-/// The size of a cache line on the processors floe targets.
+/// The size of a cache line on the processors floe targets (used only where hints are
+/// issued).
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 const LINE: usize = 64;
 
 /// Hints that every cache line of `items` will be read soon. A hint only: it changes no

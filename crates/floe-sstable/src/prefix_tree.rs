@@ -103,7 +103,14 @@ mod tests {
 
     #[test]
     fn lower_bound_matches_partition_point() {
-        for len in [0usize, 1, 2, 7, 8, 9, 63, 64, 65, 513, 1000] {
+        // Miri, which interprets every search, skips the longest tree; 513 keys still
+        // make four levels.
+        let lens: &[usize] = if cfg!(miri) {
+            &[0, 1, 2, 7, 8, 9, 63, 64, 65, 513]
+        } else {
+            &[0, 1, 2, 7, 8, 9, 63, 64, 65, 513, 1000]
+        };
+        for &len in lens {
             // Runs of equal keys, gaps, and the extremes of the key space.
             let mut keys: Vec<u64> = (0..len as u64).map(|i| (i / 3) * 10 + 5).collect();
             if len > 2 {
@@ -112,8 +119,11 @@ mod tests {
             }
             let tree = PrefixTree::new(&keys);
             assert_eq!(tree.len(), len);
+            // Under Miri, one key of each run of three equal ones, which still probes
+            // every distinct key (and its neighbours).
             let probes = keys
                 .iter()
+                .step_by(if cfg!(miri) { 3 } else { 1 })
                 .flat_map(|&k| [k.saturating_sub(1), k, k.saturating_add(1)])
                 .chain([0, 1, u64::MAX - 1, u64::MAX]);
             for x in probes {

@@ -18,6 +18,15 @@ const BLOCK_SIZES: [usize; 17] = [
     64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 65, 100, 333, 1000, 4097, 10007,
 ];
 
+/// The block sizes Miri, which interprets every read, checks: the smallest, an odd one,
+/// and one that holds the whole table.
+const MIRI_BLOCK_SIZES: [usize; 3] = [64, 333, 4096];
+
+/// Random lookups and random bounded scans per table that [`check`] makes; fewer under
+/// Miri.
+const RANDOM_GETS: usize = if cfg!(miri) { 10 } else { 50 };
+const RANDOM_SCANS: usize = if cfg!(miri) { 4 } else { 30 };
+
 fn random_user_key(rng: &mut SmallRng) -> Vec<u8> {
     // A small alphabet with the extreme bytes makes shared prefixes, 0x00 and 0xff common.
     const ALPHABET: [u8; 6] = [0x00, 0x01, b'a', b'b', 0xfe, 0xff];
@@ -144,7 +153,7 @@ fn check(model: &Model, bytes: Bytes, rng: &mut SmallRng) {
             );
         }
     }
-    for _ in 0..50 {
+    for _ in 0..RANDOM_GETS {
         let user_key = random_user_key(rng);
         let snapshot: SeqNo = rng.random_range(0..1100);
         assert_eq!(
@@ -152,7 +161,7 @@ fn check(model: &Model, bytes: Bytes, rng: &mut SmallRng) {
             model_get(model, &user_key, snapshot)
         );
     }
-    for _ in 0..30 {
+    for _ in 0..RANDOM_SCANS {
         let (lower, upper) = (random_bound(rng, model), random_bound(rng, model));
         let (lower, upper) = (as_ref(&lower), as_ref(&upper));
         let expected = model_range(model, lower, upper);
@@ -178,14 +187,21 @@ fn check(model: &Model, bytes: Bytes, rng: &mut SmallRng) {
 fn random_tables_at_every_block_size() {
     let seed = seed("random_tables_at_every_block_size");
     let mut rng = SmallRng::seed_from_u64(seed);
-    for block_size in BLOCK_SIZES {
-        let model = random_model(&mut rng, 150, 4);
+    // Under Miri, which interprets every read, smaller tables at fewer block sizes; the
+    // 64-byte blocks still hold few entries each.
+    let (block_sizes, entries, min_blocks) = if cfg!(miri) {
+        (&MIRI_BLOCK_SIZES[..], 20, 4)
+    } else {
+        (&BLOCK_SIZES[..], 150, 50)
+    };
+    for &block_size in block_sizes {
+        let model = random_model(&mut rng, entries, 4);
         let options = TableOptions::default().block_size(block_size);
         let (bytes, meta) = build(&model, options);
         if block_size == 64 {
             let table = Table::open(bytes.clone()).unwrap();
             assert!(
-                table.data_blocks() > 50,
+                table.data_blocks() > min_blocks,
                 "64-byte blocks hold few entries each"
             );
         }
@@ -197,7 +213,7 @@ fn random_tables_at_every_block_size() {
 #[test]
 fn without_a_bloom_filter() {
     let mut rng = SmallRng::seed_from_u64(seed("without_a_bloom_filter"));
-    let model = random_model(&mut rng, 100, 3);
+    let model = random_model(&mut rng, if cfg!(miri) { 20 } else { 100 }, 3);
     let (bytes, _) = build(
         &model,
         TableOptions::default()
@@ -211,9 +227,17 @@ fn without_a_bloom_filter() {
 fn keys_of_64_kib() {
     let mut rng = SmallRng::seed_from_u64(seed("keys_of_64_kib"));
     let mut model = Model::new();
-    for i in 0..6u8 {
-        let mut key = vec![i / 2; 64 << 10];
-        key[65535] = i;
+    // Under Miri, which interprets every hash and copy of these keys, two pairs of 1 KiB
+    // keys instead of three pairs of 64 KiB ones: still longer than every block, with
+    // multi-byte length varints, sharing all but their last byte within a pair.
+    let (keys, key_len, block_sizes) = if cfg!(miri) {
+        (4u8, 1 << 10, &[64, 512][..])
+    } else {
+        (6u8, 64 << 10, &[64, 4096, 65536][..])
+    };
+    for i in 0..keys {
+        let mut key = vec![i / 2; key_len];
+        key[key_len - 1] = i;
         model.insert(
             InternalKey::new(key.clone(), 9, ValueKind::Put),
             Bytes::from(vec![i; 10]),
@@ -221,10 +245,10 @@ fn keys_of_64_kib() {
         model.insert(InternalKey::new(key, 4, ValueKind::Delete), Bytes::new());
     }
     model.insert(
-        InternalKey::new(vec![0xff; 64 << 10], 1, ValueKind::Put),
+        InternalKey::new(vec![0xff; key_len], 1, ValueKind::Put),
         Bytes::from_static(b"last"),
     );
-    for block_size in [64, 4096, 65536] {
+    for &block_size in block_sizes {
         let (bytes, _) = build(&model, TableOptions::default().block_size(block_size));
         check(&model, bytes, &mut rng);
     }
@@ -234,7 +258,10 @@ fn keys_of_64_kib() {
 fn many_versions_of_one_key() {
     let mut rng = SmallRng::seed_from_u64(seed("many_versions_of_one_key"));
     let mut model = Model::new();
-    for seqno in (0..2000u64).map(|s| s * 3) {
+    // Fewer versions under Miri, which interprets every lookup; 40 still span a dozen
+    // 64-byte blocks.
+    let versions: u64 = if cfg!(miri) { 40 } else { 2000 };
+    for seqno in (0..versions).map(|s| s * 3) {
         let kind = if seqno % 7 == 0 {
             ValueKind::Delete
         } else {
@@ -256,7 +283,7 @@ fn many_versions_of_one_key() {
     for block_size in [64, 4096] {
         let (bytes, _) = build(&model, TableOptions::default().block_size(block_size));
         let table = Table::open(bytes.clone()).unwrap();
-        for snapshot in 0..6000 {
+        for snapshot in 0..versions * 3 {
             assert_eq!(
                 table.get(b"k", snapshot).unwrap(),
                 model_get(&model, b"k", snapshot)
@@ -353,8 +380,10 @@ fn tables_and_iterators_cross_threads() {
     assert_send_static::<TableIter>();
     assert_send_sync::<Error>();
 
+    // Fewer keys under Miri, which interprets every thread; 100 still fill many blocks.
+    let count: u32 = if cfg!(miri) { 100 } else { 1000 };
     let mut model = Model::new();
-    for i in 0..1000u32 {
+    for i in 0..count {
         model.insert(
             InternalKey::new(i.to_be_bytes().to_vec(), 1, ValueKind::Put),
             Bytes::from(i.to_le_bytes().to_vec()),
@@ -369,7 +398,7 @@ fn tables_and_iterators_cross_threads() {
         for t in 0..4u32 {
             let table = table.clone();
             scope.spawn(move || {
-                for i in (t..1000).step_by(4) {
+                for i in (t..count).step_by(4) {
                     let (_, value) = table.get(&i.to_be_bytes(), MAX_SEQNO).unwrap().unwrap();
                     assert_eq!(&value[..], &i.to_le_bytes());
                 }
@@ -377,10 +406,10 @@ fn tables_and_iterators_cross_threads() {
         }
     });
     drop(table);
-    let count = std::thread::spawn(move || iter.map(Result::unwrap).count())
+    let scanned = std::thread::spawn(move || iter.map(Result::unwrap).count())
         .join()
         .unwrap();
-    assert_eq!(count, 1000);
+    assert_eq!(scanned, count as usize);
 }
 
 /// A file whose writes or syncs fail, to prove the builder reports I/O errors.
