@@ -186,9 +186,10 @@ fn sustained_overwrites(
 }
 
 /// RocksDB on `overwrite-sustained`'s exact writes (the fill, then the first `overwrites`
-/// of the same overwrite sequence) with the same tree shape; returns the bytes the kernel
-/// counted as written from open to the last write. `None` where the kernel does not
-/// report them.
+/// of the same overwrite sequence) with the same memtable, level-1 and table sizes (it
+/// keeps its default dynamic level sizing, which floe does not have); returns the bytes
+/// the kernel counted as written from open to the last write. `None` where the kernel
+/// does not report them.
 #[cfg(feature = "rocksdb")]
 fn rocksdb_sustained(
     path: &std::path::Path,
@@ -232,9 +233,10 @@ const SUSTAINED_FOR: Duration = Duration::from_secs(90);
 /// levels, as a long-running database would have. Reports write amplification (table
 /// bytes written by flushes and compactions per user byte; and, as the kernel counts it
 /// with the log included, for floe and, in a build with the `rocksdb` feature, for
-/// RocksDB on the same writes with the same tree shape), space amplification before
-/// and after `compact()` (bytes on disk per byte of live keys and values), the share of
-/// the time writers were stalled, and the write latency percentiles.
+/// RocksDB on the same writes with the same memtable, level-1 and table sizes), space
+/// amplification before and after `compact()` (bytes on disk per byte of live keys and
+/// values), the share of the time writers were stalled, and the write latency
+/// percentiles.
 fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Result<Measurement> {
     let options = Options::default()
         .write_buffer_size(SUSTAINED_WRITE_BUFFER)
