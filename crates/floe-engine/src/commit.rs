@@ -134,13 +134,10 @@ impl Shared {
             return Ok(());
         }
         batch.validate(crate::options::MAX_KEY_SIZE, crate::options::MAX_VALUE_SIZE)?;
-        let user_bytes = batch.approximate_size() as u64;
         let assigned = self.commit(batch, sync)?;
         if !assigned.published {
             self.apply(&assigned);
         }
-        Counters::add(&self.counters.user_bytes, user_bytes);
-        Counters::add(&self.counters.writes, 1);
         // The write is logged and visible: it is acknowledged even if the switch below
         // fails (that failure poisons the database, so the next write reports it).
         let _ = self.maybe_freeze(&assigned.mem);
@@ -409,6 +406,11 @@ impl Shared {
             )));
         }
         log.next_seqno = next;
+        // Every batch of a logged group is acknowledged, so the leader counts them all:
+        // one add per group instead of two contended adds per writer.
+        let user_bytes: usize = group.iter().map(|p| p.batch.approximate_size()).sum();
+        Counters::add(&self.counters.user_bytes, user_bytes as u64);
+        Counters::add(&self.counters.writes, group.len() as u64);
         Counters::add(&self.counters.write_groups, 1);
         Ok((mem, next - 1))
     }

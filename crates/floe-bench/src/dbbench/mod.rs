@@ -255,16 +255,12 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
                     mut samples,
                 } = run;
                 measurement.latency_ns = percentiles(&mut samples);
-                if rounds > 1 {
-                    let per_thread = (measurement.ops / threads.max(1) as u64).to_string();
-                    for (name, value) in &mut measurement.notes {
-                        if name == "ops_per_thread" {
-                            value.clone_from(&per_thread);
-                        }
-                    }
-                    measurement
-                        .notes
-                        .push(("rounds".to_string(), rounds.to_string()));
+                if workload == Workload::FillSync {
+                    let per_thread = measurement.ops / threads.max(1) as u64;
+                    measurement.notes.extend([
+                        ("ops_per_thread".to_string(), per_thread.to_string()),
+                        ("rounds".to_string(), rounds.to_string()),
+                    ]);
                 }
                 out.push(measurement);
             }

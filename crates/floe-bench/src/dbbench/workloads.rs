@@ -93,21 +93,15 @@ pub(super) fn run(workload: Workload, ctx: &Context<'_>) -> anyhow::Result<Outco
             data.random_key(i, &mut s.key);
             engine.put(&s.key, data.value(i, 0))
         })?,
-        Workload::FillSync => {
-            let mut outcome = parallel(
-                ctx,
-                ctx.threads,
-                ctx.sync_ops * ctx.threads as u64,
-                |i, s| {
-                    data.random_key(i, &mut s.key);
-                    engine.put(&s.key, data.value(i, 0))
-                },
-            )?;
-            outcome
-                .notes
-                .push(("ops_per_thread".to_string(), ctx.sync_ops.to_string()));
-            outcome
-        }
+        Workload::FillSync => parallel(
+            ctx,
+            ctx.threads,
+            ctx.sync_ops * ctx.threads as u64,
+            |i, s| {
+                data.random_key(i, &mut s.key);
+                engine.put(&s.key, data.value(i, 0))
+            },
+        )?,
         Workload::Overwrite => parallel(ctx, ctx.threads, keys, |i, s| {
             let index = pick(i, SALT_OVERWRITE, keys);
             data.random_key(index, &mut s.key);
