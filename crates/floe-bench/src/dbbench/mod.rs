@@ -2,8 +2,9 @@
 //! floe, fjall and (with the cargo feature `rocksdb`) RocksDB.
 //!
 //! Each (workload, thread count, engine) runs on a fresh directory: the workloads that
-//! read or overwrite first load every key (untimed, in batches, then a flush), and then
-//! the timed phase runs with a progress bar. Every read is checked against what was
+//! read or overwrite first load every key (untimed, in batches, then a flush), the disk
+//! is left to finish its writeback (`sync(2)`, so no run pays for an earlier one's), and
+//! then the timed phase runs with a progress bar. Every read is checked against what was
 //! written, so a fast but wrong engine fails instead of winning. Fill workloads also
 //! measure the directory's size after a flush and close, against the raw size of the keys
 //! and values.
@@ -342,6 +343,7 @@ fn run_one(
     if workload.needs_load() {
         workloads::load(&ctx)?;
     }
+    settle_disk();
     let written_before = disk_write_bytes();
     let outcome = workloads::run(workload, &ctx).with_context(|| label.clone())?;
     let mut measurement = Measurement::new(
@@ -395,6 +397,20 @@ fn run_one(
         measurement,
         samples: outcome.samples,
     })
+}
+
+/// Waits until every dirty page on the machine is written back (`sync(2)`), so that a
+/// run's timed phase does not share the disk with the writeback of an earlier run or of
+/// its own untimed load: each engine starts timing on an idle disk. Synced writes feel
+/// this most, since an `fdatasync` waits for the device to flush its cache, and with it
+/// for whatever writeback is in flight, whoever queued it.
+fn settle_disk() {
+    #[cfg(unix)]
+    // SAFETY: `sync` takes no arguments, touches no memory of this process and always
+    // succeeds.
+    unsafe {
+        libc::sync();
+    }
 }
 
 /// The bytes this process has caused to be written to storage so far (`write_bytes` of
