@@ -141,7 +141,7 @@ fn open_after_log(path: &std::path::Path, config: &Config) -> anyhow::Result<Mea
 
 /// The memtable size of `overwrite-sustained` (for floe and for RocksDB).
 const SUSTAINED_WRITE_BUFFER: usize = 8 << 20;
-/// The level-1 target size of `overwrite-sustained`.
+/// The base-level size limit (`max_bytes_for_level_base`) of `overwrite-sustained`.
 const SUSTAINED_LEVEL_BASE: u64 = 32 << 20;
 /// The table size `overwrite-sustained` cuts compaction outputs at.
 const SUSTAINED_TARGET_FILE: u64 = 8 << 20;
@@ -186,8 +186,8 @@ fn sustained_overwrites(
 }
 
 /// RocksDB on `overwrite-sustained`'s exact writes (the fill, then the first `overwrites`
-/// of the same overwrite sequence) with the same memtable, level-1 and table sizes (it
-/// keeps its default dynamic level sizing, which floe does not have); returns the bytes
+/// of the same overwrite sequence) with the same memtable, base-level and table sizes
+/// (both engines size their levels dynamically, their default); returns the bytes
 /// the kernel counted as written from open to the last write. `None` where the kernel
 /// does not report them.
 #[cfg(feature = "rocksdb")]
@@ -229,11 +229,11 @@ const SUSTAINED_FOR: Duration = Duration::from_secs(90);
 /// `overwrite-sustained`: fills `config.keys` keys, then overwrites random ones for up to
 /// [`SUSTAINED_FOR`] (or five times the key count), one writer, with background
 /// compaction running. The sizes are scaled down from the defaults (8 MiB memtables, a
-/// 32 MiB level 1, 8 MiB tables) so that a run of a few minutes grows a tree of three
+/// 32 MiB base level, 8 MiB tables) so that a run of a few minutes grows a tree of three
 /// levels, as a long-running database would have. Reports write amplification (table
 /// bytes written by flushes and compactions per user byte; and, as the kernel counts it
 /// with the log included, for floe and, in a build with the `rocksdb` feature, for
-/// RocksDB on the same writes with the same memtable, level-1 and table sizes), space
+/// RocksDB on the same writes with the same memtable, base-level and table sizes), space
 /// amplification before and after `compact()` (bytes on disk per byte of live keys and
 /// values), the share of the time writers were stalled, and the write latency
 /// percentiles.

@@ -153,9 +153,10 @@ impl Db {
     /// level, dropping versions that no live snapshot can see and deleted keys; returns
     /// when done. Background compactions wait while it runs.
     ///
-    /// Compaction also runs by itself in the background: level 0 compacts into level 1
-    /// once it holds [`Options::l0_compaction_trigger`] tables, and each deeper level into
-    /// the next once it outgrows its target size (see [`Options::max_bytes_for_level_base`]).
+    /// Compaction also runs by itself in the background: level 0 compacts into the base
+    /// level once it holds [`Options::l0_compaction_trigger`] tables, and each deeper level
+    /// into the next once it outgrows its target size (see
+    /// [`Options::dynamic_level_bytes`]).
     ///
     /// # Errors
     /// As for [`Db::flush`], and [`Error::Corruption`] if a damaged table is read.

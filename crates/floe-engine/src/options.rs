@@ -40,6 +40,7 @@ pub struct Options {
     pub(crate) l0_stop_trigger: usize,
     pub(crate) level_size_multiplier: u64,
     pub(crate) max_bytes_for_level_base: u64,
+    pub(crate) dynamic_level_bytes: bool,
     pub(crate) num_levels: usize,
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) file_system: Option<Arc<dyn FileSystem>>,
@@ -59,6 +60,7 @@ impl Default for Options {
             l0_stop_trigger: 36,
             level_size_multiplier: 10,
             max_bytes_for_level_base: 256 << 20,
+            dynamic_level_bytes: true,
             num_levels: MAX_LEVELS,
             #[cfg(any(test, feature = "fault-injection"))]
             file_system: None,
@@ -160,11 +162,35 @@ impl Options {
         self
     }
 
-    /// The target size of level 1, in bytes (default 256 MiB); level `n` targets this times
-    /// the multiplier to the power `n - 1`. A level past its target compacts into the next.
+    /// The largest target size, in bytes, of the level that level 0 compacts into
+    /// (default 256 MiB). With static targets (see [`Options::dynamic_level_bytes`]) it is
+    /// level 1's target, and level `n` targets this times the multiplier to the power
+    /// `n - 1`. A level past its target compacts into the next.
     #[must_use]
     pub fn max_bytes_for_level_base(mut self, bytes: u64) -> Options {
         self.max_bytes_for_level_base = bytes.max(1);
+        self
+    }
+
+    /// Whether the level targets follow the data, from the bottom up (default `true`, as
+    /// RocksDB's `level_compaction_dynamic_level_bytes`).
+    ///
+    /// Dynamic: the bottom level's size sets the targets, each level above a multiplier
+    /// smaller, and level 0 compacts straight into the highest level whose target is
+    /// within [`Options::max_bytes_for_level_base`]; the levels above that one stay empty.
+    /// So the bottom always holds about 90% of the data, a small database keeps its data
+    /// in level 0 and the bottom (where deleted keys finally disappear), and a sequential
+    /// load moves its tables straight to the bottom without rewriting them.
+    ///
+    /// Static (`false`): level 1 targets `max_bytes_for_level_base` and each level below
+    /// a multiplier more, however much data there is; a database smaller than that keeps
+    /// its data in levels 0 and 1 until [`crate::Db::compact`].
+    ///
+    /// Either way can open a database the other made: tables in levels the targets leave
+    /// empty move down first.
+    #[must_use]
+    pub fn dynamic_level_bytes(mut self, on: bool) -> Options {
+        self.dynamic_level_bytes = on;
         self
     }
 
@@ -187,7 +213,7 @@ impl Options {
         self.l0_stop_trigger.max(self.slowdown_trigger())
     }
 
-    /// The target size in bytes of `level` (1 or deeper).
+    /// The static target size in bytes of `level` (1 or deeper).
     pub(crate) fn level_target(&self, level: usize) -> u64 {
         let mut target = self.max_bytes_for_level_base;
         for _ in 1..level {

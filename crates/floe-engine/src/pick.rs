@@ -5,6 +5,21 @@
 //! looks at every level-0 table; a deeper level scores its bytes over its target size.
 //! The highest score of at least 1 wins; the last level never compacts on its own.
 //!
+//! Targets ([`targets`]): with `dynamic_level_bytes` (the default) they are derived from
+//! the bottom up. The largest level below 0 (in a settled tree, the bottom) sets the
+//! bottom's size; each level above targets a `level_size_multiplier`th of the one below,
+//! up to the first whose target is within `max_bytes_for_level_base`: the *base level*,
+//! which level 0 compacts into. The levels between 0 and the base stay empty, so a small
+//! database keeps its data in level 0 and the bottom, and the tree grows levels upward as
+//! the data grows, every level ten times the one above. Should a level above the base
+//! hold tables (the data shrank, or static targets made it), it drains into the next
+//! level before anything else of its size, and level 0 merges into it rather than past
+//! it, so that newer versions never end up below older ones. The base level's target
+//! grows by the bytes of level 0, which are on their way to it (as in RocksDB): it
+//! takes their merge before it pushes down, and the tables it then pushes down are
+//! narrower in key range and overlap less of the level below. Static targets are
+//! `max_bytes_for_level_base` for level 1 and ten times more per level down.
+//!
 //! Inputs: a level-0 compaction takes *all* of level 0, so no older level-0 table is ever
 //! left above newer data in level 1. A deeper level gives one table, chosen round-robin
 //! by key (each level remembers where its last compaction ended, so that every part of
@@ -57,18 +72,80 @@ pub(crate) fn bottom_level(version: &Version, options: &Options) -> usize {
     deepest.max(options.num_levels - 1).min(NUM_LEVELS - 1)
 }
 
+/// The size targets of one version's levels and the level that level 0 compacts into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Targets {
+    /// The level level 0 compacts into (unless a level above it holds tables).
+    pub(crate) base: usize,
+    /// The target size in bytes of each level; 0 for level 0, for the levels above the
+    /// base (which should be empty) and for the bottom (which never compacts on its own).
+    pub(crate) bytes: [u64; NUM_LEVELS],
+}
+
+/// The total size of the tables of `level`.
+fn level_bytes(version: &Version, level: usize) -> u64 {
+    version.levels[level].iter().map(|t| t.file.size).sum()
+}
+
+/// The level targets of `version` (see the module documentation).
+pub(crate) fn targets(version: &Version, options: &Options) -> Targets {
+    let bottom = bottom_level(version, options);
+    let mut bytes = [0; NUM_LEVELS];
+    if !options.dynamic_level_bytes {
+        for (level, target) in bytes.iter_mut().enumerate().take(bottom).skip(1) {
+            *target = options.level_target(level);
+        }
+        return Targets { base: 1, bytes };
+    }
+    let largest = (1..=bottom)
+        .map(|level| level_bytes(version, level))
+        .max()
+        .unwrap_or(0);
+    // Walk up from the bottom, a multiplier smaller per level, until a level's target is
+    // within the base size (or level 1 is reached: a huge tree keeps a large level 1).
+    let mut base = bottom;
+    let mut target = largest;
+    while base > 1 && target > options.max_bytes_for_level_base {
+        target /= options.level_size_multiplier;
+        base -= 1;
+        bytes[base] = target.max(1);
+    }
+    Targets { base, bytes }
+}
+
 /// How urgently each level above the bottom needs a compaction (1 or more: it does).
 pub(crate) fn scores(version: &Version, options: &Options) -> Vec<f64> {
+    scores_for(version, options, &targets(version, options))
+}
+
+/// [`scores`] with the targets already derived.
+fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f64> {
     let bottom = bottom_level(version, options);
     (0..bottom)
         .map(|level| {
-            let tables = &version.levels[level];
             if level == 0 {
-                tables.len() as f64 / options.l0_compaction_trigger as f64
-            } else {
-                let bytes: u64 = tables.iter().map(|t| t.file.size).sum();
-                bytes as f64 / options.level_target(level) as f64
+                return version.levels[0].len() as f64 / options.l0_compaction_trigger as f64;
             }
+            let bytes = level_bytes(version, level) as f64;
+            if level < targets.base {
+                // A level above the base has no place in the tree's shape: any table it
+                // holds moves down, the larger the level the sooner.
+                let base_target = targets.bytes[targets.base].max(1) as f64;
+                return if bytes > 0.0 {
+                    (bytes / base_target).max(1.0)
+                } else {
+                    0.0
+                };
+            }
+            let mut target = targets.bytes[level].max(1);
+            if options.dynamic_level_bytes && level == targets.base {
+                // Level 0's tables are on their way here: the base level pushes down
+                // only past its target plus what they bring. Merged first, they make the
+                // base level's tables narrower in key range, so each one it pushes down
+                // later overlaps less of the level below.
+                target = target.saturating_add(level_bytes(version, 0));
+            }
+            bytes / target as f64
         })
         .collect()
 }
@@ -81,7 +158,8 @@ pub(crate) fn pick(
     options: &Options,
     pointers: &mut [Option<Bytes>],
 ) -> Option<Job> {
-    let scores = scores(version, options);
+    let targets = targets(version, options);
+    let scores = scores_for(version, options, &targets);
     let (level, _) = scores
         .iter()
         .enumerate()
@@ -102,12 +180,26 @@ pub(crate) fn pick(
     if let Some(pointer) = pointers.get_mut(level) {
         *pointer = Some(hi);
     }
-    Some(job_for(version, level, chosen))
+    let output_level = if level == 0 {
+        // Into the base level, or into a level above it that still holds tables: never
+        // past one, or level 0's newer versions would land below its older ones.
+        (1..targets.base)
+            .find(|&l| !version.levels[l].is_empty())
+            .unwrap_or(targets.base)
+    } else {
+        level + 1
+    };
+    Some(job_for(version, level, output_level, chosen))
 }
 
-/// The compaction of `chosen` (tables of `level`) into the next level.
-fn job_for(version: &Version, level: usize, chosen: Vec<Arc<TableHandle>>) -> Job {
-    let output_level = level + 1;
+/// The compaction of `chosen` (tables of `level`) into `output_level`; the levels
+/// between the two are empty.
+fn job_for(
+    version: &Version,
+    level: usize,
+    output_level: usize,
+    chosen: Vec<Arc<TableHandle>>,
+) -> Job {
     let (lo, hi) = user_range(&chosen).unwrap_or_default();
     let below: Vec<Arc<TableHandle>> = version.levels[output_level]
         .iter()
@@ -210,7 +302,9 @@ mod tests {
     #[test]
     fn level_0_compacts_whole_at_its_trigger_with_the_overlapping_level_1_tables() {
         let t = Tables::new();
-        let options = Options::default().l0_compaction_trigger(2);
+        let options = Options::default()
+            .l0_compaction_trigger(2)
+            .dynamic_level_bytes(false);
         let (a, b) = (t.table(10, 20, 10), t.table(15, 30, 10));
         let (inside, outside, deep) =
             (t.table(25, 40, 10), t.table(50, 60, 10), t.table(0, 99, 10));
@@ -239,7 +333,9 @@ mod tests {
     #[test]
     fn disjoint_inputs_with_nothing_below_move_trivially_and_are_bottommost() {
         let t = Tables::new();
-        let options = Options::default().l0_compaction_trigger(2);
+        let options = Options::default()
+            .l0_compaction_trigger(2)
+            .dynamic_level_bytes(false);
         let version = version_from(vec![
             (0, t.table(0, 9, 10)),
             (0, t.table(10, 19, 10)),
@@ -258,7 +354,9 @@ mod tests {
     fn deeper_levels_compact_by_size_one_table_at_a_time_round_robin() {
         let t = Tables::new();
         // Level 1 targets 1 byte, so any table there puts it over.
-        let options = Options::default().max_bytes_for_level_base(1);
+        let options = Options::default()
+            .max_bytes_for_level_base(1)
+            .dynamic_level_bytes(false);
         let tables: Vec<_> = (0..3).map(|i| t.table(i * 10, i * 10 + 9, 10)).collect();
         let below = t.table(12, 14, 10);
         let mut version_tables: Vec<_> = tables.iter().map(|x| (1, Arc::clone(x))).collect();
@@ -284,7 +382,10 @@ mod tests {
     #[test]
     fn the_last_level_never_scores_and_a_full_compaction_takes_everything() {
         let t = Tables::new();
-        let options = Options::default().num_levels(3).max_bytes_for_level_base(1);
+        let options = Options::default()
+            .num_levels(3)
+            .max_bytes_for_level_base(1)
+            .dynamic_level_bytes(false);
         let version = version_from(vec![(2, t.table(0, 9, 10)), (0, t.table(0, 9, 10))]);
         assert_eq!(scores(&version, &options).len(), 2);
         assert!(pick(&version, &options, &mut []).is_none());
@@ -295,5 +396,130 @@ mod tests {
         let deeper = version_from(vec![(5, t.table(0, 9, 10))]);
         assert_eq!(bottom_level(&deeper, &options), 5);
         assert!(full(&Version::empty(), &options).is_none());
+    }
+
+    #[test]
+    fn dynamic_targets_start_at_the_bottom_and_move_up_as_it_grows() {
+        let t = Tables::new();
+        let bottom = t.table(0, 99, 1000);
+        let size = bottom.file.size;
+        let version = version_from(vec![(6, Arc::clone(&bottom))]);
+        // A bottom within the base size is the base: level 0 merges straight into it.
+        let options = Options::default().max_bytes_for_level_base(size);
+        assert_eq!(
+            targets(&version, &options),
+            Targets {
+                base: 6,
+                bytes: [0; NUM_LEVELS]
+            }
+        );
+        // Past it, the base moves up one level per multiplier, each level a tenth of the
+        // one below, until a target fits within the base size.
+        let options = Options::default().max_bytes_for_level_base(size / 5);
+        let got = targets(&version, &options);
+        assert_eq!((got.base, got.bytes[5]), (5, size / 10));
+        let options = Options::default().max_bytes_for_level_base(size / 500);
+        let got = targets(&version, &options);
+        assert_eq!(got.base, 3);
+        assert_eq!(got.bytes, [0, 0, 0, size / 1000, size / 100, size / 10, 0]);
+        // Static targets ignore the data.
+        let got = targets(&version, &options.clone().dynamic_level_bytes(false));
+        let base = size / 500;
+        assert_eq!(got.base, 1);
+        assert_eq!(
+            got.bytes[1..6],
+            [base, base * 10, base * 100, base * 1000, base * 10_000]
+        );
+        assert_eq!(got.bytes[6], 0);
+        // A level 5 over its dynamic target compacts into the bottom.
+        let middle = t.table(40, 59, 1000);
+        let version = version.apply(vec![(5, Arc::clone(&middle))], &[]);
+        let options = Options::default().max_bytes_for_level_base(size / 5);
+        let over = scores(&version, &options)[5];
+        assert_eq!(over, middle.file.size as f64 / (size / 10) as f64);
+        assert!(over > 1.0);
+        let job = pick(&version, &options, &mut vec![None; NUM_LEVELS]).unwrap();
+        assert_eq!(numbers(&job), [(5, middle.number()), (6, bottom.number())]);
+        assert_eq!(job.output_level, 6);
+        // Level 0's bytes count toward the base level's target: it takes their merge
+        // before it pushes down.
+        let pending = t.table(0, 99, 100);
+        let version = version.apply(vec![(0, Arc::clone(&pending))], &[]);
+        let with_pending = scores(&version, &options)[5];
+        let expected = middle.file.size as f64 / (size / 10 + pending.file.size) as f64;
+        assert_eq!(with_pending, expected);
+        assert!(with_pending < over);
+        // Static targets do not.
+        let options = options.dynamic_level_bytes(false);
+        assert_eq!(
+            scores(&version, &options)[1..],
+            [
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                middle.file.size as f64 / options.level_target(5) as f64
+            ]
+        );
+    }
+
+    #[test]
+    fn level_0_compacts_into_the_base_level_and_an_empty_tree_into_the_bottom() {
+        let t = Tables::new();
+        let options = Options::default().l0_compaction_trigger(2);
+        let version = version_from(vec![(0, t.table(0, 9, 10)), (0, t.table(5, 19, 10))]);
+        let job = pick(&version, &options, &mut []).unwrap();
+        assert_eq!(job.output_level, 6);
+        assert!(job.bottommost && !job.trivial);
+        // Disjoint level-0 tables move straight to the bottom.
+        let version = version_from(vec![(0, t.table(0, 9, 10)), (0, t.table(10, 19, 10))]);
+        let job = pick(&version, &options, &mut []).unwrap();
+        assert!(job.trivial && job.output_level == 6, "{job:?}");
+        // With a base level of 5, level 0 goes there, and the bottom is below it.
+        let bottom = t.table(0, 99, 1000);
+        let options = options.max_bytes_for_level_base(bottom.file.size / 5);
+        let version = version_from(vec![
+            (0, t.table(0, 9, 10)),
+            (0, t.table(5, 19, 10)),
+            (6, bottom),
+        ]);
+        let job = pick(&version, &options, &mut []).unwrap();
+        assert_eq!(job.output_level, 5);
+        assert!(!job.bottommost && job.grandparents.len() == 1);
+    }
+
+    #[test]
+    fn a_level_above_the_base_drains_and_level_0_never_skips_it() {
+        let t = Tables::new();
+        let bottom = t.table(0, 99, 1000);
+        let options = Options::default()
+            .l0_compaction_trigger(2)
+            .max_bytes_for_level_base(bottom.file.size / 5);
+        let stray = t.table(10, 12, 10);
+        let version = version_from(vec![(2, Arc::clone(&stray)), (6, Arc::clone(&bottom))]);
+        assert_eq!(targets(&version, &options).base, 5);
+        // Level 2 is above the base: its table moves on, though it is tiny.
+        assert_eq!(scores(&version, &options)[2], 1.0);
+        let job = pick(&version, &options, &mut vec![None; NUM_LEVELS]).unwrap();
+        assert_eq!(
+            (numbers(&job), job.output_level),
+            (vec![(2, stray.number())], 3)
+        );
+        assert!(job.trivial);
+        // Level 0 scoring higher goes first, but into level 2, not past it to the base:
+        // level 2's versions are older than level 0's.
+        let version = version.apply(
+            (0..4)
+                .map(|i| (0, t.table(i * 5, i * 5 + 20, 10)))
+                .collect(),
+            &[],
+        );
+        let job = pick(&version, &options, &mut vec![None; NUM_LEVELS]).unwrap();
+        assert_eq!(job.output_level, 2);
+        assert!(
+            job.inputs
+                .iter()
+                .any(|(l, t)| *l == 2 && t.number() == stray.number())
+        );
     }
 }

@@ -45,7 +45,7 @@ impl RocksDbEngine {
     }
 
     /// Opens (creating) a RocksDB database at `path` with a scaled-down tree: memtables of
-    /// `write_buffer` bytes, a level 1 of `level_base` bytes and tables cut at
+    /// `write_buffer` bytes, a base level of at most `level_base` bytes and tables cut at
     /// `target_file` bytes (the shape of floe's `overwrite-sustained` run), writes not
     /// synced.
     ///

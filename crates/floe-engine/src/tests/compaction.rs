@@ -84,7 +84,11 @@ fn randomized_run_with_compactions_matches_a_model() {
     let seed = seed();
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
-    let mut db = open(dir.path(), leveled());
+    // Each reopen switches between dynamic and static level targets, so that each finds
+    // levels the other shaped and must drain them without losing or resurrecting a key.
+    let mut reopens = 0u32;
+    let options = |reopens: u32| leveled().dynamic_level_bytes(reopens.is_multiple_of(2));
+    let mut db = open(dir.path(), options(reopens));
     let mut model = Model::new();
     // A snapshot taken early and held across every compaction of the run.
     let mut held: Option<(crate::Snapshot, Model)> = None;
@@ -139,7 +143,8 @@ fn randomized_run_with_compactions_matches_a_model() {
                     let stats = db.stats();
                     compacted += stats.compactions + stats.trivial_moves;
                     db.close().unwrap();
-                    db = open(dir.path(), leveled());
+                    reopens += 1;
+                    db = open(dir.path(), options(reopens));
                 }
             }
         }
@@ -165,8 +170,11 @@ fn randomized_run_with_compactions_matches_a_model() {
     check_levels(&db);
     check_model(&db, &model, &format!("seed {seed} settled"));
     db.close().unwrap();
-    let db = open(dir.path(), leveled());
+    let db = open(dir.path(), options(reopens + 1));
     check_model(&db, &model, &format!("seed {seed} reopened"));
+    settle(&db);
+    check_levels(&db);
+    check_model(&db, &model, &format!("seed {seed} reopened and settled"));
 }
 
 #[test]
@@ -300,6 +308,65 @@ fn disjoint_tables_move_down_without_a_rewrite() {
         })
         .count();
     assert_eq!(listed, on_disk);
+}
+
+#[test]
+fn dynamic_targets_keep_a_small_tree_at_the_bottom_and_grow_levels_upward() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = 128 << 10;
+    let db = open(
+        dir.path(),
+        leveled()
+            .l0_compaction_trigger(4)
+            .max_bytes_for_level_base(base),
+    );
+    // A sequential load smaller than the base size: every flushed table moves straight
+    // to the bottom, unrewritten, and no level in between is used.
+    for i in 0..2000u32 {
+        db.put(format!("k{i:05}"), "sequential").unwrap();
+    }
+    db.flush().unwrap();
+    settle(&db);
+    let stats = db.stats();
+    assert!(stats.trivial_moves > 0, "{stats:?}");
+    assert_eq!(stats.compaction_bytes_written, 0, "{stats:?}");
+    assert!(stats.levels[NUM_LEVELS - 1].bytes < base, "{stats:?}");
+    assert!(
+        stats.levels[1..NUM_LEVELS - 1]
+            .iter()
+            .all(|l| l.tables == 0),
+        "{stats:?}"
+    );
+    // More keys in random order: the bottom outgrows the base size, so levels above it
+    // take level 0's merges, each a multiplier smaller than the one below; the base
+    // level stays within the base size and the bottom stays the largest.
+    let mut keys: Vec<u32> = (2000..12_000).collect();
+    let mut rng = SmallRng::seed_from_u64(seed());
+    for i in (1..keys.len()).rev() {
+        keys.swap(i, rng.random_range(0..=i));
+    }
+    for i in keys {
+        db.put(format!("k{i:05}"), "random").unwrap();
+    }
+    db.flush().unwrap();
+    settle(&db);
+    check_levels(&db);
+    let shape: Vec<u64> = db.stats().levels.iter().map(|l| l.bytes).collect();
+    let base_level = (1..NUM_LEVELS).find(|&l| shape[l] > 0).unwrap();
+    assert!(
+        base_level < NUM_LEVELS - 1,
+        "no level above the bottom: {shape:?}"
+    );
+    assert!(
+        shape[base_level] <= base,
+        "the base level is past its size: {shape:?}"
+    );
+    assert_eq!(
+        shape[1..].iter().max(),
+        Some(&shape[NUM_LEVELS - 1]),
+        "the bottom is not the largest level: {shape:?}"
+    );
+    assert_eq!(db.iter().count(), 12_000);
 }
 
 #[test]
