@@ -130,9 +130,9 @@ fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f6
             if level < targets.base {
                 // A level above the base has no place in the tree's shape: any table it
                 // holds moves down, the larger the level the sooner.
-                let base_target = targets.bytes[targets.base].max(1) as f64;
+                let base_size = options.max_bytes_for_level_base as f64;
                 return if bytes > 0.0 {
-                    (bytes / base_target).max(1.0)
+                    (bytes / base_size).max(1.0)
                 } else {
                     0.0
                 };
