@@ -298,17 +298,22 @@ fn a_tombstone_above_older_data_is_kept_until_the_bottom() {
     assert_eq!(db.iter().count(), 100);
 }
 
+/// Writes `keys` keys in ascending order (so every flushed table covers a range of its
+/// own), flushes, waits for compaction to settle and returns the stats.
+fn load_sequentially(db: &Db, keys: u32) -> crate::Stats {
+    for i in 0..keys {
+        db.put(format!("k{i:05}"), "sequential").unwrap();
+    }
+    db.flush().unwrap();
+    settle(db);
+    db.stats()
+}
+
 #[test]
 fn disjoint_tables_move_down_without_a_rewrite() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path(), leveled().l0_compaction_trigger(4));
-    // Ascending keys: every flushed table covers a range of its own.
-    for i in 0..2000u32 {
-        db.put(format!("k{i:05}"), "sequential").unwrap();
-    }
-    db.flush().unwrap();
-    settle(&db);
-    let stats = db.stats();
+    let stats = load_sequentially(&db, 2000);
     assert!(stats.trivial_moves > 0, "{stats:?}");
     check_levels(&db);
     assert_eq!(db.iter().count(), 2000);
@@ -342,12 +347,7 @@ fn dynamic_targets_keep_a_small_tree_at_the_bottom_and_grow_levels_upward() {
     );
     // A sequential load smaller than the base size: every flushed table moves straight
     // to the bottom, unrewritten, and no level in between is used.
-    for i in 0..2000u32 {
-        db.put(format!("k{i:05}"), "sequential").unwrap();
-    }
-    db.flush().unwrap();
-    settle(&db);
-    let stats = db.stats();
+    let stats = load_sequentially(&db, 2000);
     assert!(stats.trivial_moves > 0, "{stats:?}");
     assert_eq!(stats.compaction_bytes_written, 0, "{stats:?}");
     assert!(stats.levels[NUM_LEVELS - 1].bytes < base, "{stats:?}");
