@@ -169,7 +169,9 @@ impl Db {
     #[must_use]
     pub fn stats(&self) -> Stats {
         let shared = &self.inner.shared;
-        shared.counters.report(&shared.state.load().version)
+        shared
+            .counters
+            .report(&shared.state.load().version, &shared.options)
     }
 
     /// Makes every write acknowledged before the call durable against power loss.

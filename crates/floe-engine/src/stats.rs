@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::options::Options;
+use crate::pick;
 use crate::state::Version;
 
 /// The tables of one level.
@@ -14,6 +16,11 @@ pub struct LevelStats {
     pub tables: usize,
     /// Their total size on disk, in bytes.
     pub bytes: u64,
+    /// The size past which the level compacts into the next, in bytes; 0 for level 0
+    /// (which compacts by table count), for the bottom level (which never compacts on
+    /// its own) and, with dynamic targets, for the levels above the base level (which
+    /// should hold no tables). See [`crate::Options::dynamic_level_bytes`].
+    pub target_bytes: u64,
 }
 
 /// A report of the database's shape and of what its writes cost, since it was opened.
@@ -112,16 +119,20 @@ impl Counters {
         counter.fetch_add(amount, Ordering::Relaxed);
     }
 
-    /// A report of `version` and of the counters.
-    pub(crate) fn report(&self, version: &Version) -> Stats {
+    /// A report of `version` (with the level targets `options` give it) and of the
+    /// counters.
+    pub(crate) fn report(&self, version: &Version, options: &Options) -> Stats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let targets = pick::targets(version, options);
         Stats {
             levels: version
                 .levels
                 .iter()
-                .map(|tables| LevelStats {
+                .zip(targets.bytes)
+                .map(|(tables, target_bytes)| LevelStats {
                     tables: tables.len(),
                     bytes: tables.iter().map(|t| t.file.size).sum(),
+                    target_bytes,
                 })
                 .collect(),
             user_bytes_written: get(&self.user_bytes),
@@ -155,10 +166,12 @@ mod tests {
                 LevelStats {
                     tables: 2,
                     bytes: 50,
+                    target_bytes: 0,
                 },
                 LevelStats {
                     tables: 1,
                     bytes: 200,
+                    target_bytes: 0,
                 },
                 LevelStats::default(),
             ],

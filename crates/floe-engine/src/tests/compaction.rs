@@ -357,6 +357,11 @@ fn dynamic_targets_keep_a_small_tree_at_the_bottom_and_grow_levels_upward() {
             .all(|l| l.tables == 0),
         "{stats:?}"
     );
+    // The bottom is the base level: no level has a target.
+    assert!(
+        stats.levels.iter().all(|l| l.target_bytes == 0),
+        "{stats:?}"
+    );
     // More keys in random order: the bottom outgrows the base size, so levels above it
     // take level 0's merges, each a multiplier smaller than the one below; the base
     // level stays within the base size and the bottom stays the largest.
@@ -371,8 +376,24 @@ fn dynamic_targets_keep_a_small_tree_at_the_bottom_and_grow_levels_upward() {
     db.flush().unwrap();
     settle(&db);
     check_levels(&db);
-    let shape: Vec<u64> = db.stats().levels.iter().map(|l| l.bytes).collect();
+    let stats = db.stats();
+    let shape: Vec<u64> = stats.levels.iter().map(|l| l.bytes).collect();
     let base_level = (1..NUM_LEVELS).find(|&l| shape[l] > 0).unwrap();
+    // The stats report the targets: none above the base level or at the bottom, the base
+    // level's within the base size, each level's below the one beneath it.
+    let targets: Vec<u64> = stats.levels.iter().map(|l| l.target_bytes).collect();
+    assert!(targets[..base_level].iter().all(|&t| t == 0), "{targets:?}");
+    assert!(
+        targets[base_level] > 0 && targets[base_level] <= base,
+        "{targets:?}"
+    );
+    assert!(
+        targets[base_level..NUM_LEVELS - 1]
+            .windows(2)
+            .all(|pair| pair[0] < pair[1]),
+        "{targets:?}"
+    );
+    assert_eq!(targets[NUM_LEVELS - 1], 0, "{targets:?}");
     assert!(
         base_level < NUM_LEVELS - 1,
         "no level above the bottom: {shape:?}"
