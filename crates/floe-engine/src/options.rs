@@ -178,9 +178,10 @@ impl Options {
     /// Dynamic: the bottom level's size sets the targets, each level above a multiplier
     /// smaller, and level 0 compacts straight into the highest level whose target is
     /// within [`Options::max_bytes_for_level_base`]; the levels above that one stay empty.
-    /// So the bottom always holds about 90% of the data, a small database keeps its data
-    /// in level 0 and the bottom (where deleted keys finally disappear), and a sequential
-    /// load moves its tables straight to the bottom without rewriting them.
+    /// So a settled tree keeps about 90% of its data at the bottom, a small database
+    /// keeps its data in level 0 and the bottom (where deleted keys finally disappear),
+    /// and a sequential load moves its tables straight to the bottom without rewriting
+    /// them.
     ///
     /// Static (`false`): level 1 targets `max_bytes_for_level_base` and each level below
     /// a multiplier more, however much data there is; a database smaller than that keeps
