@@ -120,7 +120,8 @@ impl Options {
         self
     }
 
-    /// How many level-0 tables start a compaction into level 1 (default 4, at least 1).
+    /// How many level-0 tables start a compaction into the base level (level 1 with static
+    /// targets; see [`Options::dynamic_level_bytes`]) (default 4, at least 1).
     #[must_use]
     pub fn l0_compaction_trigger(mut self, tables: usize) -> Options {
         self.l0_compaction_trigger = tables.max(1);
@@ -134,8 +135,8 @@ impl Options {
     ///
     /// The room between the compaction trigger and this one is what lets compaction keep
     /// up: while a level-0 compaction runs, flushes keep adding tables, and the next one
-    /// takes them all, so a burst costs fewer, larger merges into level 1. With 8 the
-    /// sustained-overwrite benchmark (one writer, ~350k writes/s, 8 MiB memtables) spent
+    /// takes them all, so a burst costs fewer, larger merges into the base level. With 8
+    /// the sustained-overwrite benchmark (one writer, ~350k writes/s, 8 MiB memtables) spent
     /// 9% of its time in slowdowns at write amplification 4.74; with 20 it never slowed
     /// down, level 0 peaked near 10 tables, and write amplification fell to 4.21.
     #[must_use]
@@ -154,8 +155,8 @@ impl Options {
         self
     }
 
-    /// The factor by which each level below level 1 may hold more bytes than the one
-    /// above it (default 10, at least 2).
+    /// The factor by which each level below the base level may hold more bytes than the
+    /// one above it (default 10, at least 2).
     #[must_use]
     pub fn level_size_multiplier(mut self, factor: u64) -> Options {
         self.level_size_multiplier = factor.max(2);

@@ -21,10 +21,10 @@
 //! `max_bytes_for_level_base` for level 1 and ten times more per level down.
 //!
 //! Inputs: a level-0 compaction takes *all* of level 0, so no older level-0 table is ever
-//! left above newer data in level 1. A deeper level gives one table, chosen round-robin
-//! by key (each level remembers where its last compaction ended, so that every part of
-//! the key space gets its turn). Then every table of the next level whose user keys
-//! overlap the inputs' joins them. Tables of one level below 0 never share a user key
+//! left above newer data in the level it merges into. A deeper level gives one table,
+//! chosen round-robin by key (each level remembers where its last compaction ended, so
+//! that every part of the key space gets its turn). Then every table of the output level
+//! whose user keys overlap the inputs' joins them. Tables of one level below 0 never share a user key
 //! (outputs are cut only between user keys, and a compaction takes every table of its
 //! output level that overlaps its range), so one table holds every version of its keys in
 //! that level, and leaving its neighbours out is safe.
