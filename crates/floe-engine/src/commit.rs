@@ -296,18 +296,9 @@ impl Shared {
     /// Spins until a leader posts (`queue_posts` moves past `seen`) or [`COMMIT_SPIN`]
     /// passes.
     fn spin_until_posted(&self, seen: u64) {
-        let start = Instant::now();
-        loop {
-            for _ in 0..64 {
-                if self.queue_posts.load(Ordering::Acquire) != seen {
-                    return;
-                }
-                std::hint::spin_loop();
-            }
-            if start.elapsed() >= COMMIT_SPIN {
-                return;
-            }
-        }
+        crate::sync::spin_until(COMMIT_SPIN, || {
+            self.queue_posts.load(Ordering::Acquire) != seen
+        });
     }
 
     /// Whether level 0 is deep enough that the next group must be delayed.

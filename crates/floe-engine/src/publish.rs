@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering, spin_until};
 
 /// The visible sequence number and the batches that completed ahead of a predecessor.
 #[derive(Debug)]
@@ -71,6 +71,8 @@ impl Publisher {
     /// store that advances it, so the inserts up to it are seen); when it gives up, the
     /// writer takes the lock and waits exactly as without it. The loom model runs without
     /// the spin: it adds no state, only a shortcut to a return the wait would also reach.
+    // The loom model builds this module alone and runs it without the spin.
+    #[cfg_attr(floe_loom, allow(dead_code))]
     pub(crate) fn spinning(mut self, spin: bool) -> Publisher {
         self.spin = spin;
         self
@@ -133,18 +135,9 @@ impl Publisher {
 
     /// Spins until `seqno` is visible (true) or [`PUBLISH_SPIN`] passes (false).
     fn spin_until_visible(&self, seqno: u64) -> bool {
-        let start = std::time::Instant::now();
-        loop {
-            for _ in 0..64 {
-                if self.visible.load(Ordering::Acquire) >= seqno {
-                    return true;
-                }
-                std::hint::spin_loop();
-            }
-            if start.elapsed() >= PUBLISH_SPIN {
-                return false;
-            }
-        }
+        spin_until(PUBLISH_SPIN, || {
+            self.visible.load(Ordering::Acquire) >= seqno
+        })
     }
 
     /// Waits until every sequence number up to `seqno` is visible, holding `parked`.
