@@ -52,6 +52,7 @@ pub fn run(config: &Config) -> anyhow::Result<Vec<Measurement>> {
 
     out.push(open_after_log(&dir.path().join("open"), config)?);
     out.push(overwrite_sustained(&dir.path().join("overwrite"), config)?);
+
     for &threads in &config.threads {
         out.push(fill_sync(
             &dir.path().join(format!("sync{threads}")),
@@ -185,17 +186,33 @@ fn sustained_overwrites(
     }
 }
 
+/// The bytes the kernel counted as written by one engine's `overwrite-sustained` run (log
+/// included): from open to the last write, and to the moment its background compactions
+/// had nothing left to do. `None` where the kernel does not report them.
+#[derive(Clone, Copy, Debug)]
+struct KernelWrites {
+    to_last_write: Option<u64>,
+    settled: Option<u64>,
+}
+
+impl KernelWrites {
+    /// The bytes written since `before` (a [`crate::dbbench::disk_write_bytes`] reading).
+    fn since(before: Option<u64>) -> Option<u64> {
+        before
+            .zip(crate::dbbench::disk_write_bytes())
+            .map(|(before, after)| after.saturating_sub(before))
+    }
+}
+
 /// RocksDB on `overwrite-sustained`'s exact writes (the fill, then the first `overwrites`
 /// of the same overwrite sequence) with the same memtable, base-level and table sizes
-/// (both engines size their levels dynamically, their default); returns the bytes
-/// the kernel counted as written from open to the last write. `None` where the kernel
-/// does not report them.
+/// (both engines size their levels dynamically, their default).
 #[cfg(feature = "rocksdb")]
 fn rocksdb_sustained(
     path: &std::path::Path,
     config: &Config,
     overwrites: usize,
-) -> anyhow::Result<Option<u64>> {
+) -> anyhow::Result<KernelWrites> {
     use crate::dbbench::Engine;
     use crate::dbbench::rocksdb::RocksDbEngine;
 
@@ -216,11 +233,35 @@ fn rocksdb_sustained(
         done += 1;
         Ok(true)
     })?;
-    let written = before
-        .zip(crate::dbbench::disk_write_bytes())
-        .map(|(before, after)| after.saturating_sub(before));
+    let to_last_write = KernelWrites::since(before);
+    engine.wait_for_compactions()?;
+    let settled = KernelWrites::since(before);
     Box::new(engine).close()?;
-    Ok(written)
+    Ok(KernelWrites {
+        to_last_write,
+        settled,
+    })
+}
+
+/// Where the table writes of a run went: per level that was written to, the bytes
+/// written into it per user byte and, below level 0, its own write amplification (bytes
+/// written per byte moved in from above), e.g. `L0 1.02 L2 1.95(1.9x) L3 1.40(3.1x)`.
+fn level_writes(levels: &[floe::LevelStats], user_bytes: f64) -> String {
+    levels
+        .iter()
+        .enumerate()
+        .filter(|(_, level)| level.bytes_written > 0)
+        .map(|(n, level)| {
+            let share = level.bytes_written as f64 / user_bytes;
+            if n == 0 || level.bytes_moved_in == 0 {
+                format!("L{n} {share:.2}")
+            } else {
+                let own = level.bytes_written as f64 / level.bytes_moved_in as f64;
+                format!("L{n} {share:.2}({own:.1}x)")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// How long `overwrite-sustained` overwrites at most, after its initial fill.
@@ -231,11 +272,14 @@ const SUSTAINED_FOR: Duration = Duration::from_secs(90);
 /// compaction running. The sizes are scaled down from the defaults (8 MiB memtables, a
 /// 32 MiB base level, 8 MiB tables) so that a run of a few minutes grows a tree of three
 /// levels, as a long-running database would have. Reports write amplification (table
-/// bytes written by flushes and compactions per user byte; and, as the kernel counts it
-/// with the log included, for floe and, in a build with the `rocksdb` feature, for
-/// RocksDB on the same writes with the same memtable, base-level and table sizes), space
-/// amplification before and after `compact()` (bytes on disk per byte of live keys and
-/// values), the share of the time writers were stalled, and the write latency
+/// bytes written by flushes and compactions per user byte, with where they went per
+/// level; and, as the kernel counts it with the log included, for floe and, in a build
+/// with the `rocksdb` feature, for RocksDB on the same writes with the same memtable,
+/// base-level and table sizes), each both up to the last write and *settled* (once the
+/// background compactions are done: an engine whose writer runs ahead of its compactions
+/// leaves work that the first figure does not count, so the targets use the second),
+/// space amplification before and after `compact()` (bytes on disk per byte of live keys
+/// and values), the share of the time writers were stalled, and the write latency
 /// percentiles.
 fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Result<Measurement> {
     let options = Options::default()
@@ -261,10 +305,16 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
         Ok(true)
     })?;
     let elapsed = start.elapsed();
-    let written = written_before
-        .zip(crate::dbbench::disk_write_bytes())
-        .map(|(before, after)| after.saturating_sub(before));
     let stats = db.stats();
+    let to_last_write = KernelWrites::since(written_before);
+    // What the run left for the background: an engine that defers compactions looks
+    // cheaper up to its last write than it is. The settled figures count that debt.
+    db.wait_for_compactions()?;
+    let floe_writes = KernelWrites {
+        to_last_write,
+        settled: KernelWrites::since(written_before),
+    };
+    let settled = db.stats();
     let live = (keys * (config.key_size.max(8) + config.value_size)) as f64;
     let space_amp_running = stats.table_bytes() as f64 / live;
     db.compact()?;
@@ -277,23 +327,25 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
         .sum();
 
     // Write amplification as the kernel counts it (`/proc/self/io` `write_bytes`, log
-    // included), from open to the last overwrite, over the user bytes of the fill and the
-    // overwrites: the same count for floe and for RocksDB on the same writes.
+    // included) over the user bytes of the fill and the overwrites: the same count for
+    // floe and for RocksDB on the same writes.
     let user_bytes = ((keys + samples.len()) * (config.key_size.max(8) + config.value_size)) as f64;
-    let kernel_amp = |written: Option<u64>| {
+    let amp = |written: Option<u64>| {
         written.map_or_else(
             || "not reported by this kernel".to_string(),
             |bytes| format!("{:.2}", bytes as f64 / user_bytes),
         )
     };
     #[cfg(feature = "rocksdb")]
-    let rocksdb_amp = kernel_amp(rocksdb_sustained(
-        &path.with_extension("rocksdb"),
-        config,
-        samples.len(),
-    )?);
+    let (rocksdb_amp, rocksdb_amp_settled) = {
+        let rocks = rocksdb_sustained(&path.with_extension("rocksdb"), config, samples.len())?;
+        (amp(rocks.to_last_write), amp(rocks.settled))
+    };
     #[cfg(not(feature = "rocksdb"))]
-    let rocksdb_amp = "not run (build floe-bench with --features rocksdb)".to_string();
+    let (rocksdb_amp, rocksdb_amp_settled) = {
+        let not_run = "not run (build floe-bench with --features rocksdb)".to_string();
+        (not_run.clone(), not_run)
+    };
 
     let mut m = Measurement::new(
         "overwrite-sustained",
@@ -306,6 +358,10 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
     let stalled = stats.stall_time.saturating_sub(fill_stats.stall_time);
     let notes = [
         ("write_amp", format!("{:.2}", stats.write_amplification())),
+        (
+            "write_amp_settled",
+            format!("{:.2}", settled.write_amplification()),
+        ),
         (
             "write_amp_with_compact",
             format!("{:.2}", after.write_amplification()),
@@ -335,11 +391,19 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
                 .collect::<Vec<_>>()
                 .join(" "),
         ),
-        ("kernel_write_amp", kernel_amp(written)),
+        (
+            "level_writes_settled",
+            level_writes(&settled.levels, user_bytes),
+        ),
+        ("kernel_write_amp", amp(floe_writes.to_last_write)),
         ("rocksdb_kernel_write_amp", rocksdb_amp),
+        ("kernel_write_amp_settled", amp(floe_writes.settled)),
+        ("rocksdb_kernel_write_amp_settled", rocksdb_amp_settled),
         (
             "targets",
-            "write_amp <= RocksDB's; stalled < 5%; space_amp_after_compact <= 1.2".to_string(),
+            "kernel_write_amp_settled <= RocksDB's; stalled < 5%; \
+             space_amp_after_compact <= 1.2"
+                .to_string(),
         ),
     ];
     m.notes.extend(

@@ -151,6 +151,22 @@ impl Shared {
         Ok(())
     }
 
+    /// Waits until no frozen memtable is left to flush and no level needs a compaction.
+    /// Fails if the database is poisoned or closed meanwhile (the background workers stop
+    /// then, and the wait would never end).
+    pub(crate) fn wait_for_compactions(&self) -> Result<()> {
+        let mut bg = lock(&self.bg);
+        loop {
+            self.check_writable()?;
+            // A flush or compaction installs its state, then notifies `done_cv` under
+            // `bg`: checked under `bg`, a change is either seen here or wakes the wait.
+            if self.state.load().frozen.is_empty() && !self.needs_compaction() {
+                return Ok(());
+            }
+            bg = wait(&self.done_cv, bg);
+        }
+    }
+
     /// Flushes, then merges every table into the bottom level. Fails with `Closed` if
     /// the database closes meanwhile (the merge is then abandoned).
     pub(crate) fn compact(&self) -> Result<()> {
@@ -250,10 +266,22 @@ impl Shared {
         });
         match handles {
             Ok(handles) => {
-                let read: u64 = job.inputs.iter().map(|(_, t)| t.file.size).sum();
+                let out = job.output_level as usize;
+                let (mut moved_in, mut rewritten) = (0, 0);
+                for (level, table) in &job.inputs {
+                    if *level as usize == out {
+                        rewritten += table.file.size;
+                    } else {
+                        moved_in += table.file.size;
+                    }
+                }
                 let written: u64 = outputs.iter().map(|file| file.size).sum();
-                Counters::add(&self.counters.compaction_read, read);
-                Counters::add(&self.counters.compaction_written, written);
+                let counters = &self.counters;
+                Counters::add(&counters.compaction_read, moved_in + rewritten);
+                Counters::add(&counters.compaction_written, written);
+                Counters::add(&counters.level_moved_in[out], moved_in);
+                Counters::add(&counters.level_rewritten[out], rewritten);
+                Counters::add(&counters.level_written[out], written);
                 Ok(Some(handles))
             }
             Err(err) => {

@@ -164,6 +164,19 @@ impl Db {
         self.inner.shared.compact()
     }
 
+    /// Waits until the background work the writes so far have caused is done: every
+    /// frozen memtable flushed and every level within its target (level 0 below
+    /// [`Options::l0_compaction_trigger`]). Writes that go on meanwhile can make it wait
+    /// longer. The active memtable is not flushed (see [`Db::flush`]). Useful before
+    /// measuring a settled tree, or before a read-heavy phase.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if a background flush or compaction failed, [`Error::Closed`]
+    /// if the database is closed meanwhile.
+    pub fn wait_for_compactions(&self) -> Result<()> {
+        self.inner.shared.wait_for_compactions()
+    }
+
     /// A report of the tables of each level and of what writes have cost since open:
     /// write amplification, space amplification, write stalls (see [`Stats`]).
     #[must_use]

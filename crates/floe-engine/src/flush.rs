@@ -81,6 +81,7 @@ impl Shared {
             let file = writer.finish()?;
             Counters::add(&self.counters.flush_bytes, file.size);
             Counters::add(&self.counters.flushes, 1);
+            Counters::add(&self.counters.level_written[0], file.size);
             self.fs
                 .sync_dir(&self.dir)
                 .map_err(|err| Error::io("syncing the database directory", err))?;

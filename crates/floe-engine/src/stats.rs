@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::options::Options;
 use crate::pick;
-use crate::state::Version;
+use crate::state::{NUM_LEVELS, Version};
 
 /// The tables of one level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,6 +21,16 @@ pub struct LevelStats {
     /// its own) and, with dynamic targets, for the levels above the base level (which
     /// should hold no tables). See [`crate::Options::dynamic_level_bytes`].
     pub target_bytes: u64,
+    /// Bytes written into the level since open: by flushes for level 0, by the
+    /// compactions that output into it for the others.
+    pub bytes_written: u64,
+    /// Bytes read from the levels above by the compactions that output into this level:
+    /// the data they moved down. `bytes_written` over this is the level's own write
+    /// amplification (about 1 plus the overlap it had to rewrite per byte moved in).
+    pub bytes_moved_in: u64,
+    /// Bytes of this level's own tables read (and rewritten) by the compactions that
+    /// output into it.
+    pub bytes_rewritten: u64,
 }
 
 /// A report of the database's shape and of what its writes cost, since it was opened.
@@ -111,6 +121,12 @@ pub(crate) struct Counters {
     pub(crate) writes: AtomicU64,
     pub(crate) write_groups: AtomicU64,
     pub(crate) log_syncs: AtomicU64,
+    /// Per level: bytes written into it (see [`LevelStats::bytes_written`]).
+    pub(crate) level_written: [AtomicU64; NUM_LEVELS],
+    /// Per level: bytes moved in from above ([`LevelStats::bytes_moved_in`]).
+    pub(crate) level_moved_in: [AtomicU64; NUM_LEVELS],
+    /// Per level: bytes of its own rewritten ([`LevelStats::bytes_rewritten`]).
+    pub(crate) level_rewritten: [AtomicU64; NUM_LEVELS],
 }
 
 impl Counters {
@@ -129,10 +145,14 @@ impl Counters {
                 .levels
                 .iter()
                 .zip(targets.bytes)
-                .map(|(tables, target_bytes)| LevelStats {
+                .enumerate()
+                .map(|(level, (tables, target_bytes))| LevelStats {
                     tables: tables.len(),
                     bytes: tables.iter().map(|t| t.file.size).sum(),
                     target_bytes,
+                    bytes_written: get(&self.level_written[level]),
+                    bytes_moved_in: get(&self.level_moved_in[level]),
+                    bytes_rewritten: get(&self.level_rewritten[level]),
                 })
                 .collect(),
             user_bytes_written: get(&self.user_bytes),
@@ -166,12 +186,12 @@ mod tests {
                 LevelStats {
                     tables: 2,
                     bytes: 50,
-                    target_bytes: 0,
+                    ..LevelStats::default()
                 },
                 LevelStats {
                     tables: 1,
                     bytes: 200,
-                    target_bytes: 0,
+                    ..LevelStats::default()
                 },
                 LevelStats::default(),
             ],

@@ -64,6 +64,17 @@ impl RocksDbEngine {
         Ok(RocksDbEngine { db, sync: false })
     }
 
+    /// Waits until RocksDB's background compactions have nothing left to do (the
+    /// memtable is not flushed), like floe's `Db::wait_for_compactions`.
+    ///
+    /// # Errors
+    /// RocksDB's error.
+    pub fn wait_for_compactions(&self) -> anyhow::Result<()> {
+        let mut options = rocksdb::WaitForCompactOptions::default();
+        options.set_flush(false);
+        Ok(self.db.wait_for_compact(&options)?)
+    }
+
     /// Write options for one write. `WriteOptions` is `Send` but not `Sync`, so the engine
     /// cannot share one between threads; making one is a small allocation.
     fn write_options(&self) -> WriteOptions {

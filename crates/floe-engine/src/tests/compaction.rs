@@ -36,25 +36,11 @@ fn seed() -> u64 {
     seed
 }
 
-/// Waits until the background worker has nothing left to do, so a test can inspect a
-/// settled tree: taking the compaction mutex waits for the running compaction.
+/// Waits until the background workers have nothing left to do, so a test can inspect a
+/// settled tree.
 fn settle(db: &Db) {
-    loop {
-        if let Some(err) = db.shared().poison_error() {
-            panic!("the database is poisoned: {err}");
-        }
-        let idle = {
-            let _running = crate::shared::lock(&db.shared().compaction);
-            let version = &db.shared().state.load().version;
-            crate::pick::scores(version, &db.shared().options)
-                .iter()
-                .all(|score| *score < 1.0)
-        };
-        if idle {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    db.wait_for_compactions()
+        .expect("the background workers settle");
 }
 
 /// Checks that every level below 0 is sorted and its tables share no user key.
@@ -670,4 +656,41 @@ fn close_during_a_manual_compaction_abandons_it_cleanly() {
     let db = open(dir.path(), options);
     assert_eq!(db.iter().count(), 40_000);
     assert_eq!(db.get("k012345").unwrap().as_deref(), Some(&b"v12345"[..]));
+}
+
+#[test]
+fn wait_for_compactions_returns_a_settled_tree_and_fails_once_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), leveled());
+    let value = [7u8; 64];
+    for i in 0..3000u32 {
+        db.put(i.wrapping_mul(2_654_435_761).to_be_bytes(), value).unwrap();
+    }
+    db.wait_for_compactions().unwrap();
+    let shared = db.shared();
+    let state = shared.state.load();
+    assert!(state.frozen.is_empty(), "a frozen memtable is left");
+    let scores = crate::pick::scores(&state.version, &shared.options);
+    assert!(scores.iter().all(|score| *score < 1.0), "{scores:?}");
+    // It waited for real work: the writes went through several levels.
+    let stats = db.stats();
+    assert!(stats.compactions > 0, "{stats:?}");
+    assert!(stats.levels.iter().filter(|l| l.tables > 0).count() >= 2, "{stats:?}");
+    // Per-level accounting adds up to the totals.
+    let written: u64 = stats.levels.iter().map(|l| l.bytes_written).sum();
+    assert_eq!(written, stats.flush_bytes_written + stats.compaction_bytes_written);
+    let read: u64 = stats
+        .levels
+        .iter()
+        .map(|l| l.bytes_moved_in + l.bytes_rewritten)
+        .sum();
+    assert_eq!(read, stats.compaction_bytes_read);
+    assert_eq!(stats.levels[0].bytes_written, stats.flush_bytes_written);
+
+    let other = db.clone();
+    db.close().unwrap();
+    assert!(matches!(
+        other.wait_for_compactions(),
+        Err(crate::Error::Closed)
+    ));
 }
