@@ -664,7 +664,8 @@ fn wait_for_compactions_returns_a_settled_tree_and_fails_once_closed() {
     let db = open(dir.path(), leveled());
     let value = [7u8; 64];
     for i in 0..3000u32 {
-        db.put(i.wrapping_mul(2_654_435_761).to_be_bytes(), value).unwrap();
+        db.put(i.wrapping_mul(2_654_435_761).to_be_bytes(), value)
+            .unwrap();
     }
     db.wait_for_compactions().unwrap();
     let shared = db.shared();
@@ -675,10 +676,16 @@ fn wait_for_compactions_returns_a_settled_tree_and_fails_once_closed() {
     // It waited for real work: the writes went through several levels.
     let stats = db.stats();
     assert!(stats.compactions > 0, "{stats:?}");
-    assert!(stats.levels.iter().filter(|l| l.tables > 0).count() >= 2, "{stats:?}");
+    assert!(
+        stats.levels.iter().filter(|l| l.tables > 0).count() >= 2,
+        "{stats:?}"
+    );
     // Per-level accounting adds up to the totals.
     let written: u64 = stats.levels.iter().map(|l| l.bytes_written).sum();
-    assert_eq!(written, stats.flush_bytes_written + stats.compaction_bytes_written);
+    assert_eq!(
+        written,
+        stats.flush_bytes_written + stats.compaction_bytes_written
+    );
     let read: u64 = stats
         .levels
         .iter()
