@@ -44,7 +44,26 @@ const CLOSE_CHECK_INTERVAL: usize = 4096;
 /// below its own (LevelDB's choice), so that compacting it later rewrites a bounded amount.
 const GRANDPARENT_OVERLAP_FACTOR: u64 = 10;
 
-/// Tracks how many bytes of the grandparent tables the output being written overlaps.
+/// What the grandparents say about cutting the output before the next key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cut {
+    /// The output overlaps more grandparent bytes than the limit: cut it.
+    Must,
+    /// The key is past the end of a grandparent the output overlaps: a cut here keeps
+    /// the output's edge on a grandparent's edge.
+    Aligned,
+    /// Neither.
+    No,
+}
+
+/// Tracks how many bytes of the grandparent tables the output being written overlaps,
+/// and where their boundaries fall.
+///
+/// Outputs are cut on grandparent boundaries once they are half the target size (see
+/// [`Shared::write_outputs`]): a table whose key range ends where a grandparent's does
+/// overlaps, when it is later pushed down, only the grandparents in its range, not one
+/// more that it touches at each edge. With tables that span two or three grandparents,
+/// as a base level's tables do, that edge is a large share of the rewrite.
 struct GrandparentOverlap<'a> {
     tables: &'a [Arc<TableHandle>],
     /// The first grandparent whose keys have not all been passed yet.
@@ -69,19 +88,27 @@ impl<'a> GrandparentOverlap<'a> {
     }
 
     /// Moves past the grandparents that end below `user_key` (the next key to write)
-    /// and says whether the current output already overlaps more than the limit.
-    fn passes_limit(&mut self, user_key: &[u8]) -> bool {
+    /// and says whether to cut the current output before it.
+    fn advance(&mut self, user_key: &[u8]) -> Cut {
+        let mut boundary = false;
         while let Some(table) = self.tables.get(self.next) {
             if table.file.largest.user_key.as_ref() >= user_key {
                 break;
             }
             if self.started {
                 self.overlapped += table.file.size;
+                boundary = true;
             }
             self.next += 1;
         }
         self.started = true;
-        self.overlapped > self.limit
+        if self.overlapped > self.limit {
+            Cut::Must
+        } else if boundary {
+            Cut::Aligned
+        } else {
+            Cut::No
+        }
     }
 
     /// Starts counting afresh for a new output.
@@ -293,7 +320,8 @@ impl Shared {
         }
     }
 
-    /// Merges the inputs of `job` into new tables cut at the target file size, recording
+    /// Merges the inputs of `job` into new tables cut at the target file size (or, from
+    /// half of it on, where a grandparent ends: see [`GrandparentOverlap`]), recording
     /// each in `outputs` as it is finished. Returns `false` if it stopped early because
     /// the database is closing: a large compaction must not hold up `close`.
     fn write_outputs(
@@ -326,9 +354,18 @@ impl Shared {
             // lookup in a level below 0 finds the newest version in the one table it reads,
             // and the picker may compact one table without its neighbours.
             let new_key = key.user_key != last_user_key;
-            let too_much_overlap = new_key && grandparents.passes_limit(&key.user_key);
+            let advice = if new_key {
+                grandparents.advance(&key.user_key)
+            } else {
+                Cut::No
+            };
+            let target = self.options.target_file_size;
             let cut = writer.as_ref().is_some_and(|w| {
-                new_key && (too_much_overlap || w.estimated_size() >= self.options.target_file_size)
+                let size = w.estimated_size();
+                new_key
+                    && (advice == Cut::Must
+                        || size >= target
+                        || (advice == Cut::Aligned && size >= target / 2))
             });
             if cut {
                 grandparents.start_output();
@@ -368,20 +405,22 @@ mod tests {
         // Cut once more than two tables' bytes are overlapped.
         let mut overlap = GrandparentOverlap::new(&grandparents, 2 * size);
         // Keys below every grandparent, and a grandparent passed before the first key of
-        // the output, do not count.
-        assert!(!overlap.passes_limit(b"k000"));
-        assert!(!overlap.passes_limit(b"k012"));
+        // the output, do not count. Passing a grandparent's end is a boundary.
+        assert_eq!(overlap.advance(b"k000"), Cut::No);
+        assert_eq!(overlap.advance(b"k003"), Cut::No);
+        assert_eq!(overlap.advance(b"k012"), Cut::Aligned);
         assert_eq!(overlap.overlapped, size);
-        assert!(!overlap.passes_limit(b"k025"));
+        assert_eq!(overlap.advance(b"k013"), Cut::No);
+        assert_eq!(overlap.advance(b"k025"), Cut::Aligned);
         assert_eq!(overlap.overlapped, 2 * size);
-        assert!(overlap.passes_limit(b"k031"));
+        assert_eq!(overlap.advance(b"k031"), Cut::Must);
         overlap.start_output();
-        assert!(!overlap.passes_limit(b"k099"));
+        assert_eq!(overlap.advance(b"k099"), Cut::Aligned);
         assert_eq!(overlap.overlapped, size);
 
         let mut late = GrandparentOverlap::new(&grandparents, 0);
         // The first key comes after two grandparents: they overlap nothing written.
-        assert!(!late.passes_limit(b"k020"));
+        assert_eq!(late.advance(b"k020"), Cut::No);
         assert_eq!(late.overlapped, 0);
     }
 }

@@ -3,31 +3,37 @@
 //!
 //! Scores: level 0 scores its table count over `l0_compaction_trigger`, since every read
 //! looks at every level-0 table; a deeper level scores its bytes over its target size.
-//! The highest score of at least 1 wins; the last level never compacts on its own.
+//! A score of 1 or more means the level needs a compaction; the highest wins; the last
+//! level never compacts on its own. With dynamic targets the scores of the levels that
+//! need one are then ranked as RocksDB ranks them: scaled up by [`NEEDED`], a level over
+//! its target is divided by its target plus the bytes on their way into it (level 0 and
+//! the excess of the levels above), so it waits for a large merge from above before it
+//! pushes down, and level 0 at its trigger outranks a base level smaller than itself.
 //!
 //! Targets ([`targets`]): with `dynamic_level_bytes` (the default) they are derived from
 //! the bottom up. The largest level below 0 (in a settled tree, the bottom) sets the
 //! bottom's size; each level above targets a `level_size_multiplier`th of the one below,
 //! up to the first whose target is within `max_bytes_for_level_base`: the *base level*,
-//! which level 0 compacts into. The levels between 0 and the base stay empty, so a small
-//! database keeps its data in level 0 and the bottom, and the tree grows levels upward as
-//! the data grows, every level ten times the one above. Should a level above the base
-//! hold tables (the data shrank, or static targets made it), it drains into the next
-//! level before anything else of its size, and level 0 merges into it rather than past
-//! it, so that newer versions never end up below older ones. The base level's target
-//! grows by the bytes of level 0, which are on their way to it (as in RocksDB): it
-//! takes their merge before it pushes down, and the tables it then pushes down are
-//! narrower in key range and overlap less of the level below. Static targets are
-//! `max_bytes_for_level_base` for level 1 and ten times more per level down.
+//! which level 0 compacts into. No target is below `max_bytes_for_level_base`: a tiny
+//! base level would push down tables that each cover much of the key space. The levels
+//! between 0 and the base stay empty, so a small database keeps its data in level 0 and
+//! the bottom, and the tree grows levels upward as the data grows, every level ten times
+//! the one above. Should a level above the base hold tables (the data shrank, or static
+//! targets made it), it drains into the next level before anything else of its size,
+//! and level 0 merges into it rather than past it, so that newer versions never end up
+//! below older ones. Static targets are `max_bytes_for_level_base` for level 1 and ten
+//! times more per level down.
 //!
 //! Inputs: a level-0 compaction takes *all* of level 0, so no older level-0 table is ever
-//! left above newer data in the level it merges into. A deeper level gives one table,
-//! chosen round-robin by key (each level remembers where its last compaction ended, so
-//! that every part of the key space gets its turn). Then every table of the output level
-//! whose user keys overlap the inputs' joins them. Tables of one level below 0 never share a user key
-//! (outputs are cut only between user keys, and a compaction takes every table of its
-//! output level that overlaps its range), so one table holds every version of its keys in
-//! that level, and leaving its neighbours out is safe.
+//! left above newer data in the level it merges into. A deeper level gives one table:
+//! the one that rewrites the fewest bytes of the next level per byte it moves down
+//! (RocksDB's default choice too), among equals the first after where the level's last
+//! compaction ended, so that tables that overlap nothing take turns through the key
+//! space. Then every table of the output level whose user keys overlap the inputs' joins
+//! them. Tables of one level below 0 never share a user key (outputs are cut only between
+//! user keys, and a compaction takes every table of its output level that overlaps its
+//! range), so one table holds every version of its keys in that level, and leaving its
+//! neighbours out is safe.
 //!
 //! Bottommost: the output may drop tombstones only if no level below the output level
 //! holds a table that overlaps the inputs' key range. Only compactions write below level
@@ -110,6 +116,12 @@ pub(crate) fn targets(version: &Version, options: &Options) -> Targets {
         base -= 1;
         bytes[base] = target.max(1);
     }
+    // No level below 0 targets less than the base size (RocksDB's rule too): a base
+    // level far smaller than `max_bytes_for_level_base` makes each table it pushes down
+    // cover much of the key space and rewrite much of the level below.
+    for target in &mut bytes[base..bottom] {
+        *target = (*target).max(options.max_bytes_for_level_base);
+    }
     Targets { base, bytes }
 }
 
@@ -118,34 +130,62 @@ pub(crate) fn scores(version: &Version, options: &Options) -> Vec<f64> {
     scores_for(version, options, &targets(version, options))
 }
 
+/// How much the score of a level that needs a compaction is scaled with dynamic targets,
+/// so that dividing it to rank the levels (by the bytes on their way into them) keeps it
+/// above 1 unless a flood is coming: 1 stays the line between needing a compaction and
+/// not.
+const NEEDED: f64 = 10.0;
+
 /// [`scores`] with the targets already derived.
 fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f64> {
     let bottom = bottom_level(version, options);
+    let l0_bytes = level_bytes(version, 0) as f64;
+    // The bytes above the level being scored that are waiting to move down: level 0,
+    // the stray levels, and every level's excess over its target.
+    let mut incoming = l0_bytes;
     (0..bottom)
         .map(|level| {
-            if level == 0 {
-                return version.levels[0].len() as f64 / options.l0_compaction_trigger as f64;
-            }
             let bytes = level_bytes(version, level) as f64;
+            if level == 0 {
+                let score = version.levels[0].len() as f64 / options.l0_compaction_trigger as f64;
+                if !options.dynamic_level_bytes || score < 1.0 || targets.base >= bottom {
+                    return score;
+                }
+                // Level 0 at its trigger outranks the base level when it holds more than
+                // the base level does: merged first, its bytes do not wait behind a base
+                // level that would then be pushed down twice.
+                let base_bytes = (level_bytes(version, targets.base) as f64)
+                    .max(targets.bytes[targets.base] as f64);
+                return NEEDED * score.max(l0_bytes / base_bytes.max(1.0));
+            }
             if level < targets.base {
                 // A level above the base has no place in the tree's shape: any table it
                 // holds moves down, the larger the level the sooner.
+                incoming += bytes;
                 let base_size = options.max_bytes_for_level_base as f64;
-                return if bytes > 0.0 {
-                    (bytes / base_size).max(1.0)
-                } else {
+                return if bytes == 0.0 {
                     0.0
+                } else if options.dynamic_level_bytes {
+                    NEEDED * (bytes / base_size).max(1.0)
+                } else {
+                    (bytes / base_size).max(1.0)
                 };
             }
-            let mut target = targets.bytes[level].max(1);
-            if options.dynamic_level_bytes && level == targets.base {
-                // Level 0's tables are on their way here: the base level pushes down
-                // only past its target plus what they bring. Merged first, they make the
-                // base level's tables narrower in key range, so each one it pushes down
-                // later overlaps less of the level below.
-                target = target.saturating_add(level_bytes(version, 0));
+            let target = targets.bytes[level].max(1) as f64;
+            if !options.dynamic_level_bytes {
+                return bytes / target;
             }
-            bytes / target as f64
+            let score = if bytes < target {
+                bytes / target
+            } else {
+                // Over its target: ranked by its bytes over its target plus what is on its
+                // way in, so a level about to take a large merge from above waits for it
+                // (its tables then narrower in key range, each overlapping less of the
+                // level below when it is pushed down).
+                NEEDED * bytes / (target + incoming)
+            };
+            incoming += (bytes - target).max(0.0);
+            score
         })
         .collect()
 }
@@ -173,8 +213,11 @@ pub(crate) fn pick(
         let at = after.map_or(0, |key| {
             tables.partition_point(|t| t.file.smallest.user_key <= key)
         });
-        let table = tables.get(at).or_else(|| tables.first())?;
-        vec![Arc::clone(table)]
+        vec![Arc::clone(least_overlapping(
+            tables,
+            &version.levels[level + 1],
+            at,
+        )?)]
     };
     let (_, hi) = user_range(&chosen)?;
     if let Some(pointer) = pointers.get_mut(level) {
@@ -190,6 +233,37 @@ pub(crate) fn pick(
         level + 1
     };
     Some(job_for(version, level, output_level, chosen))
+}
+
+/// The table of `tables` (one level, in key order) whose compaction into `below` (the
+/// next level) rewrites the fewest bytes of `below` per byte it moves down; among equals
+/// the first from position `from` on, wrapping around, so that tables that overlap
+/// nothing take turns through the key space. `None` if `tables` is empty.
+fn least_overlapping<'a>(
+    tables: &'a [Arc<TableHandle>],
+    below: &[Arc<TableHandle>],
+    from: usize,
+) -> Option<&'a Arc<TableHandle>> {
+    let from = if from < tables.len() { from } else { 0 };
+    let ratio = |table: &TableHandle| {
+        // `below` is sorted and its tables are disjoint: the overlapping ones are a run.
+        let (lo, hi) = (&table.file.smallest.user_key, &table.file.largest.user_key);
+        let first = below.partition_point(|t| t.file.largest.user_key < *lo);
+        let overlap: u64 = below[first..]
+            .iter()
+            .take_while(|t| t.file.smallest.user_key <= *hi)
+            .map(|t| t.file.size)
+            .sum();
+        overlap as f64 / table.file.size.max(1) as f64
+    };
+    let mut best: Option<(&Arc<TableHandle>, f64)> = None;
+    for table in tables[from..].iter().chain(&tables[..from]) {
+        let r = ratio(table);
+        if best.is_none_or(|(_, least)| r < least) {
+            best = Some((table, r));
+        }
+    }
+    best.map(|(table, _)| table)
 }
 
 /// The compaction of `chosen` (tables of `level`) into `output_level`; the levels
@@ -351,32 +425,57 @@ mod tests {
     }
 
     #[test]
-    fn deeper_levels_compact_by_size_one_table_at_a_time_round_robin() {
+    fn deeper_levels_push_down_the_table_that_overlaps_least_and_equals_take_turns() {
         let t = Tables::new();
         // Level 1 targets 1 byte, so any table there puts it over.
         let options = Options::default()
             .max_bytes_for_level_base(1)
             .dynamic_level_bytes(false);
-        let tables: Vec<_> = (0..3).map(|i| t.table(i * 10, i * 10 + 9, 10)).collect();
-        let below = t.table(12, 14, 10);
-        let mut version_tables: Vec<_> = tables.iter().map(|x| (1, Arc::clone(x))).collect();
-        version_tables.push((2, Arc::clone(&below)));
-        let version = version_from(version_tables);
+        let tables: Vec<_> = (0..4).map(|i| t.table(i * 10, i * 10 + 9, 10)).collect();
+        // Below: one table under `tables[1]`, two under `tables[3]`.
+        let below = [
+            t.table(12, 14, 10),
+            t.table(30, 33, 10),
+            t.table(35, 38, 10),
+        ];
+        let version = version_from(
+            tables
+                .iter()
+                .map(|x| (1, Arc::clone(x)))
+                .chain(below.iter().map(|x| (2, Arc::clone(x))))
+                .collect(),
+        );
         let mut pointers = vec![None; NUM_LEVELS];
+        // The tables that overlap nothing below move first (trivially), taking turns.
         let first = pick(&version, &options, &mut pointers).unwrap();
         assert_eq!(numbers(&first), [(1, tables[0].number())]);
         assert!(first.trivial);
         let second = pick(&version, &options, &mut pointers).unwrap();
-        assert_eq!(
-            numbers(&second),
-            [(1, tables[1].number()), (2, below.number())]
-        );
-        assert!(!second.trivial && second.bottommost);
+        assert_eq!(numbers(&second), [(1, tables[2].number())]);
         let third = pick(&version, &options, &mut pointers).unwrap();
-        assert_eq!(numbers(&third), [(1, tables[2].number())]);
-        // Past the last table the pointer wraps around.
-        let fourth = pick(&version, &options, &mut pointers).unwrap();
-        assert_eq!(numbers(&fourth), [(1, tables[0].number())]);
+        assert_eq!(numbers(&third), [(1, tables[0].number())]);
+        // Without them, the table that rewrites one table below goes before the one that
+        // rewrites two.
+        let version = version.apply(
+            Vec::new(),
+            &[(1, tables[0].number()), (1, tables[2].number())],
+        );
+        let job = pick(&version, &options, &mut pointers).unwrap();
+        assert_eq!(
+            numbers(&job),
+            [(1, tables[1].number()), (2, below[0].number())]
+        );
+        assert!(!job.trivial && job.bottommost);
+        let version = version.apply(Vec::new(), &[(1, tables[1].number())]);
+        let job = pick(&version, &options, &mut pointers).unwrap();
+        assert_eq!(
+            numbers(&job),
+            [
+                (1, tables[3].number()),
+                (2, below[1].number()),
+                (2, below[2].number())
+            ]
+        );
     }
 
     #[test]
@@ -414,14 +513,15 @@ mod tests {
             }
         );
         // Past it, the base moves up one level per multiplier, each level a tenth of the
-        // one below, until a target fits within the base size.
+        // one below, until a target fits within the base size; no target is below the
+        // base size, though.
         let options = Options::default().max_bytes_for_level_base(size / 5);
         let got = targets(&version, &options);
-        assert_eq!((got.base, got.bytes[5]), (5, size / 10));
+        assert_eq!((got.base, got.bytes[5]), (5, size / 5));
         let options = Options::default().max_bytes_for_level_base(size / 500);
         let got = targets(&version, &options);
         assert_eq!(got.base, 3);
-        assert_eq!(got.bytes, [0, 0, 0, size / 1000, size / 100, size / 10, 0]);
+        assert_eq!(got.bytes, [0, 0, 0, size / 500, size / 100, size / 10, 0]);
         // Static targets ignore the data.
         let got = targets(&version, &options.clone().dynamic_level_bytes(false));
         let base = size / 500;
@@ -431,24 +531,30 @@ mod tests {
             [base, base * 10, base * 100, base * 1000, base * 10_000]
         );
         assert_eq!(got.bytes[6], 0);
-        // A level 5 over its dynamic target compacts into the bottom.
+        // A level 5 over its dynamic target compacts into the bottom; needed, its score
+        // is scaled up.
         let middle = t.table(40, 59, 1000);
         let version = version.apply(vec![(5, Arc::clone(&middle))], &[]);
         let options = Options::default().max_bytes_for_level_base(size / 5);
         let over = scores(&version, &options)[5];
-        assert_eq!(over, middle.file.size as f64 / (size / 10) as f64);
+        assert_eq!(over, NEEDED * middle.file.size as f64 / (size / 5) as f64);
         assert!(over > 1.0);
+        // Under its target, it scores its plain fill ratio.
+        let roomy = options
+            .clone()
+            .max_bytes_for_level_base(middle.file.size * 2);
+        assert_eq!(scores(&version, &roomy)[5], 0.5);
         let job = pick(&version, &options, &mut vec![None; NUM_LEVELS]).unwrap();
         assert_eq!(numbers(&job), [(5, middle.number()), (6, bottom.number())]);
         assert_eq!(job.output_level, 6);
-        // Level 0's bytes count toward the base level's target: it takes their merge
-        // before it pushes down.
+        // Level 0's bytes, on their way to the base level, lower its rank (not below 1
+        // here): it waits for their merge before it pushes down.
         let pending = t.table(0, 99, 100);
         let version = version.apply(vec![(0, Arc::clone(&pending))], &[]);
         let with_pending = scores(&version, &options)[5];
-        let expected = middle.file.size as f64 / (size / 10 + pending.file.size) as f64;
+        let expected = NEEDED * middle.file.size as f64 / (size / 5 + pending.file.size) as f64;
         assert_eq!(with_pending, expected);
-        assert!(with_pending < over);
+        assert!(1.0 < with_pending && with_pending < over);
         // Static targets do not.
         let options = options.dynamic_level_bytes(false);
         assert_eq!(
@@ -499,7 +605,7 @@ mod tests {
         let version = version_from(vec![(2, Arc::clone(&stray)), (6, Arc::clone(&bottom))]);
         assert_eq!(targets(&version, &options).base, 5);
         // Level 2 is above the base: its table moves on, though it is tiny.
-        assert_eq!(scores(&version, &options)[2], 1.0);
+        assert_eq!(scores(&version, &options)[2], NEEDED);
         let job = pick(&version, &options, &mut vec![None; NUM_LEVELS]).unwrap();
         assert_eq!(
             (numbers(&job), job.output_level),
