@@ -423,4 +423,37 @@ mod tests {
         assert_eq!(late.advance(b"k020"), Cut::No);
         assert_eq!(late.overlapped, 0);
     }
+
+    #[test]
+    fn outputs_are_cut_on_grandparent_edges_from_half_the_target_size() {
+        let t = Tables::new();
+        // Grandparents k000-k009, k010-k019, ... k090-k099; one input holding k000-k099.
+        let grandparents: Vec<_> = (0..10).map(|i| t.table(i * 10, i * 10 + 9, 100)).collect();
+        let input = t.table(0, 99, 100);
+        let dir = tempfile::tempdir().unwrap();
+        // About 14 entries reach half the target size, 27 the whole of it.
+        let options = crate::Options::default()
+            .target_file_size(3000)
+            .block_size(256);
+        let db = crate::Db::open_with(dir.path(), options).unwrap();
+        let job = Job {
+            inputs: vec![(0, input)],
+            output_level: 1,
+            bottommost: true,
+            trivial: false,
+            grandparents,
+        };
+        let mut outputs = Vec::new();
+        let finished = db.shared().write_outputs(&job, Vec::new(), &mut outputs);
+        assert!(finished.unwrap());
+        let edges: Vec<String> = outputs
+            .iter()
+            .map(|file| String::from_utf8_lossy(&file.largest.user_key).into_owned())
+            .collect();
+        // Each output passes one edge below half the target and is cut at the next.
+        assert_eq!(edges, ["k019", "k039", "k059", "k079", "k099"]);
+        for file in &outputs[..outputs.len() - 1] {
+            assert!(file.size >= 1500 && file.size < 3000, "{file:?}");
+        }
+    }
 }
