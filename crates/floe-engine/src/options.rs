@@ -164,9 +164,10 @@ impl Options {
     }
 
     /// The largest target size, in bytes, of the level that level 0 compacts into
-    /// (default 256 MiB). With static targets (see [`Options::dynamic_level_bytes`]) it is
-    /// level 1's target, and level `n` targets this times the multiplier to the power
-    /// `n - 1`. A level past its target compacts into the next.
+    /// (default 256 MiB), and with dynamic targets also the smallest target of any level
+    /// below 0 (as in RocksDB). With static targets (see [`Options::dynamic_level_bytes`])
+    /// it is level 1's target, and level `n` targets this times the multiplier to the
+    /// power `n - 1`. A level past its target compacts into the next.
     #[must_use]
     pub fn max_bytes_for_level_base(mut self, bytes: u64) -> Options {
         self.max_bytes_for_level_base = bytes.max(1);
