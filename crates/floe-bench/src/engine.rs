@@ -8,6 +8,9 @@ use anyhow::Context;
 use floe::{Db, Options};
 
 use crate::keys::{random_keys, random_value, scramble};
+use crate::level_writes;
+#[cfg(feature = "rocksdb")]
+use crate::level_writes::LevelWrites;
 use crate::report::percentiles;
 use crate::{Config, Measurement};
 
@@ -206,13 +209,15 @@ impl KernelWrites {
 
 /// RocksDB on `overwrite-sustained`'s exact writes (the fill, then the first `overwrites`
 /// of the same overwrite sequence) with the same memtable, base-level and table sizes
-/// (both engines size their levels dynamically, their default).
+/// (both engines size their levels dynamically, their default): the bytes the kernel
+/// counted, and where the table writes went by level (from RocksDB's event log; `None`
+/// if the log cannot be read).
 #[cfg(feature = "rocksdb")]
 fn rocksdb_sustained(
     path: &std::path::Path,
     config: &Config,
     overwrites: usize,
-) -> anyhow::Result<KernelWrites> {
+) -> anyhow::Result<(KernelWrites, Option<Vec<LevelWrites>>)> {
     use crate::dbbench::Engine;
     use crate::dbbench::rocksdb::RocksDbEngine;
 
@@ -237,31 +242,14 @@ fn rocksdb_sustained(
     engine.wait_for_compactions()?;
     let settled = KernelWrites::since(before);
     Box::new(engine).close()?;
-    Ok(KernelWrites {
+    let levels = std::fs::read_to_string(path.join("LOG"))
+        .ok()
+        .map(|log| level_writes::rocksdb(&log));
+    let writes = KernelWrites {
         to_last_write,
         settled,
-    })
-}
-
-/// Where the table writes of a run went: per level that was written to, the bytes
-/// written into it per user byte and, below level 0, its own write amplification (bytes
-/// written per byte moved in from above), e.g. `L0 1.02 L2 1.95(1.9x) L3 1.40(3.1x)`.
-fn level_writes(levels: &[floe::LevelStats], user_bytes: f64) -> String {
-    levels
-        .iter()
-        .enumerate()
-        .filter(|(_, level)| level.bytes_written > 0)
-        .map(|(n, level)| {
-            let share = level.bytes_written as f64 / user_bytes;
-            if n == 0 || level.bytes_moved_in == 0 {
-                format!("L{n} {share:.2}")
-            } else {
-                let own = level.bytes_written as f64 / level.bytes_moved_in as f64;
-                format!("L{n} {share:.2}({own:.1}x)")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    };
+    Ok((writes, levels))
 }
 
 /// How long `overwrite-sustained` overwrites at most, after its initial fill.
@@ -337,14 +325,19 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
         )
     };
     #[cfg(feature = "rocksdb")]
-    let (rocksdb_amp, rocksdb_amp_settled) = {
-        let rocks = rocksdb_sustained(&path.with_extension("rocksdb"), config, samples.len())?;
-        (amp(rocks.to_last_write), amp(rocks.settled))
+    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels) = {
+        let (rocks, levels) =
+            rocksdb_sustained(&path.with_extension("rocksdb"), config, samples.len())?;
+        let levels = levels.map_or_else(
+            || "its LOG could not be read".to_string(),
+            |levels| level_writes::describe(&levels, user_bytes),
+        );
+        (amp(rocks.to_last_write), amp(rocks.settled), levels)
     };
     #[cfg(not(feature = "rocksdb"))]
-    let (rocksdb_amp, rocksdb_amp_settled) = {
+    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels) = {
         let not_run = "not run (build floe-bench with --features rocksdb)".to_string();
-        (not_run.clone(), not_run)
+        (not_run.clone(), not_run.clone(), not_run)
     };
 
     let mut m = Measurement::new(
@@ -393,8 +386,9 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
         ),
         (
             "level_writes_settled",
-            level_writes(&settled.levels, user_bytes),
+            level_writes::describe(&level_writes::floe(&settled.levels), user_bytes),
         ),
+        ("rocksdb_level_writes_settled", rocksdb_levels),
         ("kernel_write_amp", amp(floe_writes.to_last_write)),
         ("rocksdb_kernel_write_amp", rocksdb_amp),
         ("kernel_write_amp_settled", amp(floe_writes.settled)),

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod dbbench;
 pub mod engine;
 pub mod keys;
+pub mod level_writes;
 pub mod memtable;
 pub mod report;
 pub mod sstable;
