@@ -103,8 +103,10 @@
 //! # Compaction and its cost
 //!
 //! Tables are merged in the background by leveled compaction; [`Db::stats`] reports the
-//! tables of each level ([`LevelStats`]) and what writes cost ([`Stats`]: write and space
-//! amplification, time writers spent stalled while level 0 was full).
+//! tables of each level and what was written into it ([`LevelStats`]) and what writes
+//! cost ([`Stats`]: write and space amplification, time writers spent stalled while level
+//! 0 was full). [`Db::wait_for_compactions`] returns once the background work is done,
+//! and [`Db::compact`] merges everything into the last level.
 
 #[doc(inline)]
 pub use bytes::Bytes;
