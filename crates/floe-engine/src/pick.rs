@@ -147,16 +147,20 @@ fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f6
         .map(|level| {
             let bytes = level_bytes(version, level) as f64;
             if level == 0 {
-                let score = version.levels[0].len() as f64 / options.l0_compaction_trigger as f64;
-                if !options.dynamic_level_bytes || score < 1.0 || targets.base >= bottom {
+                let mut score =
+                    version.levels[0].len() as f64 / options.l0_compaction_trigger as f64;
+                if !options.dynamic_level_bytes || score < 1.0 {
                     return score;
                 }
-                // Level 0 at its trigger outranks the base level when it holds more than
-                // the base level does: merged first, its bytes do not wait behind a base
-                // level that would then be pushed down twice.
-                let base_bytes = (level_bytes(version, targets.base) as f64)
-                    .max(targets.bytes[targets.base] as f64);
-                return NEEDED * score.max(l0_bytes / base_bytes.max(1.0));
+                if targets.base < bottom {
+                    // Level 0 at its trigger outranks the base level when it holds more
+                    // than the base level does: merged first, its bytes do not wait
+                    // behind a base level that would then be pushed down twice.
+                    let base_bytes = (level_bytes(version, targets.base) as f64)
+                        .max(targets.bytes[targets.base] as f64);
+                    score = score.max(l0_bytes / base_bytes.max(1.0));
+                }
+                return NEEDED * score;
             }
             if level < targets.base {
                 // A level above the base has no place in the tree's shape: any table it
@@ -627,5 +631,13 @@ mod tests {
                 .iter()
                 .any(|(l, t)| *l == 2 && t.number() == stray.number())
         );
+        // The same where the bottom is the base (a small tree): level 0's scores are
+        // scaled like the stray level's, so twice its trigger still outranks it.
+        let small = options.max_bytes_for_level_base(bottom.file.size);
+        assert_eq!(targets(&version, &small).base, 6);
+        let scores = scores(&version, &small);
+        assert!(scores[0] > scores[2], "{scores:?}");
+        let job = pick(&version, &small, &mut vec![None; NUM_LEVELS]).unwrap();
+        assert_eq!(job.output_level, 2);
     }
 }
