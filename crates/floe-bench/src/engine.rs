@@ -55,7 +55,6 @@ pub fn run(config: &Config) -> anyhow::Result<Vec<Measurement>> {
 
     out.push(open_after_log(&dir.path().join("open"), config)?);
     out.push(overwrite_sustained(&dir.path().join("overwrite"), config)?);
-
     for &threads in &config.threads {
         out.push(fill_sync(
             &dir.path().join(format!("sync{threads}")),

@@ -304,8 +304,6 @@ impl Shared {
                 }
                 let written: u64 = outputs.iter().map(|file| file.size).sum();
                 let counters = &self.counters;
-                Counters::add(&counters.compaction_read, moved_in + rewritten);
-                Counters::add(&counters.compaction_written, written);
                 Counters::add(&counters.level_moved_in[out], moved_in);
                 Counters::add(&counters.level_rewritten[out], rewritten);
                 Counters::add(&counters.level_written[out], written);

@@ -79,9 +79,8 @@ impl Shared {
                 writer.add(&key, &value)?;
             }
             let file = writer.finish()?;
-            Counters::add(&self.counters.flush_bytes, file.size);
-            Counters::add(&self.counters.flushes, 1);
             Counters::add(&self.counters.level_written[0], file.size);
+            Counters::add(&self.counters.flushes, 1);
             self.fs
                 .sync_dir(&self.dir)
                 .map_err(|err| Error::io("syncing the database directory", err))?;

@@ -139,19 +139,26 @@ const NEEDED: f64 = 10.0;
 /// [`scores`] with the targets already derived.
 fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f64> {
     let bottom = bottom_level(version, options);
+    let l0_score = version.levels[0].len() as f64 / options.l0_compaction_trigger as f64;
+    if !options.dynamic_level_bytes {
+        // Static targets: plain fill ratios. The base is level 1, so no level is stray.
+        return std::iter::once(l0_score)
+            .chain((1..bottom).map(|level| {
+                level_bytes(version, level) as f64 / targets.bytes[level].max(1) as f64
+            }))
+            .collect();
+    }
     let l0_bytes = level_bytes(version, 0) as f64;
     // The bytes above the level being scored that are waiting to move down: level 0,
     // the stray levels, and every level's excess over its target.
     let mut incoming = l0_bytes;
     (0..bottom)
         .map(|level| {
-            let bytes = level_bytes(version, level) as f64;
             if level == 0 {
-                let mut score =
-                    version.levels[0].len() as f64 / options.l0_compaction_trigger as f64;
-                if !options.dynamic_level_bytes || score < 1.0 {
-                    return score;
+                if l0_score < 1.0 {
+                    return l0_score;
                 }
+                let mut score = l0_score;
                 if targets.base < bottom {
                     // Level 0 at its trigger outranks the base level when it holds more
                     // than the base level does: merged first, its bytes do not wait
@@ -162,6 +169,7 @@ fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f6
                 }
                 return NEEDED * score;
             }
+            let bytes = level_bytes(version, level) as f64;
             if level < targets.base {
                 // A level above the base has no place in the tree's shape: any table it
                 // holds moves down, the larger the level the sooner.
@@ -169,16 +177,11 @@ fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f6
                 let base_size = options.max_bytes_for_level_base as f64;
                 return if bytes == 0.0 {
                     0.0
-                } else if options.dynamic_level_bytes {
-                    NEEDED * (bytes / base_size).max(1.0)
                 } else {
-                    (bytes / base_size).max(1.0)
+                    NEEDED * (bytes / base_size).max(1.0)
                 };
             }
             let target = targets.bytes[level].max(1) as f64;
-            if !options.dynamic_level_bytes {
-                return bytes / target;
-            }
             let score = if bytes < target {
                 bytes / target
             } else {

@@ -229,7 +229,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         }
         drop(replayed);
         let file = writer.finish()?;
-        Counters::add(&counters.flush_bytes, file.size);
+        Counters::add(&counters.level_written[0], file.size);
         Counters::add(&counters.flushes, 1);
         fs.sync_dir(&dir)
             .map_err(|err| Error::io("syncing the database directory", err))?;

@@ -109,10 +109,7 @@ impl Stats {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) user_bytes: AtomicU64,
-    pub(crate) flush_bytes: AtomicU64,
     pub(crate) flushes: AtomicU64,
-    pub(crate) compaction_written: AtomicU64,
-    pub(crate) compaction_read: AtomicU64,
     pub(crate) compactions: AtomicU64,
     pub(crate) trivial_moves: AtomicU64,
     pub(crate) slowdowns: AtomicU64,
@@ -121,7 +118,9 @@ pub(crate) struct Counters {
     pub(crate) writes: AtomicU64,
     pub(crate) write_groups: AtomicU64,
     pub(crate) log_syncs: AtomicU64,
-    /// Per level: bytes written into it (see [`LevelStats::bytes_written`]).
+    /// Per level: bytes written into it (see [`LevelStats::bytes_written`]). Level 0's
+    /// are the flush bytes, the others' sum the compaction bytes: the totals of [`Stats`]
+    /// are derived from these, so they always add up.
     pub(crate) level_written: [AtomicU64; NUM_LEVELS],
     /// Per level: bytes moved in from above ([`LevelStats::bytes_moved_in`]).
     pub(crate) level_moved_in: [AtomicU64; NUM_LEVELS],
@@ -140,26 +139,30 @@ impl Counters {
     pub(crate) fn report(&self, version: &Version, options: &Options) -> Stats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let targets = pick::targets(version, options);
+        let levels: Vec<LevelStats> = version
+            .levels
+            .iter()
+            .zip(targets.bytes)
+            .enumerate()
+            .map(|(level, (tables, target_bytes))| LevelStats {
+                tables: tables.len(),
+                bytes: tables.iter().map(|t| t.file.size).sum(),
+                target_bytes,
+                bytes_written: get(&self.level_written[level]),
+                bytes_moved_in: get(&self.level_moved_in[level]),
+                bytes_rewritten: get(&self.level_rewritten[level]),
+            })
+            .collect();
+        let below_0 = &levels[1..];
         Stats {
-            levels: version
-                .levels
-                .iter()
-                .zip(targets.bytes)
-                .enumerate()
-                .map(|(level, (tables, target_bytes))| LevelStats {
-                    tables: tables.len(),
-                    bytes: tables.iter().map(|t| t.file.size).sum(),
-                    target_bytes,
-                    bytes_written: get(&self.level_written[level]),
-                    bytes_moved_in: get(&self.level_moved_in[level]),
-                    bytes_rewritten: get(&self.level_rewritten[level]),
-                })
-                .collect(),
             user_bytes_written: get(&self.user_bytes),
-            flush_bytes_written: get(&self.flush_bytes),
+            flush_bytes_written: levels[0].bytes_written,
             flushes: get(&self.flushes),
-            compaction_bytes_written: get(&self.compaction_written),
-            compaction_bytes_read: get(&self.compaction_read),
+            compaction_bytes_written: below_0.iter().map(|l| l.bytes_written).sum(),
+            compaction_bytes_read: below_0
+                .iter()
+                .map(|l| l.bytes_moved_in + l.bytes_rewritten)
+                .sum(),
             compactions: get(&self.compactions),
             trivial_moves: get(&self.trivial_moves),
             slowdowns: get(&self.slowdowns),
@@ -168,6 +171,7 @@ impl Counters {
             writes: get(&self.writes),
             write_groups: get(&self.write_groups),
             log_syncs: get(&self.log_syncs),
+            levels,
         }
     }
 }

@@ -701,3 +701,24 @@ fn wait_for_compactions_returns_a_settled_tree_and_fails_once_closed() {
         Err(crate::Error::Closed)
     ));
 }
+
+#[test]
+fn the_flush_of_the_log_at_open_counts_as_level_0_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), Options::default());
+    for i in 0..100u32 {
+        db.put(i.to_be_bytes(), [1u8; 32]).unwrap();
+    }
+    // Closing leaves the writes in the log; the next open flushes them into a table.
+    db.close().unwrap();
+    let db = open(dir.path(), Options::default());
+    let stats = db.stats();
+    assert_eq!(stats.flushes, 1, "{stats:?}");
+    assert!(stats.flush_bytes_written > 0, "{stats:?}");
+    assert_eq!(stats.levels[0].bytes_written, stats.flush_bytes_written);
+    assert_eq!(
+        stats.table_bytes(),
+        stats.flush_bytes_written,
+        "the one table on disk is the one the open wrote"
+    );
+}
