@@ -265,9 +265,9 @@ const SUSTAINED_FOR: Duration = Duration::from_secs(90);
 /// base-level and table sizes), each both up to the last write and *settled* (once the
 /// background compactions are done: an engine whose writer runs ahead of its compactions
 /// leaves work that the first figure does not count, so the targets use the second),
-/// space amplification before and after `compact()` (bytes on disk per byte of live keys
-/// and values), the share of the time writers were stalled, and the write latency
-/// percentiles.
+/// space amplification at the last write, once settled and after `compact()` (bytes on
+/// disk per byte of live keys and values), the share of the time writers were stalled,
+/// and the write latency percentiles.
 fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Result<Measurement> {
     let options = Options::default()
         .write_buffer_size(SUSTAINED_WRITE_BUFFER)
@@ -360,6 +360,10 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
         ),
         ("space_amp_running", format!("{space_amp_running:.2}")),
         (
+            "space_amp_settled",
+            format!("{:.2}", settled.table_bytes() as f64 / live),
+        ),
+        (
             "space_amp_after_compact",
             format!("{:.3}", disk as f64 / live),
         ),
@@ -372,6 +376,10 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
             (stats.slowdowns - fill_stats.slowdowns).to_string(),
         ),
         ("stops", (stats.stops - fill_stats.stops).to_string()),
+        (
+            "memtable_stops",
+            (stats.memtable_stops - fill_stats.memtable_stops).to_string(),
+        ),
         ("compactions", stats.compactions.to_string()),
         ("trivial_moves", stats.trivial_moves.to_string()),
         (

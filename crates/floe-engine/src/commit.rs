@@ -535,18 +535,31 @@ impl Shared {
             .retain(|(number, _)| state.frozen.iter().any(|f| f.log_number == *number));
     }
 
-    /// Blocks while the frozen memtables reach `max_immutable_memtables`.
+    /// Blocks while the frozen memtables reach `max_immutable_memtables`. The caller holds
+    /// the log mutex, so every writer waits with it: a wait is counted in
+    /// `memtable_stops`, and its time in the stall time.
     fn wait_for_room(&self) -> Result<()> {
         let mut bg = lock(&self.bg);
-        loop {
+        let mut waiting_since = None;
+        let result = loop {
             if let Some(err) = self.poison_error() {
-                return Err(err);
+                break Err(err);
             }
             if self.state.load().frozen.len() < self.options.max_immutable_memtables {
-                return Ok(());
+                break Ok(());
+            }
+            if waiting_since.is_none() {
+                Counters::add(&self.counters.memtable_stops, 1);
+                waiting_since = Some(Instant::now());
             }
             bg = wait(&self.done_cv, bg);
+        };
+        drop(bg);
+        if let Some(start) = waiting_since {
+            let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            Counters::add(&self.counters.stall_nanos, nanos);
         }
+        result
     }
 
     /// Makes every acknowledged write durable: syncs the segments of the frozen memtables

@@ -25,7 +25,11 @@
 //! times more per level down.
 //!
 //! Inputs: a level-0 compaction takes *all* of level 0, so no older level-0 table is ever
-//! left above newer data in the level it merges into. A deeper level gives one table:
+//! left above newer data in the level it merges into. When the base level has swollen to
+//! half the bytes of the level below (level 0 outranked it through a backlog, so it took
+//! batch after batch without pushing down), level 0 merges *through* it: the base level's
+//! tables in level 0's range join the inputs and the output goes one level deeper (see
+//! [`swollen`]). A deeper level gives one table:
 //! the one that rewrites the fewest bytes of the next level per byte it moves down
 //! (RocksDB's default choice too), among equals the first after where the level's last
 //! compaction ended, so that tables that overlap nothing take turns through the key
@@ -184,6 +188,10 @@ fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f6
             let target = targets.bytes[level].max(1) as f64;
             let score = if bytes < target {
                 bytes / target
+            } else if level == targets.base && waits_for_level0(version, level, bottom) {
+                // Level 0's next merge takes it down whole: it scores its way to half
+                // the level below, where it stops waiting (under 1 until then).
+                2.0 * bytes / level_bytes(version, level + 1) as f64
             } else {
                 // Over its target: ranked by its bytes over its target plus what is on its
                 // way in, so a level about to take a large merge from above waits for it
@@ -230,16 +238,69 @@ pub(crate) fn pick(
     if let Some(pointer) = pointers.get_mut(level) {
         *pointer = Some(hi);
     }
+    let mut chosen: Vec<(usize, Arc<TableHandle>)> =
+        chosen.into_iter().map(|t| (level, t)).collect();
     let output_level = if level == 0 {
         // Into the base level, or into a level above it that still holds tables: never
         // past one, or level 0's newer versions would land below its older ones.
-        (1..targets.base)
+        let into = (1..targets.base)
             .find(|&l| !version.levels[l].is_empty())
-            .unwrap_or(targets.base)
+            .unwrap_or(targets.base);
+        let bottom = bottom_level(version, options);
+        if options.dynamic_level_bytes && into == targets.base && swollen(version, into, bottom) {
+            // Through the swollen base level: its tables in level 0's range join the
+            // inputs, so that no newer version is left above the output in the base.
+            let (lo, hi) = user_range(chosen.iter().map(|(_, t)| t))?;
+            chosen.extend(
+                version.levels[into]
+                    .iter()
+                    .filter(|t| overlaps(t, &lo, &hi))
+                    .map(|t| (into, Arc::clone(t))),
+            );
+            into + 1
+        } else {
+            into
+        }
     } else {
         level + 1
     };
-    Some(job_for(version, level, output_level, chosen))
+    Some(job_for(version, output_level, chosen))
+}
+
+/// How full the base level must be, against the level below it, for level 0 to merge
+/// through it: a quarter.
+const SWOLLEN_SHARE: u64 = 4;
+
+/// Whether the base level `base` holds at least a [`SWOLLEN_SHARE`]th of the bytes of
+/// the level below it (`bottom` being the deepest level), so that level 0 merges through
+/// it, into the level below.
+///
+/// A base level holds a tenth of the level below when the tree is in shape (its target),
+/// or up to about a quarter in a small tree, where no target is below
+/// `max_bytes_for_level_base`. It grows past that when level 0 outranks it through a
+/// backlog, and then holds up to a copy of every key. Merging level 0 into it would
+/// rewrite all of it for each batch, and pushing it down table by table leaves it at its
+/// target, which every later batch rewrites again. Merging level 0 and the base level
+/// into the level below costs one rewrite of the level below, about what pushing the
+/// base level down costs anyway, and leaves the base level empty, so that the next
+/// batches merge into a small level. Measured on `overwrite-sustained`: see
+/// `docs/compaction.md`.
+fn swollen(version: &Version, base: usize, bottom: usize) -> bool {
+    base < bottom && {
+        let below = level_bytes(version, base + 1);
+        below > 0 && level_bytes(version, base).saturating_mul(SWOLLEN_SHARE) >= below
+    }
+}
+
+/// Whether the base level `base`, over its target, waits for level 0's next merge to
+/// carry it down instead of pushing tables down itself: while it is [`swollen`] and under
+/// half the level below. Pushing a table down first would rewrite part of the level below
+/// that the merge through the base level rewrites again soon after. Past half the level
+/// below it pushes down again, which bounds what a base level left swollen when writes
+/// stop holds: at most half of the level below.
+fn waits_for_level0(version: &Version, base: usize, bottom: usize) -> bool {
+    swollen(version, base, bottom)
+        && level_bytes(version, base).saturating_mul(2) < level_bytes(version, base + 1)
 }
 
 /// The table of `tables` (one level, in key order) whose compaction into `below` (the
@@ -273,22 +334,18 @@ fn least_overlapping<'a>(
     best.map(|(table, _)| table)
 }
 
-/// The compaction of `chosen` (tables of `level`) into `output_level`; the levels
-/// between the two are empty.
-fn job_for(
-    version: &Version,
-    level: usize,
-    output_level: usize,
-    chosen: Vec<Arc<TableHandle>>,
-) -> Job {
-    let (lo, hi) = user_range(&chosen).unwrap_or_default();
+/// The compaction of `chosen` (tables with their levels, newer levels first) into
+/// `output_level`, with the tables of that level that overlap them; the levels between
+/// the chosen ones and the output level are empty.
+fn job_for(version: &Version, output_level: usize, chosen: Vec<(usize, Arc<TableHandle>)>) -> Job {
+    let (lo, hi) = user_range(chosen.iter().map(|(_, t)| t)).unwrap_or_default();
     let below: Vec<Arc<TableHandle>> = version.levels[output_level]
         .iter()
         .filter(|t| overlaps(t, &lo, &hi))
         .cloned()
         .collect();
-    let trivial = below.is_empty() && disjoint(&chosen);
-    let (lo, hi) = user_range(chosen.iter().chain(&below)).unwrap_or((lo, hi));
+    let trivial = below.is_empty() && disjoint(chosen.iter().map(|(_, t)| t));
+    let (lo, hi) = user_range(chosen.iter().map(|(_, t)| t).chain(&below)).unwrap_or((lo, hi));
     let bottommost = version.levels[output_level + 1..]
         .iter()
         .flatten()
@@ -306,7 +363,7 @@ fn job_for(
         .unwrap_or_default();
     let inputs = chosen
         .into_iter()
-        .map(|t| (level as u32, t))
+        .map(|(level, t)| (level as u32, t))
         .chain(below.into_iter().map(|t| (output_level as u32, t)))
         .collect();
     Job {
@@ -360,8 +417,8 @@ fn overlaps(table: &TableHandle, lo: &Bytes, hi: &Bytes) -> bool {
 }
 
 /// Whether no two of `tables` share a user key.
-fn disjoint(tables: &[Arc<TableHandle>]) -> bool {
-    let mut sorted: Vec<&Arc<TableHandle>> = tables.iter().collect();
+fn disjoint<'a>(tables: impl IntoIterator<Item = &'a Arc<TableHandle>>) -> bool {
+    let mut sorted: Vec<&Arc<TableHandle>> = tables.into_iter().collect();
     sorted.sort_by(|a, b| a.file.smallest.user_key.cmp(&b.file.smallest.user_key));
     sorted
         .windows(2)
@@ -599,6 +656,80 @@ mod tests {
         let job = pick(&version, &options, &mut []).unwrap();
         assert_eq!(job.output_level, 5);
         assert!(!job.bottommost && job.grandparents.len() == 1);
+    }
+
+    #[test]
+    fn level_0_merges_through_a_base_level_swollen_to_a_quarter_of_the_level_below() {
+        let t = Tables::new();
+        let bottom = t.table(0, 99, 1000);
+        // Level 0 at four times its trigger outranks the base level over its target.
+        let options = Options::default()
+            .l0_compaction_trigger(1)
+            .max_bytes_for_level_base(bottom.file.size / 5);
+        let level0: Vec<_> = (0..4).map(|i| t.table(20 + i, 45, 10)).collect();
+        // Level 5 holds one table within level 0's range and one past it, 55 keys in
+        // all: more than a quarter of the bottom's 100.
+        let (inside, outside) = (t.table(40, 49, 1000), t.table(55, 99, 1000));
+        let below = bottom.file.size;
+        assert!(4 * (inside.file.size + outside.file.size) >= below);
+        let version = version_from(
+            level0
+                .iter()
+                .map(|table| (0, Arc::clone(table)))
+                .chain([
+                    (5, Arc::clone(&inside)),
+                    (5, Arc::clone(&outside)),
+                    (6, Arc::clone(&bottom)),
+                ])
+                .collect(),
+        );
+        assert_eq!(targets(&version, &options).base, 5);
+        let job = pick(&version, &options, &mut vec![None; NUM_LEVELS]).unwrap();
+        // Level 0 and the base level's table in its range go into the bottom together;
+        // the base level's other table stays (no newer version of its keys is merged).
+        let mut expected: Vec<(u32, u64)> = level0.iter().map(|t| (0, t.number())).collect();
+        expected.extend([(5, inside.number()), (6, bottom.number())]);
+        assert_eq!(numbers(&job), expected);
+        assert_eq!(job.output_level, 6);
+        assert!(job.bottommost && !job.trivial && job.grandparents.is_empty());
+        // Newer levels come first among the inputs.
+        let levels: Vec<u32> = job.inputs.iter().map(|(l, _)| *l).collect();
+        assert!(levels.is_sorted(), "{levels:?}");
+        // Under a quarter of the level below, the base level takes level 0 as usual.
+        let version = version.apply(vec![], &[(5, outside.number())]);
+        assert!(4 * inside.file.size < below);
+        let job = pick(&version, &options, &mut vec![None; NUM_LEVELS]).unwrap();
+        expected.pop();
+        assert_eq!(numbers(&job), expected);
+        assert_eq!(job.output_level, 5);
+        assert!(!job.bottommost);
+    }
+
+    #[test]
+    fn a_swollen_base_level_waits_for_level_0_until_it_holds_half_the_level_below() {
+        let t = Tables::new();
+        let bottom = t.table(0, 99, 1000);
+        let options = Options::default().max_bytes_for_level_base(bottom.file.size / 10);
+        // 30 keys against the bottom's 100: three times its target, past a quarter of
+        // the level below but under half. It waits for level 0, which holds nothing.
+        let waiting = t.table(0, 29, 1000);
+        let version = version_from(vec![(5, Arc::clone(&waiting)), (6, Arc::clone(&bottom))]);
+        assert_eq!(targets(&version, &options).base, 5);
+        let score = scores(&version, &options)[5];
+        assert_eq!(
+            score,
+            2.0 * waiting.file.size as f64 / bottom.file.size as f64
+        );
+        assert!(score < 1.0);
+        assert!(pick(&version, &options, &mut vec![None; NUM_LEVELS]).is_none());
+        // Past half of the level below, it pushes a table down itself again.
+        let more = t.table(30, 59, 1000);
+        let version = version.apply(vec![(5, Arc::clone(&more))], &[]);
+        assert!(scores(&version, &options)[5] >= 1.0);
+        let job = pick(&version, &options, &mut vec![None; NUM_LEVELS]).unwrap();
+        assert_eq!(job.output_level, 6);
+        assert_eq!(job.inputs[0].0, 5);
+        assert_eq!(job.inputs.len(), 2);
     }
 
     #[test]

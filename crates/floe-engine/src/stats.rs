@@ -64,7 +64,11 @@ pub struct Stats {
     pub slowdowns: u64,
     /// Write groups that waited because level 0 reached its stop trigger.
     pub stops: u64,
-    /// The total time write groups spent delayed or waiting for level 0.
+    /// Memtable switches that waited because `max_immutable_memtables` frozen memtables
+    /// were still waiting for their flush (every writer waits with the switch).
+    pub memtable_stops: u64,
+    /// The total time write groups spent delayed or waiting for level 0, and memtable
+    /// switches spent waiting for a flush (`stops` and `memtable_stops`).
     pub stall_time: Duration,
     /// Acknowledged writes (each `put`, `delete` and batch `write` call that changed
     /// something).
@@ -114,6 +118,7 @@ pub(crate) struct Counters {
     pub(crate) trivial_moves: AtomicU64,
     pub(crate) slowdowns: AtomicU64,
     pub(crate) stops: AtomicU64,
+    pub(crate) memtable_stops: AtomicU64,
     pub(crate) stall_nanos: AtomicU64,
     pub(crate) writes: AtomicU64,
     pub(crate) write_groups: AtomicU64,
@@ -167,6 +172,7 @@ impl Counters {
             trivial_moves: get(&self.trivial_moves),
             slowdowns: get(&self.slowdowns),
             stops: get(&self.stops),
+            memtable_stops: get(&self.memtable_stops),
             stall_time: Duration::from_nanos(get(&self.stall_nanos)),
             writes: get(&self.writes),
             write_groups: get(&self.write_groups),

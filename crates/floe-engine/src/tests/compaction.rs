@@ -546,6 +546,49 @@ fn writers_stall_while_level_0_is_full_and_resume_after_compaction() {
 }
 
 #[test]
+fn a_memtable_switch_waiting_for_a_flush_counts_as_a_stall() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), leveled().max_immutable_memtables(1));
+    // Holding the manifest mutex keeps the flush worker from installing its table, so the
+    // one frozen memtable allowed stays, and the next switch must wait.
+    let paused = crate::shared::lock(&db.shared().manifest);
+    let finished = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (db, finished) = (db.clone(), Arc::clone(&finished));
+        std::thread::spawn(move || {
+            for i in 0..200u32 {
+                db.put(format!("k{i:04}"), "v".repeat(64)).unwrap();
+            }
+            finished.store(true, Ordering::Release);
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.stats().memtable_stops == 0 {
+        assert!(
+            !finished.load(Ordering::Acquire),
+            "200 writes of 64 bytes fill far more than two 1 KiB memtables"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never waited for the flush"
+        );
+        std::thread::yield_now();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(!finished.load(Ordering::Acquire));
+    drop(paused);
+    writer.join().unwrap();
+    let stats = db.stats();
+    assert!(stats.memtable_stops > 0 && stats.stops == 0, "{stats:?}");
+    // The wait lasted at least the 20 ms the flush was held up.
+    assert!(
+        stats.stall_time >= std::time::Duration::from_millis(20),
+        "{stats:?}"
+    );
+    assert_eq!(db.iter().count(), 200);
+}
+
+#[test]
 fn readers_and_writers_run_beside_compactions() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path(), leveled());
