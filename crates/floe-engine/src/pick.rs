@@ -9,6 +9,9 @@
 //! its target is divided by its target plus the bytes on their way into it (level 0 and
 //! the excess of the levels above), so it waits for a large merge from above before it
 //! pushes down, and level 0 at its trigger outranks a base level smaller than itself.
+//! One exception: a base level over its target that is swollen (a quarter of the level
+//! below) but under half of it scores under 1, since level 0's next merge carries it
+//! down whole ([`waits_for_level0`]).
 //!
 //! Targets ([`targets`]): with `dynamic_level_bytes` (the default) they are derived from
 //! the bottom up. The largest level below 0 (in a settled tree, the bottom) sets the
