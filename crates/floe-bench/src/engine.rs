@@ -209,14 +209,15 @@ impl KernelWrites {
 /// RocksDB on `overwrite-sustained`'s exact writes (the fill, then the first `overwrites`
 /// of the same overwrite sequence) with the same memtable, base-level and table sizes
 /// (both engines size their levels dynamically, their default): the bytes the kernel
-/// counted, and where the table writes went by level (from RocksDB's event log; `None`
-/// if the log cannot be read).
+/// counted, how long the overwrites took (its own write stalls included), and where the
+/// table writes went by level (from RocksDB's event log; `None` if the log cannot be
+/// read).
 #[cfg(feature = "rocksdb")]
 fn rocksdb_sustained(
     path: &std::path::Path,
     config: &Config,
     overwrites: usize,
-) -> anyhow::Result<(KernelWrites, Option<Vec<LevelWrites>>)> {
+) -> anyhow::Result<(KernelWrites, Duration, Option<Vec<LevelWrites>>)> {
     use crate::dbbench::Engine;
     use crate::dbbench::rocksdb::RocksDbEngine;
 
@@ -229,6 +230,7 @@ fn rocksdb_sustained(
     )?;
     sustained_fill(config, |key, value| engine.put(key, value))?;
     let mut done = 0;
+    let start = Instant::now();
     sustained_overwrites(config, |key, value| {
         if done >= overwrites {
             return Ok(false);
@@ -237,6 +239,7 @@ fn rocksdb_sustained(
         done += 1;
         Ok(true)
     })?;
+    let elapsed = start.elapsed();
     let to_last_write = KernelWrites::since(before);
     engine.wait_for_compactions()?;
     let settled = KernelWrites::since(before);
@@ -248,7 +251,7 @@ fn rocksdb_sustained(
         to_last_write,
         settled,
     };
-    Ok((writes, levels))
+    Ok((writes, elapsed, levels))
 }
 
 /// How long `overwrite-sustained` overwrites at most, after its initial fill.
@@ -266,8 +269,9 @@ const SUSTAINED_FOR: Duration = Duration::from_secs(90);
 /// background compactions are done: an engine whose writer runs ahead of its compactions
 /// leaves work that the first figure does not count, so the targets use the second),
 /// space amplification at the last write, once settled and after `compact()` (bytes on
-/// disk per byte of live keys and values), the share of the time writers were stalled,
-/// and the write latency percentiles.
+/// disk per byte of live keys and values), the share of the time writers were stalled
+/// (beside RocksDB's overwrite rate, its own stalls included), and the write latency
+/// percentiles.
 fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Result<Measurement> {
     let options = Options::default()
         .write_buffer_size(SUSTAINED_WRITE_BUFFER)
@@ -324,19 +328,20 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
         )
     };
     #[cfg(feature = "rocksdb")]
-    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels) = {
-        let (rocks, levels) =
+    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels, rocksdb_rate) = {
+        let (rocks, elapsed, levels) =
             rocksdb_sustained(&path.with_extension("rocksdb"), config, samples.len())?;
         let levels = levels.map_or_else(
             || "its LOG could not be read".to_string(),
             |levels| level_writes::describe(&levels, user_bytes),
         );
-        (amp(rocks.to_last_write), amp(rocks.settled), levels)
+        let rate = format!("{:.0}", samples.len() as f64 / elapsed.as_secs_f64());
+        (amp(rocks.to_last_write), amp(rocks.settled), levels, rate)
     };
     #[cfg(not(feature = "rocksdb"))]
-    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels) = {
+    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels, rocksdb_rate) = {
         let not_run = "not run (build floe-bench with --features rocksdb)".to_string();
-        (not_run.clone(), not_run.clone(), not_run)
+        (not_run.clone(), not_run.clone(), not_run.clone(), not_run)
     };
 
     let mut m = Measurement::new(
@@ -375,6 +380,7 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
             "slowdowns",
             (stats.slowdowns - fill_stats.slowdowns).to_string(),
         ),
+        ("rocksdb_overwrites_per_sec", rocksdb_rate),
         ("stops", (stats.stops - fill_stats.stops).to_string()),
         (
             "memtable_stops",
