@@ -209,15 +209,15 @@ impl KernelWrites {
 /// RocksDB on `overwrite-sustained`'s exact writes (the fill, then the first `overwrites`
 /// of the same overwrite sequence) with the same memtable, base-level and table sizes
 /// (both engines size their levels dynamically, their default): the bytes the kernel
-/// counted, how long the overwrites took (its own write stalls included), and where the
-/// table writes went by level (from RocksDB's event log; `None` if the log cannot be
-/// read).
+/// counted, how long the overwrites took (its own write stalls included), the bytes of
+/// its tables once settled, and where the table writes went by level (from RocksDB's
+/// event log; `None` if the log cannot be read).
 #[cfg(feature = "rocksdb")]
 fn rocksdb_sustained(
     path: &std::path::Path,
     config: &Config,
     overwrites: usize,
-) -> anyhow::Result<(KernelWrites, Duration, Option<Vec<LevelWrites>>)> {
+) -> anyhow::Result<(KernelWrites, Duration, u64, Option<Vec<LevelWrites>>)> {
     use crate::dbbench::Engine;
     use crate::dbbench::rocksdb::RocksDbEngine;
 
@@ -243,6 +243,13 @@ fn rocksdb_sustained(
     let to_last_write = KernelWrites::since(before);
     engine.wait_for_compactions()?;
     let settled = KernelWrites::since(before);
+    let table_bytes = std::fs::read_dir(path)?
+        .map(|entry| {
+            let entry = entry?;
+            let is_table = entry.path().extension().is_some_and(|ext| ext == "sst");
+            Ok(if is_table { entry.metadata()?.len() } else { 0 })
+        })
+        .sum::<std::io::Result<u64>>()?;
     Box::new(engine).close()?;
     let levels = std::fs::read_to_string(path.join("LOG"))
         .ok()
@@ -251,7 +258,7 @@ fn rocksdb_sustained(
         to_last_write,
         settled,
     };
-    Ok((writes, elapsed, levels))
+    Ok((writes, elapsed, table_bytes, levels))
 }
 
 /// How long `overwrite-sustained` overwrites at most, after its initial fill.
@@ -328,20 +335,33 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
         )
     };
     #[cfg(feature = "rocksdb")]
-    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels, rocksdb_rate) = {
-        let (rocks, elapsed, levels) =
+    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels, rocksdb_rate, rocksdb_space) = {
+        let (rocks, elapsed, table_bytes, levels) =
             rocksdb_sustained(&path.with_extension("rocksdb"), config, samples.len())?;
         let levels = levels.map_or_else(
             || "its LOG could not be read".to_string(),
             |levels| level_writes::describe(&levels, user_bytes),
         );
         let rate = format!("{:.0}", samples.len() as f64 / elapsed.as_secs_f64());
-        (amp(rocks.to_last_write), amp(rocks.settled), levels, rate)
+        let space = format!("{:.2}", table_bytes as f64 / live);
+        (
+            amp(rocks.to_last_write),
+            amp(rocks.settled),
+            levels,
+            rate,
+            space,
+        )
     };
     #[cfg(not(feature = "rocksdb"))]
-    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels, rocksdb_rate) = {
+    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels, rocksdb_rate, rocksdb_space) = {
         let not_run = "not run (build floe-bench with --features rocksdb)".to_string();
-        (not_run.clone(), not_run.clone(), not_run.clone(), not_run)
+        (
+            not_run.clone(),
+            not_run.clone(),
+            not_run.clone(),
+            not_run.clone(),
+            not_run,
+        )
     };
 
     let mut m = Measurement::new(
@@ -368,6 +388,7 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
             "space_amp_settled",
             format!("{:.2}", settled.table_bytes() as f64 / live),
         ),
+        ("rocksdb_space_amp_settled", rocksdb_space),
         (
             "space_amp_after_compact",
             format!("{:.3}", disk as f64 / live),
