@@ -10,7 +10,7 @@
 //! the excess of the levels above), so it waits for a large merge from above before it
 //! pushes down, and level 0 at its trigger outranks a base level smaller than itself.
 //! One exception: a base level over its target that is swollen (a quarter of the level
-//! below) but under half of it scores under 1, since level 0's next merge carries it
+//! below) but under a third of it scores under 1, since level 0's next merge carries it
 //! down whole ([`waits_for_level0`]).
 //!
 //! Targets ([`targets`]): with `dynamic_level_bytes` (the default) they are derived from
@@ -29,11 +29,11 @@
 //!
 //! Inputs: a level-0 compaction takes *all* of level 0, so no older level-0 table is ever
 //! left above newer data in the level it merges into. When the base level has swollen to
-//! half the bytes of the level below (level 0 outranked it through a backlog, so it took
-//! batch after batch without pushing down), level 0 merges *through* it: the base level's
+//! a quarter of the bytes of the level below (level 0 outranked it through a backlog, or
+//! it took batch after batch waiting), level 0 merges *through* it: the base level's
 //! tables in level 0's range join the inputs and the output goes one level deeper (see
-//! [`swollen`]). A deeper level gives one table:
-//! the one that rewrites the fewest bytes of the next level per byte it moves down
+//! [`swollen`]). A deeper level gives one table: the one that rewrites the fewest bytes
+//! of the next level per byte it moves down
 //! (RocksDB's default choice too), among equals the first after where the level's last
 //! compaction ended, so that tables that overlap nothing take turns through the key
 //! space. Then every table of the output level whose user keys overlap the inputs' joins
@@ -192,9 +192,9 @@ fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f6
             let score = if bytes < target {
                 bytes / target
             } else if level == targets.base && waits_for_level0(version, level, bottom) {
-                // Level 0's next merge takes it down whole: it scores its way to half
-                // the level below, where it stops waiting (under 1 until then).
-                2.0 * bytes / level_bytes(version, level + 1) as f64
+                // Level 0's next merge takes it down whole: it scores its way to a third
+                // of the level below, where it stops waiting (under 1 until then).
+                WAITING_SHARE as f64 * bytes / level_bytes(version, level + 1) as f64
             } else {
                 // Over its target: ranked by its bytes over its target plus what is on its
                 // way in, so a level about to take a large merge from above waits for it
@@ -295,15 +295,19 @@ fn swollen(version: &Version, base: usize, bottom: usize) -> bool {
     }
 }
 
+/// How full the base level may be, against the level below it, and still wait for level
+/// 0 (see [`waits_for_level0`]): a third.
+const WAITING_SHARE: u64 = 3;
+
 /// Whether the base level `base`, over its target, waits for level 0's next merge to
 /// carry it down instead of pushing tables down itself: while it is [`swollen`] and under
-/// half the level below. Pushing a table down first would rewrite part of the level below
-/// that the merge through the base level rewrites again soon after. Past half the level
-/// below it pushes down again, which bounds what a base level left swollen when writes
-/// stop holds: at most half of the level below.
+/// a [`WAITING_SHARE`]th of the level below. Pushing a table down first would rewrite
+/// part of the level below that the merge through the base level rewrites again soon
+/// after. Past a third of the level below it pushes down again, which bounds what a base
+/// level left waiting when writes stop holds: under a third of the level below.
 fn waits_for_level0(version: &Version, base: usize, bottom: usize) -> bool {
     swollen(version, base, bottom)
-        && level_bytes(version, base).saturating_mul(2) < level_bytes(version, base + 1)
+        && level_bytes(version, base).saturating_mul(WAITING_SHARE) < level_bytes(version, base + 1)
 }
 
 /// The table of `tables` (one level, in key order) whose compaction into `below` (the
@@ -709,23 +713,23 @@ mod tests {
     }
 
     #[test]
-    fn a_swollen_base_level_waits_for_level_0_until_it_holds_half_the_level_below() {
+    fn a_swollen_base_level_waits_for_level_0_until_it_holds_a_third_of_the_level_below() {
         let t = Tables::new();
         let bottom = t.table(0, 99, 1000);
         let options = Options::default().max_bytes_for_level_base(bottom.file.size / 10);
         // 30 keys against the bottom's 100: three times its target, past a quarter of
-        // the level below but under half. It waits for level 0, which holds nothing.
+        // the level below but under a third. It waits for level 0, which holds nothing.
         let waiting = t.table(0, 29, 1000);
         let version = version_from(vec![(5, Arc::clone(&waiting)), (6, Arc::clone(&bottom))]);
         assert_eq!(targets(&version, &options).base, 5);
         let score = scores(&version, &options)[5];
         assert_eq!(
             score,
-            2.0 * waiting.file.size as f64 / bottom.file.size as f64
+            3.0 * waiting.file.size as f64 / bottom.file.size as f64
         );
         assert!(score < 1.0);
         assert!(pick(&version, &options, &mut vec![None; NUM_LEVELS]).is_none());
-        // Past half of the level below, it pushes a table down itself again.
+        // Past a third of the level below, it pushes a table down itself again.
         let more = t.table(30, 59, 1000);
         let version = version.apply(vec![(5, Arc::clone(&more))], &[]);
         assert!(scores(&version, &options)[5] >= 1.0);
