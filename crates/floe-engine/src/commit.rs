@@ -549,8 +549,9 @@ impl Shared {
                 break Ok(());
             }
             if waiting_since.is_none() {
-                Counters::add(&self.counters.memtable_stops, 1);
+                // The start first: whoever sees the count also sees a wait under way.
                 waiting_since = Some(Instant::now());
+                Counters::add(&self.counters.memtable_stops, 1);
             }
             bg = wait(&self.done_cv, bg);
         };

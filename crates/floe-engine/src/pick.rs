@@ -10,8 +10,8 @@
 //! the excess of the levels above), so it waits for a large merge from above before it
 //! pushes down, and level 0 at its trigger outranks a base level smaller than itself.
 //! One exception: a base level over its target that is swollen (a quarter of the level
-//! below) but under a third of it scores under 1, since level 0's next merge carries it
-//! down whole ([`waits_for_level0`]).
+//! below) but under a third of it scores under 1, since level 0's next merge carries its
+//! tables in level 0's range down ([`waits_for_level0`]).
 //!
 //! Targets ([`targets`]): with `dynamic_level_bytes` (the default) they are derived from
 //! the bottom up. The largest level below 0 (in a settled tree, the bottom) sets the
@@ -192,8 +192,9 @@ fn scores_for(version: &Version, options: &Options, targets: &Targets) -> Vec<f6
             let score = if bytes < target {
                 bytes / target
             } else if level == targets.base && waits_for_level0(version, level, bottom) {
-                // Level 0's next merge takes it down whole: it scores its way to a third
-                // of the level below, where it stops waiting (under 1 until then).
+                // Level 0's next merge takes its tables in level 0's range down (all of
+                // them, for uniform writes): it scores its way to a third of the level
+                // below, where it stops waiting (under 1 until then).
                 WAITING_SHARE as f64 * bytes / level_bytes(version, level + 1) as f64
             } else {
                 // Over its target: ranked by its bytes over its target plus what is on its
@@ -278,16 +279,19 @@ const SWOLLEN_SHARE: u64 = 4;
 /// the level below it (`bottom` being the deepest level), so that level 0 merges through
 /// it, into the level below.
 ///
-/// A base level holds a tenth of the level below when the tree is in shape (its target),
-/// or up to about a quarter in a small tree, where no target is below
-/// `max_bytes_for_level_base`. It grows past that when level 0 outranks it through a
-/// backlog, and then holds up to a copy of every key. Merging level 0 into it would
-/// rewrite all of it for each batch, and pushing it down table by table leaves it at its
-/// target, which every later batch rewrites again. Merging level 0 and the base level
-/// into the level below costs one rewrite of the level below, about what pushing the
-/// base level down costs anyway, and leaves the base level empty, so that the next
-/// batches merge into a small level. Measured on `overwrite-sustained`: see
-/// `docs/compaction.md`.
+/// In a deep tree in shape the base level holds a tenth of the level below (its target),
+/// and it reaches a quarter only when level 0 outranks it through a backlog, after which
+/// it can grow to a copy of every key. Merging level 0 into it would rewrite all of it
+/// for each batch, and pushing it down table by table leaves it at its target, which
+/// every later batch rewrites again. Merging level 0 and the base level's tables in its
+/// range into the level below costs one rewrite of the overlapping part of the level
+/// below, about what pushing those tables down costs anyway, and leaves the base level
+/// (for uniform writes, all of it) empty, so that the next batches merge into a small
+/// level. In a small tree, whose base target is floored at `max_bytes_for_level_base`
+/// and can be a large share of the bottom, the merge through happens while the base
+/// level is still within its target: level 0's batches gather in the base level until
+/// it holds a quarter of the bottom, then go into the bottom together. Measured on
+/// `overwrite-sustained`: see `docs/compaction.md`.
 fn swollen(version: &Version, base: usize, bottom: usize) -> bool {
     base < bottom && {
         let below = level_bytes(version, base + 1);

@@ -68,7 +68,8 @@ pub struct Stats {
     /// were still waiting for their flush (every writer waits with the switch).
     pub memtable_stops: u64,
     /// The total time write groups spent delayed or waiting for level 0, and memtable
-    /// switches spent waiting for a flush (`stops` and `memtable_stops`).
+    /// switches spent waiting for a flush (`stops` and `memtable_stops`): summed over
+    /// the waits, which can overlap in time when several threads wait.
     pub stall_time: Duration,
     /// Acknowledged writes (each `put`, `delete` and batch `write` call that changed
     /// something).
