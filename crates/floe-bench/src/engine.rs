@@ -261,6 +261,36 @@ fn rocksdb_sustained(
     Ok((writes, elapsed, table_bytes, levels))
 }
 
+/// RocksDB's figures in `overwrite-sustained`'s notes, formatted (see
+/// `rocksdb_sustained`).
+struct RocksDbNotes {
+    /// Kernel-counted write amplification up to the last write.
+    amp: String,
+    /// The same once its compactions are done.
+    amp_settled: String,
+    /// Where its table writes went, per level.
+    levels: String,
+    /// Overwrites per second.
+    rate: String,
+    /// Table bytes per live byte once its compactions are done.
+    space_settled: String,
+}
+
+impl RocksDbNotes {
+    /// The notes of a build without RocksDB.
+    #[cfg(not(feature = "rocksdb"))]
+    fn not_run() -> RocksDbNotes {
+        let not_run = || "not run (build floe-bench with --features rocksdb)".to_string();
+        RocksDbNotes {
+            amp: not_run(),
+            amp_settled: not_run(),
+            levels: not_run(),
+            rate: not_run(),
+            space_settled: not_run(),
+        }
+    }
+}
+
 /// How long `overwrite-sustained` overwrites at most, after its initial fill.
 const SUSTAINED_FOR: Duration = Duration::from_secs(90);
 
@@ -335,34 +365,22 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
         )
     };
     #[cfg(feature = "rocksdb")]
-    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels, rocksdb_rate, rocksdb_space) = {
-        let (rocks, elapsed, table_bytes, levels) =
+    let rocks = {
+        let (writes, elapsed, table_bytes, levels) =
             rocksdb_sustained(&path.with_extension("rocksdb"), config, samples.len())?;
-        let levels = levels.map_or_else(
-            || "its LOG could not be read".to_string(),
-            |levels| level_writes::describe(&levels, user_bytes),
-        );
-        let rate = format!("{:.0}", samples.len() as f64 / elapsed.as_secs_f64());
-        let space = format!("{:.2}", table_bytes as f64 / live);
-        (
-            amp(rocks.to_last_write),
-            amp(rocks.settled),
-            levels,
-            rate,
-            space,
-        )
+        RocksDbNotes {
+            amp: amp(writes.to_last_write),
+            amp_settled: amp(writes.settled),
+            levels: levels.map_or_else(
+                || "its LOG could not be read".to_string(),
+                |levels| level_writes::describe(&levels, user_bytes),
+            ),
+            rate: format!("{:.0}", samples.len() as f64 / elapsed.as_secs_f64()),
+            space_settled: format!("{:.2}", table_bytes as f64 / live),
+        }
     };
     #[cfg(not(feature = "rocksdb"))]
-    let (rocksdb_amp, rocksdb_amp_settled, rocksdb_levels, rocksdb_rate, rocksdb_space) = {
-        let not_run = "not run (build floe-bench with --features rocksdb)".to_string();
-        (
-            not_run.clone(),
-            not_run.clone(),
-            not_run.clone(),
-            not_run.clone(),
-            not_run,
-        )
-    };
+    let rocks = RocksDbNotes::not_run();
 
     let mut m = Measurement::new(
         "overwrite-sustained",
@@ -388,7 +406,7 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
             "space_amp_settled",
             format!("{:.2}", settled.table_bytes() as f64 / live),
         ),
-        ("rocksdb_space_amp_settled", rocksdb_space),
+        ("rocksdb_space_amp_settled", rocks.space_settled),
         (
             "space_amp_after_compact",
             format!("{:.3}", disk as f64 / live),
@@ -401,7 +419,7 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
             "slowdowns",
             (stats.slowdowns - fill_stats.slowdowns).to_string(),
         ),
-        ("rocksdb_overwrites_per_sec", rocksdb_rate),
+        ("rocksdb_overwrites_per_sec", rocks.rate),
         ("stops", (stats.stops - fill_stats.stops).to_string()),
         (
             "memtable_stops",
@@ -422,11 +440,11 @@ fn overwrite_sustained(path: &std::path::Path, config: &Config) -> anyhow::Resul
             "level_writes_settled",
             level_writes::describe(&level_writes::floe(&settled.levels), user_bytes),
         ),
-        ("rocksdb_level_writes_settled", rocksdb_levels),
+        ("rocksdb_level_writes_settled", rocks.levels),
         ("kernel_write_amp", amp(floe_writes.to_last_write)),
-        ("rocksdb_kernel_write_amp", rocksdb_amp),
+        ("rocksdb_kernel_write_amp", rocks.amp),
         ("kernel_write_amp_settled", amp(floe_writes.settled)),
-        ("rocksdb_kernel_write_amp_settled", rocksdb_amp_settled),
+        ("rocksdb_kernel_write_amp_settled", rocks.amp_settled),
         (
             "targets",
             "kernel_write_amp_settled <= RocksDB's; stalled < 5%; \

@@ -331,8 +331,7 @@ impl Shared {
             let excess = (tables - slowdown + 1) as u32;
             std::thread::sleep(Duration::from_millis(1) * excess);
         }
-        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        Counters::add(&self.counters.stall_nanos, nanos);
+        self.counters.add_stall_since(start);
     }
 
     /// Logs a group: stamps consecutive sequence numbers into its batches, appends them
@@ -557,8 +556,7 @@ impl Shared {
         };
         drop(bg);
         if let Some(start) = waiting_since {
-            let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            Counters::add(&self.counters.stall_nanos, nanos);
+            self.counters.add_stall_since(start);
         }
         result
     }

@@ -19,7 +19,6 @@ use crate::iter::{BoxedSource, CompactionIter, MergingIter};
 use crate::manifest::VersionEdit;
 use crate::shared::{Shared, lock, wait};
 use crate::state::{FrozenMem, State};
-use crate::stats::Counters;
 use crate::table::{TableHandle, TableWriter};
 
 /// The flush worker's loop: it sleeps on `work_cv` until a memtable is frozen, and exits
@@ -79,8 +78,7 @@ impl Shared {
                 writer.add(&key, &value)?;
             }
             let file = writer.finish()?;
-            Counters::add(&self.counters.level_written[0], file.size);
-            Counters::add(&self.counters.flushes, 1);
+            self.counters.add_flush(file.size);
             self.fs
                 .sync_dir(&self.dir)
                 .map_err(|err| Error::io("syncing the database directory", err))?;

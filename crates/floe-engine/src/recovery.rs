@@ -229,8 +229,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         }
         drop(replayed);
         let file = writer.finish()?;
-        Counters::add(&counters.level_written[0], file.size);
-        Counters::add(&counters.flushes, 1);
+        counters.add_flush(file.size);
         fs.sync_dir(&dir)
             .map_err(|err| Error::io("syncing the database directory", err))?;
         tables.push((0, TableHandle::open(&fs, &dir, file)?));

@@ -2,7 +2,7 @@
 //! [`crate::Db::stats`]), and the counters the write path, flushes and compactions bump.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::options::Options;
 use crate::pick;
@@ -138,6 +138,19 @@ impl Counters {
     /// Adds `amount` to `counter`.
     pub(crate) fn add(counter: &AtomicU64, amount: u64) {
         counter.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    /// Counts a stall (of any kind) that began at `start` and ends now.
+    pub(crate) fn add_stall_since(&self, start: Instant) {
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Counters::add(&self.stall_nanos, nanos);
+    }
+
+    /// Counts a flush (by the flush worker or of the log at open) that wrote a level-0
+    /// table of `bytes`.
+    pub(crate) fn add_flush(&self, bytes: u64) {
+        Counters::add(&self.level_written[0], bytes);
+        Counters::add(&self.flushes, 1);
     }
 
     /// A report of `version` (with the level targets `options` give it) and of the
