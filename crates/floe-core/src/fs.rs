@@ -13,8 +13,38 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-/// A writable shared map of part of a file, as [`WritableFile::map_mut`] returns it.
-pub use memmap2::MmapMut;
+
+/// A writable shared map of part of a file, as [`WritableFile::map_mut`] returns it: a
+/// store into it is in the file's page cache at once, as a `write` call's bytes are, and
+/// the file's sync methods make it durable.
+pub trait MapMut: Send + Debug {
+    /// The length of the mapped range, in bytes.
+    fn len(&self) -> usize;
+    /// Whether the mapped range is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Copies `bytes` into the map at `offset` (from the start of the map). The caller
+    /// keeps `offset + bytes.len() <= self.len()`; bytes past the end are not stored.
+    fn store(&mut self, offset: usize, bytes: &[u8]);
+}
+
+/// A second handle on a [`WritableFile`] that makes its data durable while the owner of
+/// the file keeps appending (the log's background sync). A sync covers every byte written
+/// or stored before the call.
+pub trait FileSyncer: Send + Sync + Debug {
+    /// Makes the file's data durable (`fdatasync`).
+    fn sync_data(&self) -> io::Result<()>;
+}
+
+/// The error every [`FileSystem`] gives for a path that is not a regular file (a FIFO, a
+/// socket, a device or a directory where floe expects one of its files).
+pub fn not_a_regular_file(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{} is not a regular file", path.display()),
+    )
+}
 
 /// A file opened for writing: bytes written through [`Write`] reach the operating system
 /// on each `write` call (implementations must not buffer in user space), and the sync
@@ -53,8 +83,13 @@ pub trait WritableFile: Write + Send + Debug {
     /// what [`WritableFile::allocate`] allocated, and the caller must drop the map before
     /// it shrinks the file. `None` where the file cannot be mapped; the caller then uses
     /// [`Write`].
-    fn map_mut(&mut self, offset: u64, len: usize) -> io::Result<Option<MmapMut>> {
+    fn map_mut(&mut self, offset: u64, len: usize) -> io::Result<Option<Box<dyn MapMut>>> {
         let _ = (offset, len);
+        Ok(None)
+    }
+    /// A handle that syncs this file's data from another thread (see [`FileSyncer`]);
+    /// `None` where the file has none, and the owner then syncs through `sync_data`.
+    fn syncer(&self) -> io::Result<Option<std::sync::Arc<dyn FileSyncer>>> {
         Ok(None)
     }
 }
@@ -64,6 +99,10 @@ pub trait DirLock: Send + Sync + Debug {}
 
 /// The file operations floe needs. Paths are absolute or relative to the process's
 /// current directory, exactly as for `std::fs`.
+///
+/// Only regular files are opened, read or mapped: any other kind of file at one of those
+/// paths fails at once with [`not_a_regular_file`] (never blocks, as opening a FIFO
+/// would).
 pub trait FileSystem: Send + Sync + Debug + 'static {
     /// Creates `dir` and its parents if they do not exist.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
@@ -144,7 +183,7 @@ impl WritableFile for StdFile {
         }
     }
 
-    fn map_mut(&mut self, offset: u64, len: usize) -> io::Result<Option<MmapMut>> {
+    fn map_mut(&mut self, offset: u64, len: usize) -> io::Result<Option<Box<dyn MapMut>>> {
         // SAFETY: the mmap contract: nothing else may truncate or rewrite the mapped range
         // while the map lives. The file is one floe created for writing and holds alone
         // (the directory lock keeps other floe processes out), its writer stores into the
@@ -163,8 +202,78 @@ impl WritableFile for StdFile {
         // workload's write amplification). Best effort: the map works either way.
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Random);
-        Ok(Some(map))
+        Ok(Some(Box::new(StdMap(map))))
     }
+
+    fn syncer(&self) -> io::Result<Option<std::sync::Arc<dyn FileSyncer>>> {
+        Ok(Some(std::sync::Arc::new(StdSyncer(self.0.try_clone()?))))
+    }
+}
+
+/// [`MapMut`] over a shared writable `mmap` of a [`StdFile`].
+#[derive(Debug)]
+struct StdMap(memmap2::MmapMut);
+
+impl MapMut for StdMap {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn store(&mut self, offset: usize, bytes: &[u8]) {
+        let end = offset.saturating_add(bytes.len()).min(self.0.len());
+        if let (Some(dst), Some(src)) = (
+            self.0.get_mut(offset..end),
+            bytes.get(..end.saturating_sub(offset)),
+        ) {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+/// [`FileSyncer`] over a duplicated descriptor of a [`StdFile`].
+#[derive(Debug)]
+struct StdSyncer(File);
+
+impl FileSyncer for StdSyncer {
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+/// Opens `path` with `options`, refusing anything but a regular file without blocking: on
+/// Unix the open is non-blocking (a FIFO would otherwise wait for a writer forever) and
+/// the descriptor's own type is checked too, so no rename in between can fool it.
+fn open_regular(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    // A write-only non-blocking open of a FIFO fails with ENXIO instead of naming the
+    // problem, so a path that already is something else is refused by its type first.
+    if let Ok(metadata) = std::fs::metadata(path)
+        && !metadata.is_file()
+    {
+        return Err(not_a_regular_file(path));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_a_regular_file(path));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `fcntl` with F_GETFL/F_SETFL only reads and sets the flags of a
+        // descriptor that `file` keeps open for the duration of both calls.
+        let cleared = unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            flags >= 0 && libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+        };
+        if !cleared {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(file)
 }
 
 #[derive(Debug)]
@@ -192,26 +301,32 @@ impl FileSystem for StdFs {
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         // Readable too: a shared writable map needs a descriptor open for both.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let file = open_regular(
+            path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true),
+        )?;
         Ok(Box::new(StdFile(file)))
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
-        let file = OpenOptions::new().append(true).open(path)?;
+        let file = open_regular(path, OpenOptions::new().append(true))?;
         Ok(Box::new(StdFile(file)))
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        use std::io::Read;
+        let mut file = open_regular(path, OpenOptions::new().read(true))?;
+        let mut data = Vec::new();
+        file.read_to_end(&mut data)?;
+        Ok(data)
     }
 
     fn map(&self, path: &Path) -> io::Result<Bytes> {
-        let file = File::open(path)?;
+        let file = open_regular(path, OpenOptions::new().read(true))?;
         if file.metadata()?.len() == 0 {
             return Ok(Bytes::new());
         }
@@ -227,7 +342,11 @@ impl FileSystem for StdFs {
     }
 
     fn file_size(&self, path: &Path) -> io::Result<u64> {
-        Ok(std::fs::metadata(path)?.len())
+        let metadata = std::fs::metadata(path)?;
+        if !metadata.is_file() {
+            return Err(not_a_regular_file(path));
+        }
+        Ok(metadata.len())
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -258,12 +377,14 @@ impl FileSystem for StdFs {
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = open_regular(
+            path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )?;
         match file.try_lock() {
             Ok(()) => Ok(Box::new(StdLock {
                 file,
@@ -315,5 +436,30 @@ mod tests {
         fs.lock(&lock_path).unwrap();
         fs.remove_file(&final_path).unwrap();
         assert!(!fs.exists(&final_path));
+    }
+
+    /// A FIFO named like a database file fails every open at once instead of blocking for
+    /// a writer that never comes; so does a directory.
+    #[test]
+    #[cfg(unix)]
+    #[cfg_attr(miri, ignore = "Miri cannot call mkfifo")]
+    fn only_regular_files_are_opened() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("999999.log");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: `mkfifo` reads the NUL-terminated path, which outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let fs = StdFs;
+        let is_refusal = |err: io::Error| {
+            err.kind() == io::ErrorKind::InvalidInput
+                && err.to_string().contains("not a regular file")
+        };
+        assert!(is_refusal(fs.read(&fifo).unwrap_err()));
+        assert!(is_refusal(fs.map(&fifo).unwrap_err()));
+        assert!(is_refusal(fs.open_append(&fifo).unwrap_err()));
+        assert!(is_refusal(fs.file_size(&fifo).unwrap_err()));
+        assert!(is_refusal(fs.create(&fifo).unwrap_err()));
+        assert!(is_refusal(fs.read(dir.path()).unwrap_err()));
     }
 }

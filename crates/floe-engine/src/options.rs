@@ -42,6 +42,8 @@ pub struct Options {
     pub(crate) max_bytes_for_level_base: u64,
     pub(crate) dynamic_level_bytes: bool,
     pub(crate) num_levels: usize,
+    pub(crate) wal_bytes_per_sync: u64,
+    pub(crate) wal_sync_interval: std::time::Duration,
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) file_system: Option<Arc<dyn FileSystem>>,
 }
@@ -62,6 +64,8 @@ impl Default for Options {
             max_bytes_for_level_base: 256 << 20,
             dynamic_level_bytes: true,
             num_levels: MAX_LEVELS,
+            wal_bytes_per_sync: 1 << 20,
+            wal_sync_interval: std::time::Duration::from_secs(1),
             #[cfg(any(test, feature = "fault-injection"))]
             file_system: None,
         }
@@ -203,6 +207,26 @@ impl Options {
     #[must_use]
     pub fn num_levels(mut self, levels: usize) -> Options {
         self.num_levels = levels.clamp(2, MAX_LEVELS);
+        self
+    }
+
+    /// How many bytes of log an unsynced write path may append before the log is synced in
+    /// the background (default 1 MiB; 0 turns the byte bound off), as RocksDB's
+    /// `wal_bytes_per_sync`. With [`Options::sync`] off, appends are stores into a shared
+    /// map of the log that cannot see a failing disk; the background sync is what notices
+    /// it (and poisons the database), so it bounds how many writes are acknowledged after
+    /// the disk failed. It also bounds what a power loss can take.
+    #[must_use]
+    pub fn wal_bytes_per_sync(mut self, bytes: u64) -> Options {
+        self.wal_bytes_per_sync = bytes;
+        self
+    }
+
+    /// The longest unsynced log bytes wait for the background sync (default 1 s; zero
+    /// turns the time bound off). See [`Options::wal_bytes_per_sync`].
+    #[must_use]
+    pub fn wal_sync_interval(mut self, interval: std::time::Duration) -> Options {
+        self.wal_sync_interval = interval;
         self
     }
 

@@ -4,7 +4,7 @@
 
 use std::io;
 
-use floe_core::fs::{MmapMut, WritableFile};
+use floe_core::fs::{MapMut, WritableFile};
 
 use super::{BLOCK_SIZE, HEADER_SIZE, encode_record};
 
@@ -43,7 +43,7 @@ pub(crate) struct LogWriter {
     reserved: u64,
     /// The shared maps appends copy into, in file order and contiguous from offset 0
     /// (each with its start offset); empty when appends go through `write_all`.
-    maps: Vec<(u64, MmapMut)>,
+    maps: Vec<(u64, Box<dyn MapMut>)>,
     /// Set by [`LogWriter::trim`]: the log is closed to appends (a mapped writer's file
     /// position never moved, so a `write` after the maps are gone would land at offset 0).
     trimmed: bool,
@@ -151,7 +151,7 @@ impl LogWriter {
             }
             let offset = usize::try_from(at - *start).unwrap_or(usize::MAX);
             let n = rest.len().min(map.len().saturating_sub(offset));
-            map[offset..offset + n].copy_from_slice(&rest[..n]);
+            map.store(offset, &rest[..n]);
             rest = &rest[n..];
             at += n as u64;
         }
