@@ -10,8 +10,15 @@
 //! block is one `FULL` fragment; a longer one is split into `FIRST`, `MIDDLE`s and `LAST`.
 //! When fewer than 7 bytes are left in a block they are zero padding and the next fragment
 //! starts the next block. Because every block starts at a fragment boundary, a reader can
-//! always tell where fragments may begin, which is what lets it tell a torn tail (nothing
-//! valid after the damage) from corruption (valid fragments after the damage).
+//! always tell where fragments may begin.
+//!
+//! **Durable-offset markers.** After a sync, the writer's next append begins with a
+//! `SYNCED` fragment whose payload is the length the sync made durable. A power loss can
+//! lose any unsynced page, an earlier one while a later one survives, so damage followed by
+//! valid data is not by itself corruption; damage is corruption only where a checksum-valid
+//! marker after it proves the damaged bytes had been made durable. That is how the reader
+//! tells a tolerated tail (a power loss, a crash) from damage to durable data
+//! (`docs/durability.md`, "What recovery tolerates").
 //!
 //! The checksum covers the type, the length and the payload, so a damaged length or type
 //! cannot make the reader trust the wrong extent. Segments are never recycled (each is a
@@ -51,7 +58,13 @@ enum FragmentType {
     Middle = 3,
     /// The final piece of a record.
     Last = 4,
+    /// A durable-offset marker, outside every record: its payload (u64 LE) is a length of
+    /// the log that a completed sync had made durable before the marker was written.
+    Synced = 5,
 }
+
+/// The payload length of a [`FragmentType::Synced`] marker.
+const SYNCED_PAYLOAD: usize = 8;
 
 impl FragmentType {
     fn from_u8(byte: u8) -> Option<FragmentType> {
@@ -60,6 +73,7 @@ impl FragmentType {
             2 => Some(FragmentType::First),
             3 => Some(FragmentType::Middle),
             4 => Some(FragmentType::Last),
+            5 => Some(FragmentType::Synced),
             _ => None,
         }
     }
@@ -109,6 +123,26 @@ fn encode_record(block_offset: &mut usize, payload: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Appends a durable-offset marker saying that the first `durable` bytes of the log were
+/// synced, for a log whose current position within its block is `*block_offset`, and
+/// advances `*block_offset`. Like a record, a marker starts the next block when too little
+/// of this one is left for it.
+fn encode_synced_marker(block_offset: &mut usize, durable: u64, out: &mut Vec<u8>) {
+    let left = BLOCK_SIZE - *block_offset;
+    if left < HEADER_SIZE + SYNCED_PAYLOAD {
+        out.resize(out.len() + left, 0);
+        *block_offset = 0;
+    }
+    let payload = durable.to_le_bytes();
+    let ty = FragmentType::Synced as u8;
+    let len = SYNCED_PAYLOAD as u16;
+    out.extend_from_slice(&fragment_crc(ty, len, &payload).to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.push(ty);
+    out.extend_from_slice(&payload);
+    *block_offset += HEADER_SIZE + SYNCED_PAYLOAD;
+}
+
 /// Encodes `records` as a complete log starting at offset zero: the bytes a [`LogWriter`]
 /// would write for them. For tests and fuzzing.
 #[cfg(any(test, fuzzing))]
@@ -118,5 +152,17 @@ pub(crate) fn encode_log<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Vec
     for record in records {
         encode_record(&mut block_offset, record, &mut out);
     }
+    out
+}
+
+/// Encodes `records` as a log that was synced whole and then sealed: the records, then a
+/// marker saying every byte before it is durable, which is what a cleanly closed log ends
+/// with. For tests.
+#[cfg(test)]
+pub(crate) fn encode_sealed_log<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = encode_log(records);
+    let mut block_offset = out.len() % BLOCK_SIZE;
+    let durable = out.len() as u64;
+    encode_synced_marker(&mut block_offset, durable, &mut out);
     out
 }

@@ -1,16 +1,18 @@
-//! [`read_log`]: recovers the records of a log, telling a torn tail from corruption.
+//! [`read_log`]: recovers the records of a log, telling a tolerated tail from corruption.
 //!
-//! A crash can cut the log anywhere inside the last write, and a file system may leave
-//! zeros where the cut write's blocks were allocated but never filled. Neither is damage
-//! to acknowledged data, so both are dropped. A damaged record that valid fragments follow
-//! cannot be explained by a crash cutting the tail, and is reported as corruption rather
-//! than silently dropping the acknowledged records after it.
+//! A process crash can cut the log anywhere inside the last write; a power loss can also
+//! lose any page that was not synced, an earlier one while a later one survives, and a file
+//! system may leave zeros where blocks were allocated but never filled. None of that is
+//! damage to durable data, so reading stops at the first damaged record and drops the rest.
+//! Damage is corruption only where a checksum-valid durable-offset marker after it (see
+//! the `wal` module docs) states that a completed sync had made the damaged bytes durable:
+//! then the records after it were durable too, and dropping them silently would lose them.
 
 use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::{BLOCK_SIZE, FragmentType, HEADER_SIZE, fragment_crc};
+use super::{BLOCK_SIZE, FragmentType, HEADER_SIZE, SYNCED_PAYLOAD, fragment_crc};
 use crate::error::{Error, Result};
 
 /// The records recovered from one log.
@@ -22,6 +24,9 @@ pub(crate) struct LogReplay {
     /// The offset of the first incomplete or damaged record, when the log ended in a torn
     /// tail that was dropped; `None` when every byte belonged to a complete record.
     pub(crate) torn_tail_at: Option<u64>,
+    /// The largest durable length that a marker read before the end (or the tear) states:
+    /// the first `durable_through` bytes were synced.
+    pub(crate) durable_through: u64,
 }
 
 /// A fragment that passed every check: its type and the extent of its payload.
@@ -60,8 +65,12 @@ fn parse_fragment(data: &[u8], pos: usize) -> Result<Fragment, &'static str> {
     })
 }
 
-/// The offset of the first checksum-valid fragment that starts at or after `from`, if any.
-fn find_valid_fragment(data: &[u8], from: usize) -> Option<usize> {
+/// The first checksum-valid durable-offset marker at or after `from` that states a durable
+/// length beyond `damage`, as (its offset, the length it states), if any.
+///
+/// Every offset where a fragment may start is tried, since damage hides where the next
+/// fragment begins; a valid fragment is stepped over whole.
+fn find_marker_beyond(data: &[u8], from: usize, damage: usize) -> Option<(usize, u64)> {
     let mut pos = from;
     while pos < data.len() {
         let block_left = BLOCK_SIZE - pos % BLOCK_SIZE;
@@ -69,13 +78,19 @@ fn find_valid_fragment(data: &[u8], from: usize) -> Option<usize> {
             pos += block_left;
             continue;
         }
-        if parse_fragment(data, pos).is_ok() {
-            return Some(pos);
+        if let Ok(fragment) = parse_fragment(data, pos) {
+            if let Some(durable) = synced_claim(data, &fragment)
+                && durable > damage as u64
+            {
+                return Some((pos, durable));
+            }
+            pos = fragment.payload.end;
+            continue;
         }
         // A fragment's type (byte 6 of its header) is never zero, so no fragment starts
         // more than 6 bytes before the next nonzero byte: a run of zeros, such as the
         // unused reserved room at the end of a segment, is skipped at once.
-        let next_nonzero = data[pos + 1..].iter().position(|&b| b != 0)?;
+        let next_nonzero = data.get(pos + 1..)?.iter().position(|&b| b != 0)?;
         pos = (pos + 1 + next_nonzero)
             .saturating_sub(HEADER_SIZE - 1)
             .max(pos + 1);
@@ -83,17 +98,27 @@ fn find_valid_fragment(data: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// The durable length a marker fragment states; `None` for any other fragment.
+fn synced_claim(data: &[u8], fragment: &Fragment) -> Option<u64> {
+    if fragment.ty != FragmentType::Synced {
+        return None;
+    }
+    let bytes: [u8; SYNCED_PAYLOAD] = data.get(fragment.payload.clone())?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
 /// Recovers the records of a log (segment or manifest) from its whole contents.
 ///
-/// Reading stops at the first damaged or incomplete record. If no checksum-valid fragment
-/// starts anywhere after the damage, the damage is a torn tail: it and everything after it
-/// are dropped and its offset is reported in [`LogReplay::torn_tail_at`]. Otherwise the
-/// log is damaged in the middle and the result is `Corruption` naming `file_name` and the
-/// offset. Never panics, whatever the bytes.
+/// Reading stops at the first damaged or incomplete record. If a checksum-valid marker
+/// after the damage states a durable length beyond the start of the damaged record, durable
+/// data is damaged and the result is `Corruption` naming `file_name` and the offsets.
+/// Otherwise the damage is a tolerated tail: it and everything after it are dropped and
+/// its offset is reported in [`LogReplay::torn_tail_at`]. Never panics, whatever the bytes.
 pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
     let mut records = Vec::new();
     // The start offset and gathered bytes of a record whose FIRST fragment has been read.
     let mut pending: Option<(usize, Vec<u8>)> = None;
+    let mut durable_through = 0;
     let mut pos = 0;
     // Where reading stopped: the start of the bad record, the offset from which to look
     // for valid fragments, and why.
@@ -104,6 +129,7 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
                     return Ok(LogReplay {
                         records,
                         torn_tail_at: None,
+                        durable_through,
                     });
                 }
                 Some((start, _)) => {
@@ -126,6 +152,14 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
         };
         let payload = &data[fragment.payload.clone()];
         match (fragment.ty, pending.as_mut()) {
+            (FragmentType::Synced, None) => {
+                if let Some(durable) = synced_claim(&data, &fragment) {
+                    durable_through = durable_through.max(durable);
+                }
+            }
+            (FragmentType::Synced, Some((start, _))) => {
+                break (*start, pos, "a marker interrupts a fragmented record");
+            }
             (FragmentType::Full, None) => records.push(data.slice(fragment.payload.clone())),
             (FragmentType::First, None) => pending = Some((pos, payload.to_vec())),
             (FragmentType::Middle, Some((_, gathered))) => gathered.extend_from_slice(payload),
@@ -148,17 +182,18 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
         }
         pos = fragment.payload.end;
     };
-    // The fragment at `scan_from` may itself be valid (a fragment out of sequence); it
-    // counts as valid data after the damage, since a crash never writes out of order.
-    if let Some(valid) = find_valid_fragment(&data, scan_from) {
+    // The fragment at `scan_from` may itself be a valid marker (out of sequence inside a
+    // record); it counts, since it was written after the sync it states.
+    if let Some((marker, durable)) = find_marker_beyond(&data, scan_from, bad_record) {
         return Err(Error::corruption(format!(
             "log {file_name}: the record at offset {bad_record} is damaged ({reason}), \
-             and a valid fragment follows at offset {valid}"
+             but the marker at offset {marker} says the first {durable} bytes were synced"
         )));
     }
     Ok(LogReplay {
         records,
         torn_tail_at: Some(bad_record as u64),
+        durable_through,
     })
 }
 
@@ -279,23 +314,76 @@ mod tests {
         assert_eq!(replay.records.len(), 2);
     }
 
+    /// Appends to `data` (a log) a marker stating that its first `durable` bytes were
+    /// synced, as the writer does at the next append after a sync.
+    fn push_marker(data: &mut Vec<u8>, durable: u64) {
+        let mut block_offset = data.len() % BLOCK_SIZE;
+        crate::wal::encode_synced_marker(&mut block_offset, durable, data);
+    }
+
     #[test]
-    fn a_valid_fragment_after_a_run_of_zeros_is_found_and_reported_as_corruption() {
-        // The zero skip of the tail scan must not jump over a fragment that follows zeros,
-        // wherever in the block it starts and whatever its checksum's leading bytes are.
+    fn a_hole_before_valid_data_is_a_tail_unless_a_later_marker_covers_it() {
+        // A run of zeros (a page the power loss lost) and then valid data: without a marker
+        // after it, nothing says the lost bytes were ever synced, so it is a tolerated tail;
+        // with one that states a durable length past the hole it is corruption. The zero
+        // skip of the scan must not jump over the marker, wherever in the block it starts.
         for gap in [0, 1, 5, 6, 7, 100, 4093] {
             let mut data = encode_log([&b"one"[..], b"two"]);
+            let hole = data.len();
             data.resize(BLOCK_SIZE + gap, 0);
             data.extend(encode_log([&b"three"[..]]));
+            let replay = read_log(Bytes::from(data.clone()), "000006.log").unwrap();
+            assert_eq!(replay.records.len(), 2, "gap {gap}");
+            assert_eq!(replay.torn_tail_at, Some(hole as u64), "gap {gap}");
+
+            let durable = data.len() as u64;
+            push_marker(&mut data, durable);
             match read_log(Bytes::from(data), "000006.log") {
-                Err(Error::Corruption { .. }) => {}
+                Err(Error::Corruption { message }) => {
+                    assert!(message.contains("synced"), "gap {gap}: {message}");
+                }
                 other => panic!("gap {gap}: expected Corruption, got {other:?}"),
             }
         }
     }
 
     #[test]
-    fn every_bit_flip_is_corruption_or_drops_only_the_last_record() {
+    fn a_marker_that_does_not_reach_the_damage_leaves_it_a_tail() {
+        // Synced through the first two records, then an unsynced group whose first page
+        // was lost while a later one (holding a marker from before the loss) survived.
+        let mut data = encode_log([&b"one"[..], b"two"]);
+        let synced = data.len() as u64;
+        push_marker(&mut data, synced);
+        let group_start = data.len();
+        let big = vec![0x77u8; BLOCK_SIZE + 500];
+        let mut block_offset = data.len() % BLOCK_SIZE;
+        crate::wal::encode_record(&mut block_offset, &big, &mut data);
+        crate::wal::encode_record(&mut block_offset, b"after", &mut data);
+        // The marker after the hole states the same old durable length: it does not
+        // reach the damaged record, so the damage is still a tail.
+        push_marker(&mut data, synced);
+        data[group_start + HEADER_SIZE..group_start + 4096].fill(0);
+        let replay = read_log(Bytes::from(data), "000007.log").unwrap();
+        assert_eq!(replay.records.len(), 2);
+        assert_eq!(replay.torn_tail_at, Some(group_start as u64));
+        assert_eq!(replay.durable_through, synced);
+    }
+
+    #[test]
+    fn markers_are_not_records_and_state_the_durable_length() {
+        let mut data = encode_log([&b"one"[..]]);
+        let first = data.len() as u64;
+        push_marker(&mut data, first);
+        let mut block_offset = data.len() % BLOCK_SIZE;
+        crate::wal::encode_record(&mut block_offset, b"two", &mut data);
+        let replay = read_log(Bytes::from(data), "000008.log").unwrap();
+        let got: Vec<&[u8]> = replay.records.iter().map(|r| &r[..]).collect();
+        assert_eq!(got, [&b"one"[..], b"two"]);
+        assert_eq!((replay.torn_tail_at, replay.durable_through), (None, first));
+    }
+
+    #[test]
+    fn every_bit_flip_in_a_sealed_log_is_corruption_or_drops_only_the_marker() {
         let records: Vec<Vec<u8>> = vec![
             b"alpha".to_vec(),
             vec![1; 40],
@@ -304,8 +392,8 @@ mod tests {
             b"omega".to_vec(),
         ];
         let records = refs(&records);
-        let data = encode_log(records.clone());
-        let last_start = data.len() - (HEADER_SIZE + records[4].len());
+        let data = crate::wal::encode_sealed_log(records.clone());
+        let marker_start = encode_log(records.clone()).len();
         for byte in 0..data.len() {
             for bit in 0..8 {
                 let mut damaged = data.clone();
@@ -314,14 +402,14 @@ mod tests {
                 match read_log(Bytes::from(damaged), "000005.log") {
                     Err(Error::Corruption { message }) => {
                         assert!(message.contains("000005.log"), "{context}: {message}");
-                        assert!(byte < last_start, "{context}: the last record is a tail");
+                        assert!(byte < marker_start, "{context}: the marker is a tail");
                     }
                     Err(other) => panic!("{context}: unexpected error {other}"),
                     Ok(replay) => {
-                        assert!(byte >= last_start, "{context}: damage was not detected");
+                        assert!(byte >= marker_start, "{context}: damage was not detected");
+                        assert_eq!(replay.records.len(), records.len(), "{context}");
                         assert_prefix(&replay, &records, &context);
-                        assert_eq!(replay.records.len(), 4, "{context}");
-                        assert_eq!(replay.torn_tail_at, Some(last_start as u64));
+                        assert_eq!(replay.torn_tail_at, Some(marker_start as u64));
                     }
                 }
             }
@@ -332,31 +420,47 @@ mod tests {
     fn damage_in_an_early_block_is_corruption_even_far_from_the_end() {
         let records: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 3000]).collect();
         let records = refs(&records);
-        let mut data = encode_log(records);
+        let mut data = crate::wal::encode_sealed_log(records);
         data[HEADER_SIZE + 10] ^= 0x40;
         let err = read_log(Bytes::from(data), "000006.log").unwrap_err();
         assert!(err.to_string().contains("offset 0"), "{err}");
     }
 
     #[test]
-    fn fragments_out_of_sequence_are_corruption() {
+    fn fragments_out_of_sequence_under_a_marker_are_corruption() {
         let big = vec![5u8; BLOCK_SIZE * 2];
         let data = encode_log([&big[..], b"tail"]);
-        // A FIRST fragment followed by a FULL one: the record in progress lost its end,
-        // and valid data follows, so no crash can explain it. (A lost MIDDLE block between
-        // a FIRST and a LAST is invisible to the framing; the payload decoders catch it.)
+        // A FIRST fragment followed by a FULL one: the record in progress lost its end.
+        // Synced data cannot lose a page, so under a marker that covers it this is damage;
+        // without one it is what a power loss may leave, a tail.
         let mut spliced = data[..BLOCK_SIZE].to_vec();
         spliced.extend_from_slice(&encode_log([&b"tail"[..]]));
+        let tail = read_log(Bytes::from(spliced.clone()), "a.log").unwrap();
+        assert_eq!((tail.records.len(), tail.torn_tail_at), (0, Some(0)));
+        let durable = spliced.len() as u64;
+        push_marker(&mut spliced, durable);
         assert!(matches!(
             read_log(Bytes::from(spliced), "a.log"),
             Err(Error::Corruption { .. })
         ));
-        // A log that starts with a MIDDLE fragment.
-        let orphan = data[BLOCK_SIZE..].to_vec();
+        // A log that starts with a MIDDLE fragment, and then a covering marker.
+        let mut orphan = data[BLOCK_SIZE..].to_vec();
+        let durable = orphan.len() as u64;
+        push_marker(&mut orphan, durable);
         assert!(matches!(
             read_log(Bytes::from(orphan), "b.log"),
             Err(Error::Corruption { .. })
         ));
+        // A marker inside a fragmented record is out of sequence (the writer never puts one
+        // there), and it states that the broken record was synced.
+        let mut interrupted = data[..BLOCK_SIZE].to_vec();
+        push_marker(&mut interrupted, BLOCK_SIZE as u64);
+        match read_log(Bytes::from(interrupted), "c.log") {
+            Err(Error::Corruption { message }) => {
+                assert!(message.contains("interrupts"), "{message}");
+            }
+            other => panic!("expected Corruption, got {other:?}"),
+        }
     }
 
     #[test]
