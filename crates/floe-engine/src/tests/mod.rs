@@ -4,6 +4,7 @@
 mod compaction;
 mod lifecycle;
 mod poison;
+mod power_loss;
 mod write_path;
 
 use std::sync::Arc;

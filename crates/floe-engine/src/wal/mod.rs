@@ -155,6 +155,18 @@ pub(crate) fn encode_log<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Vec
     out
 }
 
+/// Encodes `records` as the bytes a [`LogWriter`] appends for them at offset `start` of a
+/// log. For tests.
+#[cfg(test)]
+pub(crate) fn encode_log_at(start: usize, records: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut block_offset = start % BLOCK_SIZE;
+    for record in records {
+        encode_record(&mut block_offset, record, &mut out);
+    }
+    out
+}
+
 /// Encodes `records` as a log that was synced whole and then sealed: the records, then a
 /// marker saying every byte before it is durable, which is what a cleanly closed log ends
 /// with. For tests.
