@@ -316,7 +316,7 @@ impl Shared {
         let level0 = || self.state.load().version.levels[0].len();
         let (slowdown, stop) = (self.options.slowdown_trigger(), self.options.stop_trigger());
         let tables = level0();
-        if tables < slowdown {
+        if tables < slowdown || self.options.is_manual_background() {
             return;
         }
         let start = Instant::now();
@@ -382,6 +382,11 @@ impl Shared {
                 return Ok(());
             }
             let start = Instant::now();
+            // Planted bug (simulation only): the group is acknowledged without waiting for
+            // its sync.
+            if cfg!(floe_planted = "ack_before_fdatasync") {
+                return Ok(());
+            }
             writer.sync()?;
             Counters::add(&self.counters.log_syncs, 1);
             let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -481,10 +486,14 @@ impl Shared {
 
         let number = self.new_file_number();
         let path = log_path(&self.dir, number);
-        let created = self
-            .fs
-            .create(&path)
-            .and_then(|file| self.fs.sync_dir(&self.dir).map(|()| file));
+        let created = self.fs.create(&path).and_then(|file| {
+            // Planted bug (simulation only): the new segment's directory entry is not made
+            // durable, so synced writes in it can vanish with it.
+            if cfg!(floe_planted = "segment_dir_unsynced") {
+                return Ok(file);
+            }
+            self.fs.sync_dir(&self.dir).map(|()| file)
+        });
         let file = match created {
             Ok(file) => file,
             Err(err) => {
@@ -538,6 +547,12 @@ impl Shared {
     /// the log mutex, so every writer waits with it: a wait is counted in
     /// `memtable_stops`, and its time in the stall time.
     fn wait_for_room(&self) -> Result<()> {
+        if self.options.is_manual_background() {
+            while self.state.load().frozen.len() >= self.options.max_immutable_memtables {
+                self.flush_oldest_inline()?;
+            }
+            return Ok(());
+        }
         let mut bg = lock(&self.bg);
         let mut waiting_since = None;
         let result = loop {

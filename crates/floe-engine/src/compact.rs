@@ -161,7 +161,7 @@ pub(crate) fn run_compaction_worker(shared: Arc<Shared>) {
 
 impl Shared {
     /// Whether some level of the latest state scores 1 or more.
-    fn needs_compaction(&self) -> bool {
+    pub(crate) fn needs_compaction(&self) -> bool {
         let state = self.state.load();
         pick::scores(&state.version, &self.options)
             .iter()
@@ -169,7 +169,7 @@ impl Shared {
     }
 
     /// Runs the compaction the latest state needs most, if any.
-    fn compact_once(&self) -> Result<()> {
+    pub(crate) fn compact_once(&self) -> Result<()> {
         let mut compaction = lock(&self.compaction);
         let version = Arc::clone(&self.state.load().version);
         if let Some(job) = pick::pick(&version, &self.options, &mut compaction.pointers) {
@@ -182,6 +182,10 @@ impl Shared {
     /// Fails if the database is poisoned or closed meanwhile (the background workers stop
     /// then, and the wait would never end).
     pub(crate) fn wait_for_compactions(&self) -> Result<()> {
+        if self.options.is_manual_background() {
+            while self.step_background()? {}
+            return Ok(());
+        }
         let mut bg = lock(&self.bg);
         loop {
             self.check_writable()?;

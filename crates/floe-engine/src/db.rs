@@ -67,6 +67,11 @@ impl Db {
             shared: Arc::clone(&shared),
             workers: std::sync::Mutex::new(Vec::new()),
         };
+        if shared.options.is_manual_background() {
+            return Ok(Db {
+                inner: Arc::new(inner),
+            });
+        }
         // If the second spawn fails, dropping `inner` stops and joins the first thread.
         let worker = Arc::clone(&shared);
         let flusher = thread::Builder::new()
@@ -205,6 +210,20 @@ impl Db {
     /// failure poisoned the database (reopen it to recover every acknowledged write).
     pub fn close(self) -> Result<()> {
         self.inner.close()
+    }
+}
+
+#[cfg(any(test, feature = "fault-injection"))]
+impl Db {
+    /// Test-only, for databases opened with `Options::manual_background`: runs one piece
+    /// of background work, the flush of the oldest frozen memtable if there is one, else
+    /// the compaction the tree needs most, if any. Returns whether it did anything. A
+    /// failure poisons the database, as it would in the background.
+    ///
+    /// # Errors
+    /// The failure of the flush or compaction.
+    pub fn step_background(&self) -> Result<bool> {
+        self.inner.shared.step_background()
     }
 }
 

@@ -49,7 +49,7 @@ pub(crate) fn run_flush_worker(shared: Arc<Shared>) {
 
 impl Shared {
     /// Flushes the oldest frozen memtable `frozen` (see the module docs for the order).
-    fn flush_memtable(&self, frozen: &FrozenMem) -> Result<()> {
+    pub(crate) fn flush_memtable(&self, frozen: &FrozenMem) -> Result<()> {
         let mut added = Vec::new();
         let mut last_seqno: SeqNo = 0;
         if !frozen.mem.is_empty() {
@@ -85,6 +85,11 @@ impl Shared {
             added.push(TableHandle::open(&self.fs, &self.dir, file)?);
         }
 
+        // Planted bug (simulation only): the segment goes before the edit that obsoletes it
+        // is durable.
+        if cfg!(floe_planted = "segment_deleted_before_edit") {
+            let _ = self.fs.remove_file(&log_path(&self.dir, frozen.log_number));
+        }
         let mut manifest = lock(&self.manifest);
         // The segments still needed start with the next-newer memtable's. A concurrent
         // freeze only pushes at the front, and what it pushes carries the number that was
@@ -145,8 +150,48 @@ impl Shared {
         Ok(())
     }
 
+    /// Flushes the oldest frozen memtable in the calling thread, if there is one, for a
+    /// database without background threads (`Options::manual_background`); a failure
+    /// poisons the database as it would in the flush worker. Returns whether it flushed.
+    pub(crate) fn flush_oldest_inline(&self) -> Result<bool> {
+        if let Some(err) = self.poison_error() {
+            return Err(err);
+        }
+        let Some(oldest) = self.state.load().frozen.last().cloned() else {
+            return Ok(false);
+        };
+        self.flush_memtable(&oldest)
+            .map_err(|err| self.poison(err))?;
+        Ok(true)
+    }
+
+    /// One piece of background work in the calling thread (see [`crate::Db::step_background`]).
+    pub(crate) fn step_background(&self) -> Result<bool> {
+        if self.flush_oldest_inline()? {
+            return Ok(true);
+        }
+        self.check_writable()?;
+        if !self.needs_compaction() {
+            return Ok(false);
+        }
+        self.compact_once().map_err(|err| self.poison(err))?;
+        Ok(true)
+    }
+
     /// Waits until no frozen memtable with a segment older than `log_number` is left.
     pub(crate) fn wait_flushed_before(&self, log_number: u64) -> Result<()> {
+        if self.options.is_manual_background() {
+            while self
+                .state
+                .load()
+                .frozen
+                .iter()
+                .any(|f| f.log_number < log_number)
+            {
+                self.flush_oldest_inline()?;
+            }
+            return Ok(());
+        }
         let mut bg = lock(&self.bg);
         loop {
             if let Some(err) = self.poison_error() {

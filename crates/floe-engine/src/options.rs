@@ -46,6 +46,8 @@ pub struct Options {
     pub(crate) wal_sync_interval: std::time::Duration,
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) file_system: Option<Arc<dyn FileSystem>>,
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) manual_background: bool,
 }
 
 impl Default for Options {
@@ -68,6 +70,8 @@ impl Default for Options {
             wal_sync_interval: std::time::Duration::from_secs(1),
             #[cfg(any(test, feature = "fault-injection"))]
             file_system: None,
+            #[cfg(any(test, feature = "fault-injection"))]
+            manual_background: false,
         }
     }
 }
@@ -262,5 +266,26 @@ impl Options {
     pub fn file_system(mut self, fs: Arc<dyn FileSystem>) -> Options {
         self.file_system = Some(fs);
         self
+    }
+
+    /// Test-only: no background threads. Flushes and compactions run only when the
+    /// caller asks ([`crate::Db::step_background`], [`crate::Db::flush`],
+    /// [`crate::Db::wait_for_compactions`]) or, where a writer would otherwise wait for
+    /// them, inline in that writer; level-0 slowdowns and stops do not apply. With a
+    /// deterministic file system this makes a run a function of its inputs alone, which
+    /// is what the deterministic simulation needs.
+    #[cfg(any(test, feature = "fault-injection"))]
+    #[must_use]
+    pub fn manual_background(mut self, on: bool) -> Options {
+        self.manual_background = on;
+        self
+    }
+
+    /// Whether background work runs only when asked (see `manual_background`).
+    pub(crate) fn is_manual_background(&self) -> bool {
+        #[cfg(any(test, feature = "fault-injection"))]
+        return self.manual_background;
+        #[cfg(not(any(test, feature = "fault-injection")))]
+        false
     }
 }

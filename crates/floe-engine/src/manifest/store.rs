@@ -55,6 +55,11 @@ impl ManifestWriter {
         let write_temp = || -> io::Result<()> {
             let mut file = fs.create(&temp)?;
             file.write_all(format!("{name}\n").as_bytes())?;
+            // Planted bug (simulation only): `CURRENT.tmp` is renamed into place before
+            // its contents are durable.
+            if cfg!(floe_planted = "current_renamed_before_sync") {
+                return Ok(());
+            }
             file.sync_all()
         };
         write_temp().map_err(|err| Error::io(format!("writing {}", temp.display()), err))?;

@@ -98,6 +98,15 @@ fn find_marker_beyond(data: &[u8], from: usize, damage: usize) -> Option<(usize,
     None
 }
 
+/// The offset of the first checksum-valid fragment at or after `from` (planted-bug builds
+/// only).
+#[cfg(floe_planted = "replay_past_checksum_failure")]
+fn find_next_fragment(data: &[u8], from: usize) -> Option<usize> {
+    (from..data.len()).find(|&pos| {
+        BLOCK_SIZE - pos % BLOCK_SIZE >= HEADER_SIZE && parse_fragment(data, pos).is_ok()
+    })
+}
+
 /// The durable length a marker fragment states; `None` for any other fragment.
 fn synced_claim(data: &[u8], fragment: &Fragment) -> Option<u64> {
     if fragment.ty != FragmentType::Synced {
@@ -145,6 +154,17 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
         }
         let fragment = match parse_fragment(&data, pos) {
             Ok(fragment) => fragment,
+            // Planted bug (simulation only): a damaged fragment is skipped and replay goes
+            // on with the next valid one.
+            #[cfg(floe_planted = "replay_past_checksum_failure")]
+            Err(reason) => match find_next_fragment(&data, pos + 1) {
+                Some(next) => {
+                    pending = None;
+                    pos = next;
+                    continue;
+                }
+                None => break (pos, data.len(), reason),
+            },
             Err(reason) => {
                 let start = pending.as_ref().map_or(pos, |(start, _)| *start);
                 break (start, pos, reason);
@@ -183,8 +203,14 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
         pos = fragment.payload.end;
     };
     // The fragment at `scan_from` may itself be a valid marker (out of sequence inside a
-    // record); it counts, since it was written after the sync it states.
-    if let Some((marker, durable)) = find_marker_beyond(&data, scan_from, bad_record) {
+    // record); it counts, since it was written after the sync it states. (Planted bug,
+    // simulation only: the markers are ignored and every tear is taken as the end.)
+    let marker = if cfg!(floe_planted = "tear_taken_as_end") {
+        None
+    } else {
+        find_marker_beyond(&data, scan_from, bad_record)
+    };
+    if let Some((marker, durable)) = marker {
         return Err(Error::corruption(format!(
             "log {file_name}: the record at offset {bad_record} is damaged ({reason}), \
              but the marker at offset {marker} says the first {durable} bytes were synced"
