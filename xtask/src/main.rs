@@ -15,6 +15,7 @@ mod crash;
 mod fuzz;
 mod loom;
 mod miri;
+mod sim;
 mod util;
 
 use anyhow::bail;
@@ -29,10 +30,11 @@ fn main() -> anyhow::Result<()> {
         "fuzz" => fuzz::run(&rest),
         "miri" => miri::run(),
         "crash" => crash::run(&rest),
+        "sim" => sim::run(&rest),
         "ci" => ci::run(),
         "" | "help" | "-h" | "--help" => {
             println!(
-                "usage: cargo xtask <bench [ARGS...] | loom | fuzz [SECONDS] | miri | crash [CYCLES] | ci>"
+                "usage: cargo xtask <bench [ARGS...] | loom | fuzz [SECONDS] | miri | crash [CYCLES] | sim [ARGS...] | ci>"
             );
             Ok(())
         }

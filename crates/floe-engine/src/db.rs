@@ -269,8 +269,14 @@ impl DbInner {
         for worker in workers {
             let _ = worker.join();
         }
+        // No edit follows once the workers are gone: the manifest ends in a marker too.
+        let sealed = match shared.poison_error() {
+            Some(_) => Ok(()),
+            None => lock(&shared.manifest).writer.seal(),
+        };
         drop(lock(&shared.dir_lock).take());
         synced?;
+        sealed?;
         match shared.poison_error() {
             Some(err) => Err(err),
             None => Ok(()),
