@@ -8,6 +8,8 @@ pub mod checksum;
 pub mod coding;
 pub mod fs;
 mod key;
+#[cfg(feature = "sim")]
+pub mod sim_fs;
 
 pub use key::{
     InternalKey, MAX_SEQNO, SeqNo, ValueKind, compare_internal, pack_trailer, unpack_trailer,
