@@ -19,12 +19,30 @@ use crate::util::{cargo, project_root, run as run_command};
 
 /// The planted bugs, each a `floe_planted` value (declared in the workspace's `check-cfg`).
 pub(crate) const PLANTED: [(&str, &str); 6] = [
-    ("segment_dir_unsynced", "no directory sync after creating a log segment"),
-    ("current_renamed_before_sync", "CURRENT renamed into place before it is synced"),
-    ("ack_before_fdatasync", "a synced write acknowledged before its fdatasync"),
-    ("segment_deleted_before_edit", "a log segment deleted before the edit that obsoletes it is durable"),
-    ("replay_past_checksum_failure", "replay goes on past a checksum failure"),
-    ("tear_taken_as_end", "damage under a durable-offset marker taken as the end of the log"),
+    (
+        "segment_dir_unsynced",
+        "no directory sync after creating a log segment",
+    ),
+    (
+        "current_renamed_before_sync",
+        "CURRENT renamed into place before it is synced",
+    ),
+    (
+        "ack_before_fdatasync",
+        "a synced write acknowledged before its fdatasync",
+    ),
+    (
+        "segment_deleted_before_edit",
+        "a log segment deleted before the edit that obsoletes it is durable",
+    ),
+    (
+        "replay_past_checksum_failure",
+        "replay goes on past a checksum failure",
+    ),
+    (
+        "tear_taken_as_end",
+        "damage under a durable-offset marker taken as the end of the log",
+    ),
 ];
 
 /// Runs the simulation as `args` say.
@@ -32,10 +50,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     if let Some(at) = args.iter().position(|a| a == "--planted") {
         let mut rest = args.to_vec();
         rest.remove(at);
-        let only = rest
-            .get(at)
-            .filter(|name| !name.starts_with("--"))
-            .cloned();
+        let only = rest.get(at).filter(|name| !name.starts_with("--")).cloned();
         if only.is_some() {
             rest.remove(at);
         }
@@ -78,7 +93,14 @@ fn planted(only: Option<&str>, args: &[String]) -> anyhow::Result<()> {
         );
         run_command(
             cargo()
-                .args(["build", "--release", "--quiet", "--package", "floe-sim", "--target-dir"])
+                .args([
+                    "build",
+                    "--release",
+                    "--quiet",
+                    "--package",
+                    "floe-sim",
+                    "--target-dir",
+                ])
                 .arg(&target)
                 .env("RUSTFLAGS", rustflags.trim()),
         )?;
@@ -103,11 +125,20 @@ fn planted(only: Option<&str>, args: &[String]) -> anyhow::Result<()> {
             .unwrap_or("-")
             .to_string();
         if let Some(line) = caught {
-            println!("planted {bug}: caught: {}", line.chars().take(400).collect::<String>());
+            println!(
+                "planted {bug}: caught: {}",
+                line.chars().take(400).collect::<String>()
+            );
         } else {
             println!("planted {bug}: NOT caught\n{stdout}");
         }
-        rows.push((bug, what, caught.is_some(), after, started.elapsed().as_secs_f64()));
+        rows.push((
+            bug,
+            what,
+            caught.is_some(),
+            after,
+            started.elapsed().as_secs_f64(),
+        ));
     }
     println!();
     println!("| planted bug | what it does | caught | after seeds | seconds |");

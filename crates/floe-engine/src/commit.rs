@@ -596,7 +596,9 @@ impl Shared {
             ..
         } = log;
         for (segment, frozen) in frozen_logs.iter_mut() {
-            if let Err(err) = frozen.sync() {
+            // A frozen segment takes no more records, so the marker stating this sync is
+            // appended on its own; the next sync of the segment makes it durable.
+            if let Err(err) = frozen.sync().and_then(|()| frozen.seal()) {
                 let name = log_path(&self.dir, *segment);
                 return Err(self.poison(Error::io(
                     format_args!("syncing log {}", name.display()),

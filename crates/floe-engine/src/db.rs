@@ -249,6 +249,9 @@ impl DbInner {
             // anywhere in it is told from a tail at the next open (`wal` module docs). A
             // failure here fails the sync below, which reports it.
             let _ = log.writer.seal();
+            for (_, frozen) in &mut log.frozen_logs {
+                let _ = frozen.seal();
+            }
             // The reserved room of the active segment goes back first, so the sync below
             // also makes the shorter length durable. A failure only leaves a zero tail,
             // which the next open reads past.

@@ -2,16 +2,18 @@
 //! log segments that are not flushed yet, and the removal of orphan files.
 //!
 //! Replay rules. Segments numbered at or above the manifest's log number are replayed in
-//! number order; each batch must carry exactly the next sequence number, so a missing
-//! segment or record is [`Error::Corruption`]. A torn tail (a record cut short) is
-//! dropped. A process crash can only tear the newest segment (an older one was complete
-//! before the switch); after a power loss with `sync(false)` an older segment can be torn
-//! too. After a tear, replay goes on into the next segment only if its first batch
-//! carries exactly the next sequence number, that is if the tear lost no record; otherwise
-//! everything after the tear, in that segment and in every later one, is dropped, which
-//! keeps what is recovered a prefix of the writes. (Every segment is created with
-//! zero-filled reserved room, see [`LogWriter::segment`]; a segment that did not fill it
-//! ends in zeros, which read as a torn tail that lost nothing.)
+//! number order; each batch must carry exactly the next sequence number. A tolerated tail
+//! (see `read_log`: a record cut short, a lost unsynced page) is dropped. A process crash
+//! can only tear the newest segment (an older one was complete before the switch); after
+//! a power loss with `sync(false)` an older segment can lose its tail, or all of its
+//! records (its length never reached the disk), while a later one kept some. So a segment
+//! whose first batch carries a later sequence number than the next one is where the
+//! recovered prefix ends, and it and every later segment are dropped, unless that segment
+//! holds a durable-offset marker: every sync of the log syncs the older segments first,
+//! so a synced byte in it proves the missing records were durable, which is
+//! [`Error::Corruption`], as is any other gap. (Every segment is created with zero-filled
+//! reserved room, see [`LogWriter::segment`]; a segment that did not fill it ends in
+//! zeros, which read as a torn tail that lost nothing.)
 //!
 //! Missing files: a table the manifest lists, the segment at the manifest's log number,
 //! or any segment between it and a later one that holds records (the sequence numbers
@@ -176,8 +178,6 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     // and sequence numbers make every internal key unique, so the sort needs no tie-break.
     let mut replayed: Vec<(InternalKey, Bytes)> = Vec::new();
     let mut expected = recovered.last_seqno + 1;
-    // Whether the segments read so far ended in a torn tail that no record has continued.
-    let mut torn = false;
     'segments: for &number in &logs {
         let path = log_path(&dir, number);
         let data = fs
@@ -185,13 +185,15 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
             .map_err(|err| Error::io(format_args!("reading {}", path.display()), err))?;
         let name = path.display().to_string();
         let replay = read_log(Bytes::from(data), &name)?;
-        for record in &replay.records {
+        for (at, record) in replay.records.iter().enumerate() {
             let (first, ops) = decode_batch(record)
                 .map_err(|err| Error::corruption(format!("log {name}: {err}")))?;
             if first != expected {
-                if torn {
-                    // Records were lost in the tear: everything from here on is dropped
-                    // (see the module docs).
+                // A segment whose records start past the next sequence number lost the
+                // ones between to a power loss in an older segment, unless something in
+                // it was synced: a sync covers the older segments first, so then the lost
+                // records were durable (see the module docs).
+                if at == 0 && first > expected && replay.durable_through == 0 {
                     break 'segments;
                 }
                 return Err(Error::corruption(format!(
@@ -207,9 +209,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
                 ));
             }
             expected = first + count;
-            torn = false;
         }
-        torn |= replay.torn_tail_at.is_some();
     }
     let last_seqno = expected - 1;
     let mut next_file = recovered.next_file_number;

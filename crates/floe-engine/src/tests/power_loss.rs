@@ -111,7 +111,10 @@ fn a_cleanly_closed_log_reports_damage_anywhere_as_corruption() {
     let db = synced_then_unsynced(dir.path(), 40, 300, false);
     db.close().unwrap();
     lose_page(&only_log(dir.path()), 4);
-    assert!(matches!(Db::open(dir.path()), Err(Error::Corruption { .. })));
+    assert!(matches!(
+        Db::open(dir.path()),
+        Err(Error::Corruption { .. })
+    ));
 }
 
 #[test]
@@ -132,10 +135,7 @@ fn with_synced_writes_a_hole_in_the_unacknowledged_group_keeps_every_synced_writ
     // its later page survived: append it to the copy by hand with the engine's framing.
     let log = only_log(&copy);
     let mut bytes = std::fs::read(&log).unwrap();
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != 0)
-        .map_or(0, |at| at + 1);
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
     bytes.truncate(end);
     let mut batch = crate::WriteBatch::new();
     for i in 40..200 {
