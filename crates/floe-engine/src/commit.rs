@@ -484,7 +484,7 @@ impl Shared {
         // so freezing never shuts one out (no new batch can be assigned: we hold the log).
         self.publisher.wait_for(log.next_seqno - 1);
 
-        let number = self.new_file_number();
+        let number = self.new_file_number().map_err(|err| self.poison(err))?;
         let path = log_path(&self.dir, number);
         let created = self.fs.create(&path).and_then(|file| {
             // Planted bug (simulation only): the new segment's directory entry is not made

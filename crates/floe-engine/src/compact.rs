@@ -380,7 +380,7 @@ impl Shared {
                 None => writer.insert(TableWriter::create(
                     &self.fs,
                     &self.dir,
-                    self.new_file_number(),
+                    self.new_file_number()?,
                     self.table_options(),
                 )?),
             };

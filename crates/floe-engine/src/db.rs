@@ -60,7 +60,8 @@ impl Db {
     /// Opens the database in the directory `path` with `options`, creating it if needed.
     ///
     /// # Errors
-    /// As for [`Db::open`].
+    /// [`Error::InvalidArgument`] if an option is outside its documented range (the
+    /// message names it; nothing on disk is touched), otherwise as for [`Db::open`].
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         let shared = Arc::new(recovery::open(path.as_ref(), options)?);
         let inner = DbInner {

@@ -1,12 +1,18 @@
 //! The names of the files in a database directory, and the parser that recognizes them.
 //!
 //! Numbered files (logs, tables, manifests) draw their numbers from one counter, the
-//! manifest's `next_file_number`, so a number names at most one file of any kind. Numbers
-//! are printed with at least six digits (`000042.log`) so that a directory listing sorts
-//! them in creation order up to a million files; the parser accepts only the canonical
-//! spelling of each number, so two different names never denote the same file.
+//! manifest's `next_file_number`, so a number names at most one live file of any kind (an
+//! orphan's number can be drawn again, see the recovery module). The counter only moves
+//! with checked arithmetic ([`number_after`], [`numbers_exhausted`]): `u64::MAX` has no
+//! successor, and reaching it is [`Error::Corruption`], never a wrap. Numbers are printed
+//! with at least six digits (`000042.log`) so that a directory listing sorts them in
+//! creation order up to a million files; the parser accepts only the canonical spelling of
+//! each number, so two different names never denote the same file.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
 
 /// The kinds of file that live in a database directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +67,31 @@ pub(crate) fn parse_file_name(name: &str) -> Option<FileKind> {
         return parse_number(digits).map(FileKind::Table);
     }
     None
+}
+
+/// The file-number counter's value once `what` has taken `number`: `number + 1`.
+///
+/// `Corruption` if `number` is `u64::MAX`, which has no successor. No database draws that
+/// many numbers, so the number comes from a damaged manifest or from a file that does not
+/// belong to the database; the message names `what`.
+pub(crate) fn number_after(number: u64, what: impl fmt::Display) -> Result<u64> {
+    number.checked_add(1).ok_or_else(|| {
+        Error::corruption(format!(
+            "{what} has file number {number}, the largest there is, so no file can be \
+             numbered after it: the manifest is damaged or the file does not belong to \
+             the database"
+        ))
+    })
+}
+
+/// The error for a file-number counter that stands at `next` and cannot move: file
+/// numbers are exhausted. The counter starts past the numbers the manifest records, so it
+/// gets there only from a damaged manifest.
+pub(crate) fn numbers_exhausted(next: u64) -> Error {
+    Error::corruption(format!(
+        "file numbers are exhausted: the next one would be {next}, the largest there is, \
+         which only a damaged manifest can lead to"
+    ))
 }
 
 /// The file name (without directory) of manifest `number`: `MANIFEST-000007`.
@@ -147,6 +178,18 @@ mod tests {
         assert_eq!(
             parse_file_name(name_of(&current_temp_path(dir))),
             Some(FileKind::Temp("CURRENT.tmp".to_owned()))
+        );
+    }
+
+    #[test]
+    fn the_number_after_the_largest_is_an_error_naming_the_file() {
+        assert_eq!(number_after(41, "x").unwrap(), 42);
+        assert_eq!(number_after(u64::MAX - 1, "x").unwrap(), u64::MAX);
+        let err = number_after(u64::MAX, "table 18446744073709551615.sst").unwrap_err();
+        assert!(matches!(err, Error::Corruption { .. }), "{err}");
+        assert!(
+            err.to_string().contains("18446744073709551615.sst"),
+            "{err}"
         );
     }
 

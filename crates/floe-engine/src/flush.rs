@@ -53,7 +53,7 @@ impl Shared {
         let mut added = Vec::new();
         let mut last_seqno: SeqNo = 0;
         if !frozen.mem.is_empty() {
-            let number = self.new_file_number();
+            let number = self.new_file_number()?;
             let mut writer =
                 TableWriter::create(&self.fs, &self.dir, number, self.table_options())?;
             // Only the versions some reader can still see go into the table: the newest

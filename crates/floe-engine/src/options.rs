@@ -1,10 +1,15 @@
-//! The options a database is opened with.
+//! The options a database is opened with, and their validation at open.
+
+use std::fmt;
+use std::time::Duration;
 
 #[cfg(any(test, feature = "fault-injection"))]
 use std::sync::Arc;
 
 #[cfg(any(test, feature = "fault-injection"))]
 use floe_core::fs::FileSystem;
+
+use crate::error::{Error, Result};
 
 /// The largest key floe accepts, in bytes (64 KiB); a longer key is refused with
 /// [`crate::Error::InvalidArgument`].
@@ -17,9 +22,36 @@ pub const MAX_VALUE_SIZE: usize = 64 << 20;
 /// The most levels a version can have (see [`Options::num_levels`]).
 pub(crate) const MAX_LEVELS: usize = 7;
 
+/// The largest [`Options::write_buffer_size`] (64 GiB, RocksDB's limit too).
+const MAX_WRITE_BUFFER_SIZE: u64 = 64 << 30;
+
+/// The range of [`Options::block_size`].
+const BLOCK_SIZES: std::ops::RangeInclusive<u64> = 64..=64 << 10;
+
+/// The most bloom filter bits per key ([`Options::bloom_bits_per_key`]): six times the
+/// default, beyond which a filter would mostly cost memory and disk (the probe count stops
+/// growing at 30 probes, about 44 bits). Unbounded, the filter of one table could need
+/// terabytes.
+const MAX_BLOOM_BITS_PER_KEY: u32 = 64;
+
+/// The largest [`Options::target_file_size`] (64 GiB, as large as a flush of the largest
+/// memtable). A table's writer keeps a hash of every key it holds until the table is
+/// finished, so a bound on the table size is a bound on that memory.
+const MAX_TARGET_FILE_SIZE: u64 = 64 << 30;
+
+/// The largest non-zero [`Options::wal_bytes_per_sync`] (1 TiB, beyond any segment).
+const MAX_WAL_BYTES_PER_SYNC: u64 = 1 << 40;
+
+/// The range of a non-zero [`Options::wal_sync_interval`]. Below a millisecond the
+/// background sync would do little but wake up; above an hour the bound means nothing.
+const WAL_SYNC_INTERVALS: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(60 * 60);
+
 /// How a database behaves: memtable size, durability of each write, table layout.
 ///
-/// Build it with the consuming setters and hand it to [`crate::Db::open_with`]:
+/// Build it with the consuming setters and hand it to [`crate::Db::open_with`], which
+/// checks every option against the range its setter documents and refuses one outside it
+/// with [`crate::Error::InvalidArgument`]:
 ///
 /// ```
 /// let options = floe_engine::Options::default()
@@ -43,7 +75,7 @@ pub struct Options {
     pub(crate) dynamic_level_bytes: bool,
     pub(crate) num_levels: usize,
     pub(crate) wal_bytes_per_sync: u64,
-    pub(crate) wal_sync_interval: std::time::Duration,
+    pub(crate) wal_sync_interval: Duration,
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) file_system: Option<Arc<dyn FileSystem>>,
     #[cfg(any(test, feature = "fault-injection"))]
@@ -67,7 +99,7 @@ impl Default for Options {
             dynamic_level_bytes: true,
             num_levels: MAX_LEVELS,
             wal_bytes_per_sync: 1 << 20,
-            wal_sync_interval: std::time::Duration::from_secs(1),
+            wal_sync_interval: Duration::from_secs(1),
             #[cfg(any(test, feature = "fault-injection"))]
             file_system: None,
             #[cfg(any(test, feature = "fault-injection"))]
@@ -77,9 +109,11 @@ impl Default for Options {
 }
 
 impl Options {
-    /// The capacity of a memtable, in bytes (default 64 MiB). A memtable that reaches it is
-    /// frozen and flushed to a table in the background. It is rounded up to whole memory
-    /// pages (4 KiB), so a tiny value such as 1 KiB gives a one-page memtable.
+    /// The capacity of a memtable, in bytes (default 64 MiB; valid from 1 byte to 64 GiB,
+    /// others make open fail with [`crate::Error::InvalidArgument`]). A memtable that
+    /// reaches it is frozen and flushed to a table in the background. It is rounded up to
+    /// whole memory pages (4 KiB), so a tiny value such as 1 KiB gives a one-page memtable.
+    /// Memory is taken as the memtable fills, not up front.
     #[must_use]
     pub fn write_buffer_size(mut self, bytes: usize) -> Options {
         self.write_buffer_size = bytes;
@@ -96,8 +130,9 @@ impl Options {
         self
     }
 
-    /// The target size of a table's data block, in bytes (default 4096). Values from 64
-    /// bytes to 64 KiB work; smaller blocks mean a larger index and faster point reads.
+    /// The target size of a table's data block, in bytes (default 4096; valid from 64 bytes
+    /// to 64 KiB, others make open fail with [`crate::Error::InvalidArgument`]). Smaller
+    /// blocks mean a larger index and faster point reads.
     #[must_use]
     pub fn block_size(mut self, bytes: usize) -> Options {
         self.block_size = bytes;
@@ -105,8 +140,8 @@ impl Options {
     }
 
     /// How many frozen memtables may wait for their flush before writers block until one
-    /// is flushed (default 2, at least 1). Writers wait on a condition variable; they never
-    /// spin and never fail because of it.
+    /// is flushed (default 2; any count, 0 is raised to 1). Writers wait on a condition
+    /// variable; they never spin and never fail because of it.
     #[must_use]
     pub fn max_immutable_memtables(mut self, count: usize) -> Options {
         self.max_immutable_memtables = count.max(1);
@@ -114,14 +149,17 @@ impl Options {
     }
 
     /// Bits of bloom filter per key in each table (default 10, about a 1% false-positive
-    /// rate); 0 disables the filter.
+    /// rate; valid from 0, which disables the filter, to 64; more makes open fail with
+    /// [`crate::Error::InvalidArgument`]).
     #[must_use]
     pub fn bloom_bits_per_key(mut self, bits: u32) -> Options {
         self.bloom_bits_per_key = bits;
         self
     }
 
-    /// The size, in bytes, at which compaction cuts its output tables (default 64 MiB).
+    /// The size, in bytes, at which compaction cuts its output tables (default 64 MiB;
+    /// valid up to 64 GiB, more makes open fail with [`crate::Error::InvalidArgument`];
+    /// 0 is raised to 1).
     #[must_use]
     pub fn target_file_size(mut self, bytes: u64) -> Options {
         self.target_file_size = bytes.max(1);
@@ -129,7 +167,8 @@ impl Options {
     }
 
     /// How many level-0 tables start a compaction into the base level (level 1 with static
-    /// targets; see [`Options::dynamic_level_bytes`]) (default 4, at least 1).
+    /// targets; see [`Options::dynamic_level_bytes`]) (default 4; any count, 0 is raised
+    /// to 1).
     #[must_use]
     pub fn l0_compaction_trigger(mut self, tables: usize) -> Options {
         self.l0_compaction_trigger = tables.max(1);
@@ -139,7 +178,7 @@ impl Options {
     /// How many level-0 tables make every write group wait a short, growing delay before
     /// it is logged, so that compaction catches up before writes must stop (default 20, as
     /// RocksDB's). The delay is 1 ms at the trigger and grows by 1 ms for each table above
-    /// it. Values below the compaction trigger are raised to it.
+    /// it. Any count is valid; values below the compaction trigger are raised to it.
     ///
     /// The room between the compaction trigger and this one is what lets compaction keep
     /// up: while a level-0 compaction runs, flushes keep adding tables, and the next one
@@ -155,8 +194,8 @@ impl Options {
 
     /// How many level-0 tables stop writes until compaction brings level 0 below it again
     /// (default 36, as RocksDB's). Writers wait on a condition variable; they never fail
-    /// because of it.
-    /// Values below the slowdown trigger are raised to it.
+    /// because of it. Any count is valid; values below the slowdown trigger are raised to
+    /// it.
     #[must_use]
     pub fn l0_stop_trigger(mut self, tables: usize) -> Options {
         self.l0_stop_trigger = tables;
@@ -164,7 +203,7 @@ impl Options {
     }
 
     /// The factor by which each level below the base level may hold more bytes than the
-    /// one above it (default 10, at least 2).
+    /// one above it (default 10; any factor, values below 2 are raised to 2).
     #[must_use]
     pub fn level_size_multiplier(mut self, factor: u64) -> Options {
         self.level_size_multiplier = factor.max(2);
@@ -172,10 +211,11 @@ impl Options {
     }
 
     /// The largest target size, in bytes, of the level that level 0 compacts into
-    /// (default 256 MiB), and with dynamic targets also the smallest target of any level
-    /// below 0 (as in RocksDB). With static targets (see [`Options::dynamic_level_bytes`])
-    /// it is level 1's target, and level `n` targets this times the multiplier to the
-    /// power `n - 1`. A level past its target compacts into the next.
+    /// (default 256 MiB; any size, 0 is raised to 1), and with dynamic targets also the
+    /// smallest target of any level below 0 (as in RocksDB). With static targets (see
+    /// [`Options::dynamic_level_bytes`]) it is level 1's target, and level `n` targets this
+    /// times the multiplier to the power `n - 1`. A level past its target compacts into
+    /// the next.
     #[must_use]
     pub fn max_bytes_for_level_base(mut self, bytes: u64) -> Options {
         self.max_bytes_for_level_base = bytes.max(1);
@@ -205,9 +245,9 @@ impl Options {
         self
     }
 
-    /// How many levels the tree has, level 0 included (default 7, clamped to 2..=7). The
-    /// last level is where deleted keys finally disappear and where [`crate::Db::compact`]
-    /// puts everything.
+    /// How many levels the tree has, level 0 included (default 7; values outside 2..=7
+    /// are clamped to that range). The last level is where deleted keys finally disappear
+    /// and where [`crate::Db::compact`] puts everything.
     #[must_use]
     pub fn num_levels(mut self, levels: usize) -> Options {
         self.num_levels = levels.clamp(2, MAX_LEVELS);
@@ -215,7 +255,8 @@ impl Options {
     }
 
     /// How many bytes of log an unsynced write path may append before the log is synced in
-    /// the background (default 1 MiB; 0 turns the byte bound off), as RocksDB's
+    /// the background (default 1 MiB; 0 turns the byte bound off; valid up to 1 TiB, more
+    /// makes open fail with [`crate::Error::InvalidArgument`]), as RocksDB's
     /// `wal_bytes_per_sync`. With [`Options::sync`] off, appends are stores into a shared
     /// map of the log that cannot see a failing disk; the background sync is what notices
     /// it (and poisons the database), so it bounds how many writes are acknowledged after
@@ -227,11 +268,101 @@ impl Options {
     }
 
     /// The longest unsynced log bytes wait for the background sync (default 1 s; zero
-    /// turns the time bound off). See [`Options::wal_bytes_per_sync`].
+    /// turns the time bound off; otherwise valid from 1 ms to 1 hour, others make open
+    /// fail with [`crate::Error::InvalidArgument`]). See [`Options::wal_bytes_per_sync`].
     #[must_use]
-    pub fn wal_sync_interval(mut self, interval: std::time::Duration) -> Options {
+    pub fn wal_sync_interval(mut self, interval: Duration) -> Options {
         self.wal_sync_interval = interval;
         self
+    }
+
+    /// Checks every option against its documented range, so that a bad value fails open
+    /// with [`Error::InvalidArgument`] naming it, instead of failing later (a huge bloom
+    /// filter allocated at the first flush, a duration that overflows a deadline). The
+    /// setters that clamp keep their fields in range already; they are checked all the
+    /// same, since the crate sets fields directly too.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let write_buffer_size = as_u64(self.write_buffer_size);
+        if !(1..=MAX_WRITE_BUFFER_SIZE).contains(&write_buffer_size) {
+            return Err(out_of_range(
+                "write_buffer_size",
+                write_buffer_size,
+                "a memtable holds from 1 byte (rounded up to a 4 KiB page) to 64 GiB",
+            ));
+        }
+        if !BLOCK_SIZES.contains(&as_u64(self.block_size)) {
+            return Err(out_of_range(
+                "block_size",
+                self.block_size,
+                "a data block targets from 64 bytes to 64 KiB",
+            ));
+        }
+        if self.max_immutable_memtables == 0 {
+            return Err(out_of_range(
+                "max_immutable_memtables",
+                0,
+                "at least one frozen memtable must be allowed",
+            ));
+        }
+        if self.bloom_bits_per_key > MAX_BLOOM_BITS_PER_KEY {
+            return Err(out_of_range(
+                "bloom_bits_per_key",
+                self.bloom_bits_per_key,
+                "a bloom filter takes from 0 (no filter) to 64 bits per key",
+            ));
+        }
+        if !(1..=MAX_TARGET_FILE_SIZE).contains(&self.target_file_size) {
+            return Err(out_of_range(
+                "target_file_size",
+                self.target_file_size,
+                "compaction cuts tables at 1 byte to 64 GiB",
+            ));
+        }
+        if self.l0_compaction_trigger == 0 {
+            return Err(out_of_range(
+                "l0_compaction_trigger",
+                0,
+                "level 0 compacts at one table or more",
+            ));
+        }
+        if self.level_size_multiplier < 2 {
+            return Err(out_of_range(
+                "level_size_multiplier",
+                self.level_size_multiplier,
+                "each level must be at least twice the one above",
+            ));
+        }
+        if self.max_bytes_for_level_base == 0 {
+            return Err(out_of_range(
+                "max_bytes_for_level_base",
+                0,
+                "the base level's target is at least 1 byte",
+            ));
+        }
+        if !(2..=MAX_LEVELS).contains(&self.num_levels) {
+            return Err(out_of_range(
+                "num_levels",
+                self.num_levels,
+                "a tree has from 2 to 7 levels",
+            ));
+        }
+        if self.wal_bytes_per_sync > MAX_WAL_BYTES_PER_SYNC {
+            return Err(out_of_range(
+                "wal_bytes_per_sync",
+                self.wal_bytes_per_sync,
+                "the background sync runs every 1 byte to 1 TiB of log, or 0 for no byte bound",
+            ));
+        }
+        if !self.wal_sync_interval.is_zero()
+            && !WAL_SYNC_INTERVALS.contains(&self.wal_sync_interval)
+        {
+            return Err(out_of_range(
+                "wal_sync_interval",
+                format_args!("{:?}", self.wal_sync_interval),
+                "the background sync runs every 1 ms to 1 hour, or 0 for no time bound",
+            ));
+        }
+        Ok(())
     }
 
     /// The level-0 trigger of slowdowns, never below the compaction trigger.
@@ -287,5 +418,119 @@ impl Options {
         return self.manual_background;
         #[cfg(not(any(test, feature = "fault-injection")))]
         false
+    }
+}
+
+/// `value` as a `u64`; every `usize` fits on the targets floe supports, and a larger one
+/// would be out of every range anyway.
+fn as_u64(value: usize) -> u64 {
+    u64::try_from(value).unwrap_or(u64::MAX)
+}
+
+/// The error for `Options::{option}` set to `value`, outside what `allowed` says.
+fn out_of_range(option: &str, value: impl fmt::Display, allowed: &str) -> Error {
+    Error::invalid(format!(
+        "Options::{option} is {value}, which is out of range: {allowed}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_refused(options: &Options, option: &str) {
+        match options.validate() {
+            Err(Error::InvalidArgument { message }) => {
+                assert!(
+                    message.contains(&format!("Options::{option} ")),
+                    "{message}"
+                );
+            }
+            other => panic!("{option}: expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    fn assert_accepted(options: &Options) {
+        if let Err(err) = options.validate() {
+            panic!("refused: {err}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_accepted(&Options::default());
+    }
+
+    #[test]
+    fn each_range_is_accepted_at_its_ends_and_refused_just_past_them() {
+        let base = Options::default;
+        assert_accepted(&base().write_buffer_size(1));
+        assert_refused(&base().write_buffer_size(0), "write_buffer_size");
+        if let Ok(max) = usize::try_from(MAX_WRITE_BUFFER_SIZE) {
+            assert_accepted(&base().write_buffer_size(max));
+            assert_refused(&base().write_buffer_size(max + 1), "write_buffer_size");
+        }
+        assert_accepted(&base().block_size(64));
+        assert_accepted(&base().block_size(64 << 10));
+        assert_refused(&base().block_size(63), "block_size");
+        assert_refused(&base().block_size((64 << 10) + 1), "block_size");
+        assert_accepted(&base().bloom_bits_per_key(0));
+        assert_accepted(&base().bloom_bits_per_key(64));
+        assert_refused(&base().bloom_bits_per_key(65), "bloom_bits_per_key");
+        assert_accepted(&base().target_file_size(64 << 30));
+        assert_refused(&base().target_file_size((64 << 30) + 1), "target_file_size");
+        assert_accepted(&base().wal_bytes_per_sync(0));
+        assert_accepted(&base().wal_bytes_per_sync(1 << 40));
+        assert_refused(
+            &base().wal_bytes_per_sync((1 << 40) + 1),
+            "wal_bytes_per_sync",
+        );
+        let hour = Duration::from_secs(3600);
+        for ok in [Duration::ZERO, Duration::from_millis(1), hour] {
+            assert_accepted(&base().wal_sync_interval(ok));
+        }
+        for bad in [Duration::from_micros(999), hour + Duration::from_nanos(1)] {
+            assert_refused(&base().wal_sync_interval(bad), "wal_sync_interval");
+        }
+    }
+
+    #[test]
+    fn fields_below_the_floors_the_setters_clamp_to_are_refused() {
+        let set = |f: fn(&mut Options)| {
+            let mut options = Options::default();
+            f(&mut options);
+            options
+        };
+        assert_refused(
+            &set(|o| o.max_immutable_memtables = 0),
+            "max_immutable_memtables",
+        );
+        assert_refused(&set(|o| o.target_file_size = 0), "target_file_size");
+        assert_refused(
+            &set(|o| o.l0_compaction_trigger = 0),
+            "l0_compaction_trigger",
+        );
+        assert_refused(
+            &set(|o| o.level_size_multiplier = 1),
+            "level_size_multiplier",
+        );
+        assert_refused(
+            &set(|o| o.max_bytes_for_level_base = 0),
+            "max_bytes_for_level_base",
+        );
+        assert_refused(&set(|o| o.num_levels = 1), "num_levels");
+        assert_refused(&set(|o| o.num_levels = MAX_LEVELS + 1), "num_levels");
+    }
+
+    #[test]
+    fn a_refusal_names_the_option_its_value_and_the_range() {
+        let err = Options::default()
+            .bloom_bits_per_key(u32::MAX)
+            .validate()
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("bloom_bits_per_key"), "{message}");
+        assert!(message.contains("4294967295"), "{message}");
+        assert!(message.contains("0 (no filter) to 64"), "{message}");
     }
 }

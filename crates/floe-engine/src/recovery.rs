@@ -21,6 +21,37 @@
 //! *newest* segment after the one at the log number cannot be told from one that was
 //! never written, since segment creation is not recorded in the manifest.)
 //!
+//! File numbers. Every file open creates takes its number from a counter that starts at
+//! the manifest's next file number, raised past the manifest itself, its log number, the
+//! tables it lists, and every segment that holds a record; the arithmetic is checked, and
+//! a number with no successor is [`Error::Corruption`]. A file the manifest does not know
+//! is an orphan and never raises the counter:
+//!
+//! * a table it does not list (written by a flush or compaction whose edit never landed);
+//! * a manifest other than the one `CURRENT` names;
+//! * a segment that holds no record (empty, or only a zero-filled or torn tail), numbered
+//!   at or above the next file number and past every segment that does hold one (the
+//!   segment at the log number is never one: the manifest names it). Such a segment
+//!   cannot hold an acknowledged write.
+//!
+//! An orphan's number may be drawn again: orphan segments are removed before any file is
+//! created, the other orphans once the new manifest is installed, and a file created
+//! under an orphan's name replaces it (tables are renamed into place, segments and
+//! manifests are created truncated).
+//!
+//! A segment at or above the next file number that *does* hold a record is no orphan:
+//! segments are created at memtable switches, before any manifest edit records the bump
+//! of the counter, so a crash can leave acknowledged writes in one. It is replayed, and
+//! the counter passes it, so its number is not reused and it is deleted with the other
+//! replayed segments. So is a segment with records that follows a tear and is not
+//! replayed: kept, its records would follow the new writes at the next open. A segment
+//! without records below the next file number, or before one with records, needs no rule:
+//! the counter passes it anyway, and it is deleted with the replayed segments.
+//!
+//! So a stray table, manifest or record-less segment, however large its number, costs
+//! nothing but its removal. A stray segment with valid records cannot be told from a real
+//! one and is replayed like one (its sequence numbers almost surely make it corruption).
+//!
 //! The replayed writes are flushed to a level-0 table at once, and a new manifest
 //! (snapshot of the version, log number past every old segment) is installed before the
 //! old segments are deleted. So a torn segment never lingers in front of new writes, and
@@ -42,7 +73,10 @@ use crate::batch::decode_batch;
 use crate::commit::Queue;
 use crate::compact::CompactionState;
 use crate::error::{Error, Result};
-use crate::filename::{FileKind, current_path, lock_path, log_path, parse_file_name};
+use crate::filename::{
+    FileKind, current_path, lock_path, log_path, manifest_path, number_after, numbers_exhausted,
+    parse_file_name, table_path,
+};
 use crate::manifest::{ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest};
 use crate::options::Options;
 use crate::publish::Publisher;
@@ -101,6 +135,7 @@ fn file_system(options: &Options) -> Arc<dyn FileSystem> {
 
 /// Opens (or creates) the database in `dir`.
 pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
+    options.validate()?;
     let fs = file_system(&options);
     let dir = dir.to_path_buf();
     fs.create_dir_all(&dir)
@@ -125,26 +160,39 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         for edit in replay_manifest(&*fs, &dir, number)? {
             recovered.apply(edit)?;
         }
-        recovered.next_file_number = recovered.next_file_number.max(number + 1);
+    }
+    // The counter starts past every file the manifest knows (see "File numbers" in the
+    // module docs). Every manifest floe writes records a next file number past all of
+    // them already; the checks guard against overwriting a live file if one does not.
+    let mut next_file = recovered.next_file_number;
+    if let Some(number) = old_manifest {
+        next_file = next_file.max(number_after(
+            number,
+            format_args!("manifest {}", manifest_path(&dir, number).display()),
+        )?);
+    }
+    if recovered.log_number > 0 {
+        next_file = next_file.max(number_after(
+            recovered.log_number,
+            format_args!("the manifest's log number"),
+        )?);
+    }
+    if let Some(&number) = recovered.tables.keys().next_back() {
+        next_file = next_file.max(number_after(
+            number,
+            format_args!("table {}", table_path(&dir, number).display()),
+        )?);
     }
     let names = fs
         .list_dir(&dir)
         .map_err(|err| Error::io(format_args!("listing {}", dir.display()), err))?;
-    let mut logs = Vec::new();
-    for name in &names {
-        let number = match parse_file_name(name) {
-            Some(FileKind::Log(n)) => {
-                if n >= recovered.log_number {
-                    logs.push(n);
-                }
-                n
-            }
-            Some(FileKind::Table(n) | FileKind::Manifest(n)) => n,
-            _ => continue,
-        };
-        // A new file must never reuse the name of one already there, orphan or not.
-        recovered.next_file_number = recovered.next_file_number.max(number + 1);
-    }
+    let mut logs: Vec<u64> = names
+        .iter()
+        .filter_map(|name| match parse_file_name(name) {
+            Some(FileKind::Log(n)) if n >= recovered.log_number => Some(n),
+            _ => None,
+        })
+        .collect();
     logs.sort_unstable();
     if old_manifest.is_none() {
         // Without CURRENT the directory must be new, or the debris of a first open that
@@ -177,7 +225,14 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     // sorted once and written as a table: far cheaper than a skiplist insert per entry,
     // and sequence numbers make every internal key unique, so the sort needs no tie-break.
     let mut replayed: Vec<(InternalKey, Bytes)> = Vec::new();
-    let mut expected = recovered.last_seqno + 1;
+    let mut expected = recovered.last_seqno.checked_add(1).ok_or_else(|| {
+        Error::corruption(format!(
+            "the manifest's last sequence number is {}, the largest there is",
+            recovered.last_seqno
+        ))
+    })?;
+    // Whether each segment read holds a record, in the order of `logs`.
+    let mut written = Vec::with_capacity(logs.len());
     'segments: for &number in &logs {
         let path = log_path(&dir, number);
         let data = fs
@@ -185,6 +240,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
             .map_err(|err| Error::io(format_args!("reading {}", path.display()), err))?;
         let name = path.display().to_string();
         let replay = read_log(Bytes::from(data), &name)?;
+        written.push(!replay.records.is_empty());
         for (at, record) in replay.records.iter().enumerate() {
             let (first, ops) = decode_batch(record)
                 .map_err(|err| Error::corruption(format!("log {name}: {err}")))?;
@@ -208,16 +264,55 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
                     op.value,
                 ));
             }
-            expected = first + count;
+            expected = first.checked_add(count).ok_or_else(|| {
+                Error::corruption(format!(
+                    "log {name}: a batch of {count} writes from sequence number {first} \
+                     passes the largest sequence number"
+                ))
+            })?;
         }
     }
     let last_seqno = expected - 1;
-    let mut next_file = recovered.next_file_number;
+    // Segments after a tear that lost records were not replayed, but one that holds a
+    // record must still be deleted once the new manifest is installed (its records would
+    // otherwise follow the new writes at the next open), so the counter must pass it too.
+    // Below the manifest's next file number it is passed already.
+    for &number in &logs[written.len()..] {
+        let holds_record = number >= recovered.next_file_number
+            && segment_holds_record(&*fs, &log_path(&dir, number))?;
+        written.push(holds_record);
+    }
+    // The counter passes the newest segment that holds a record, and so every other one.
+    let newest_written = logs
+        .iter()
+        .zip(&written)
+        .filter(|&(_, &holds_record)| holds_record)
+        .map(|(&number, _)| number)
+        .next_back();
+    if let Some(number) = newest_written {
+        next_file = next_file.max(number_after(
+            number,
+            format_args!("log {}", log_path(&dir, number).display()),
+        )?);
+    }
+    // Orphan segments (see the module docs) are removed now, before a new file can be
+    // given one's number; best effort, since a file created under its name replaces it.
+    // Only those past every segment with records are orphans: one between such segments
+    // still counts for the tear rule until the new manifest is installed, and is deleted
+    // with the replayed segments afterwards.
+    for (&number, &holds_record) in logs.iter().zip(&written) {
+        let orphan = !holds_record
+            && number >= recovered.next_file_number
+            && number > recovered.log_number
+            && newest_written.is_none_or(|newest| number > newest);
+        if orphan {
+            let _ = fs.remove_file(&log_path(&dir, number));
+        }
+    }
     let counters = Counters::default();
 
     if !replayed.is_empty() {
-        let number = next_file;
-        next_file += 1;
+        let number = allocate(&mut next_file)?;
         let table_options = floe_sstable::TableOptions {
             block_size: options.block_size,
             bloom_bits_per_key: options.bloom_bits_per_key,
@@ -236,10 +331,10 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     }
 
     // The new active segment (durability order 1: its directory entry is durable before
-    // any write in it is acknowledged).
-    let log_number = next_file;
-    let manifest_number = next_file + 1;
-    next_file += 2;
+    // any write in it is acknowledged). Both numbers are drawn before either file exists,
+    // so that running out of numbers leaves nothing behind but an orphan table.
+    let log_number = allocate(&mut next_file)?;
+    let manifest_number = allocate(&mut next_file)?;
     let path = log_path(&dir, log_number);
     let log_file = fs
         .create(&path)
@@ -306,6 +401,26 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         dir_lock: Mutex::new(Some(dir_lock)),
         options,
     })
+}
+
+/// Takes the number `*next` for a new file and moves the counter past it.
+fn allocate(next: &mut u64) -> Result<u64> {
+    let number = *next;
+    *next = number
+        .checked_add(1)
+        .ok_or_else(|| numbers_exhausted(number))?;
+    Ok(number)
+}
+
+/// Whether the log segment at `path` holds a record. Only asked of segments that are not
+/// replayed, where damage is no error: a segment that cannot be read as a log holds
+/// something, and is deleted with the replayed segments.
+fn segment_holds_record(fs: &dyn FileSystem, path: &Path) -> Result<bool> {
+    let data = fs
+        .read(path)
+        .map_err(|err| Error::io(format_args!("reading {}", path.display()), err))?;
+    let name = path.display().to_string();
+    Ok(read_log(Bytes::from(data), &name).map_or(true, |replay| !replay.records.is_empty()))
 }
 
 /// The order of `entries` by internal key, as indexes.

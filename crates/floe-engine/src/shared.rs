@@ -18,7 +18,7 @@ use floe_sstable::TableOptions;
 use crate::commit::Queue;
 use crate::compact::CompactionState;
 use crate::error::{Error, Result};
-use crate::filename::manifest_path;
+use crate::filename::{manifest_path, numbers_exhausted};
 use crate::manifest::{ManifestWriter, VersionEdit};
 use crate::options::Options;
 use crate::publish::Publisher;
@@ -142,9 +142,14 @@ impl Shared {
         }
     }
 
-    /// Allocates a file number.
-    pub(crate) fn new_file_number(&self) -> u64 {
-        self.next_file_number.fetch_add(1, Ordering::Relaxed)
+    /// Allocates a file number; `Corruption` once the counter is at `u64::MAX`, where
+    /// `fetch_add` would wrap to numbers that older files still have. No database draws
+    /// that many numbers: the counter starts there only if the manifest recorded a next
+    /// file number near the largest there is, so the manifest is damaged.
+    pub(crate) fn new_file_number(&self) -> Result<u64> {
+        self.next_file_number
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .map_err(numbers_exhausted)
     }
 
     /// `Ok` if the database accepts writes; `Poisoned` or `Closed` otherwise.
@@ -207,7 +212,7 @@ impl Shared {
         if manifest.writer.len() < MANIFEST_ROLL_BYTES {
             return Ok(());
         }
-        let number = self.new_file_number();
+        let number = self.new_file_number().map_err(|err| self.poison(err))?;
         let mut snapshot = self.state.load().version.snapshot_edit();
         snapshot.log_number = Some(manifest.log_number);
         snapshot.next_file_number = Some(self.next_file_number.load(Ordering::Relaxed));

@@ -2,7 +2,9 @@
 //! poisoning, recovery and compaction.
 
 mod compaction;
+mod hostile_files;
 mod lifecycle;
+mod option_limits;
 mod poison;
 mod power_loss;
 mod write_path;
