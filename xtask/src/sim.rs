@@ -6,7 +6,9 @@
 //! ```
 //!
 //! `--planted` builds the simulation once per planted durability bug, each with its own
-//! `--cfg floe_planted="BUG"` in a target directory of its own, runs it from seed 0 until
+//! `--cfg floe_planted="BUG"` in a target directory of its own (in the dev profile: six
+//! optimized builds of the whole tree cost CI far more than the slower runs), runs it from
+//! seed 0 until
 //! the first failure (at most N seconds, default 120), and reports after how many seeds
 //! each bug was caught; it fails if one is not.
 
@@ -104,7 +106,7 @@ fn planted(only: Option<&str>, args: &[String]) -> anyhow::Result<()> {
                 .arg(&target)
                 .env("RUSTFLAGS", rustflags.trim()),
         )?;
-        let binary = target.join("release").join("floe-sim");
+        let binary = target.join("debug").join("floe-sim");
         let mut sim = Command::new(&binary);
         sim.args(["--first-failure", "--seconds", seconds])
             .args(["--replay", &format!("cargo xtask sim --planted {bug}")])
