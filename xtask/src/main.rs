@@ -6,6 +6,8 @@
 //! cargo xtask fuzz [SECONDS]    smoke-run every cargo-fuzz target (installs cargo-fuzz on nightly)
 //! cargo xtask miri              the tests of the crates with unsafe code under Miri (nightly)
 //! cargo xtask crash [CYCLES]    the kill -9 crash harness with many cycles, in release
+//! cargo xtask sim [ARGS...]     the deterministic simulation of power loss and I/O errors
+//!                               (`--seconds N`, `--seed S`; `--planted` checks the planted bugs)
 //! cargo xtask ci                everything `.ci/run` checks
 //! ```
 

@@ -197,9 +197,9 @@ impl WritableFile for StdFile {
         };
         // Page faults on the map then bring in single pages rather than read ahead into
         // large folios: the kernel charges a dirtied folio whole, so a log appended
-        // through a readahead-sized folio counted up to ~1 MiB of zeros per segment as
-        // written (0.8% of the log in a 52 MB append test, and 1% of an overwrite
-        // workload's write amplification). Best effort: the map works either way.
+        // through readahead-sized folios is counted as written with up to ~1 MiB of zeros
+        // per segment, about 1% of an overwrite workload's write amplification. Best
+        // effort: the map works either way.
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Random);
         Ok(Some(Box::new(StdMap(map))))

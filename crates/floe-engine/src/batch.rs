@@ -15,7 +15,7 @@
 //! ```
 //!
 //! The header is varints because most batches are single small writes, whose log record
-//! it would otherwise dominate: a 12-byte fixed header was 9% of a 16-byte-key,
+//! it would otherwise dominate: a 12-byte fixed header would be 9% of a 16-byte-key,
 //! 100-byte-value put's record; the varints take 2 to 4 bytes for sequence numbers below
 //! 2^21. The batch reserves [`HEADER_ROOM`] bytes in front of its operations and writes
 //! the header right-aligned into them, so the payload is one contiguous slice.

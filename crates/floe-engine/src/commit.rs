@@ -279,10 +279,10 @@ impl Shared {
     /// would wait for the leader's sync and then its own), so waiting costs only the
     /// leader, and every joiner saves the disk a whole sync. How long joiners take to come
     /// back depends on how fast the scheduler wakes them, which on a virtual machine can
-    /// take longer than the sync itself. Measured with `floe-bench dbbench --workloads
-    /// fillsync --threads 4 --sync-ops 2000 --sync-rounds 1` on the 2-core development
-    /// machine, 11 alternating pairs: twice the last sync beat half of it in 9, by about
-    /// 7% on average (writes per sync 3.1-3.4 to 3.3-3.8). One writer never waits.
+    /// take longer than the sync itself: there, twice the last sync forms larger groups
+    /// than half of it (3.3-3.8 writes per sync against 3.1-3.4, about 7% more synced
+    /// writes per second with four writers; `docs/durability.md`). One writer never
+    /// waits.
     fn wait_for_joiners(&self, expected: usize) {
         let start = Instant::now();
         let budget = Duration::from_nanos(self.last_sync_nanos.load(Ordering::Relaxed))

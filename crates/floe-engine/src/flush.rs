@@ -1,7 +1,7 @@
 //! The background flush worker: writes each frozen memtable to a level-0 table and
 //! installs the table in the same state swap that removes the memtable.
 //!
-//! Durability order (DESIGN.md, order 2): the table is written and synced under a
+//! Durability order 2 (`docs/durability.md`, "Flush"): the table is written and synced under a
 //! temporary name, renamed, the directory synced; then the manifest edit that adds the
 //! table and moves the log number past the memtable's segment is appended and synced;
 //! then the new state is installed; only then is the segment deleted. A crash at any

@@ -182,10 +182,11 @@ impl Options {
     ///
     /// The room between the compaction trigger and this one is what lets compaction keep
     /// up: while a level-0 compaction runs, flushes keep adding tables, and the next one
-    /// takes them all, so a burst costs fewer, larger merges into the base level. With 8
-    /// the sustained-overwrite benchmark (one writer, ~350k writes/s, 8 MiB memtables) spent
-    /// 9% of its time in slowdowns at write amplification 4.74; with 20 it never slowed
-    /// down, level 0 peaked near 10 tables, and write amplification fell to 4.21.
+    /// takes them all, so a burst costs fewer, larger merges into the base level. With
+    /// static level targets and one writer at about 350k writes/s (8 MiB memtables), a
+    /// trigger of 8 spends 9% of the time in slowdowns at write amplification 4.74; 20
+    /// never slows down, level 0 peaks near 10 tables, and write amplification is 4.21
+    /// (see `docs/compaction.md`, "Write stalls").
     #[must_use]
     pub fn l0_slowdown_trigger(mut self, tables: usize) -> Options {
         self.l0_slowdown_trigger = tables;

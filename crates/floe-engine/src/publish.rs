@@ -65,9 +65,9 @@ impl Publisher {
     /// CPU, where the predecessor is inserting on another one meanwhile).
     ///
     /// Two writers of one commit group insert in parallel; when the second finishes
-    /// first, it used to sleep on the condition variable and be woken by the first a
-    /// microsecond later: a futex wait and a wake-up, 4% of the CPU time of `overwrite`
-    /// with two threads. The spin only reads `visible` (Acquire, pairing with the Release
+    /// first, without the spin it sleeps on the condition variable and is woken by the
+    /// first a microsecond later: a futex wait and a wake-up, 4% of the CPU time of
+    /// `overwrite` with two threads. The spin only reads `visible` (Acquire, pairing with the Release
     /// store that advances it, so the inserts up to it are seen); when it gives up, the
     /// writer takes the lock and waits exactly as without it. The loom model runs without
     /// the spin: it adds no state, only a shortcut to a return the wait would also reach.

@@ -380,7 +380,7 @@ impl Memtable {
         // duplicate leaves its copy unused in the arena, which only a caller bug causes.
         let key = Key::write(&self.arena, user_key, value, pack_trailer(seqno, kind));
         // `get_or_insert_with` never replaces an existing entry: the skiplist stays
-        // append-only (see DESIGN.md on the crossbeam-skiplist 0.1.3 gap).
+        // append-only (see `docs/memtable.md` on the crossbeam-skiplist 0.1.3 gaps).
         drop(self.map.get_or_insert_with(key, || inserted.set(true)));
         if inserted.get() {
             Ok(())

@@ -662,9 +662,10 @@ fn bit_flips_and_truncations_are_detected_or_harmless() {
 
 /// A missing file is damage too. Every file of the image is needed: the tables and the
 /// manifest hold the flushed data, `CURRENT` names the manifest, and the log holds
-/// acknowledged (even synced) writes that no other file has. DESIGN.md: "a log or table
-/// that the manifest needs but that is missing is `Corruption`". So the absence of any
-/// of them must be reported, never papered over by opening with less data.
+/// acknowledged (even synced) writes that no other file has. `docs/durability.md`
+/// (Recovery): a table the manifest lists that is missing is `Corruption`, and so is a
+/// gap in the log's sequence numbers. So the absence of any of them must be reported,
+/// never papered over by opening with less data.
 #[test]
 fn a_missing_file_is_reported_not_papered_over() {
     let images = prepare();
