@@ -9,8 +9,7 @@ use std::thread::{self, JoinHandle};
 
 use bytes::Bytes;
 
-use crate::batch::WriteBatch;
-use crate::compact::run_compaction_worker;
+use crate::compaction::compact::run_compaction_worker;
 use crate::error::{Error, Result};
 use crate::flush::run_flush_worker;
 use crate::options::Options;
@@ -18,6 +17,7 @@ use crate::read::{Iter, Snapshot, owned_bounds, prefix_bounds};
 use crate::recovery;
 use crate::shared::{Shared, lock};
 use crate::stats::Stats;
+use crate::write::batch::WriteBatch;
 
 /// An open database. Cloning it is cheap: every clone is a handle to the same database.
 ///

@@ -16,10 +16,10 @@ use floe_core::SeqNo;
 use crate::error::{Error, Result};
 use crate::filename::log_path;
 use crate::iter::{BoxedSource, CompactionIter, MergingIter};
-use crate::manifest::VersionEdit;
 use crate::shared::{Shared, lock, wait};
-use crate::state::{FrozenMem, State};
-use crate::table::{TableHandle, TableWriter};
+use crate::version::manifest::VersionEdit;
+use crate::version::state::{FrozenMem, State};
+use crate::version::table::{TableHandle, TableWriter};
 
 /// The flush worker's loop: it sleeps on `work_cv` until a memtable is frozen, and exits
 /// at shutdown once nothing frozen is left (or the database is poisoned). The public

@@ -8,9 +8,9 @@
 use bytes::Bytes;
 use floe_core::ValueKind;
 
-use crate::batch::{WriteBatch, decode_batch};
-use crate::manifest::VersionEdit;
+use crate::version::manifest::VersionEdit;
 use crate::wal::{encode_log, read_log};
+use crate::write::batch::{WriteBatch, decode_batch};
 
 /// Reads `data` as a log. Whatever it recovers must be consistent: re-encoding the records
 /// and reading them back gives the same records with no torn tail, reading only the bytes

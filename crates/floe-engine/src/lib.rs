@@ -14,9 +14,7 @@
 //! [`Db::stats`]; `state.rs` the `arc-swap`ped state; `table.rs` the handles of table files. `wal`, `manifest`, `batch` and `filename` are the on-disk
 //! formats; `iter` the merging iterators.
 
-mod batch;
-mod commit;
-mod compact;
+mod compaction;
 mod db;
 mod error;
 mod filename;
@@ -24,26 +22,23 @@ mod flush;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_api;
 mod iter;
-mod manifest;
 mod options;
-mod pick;
-mod publish;
 mod read;
 mod recovery;
 mod shared;
-mod state;
 mod stats;
 mod sync;
-mod table;
 #[cfg(any(test, feature = "fault-injection"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod version;
 mod wal;
+mod write;
 
-pub use batch::WriteBatch;
 pub use db::Db;
 pub use error::{Error, Result};
 pub use options::{MAX_KEY_SIZE, MAX_VALUE_SIZE, Options};
 pub use read::{Iter, Snapshot};
 pub use stats::{LevelStats, Stats};
+pub use write::WriteBatch;

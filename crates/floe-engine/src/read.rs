@@ -25,7 +25,7 @@ use floe_core::SeqNo;
 use crate::error::Result;
 use crate::iter::{MergingIter, VisibleIter, prefix_upper_bound};
 use crate::shared::{Shared, lock};
-use crate::state::State;
+use crate::version::state::State;
 
 /// An iterator over key-value pairs in ascending key order (descending from the back),
 /// reading one consistent view of the database: it never shows a write made after it was

@@ -69,22 +69,24 @@ use floe_core::fs::FileSystem;
 use floe_core::{InternalKey, SeqNo};
 use floe_memtable::Memtable;
 
-use crate::batch::decode_batch;
-use crate::commit::Queue;
-use crate::compact::CompactionState;
+use crate::compaction::compact::CompactionState;
 use crate::error::{Error, Result};
 use crate::filename::{
     FileKind, current_path, lock_path, log_path, manifest_path, number_after, numbers_exhausted,
     parse_file_name, table_path,
 };
-use crate::manifest::{ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest};
 use crate::options::Options;
-use crate::publish::Publisher;
 use crate::shared::{Bg, LogState, ManifestState, Shared};
-use crate::state::{NUM_LEVELS, State, version_from};
 use crate::stats::Counters;
-use crate::table::{TableHandle, TableWriter};
+use crate::version::manifest::{
+    ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest,
+};
+use crate::version::state::{NUM_LEVELS, State, version_from};
+use crate::version::table::{TableHandle, TableWriter};
 use crate::wal::{LogWriter, read_log, segment_reserve};
+use crate::write::batch::decode_batch;
+use crate::write::commit::Queue;
+use crate::write::publish::Publisher;
 
 /// What the manifest says, folded over its edits.
 #[derive(Debug, Default)]
@@ -448,7 +450,7 @@ fn sorted_order(entries: &[(InternalKey, Bytes)]) -> Vec<(u64, usize)> {
     order
 }
 
-fn version_numbers(version: &crate::state::Version) -> Vec<u64> {
+fn version_numbers(version: &crate::version::state::Version) -> Vec<u64> {
     version.tables().map(|t| t.number()).collect()
 }
 

@@ -15,16 +15,16 @@ use floe_core::SeqNo;
 use floe_core::fs::{DirLock, FileSystem};
 use floe_sstable::TableOptions;
 
-use crate::commit::Queue;
-use crate::compact::CompactionState;
+use crate::compaction::compact::CompactionState;
 use crate::error::{Error, Result};
 use crate::filename::{manifest_path, numbers_exhausted};
-use crate::manifest::{ManifestWriter, VersionEdit};
 use crate::options::Options;
-use crate::publish::Publisher;
-use crate::state::State;
 use crate::stats::Counters;
+use crate::version::manifest::{ManifestWriter, VersionEdit};
+use crate::version::state::State;
 use crate::wal::LogWriter;
+use crate::write::commit::Queue;
+use crate::write::publish::Publisher;
 
 /// Locks `mutex`, ignoring poisoning: every critical section of the engine leaves its data
 /// consistent at each step (or poisons the database through [`Shared::poison`] first), so
@@ -55,7 +55,7 @@ pub(crate) struct LogState {
     /// them durable too; dropped once their memtable is flushed.
     pub(crate) frozen_logs: Vec<(u64, LogWriter)>,
     /// Where a commit group of several batches is encoded as one log record (see
-    /// [`crate::batch::encode_group`]); kept between groups so that it is allocated once.
+    /// [`crate::write::batch::encode_group`]); kept between groups so that it is allocated once.
     pub(crate) group_record: Vec<u8>,
 }
 

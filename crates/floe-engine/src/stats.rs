@@ -4,9 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::compaction::pick;
 use crate::options::Options;
-use crate::pick;
-use crate::state::{NUM_LEVELS, Version};
+use crate::version::state::{NUM_LEVELS, Version};
 
 /// The tables of one level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

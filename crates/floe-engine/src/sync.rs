@@ -2,7 +2,7 @@
 //! [`spin_until`], the bounded spin of the commit path's short waits.
 //!
 //! Only the protocols that the loom models check import their primitives from here (the
-//! in-order publication of sequence numbers in [`crate::publish`]). The rest of the engine
+//! in-order publication of sequence numbers in [`crate::write::publish`]). The rest of the engine
 //! uses `std` directly on purpose: it is built around `ArcSwap`, the skiplist and file I/O,
 //! which loom cannot see into, so it sits outside every model.
 

@@ -1,4 +1,4 @@
-//! Loom model of the in-order publication of sequence numbers (`src/publish.rs`).
+//! Loom model of the in-order publication of sequence numbers (`src/write/publish.rs`).
 //!
 //! Property: no reader sees sequence number `s` as visible before every batch up to `s` is
 //! fully inserted. Writers "insert" by setting one flag per sequence number (Relaxed, like
@@ -12,7 +12,7 @@
 #![cfg(floe_loom)]
 
 // The model compiles the engine's own protocol file against the loom shim.
-#[path = "../src/publish.rs"]
+#[path = "../src/write/publish.rs"]
 mod publish;
 #[path = "../src/sync.rs"]
 mod sync;

@@ -346,7 +346,7 @@ mod tests {
     use super::*;
     use crate::error::Error;
     use crate::filename::{current_path, log_path, manifest_path};
-    use crate::manifest::{ManifestWriter, VersionEdit, read_current, replay_manifest};
+    use crate::version::manifest::{ManifestWriter, VersionEdit, read_current, replay_manifest};
     use crate::wal::{LogWriter, read_log};
 
     fn edit(log_number: u64) -> VersionEdit {

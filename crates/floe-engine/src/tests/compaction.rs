@@ -10,7 +10,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::{dump, open};
-use crate::state::NUM_LEVELS;
+use crate::version::state::NUM_LEVELS;
 use crate::{Db, Options, WriteBatch};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -714,7 +714,7 @@ fn wait_for_compactions_returns_a_settled_tree_and_fails_once_closed() {
     let shared = db.shared();
     let state = shared.state.load();
     assert!(state.frozen.is_empty(), "a frozen memtable is left");
-    let scores = crate::pick::scores(&state.version, &shared.options);
+    let scores = crate::compaction::pick::scores(&state.version, &shared.options);
     assert!(scores.iter().all(|score| *score < 1.0), "{scores:?}");
     // It waited for real work: the writes went through several levels.
     let stats = db.stats();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::{dump, open};
 use crate::filename::{FileKind, log_path, parse_file_name};
-use crate::manifest::{read_current, replay_manifest};
 use crate::shared::lock;
+use crate::version::manifest::{read_current, replay_manifest};
 use crate::{Db, Error, Options};
 
 /// Small memtables, so that every cycle of [`write_reopen_cycles`] freezes and flushes

@@ -170,7 +170,7 @@ fn compaction_keeps_snapshots_and_drops_deleted_keys() {
     assert_eq!(dump(&db), now);
     let state = db.shared().state.load();
     assert!(state.version.levels[0].is_empty());
-    assert!(state.version.levels[crate::state::NUM_LEVELS - 1].len() > 1);
+    assert!(state.version.levels[crate::version::state::NUM_LEVELS - 1].len() > 1);
     drop(state);
     db.close().unwrap();
     let db = open(dir.path(), tiny());

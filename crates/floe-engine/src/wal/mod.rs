@@ -1,7 +1,7 @@
 //! The write-ahead log: records framed in 32 KiB blocks, each fragment checksummed.
 //!
 //! The same framing carries two kinds of log: the log segments (`000123.log`), whose
-//! records are [`WriteBatch`](crate::batch::WriteBatch) payloads, and the manifest, whose
+//! records are [`WriteBatch`](crate::write::batch::WriteBatch) payloads, and the manifest, whose
 //! records are version edits. `docs/format-log.md` draws the layout.
 //!
 //! A log is a sequence of 32 KiB blocks. A record is written as one or more fragments, each

@@ -27,15 +27,15 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use crate::compaction::pick::{self, Job};
 use crate::error::{Error, Result};
 use crate::filename::table_path;
 use crate::iter::{CompactionIter, MergingIter};
-use crate::manifest::{TableFile, VersionEdit};
-use crate::pick::{self, Job};
 use crate::shared::{Shared, lock, wait};
-use crate::state::{NUM_LEVELS, State};
 use crate::stats::Counters;
-use crate::table::{TableHandle, TableWriter};
+use crate::version::manifest::{TableFile, VersionEdit};
+use crate::version::state::{NUM_LEVELS, State};
+use crate::version::table::{TableHandle, TableWriter};
 
 /// How many entries a merge writes between checks of whether the database is closing.
 const CLOSE_CHECK_INTERVAL: usize = 4096;

@@ -15,8 +15,8 @@ use floe_memtable::{Lookup, Memtable};
 
 use crate::error::Result;
 use crate::iter::BoxedSource;
-use crate::manifest::{TableFile, VersionEdit};
-use crate::table::TableHandle;
+use crate::version::manifest::{TableFile, VersionEdit};
+use crate::version::table::TableHandle;
 
 /// How many levels a version has room for; [`crate::Options::num_levels`] says how many
 /// of them compaction uses.

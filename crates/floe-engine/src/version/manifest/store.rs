@@ -179,7 +179,7 @@ mod tests {
     use floe_core::fs::StdFs;
 
     use super::*;
-    use crate::manifest::edit::tests::{full_edit, table};
+    use crate::version::manifest::edit::tests::{full_edit, table};
 
     fn edits() -> Vec<VersionEdit> {
         vec![

@@ -7,7 +7,7 @@
 //! `write` call, and syncs once if any of them asked for it. It hands each writer its
 //! assignment and gives up leadership; every writer then inserts its own batch into the
 //! memtable of that same generation, concurrently with the others and with the next
-//! group's log write, and publishes it in order (see [`crate::publish`]). A group that
+//! group's log write, and publishes it in order (see [`crate::write::publish`]). A group that
 //! synced is inserted and published by its leader instead (see [`Shared::commit`]).
 //!
 //! Generations: the active memtable and the active log segment are swapped together, only
@@ -35,13 +35,13 @@ use bytes::Bytes;
 use floe_core::SeqNo;
 use floe_memtable::Memtable;
 
-use crate::batch::{WriteBatch, batch_op_slices, check_batch, encode_group};
 use crate::error::{Error, Result};
 use crate::filename::log_path;
 use crate::shared::{LogState, Shared, lock, wait};
-use crate::state::{FrozenMem, State};
 use crate::stats::Counters;
+use crate::version::state::{FrozenMem, State};
 use crate::wal::{LogWriter, segment_reserve};
+use crate::write::batch::{WriteBatch, batch_op_slices, check_batch, encode_group};
 
 /// The most bytes of keys and values one commit group carries (beyond its first batch),
 /// so that a small write never waits behind an unbounded group.

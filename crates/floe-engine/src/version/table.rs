@@ -17,7 +17,7 @@ use floe_sstable::{Table, TableBuilder, TableOptions};
 use crate::error::{Error, Result};
 use crate::filename::{table_path, temp_table_path};
 use crate::iter::BoxedSource;
-use crate::manifest::TableFile;
+use crate::version::manifest::TableFile;
 
 /// Converts a table-crate error into the engine's, naming the file it concerns.
 pub(crate) fn table_error(file: &Path, err: floe_sstable::Error) -> Error {
