@@ -15,8 +15,9 @@ use crate::flush::run_flush_worker;
 use crate::options::Options;
 use crate::read::{Iter, Snapshot, owned_bounds, prefix_bounds};
 use crate::recovery;
-use crate::shared::{Shared, lock};
+use crate::shared::Shared;
 use crate::stats::Stats;
+use crate::sync::lock;
 use crate::write::batch::WriteBatch;
 
 /// An open database. Cloning it is cheap: every clone is a handle to the same database.

@@ -16,10 +16,11 @@ use floe_core::SeqNo;
 use crate::error::{Error, Result};
 use crate::filename::log_path;
 use crate::iter::{BoxedSource, CompactionIter, MergingIter};
-use crate::shared::{Shared, lock, wait};
+use crate::shared::Shared;
+use crate::sync::{lock, wait};
+use crate::version::FrozenMem;
 use crate::version::manifest::VersionEdit;
-use crate::version::state::{FrozenMem, State};
-use crate::version::table::{TableHandle, TableWriter};
+use crate::version::{TableHandle, TableWriter};
 
 /// The flush worker's loop: it sleeps on `work_cv` until a memtable is frozen, and exits
 /// at shutdown once nothing frozen is left (or the database is poisoned). The public
@@ -120,25 +121,8 @@ impl Shared {
             removed: Vec::new(),
         };
         self.log_edit(&mut manifest, &edit)?;
-        {
-            let _installing = lock(&self.state_lock);
-            let current = self.state.load_full();
-            let frozen_left = current
-                .frozen
-                .iter()
-                .filter(|f| !Arc::ptr_eq(&f.mem, &frozen.mem))
-                .cloned()
-                .collect();
-            let version = current
-                .version
-                .apply(added.into_iter().map(|t| (0, t)).collect(), &[]);
-            self.state.store(Arc::new(State {
-                active: Arc::clone(&current.active),
-                log_number: current.log_number,
-                frozen: frozen_left,
-                version: Arc::new(version),
-            }));
-        }
+        self.state
+            .install(|current| current.with_flushed(&frozen.mem, added));
         self.maybe_roll_manifest(&mut manifest)?;
         drop(manifest);
         // The edit that obsoletes the segment is durable and installed: delete it. A

@@ -24,8 +24,9 @@ use floe_core::SeqNo;
 
 use crate::error::Result;
 use crate::iter::{MergingIter, VisibleIter, prefix_upper_bound};
-use crate::shared::{Shared, lock};
-use crate::version::state::State;
+use crate::shared::Shared;
+use crate::sync::lock;
+use crate::version::State;
 
 /// An iterator over key-value pairs in ascending key order (descending from the back),
 /// reading one consistent view of the database: it never shows a write made after it was

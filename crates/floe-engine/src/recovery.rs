@@ -63,7 +63,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use floe_core::fs::FileSystem;
 use floe_core::{InternalKey, SeqNo};
@@ -81,8 +80,8 @@ use crate::stats::Counters;
 use crate::version::manifest::{
     ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest,
 };
-use crate::version::state::{NUM_LEVELS, State, version_from};
-use crate::version::table::{TableHandle, TableWriter};
+use crate::version::{CurrentState, NUM_LEVELS, State, version_from};
+use crate::version::{TableHandle, TableWriter};
 use crate::wal::{LogWriter, read_log, segment_reserve};
 use crate::write::batch::decode_batch;
 use crate::write::commit::Queue;
@@ -369,8 +368,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     Ok(Shared {
         dir,
         fs,
-        state: ArcSwap::from_pointee(state),
-        state_lock: Mutex::new(()),
+        state: CurrentState::new(state),
         publisher: Publisher::new(last_seqno).spinning(spin_commits),
         queue: Mutex::new(Queue::default()),
         queue_cv: Condvar::new(),
@@ -450,7 +448,7 @@ fn sorted_order(entries: &[(InternalKey, Bytes)]) -> Vec<(u64, usize)> {
     order
 }
 
-fn version_numbers(version: &crate::version::state::Version) -> Vec<u64> {
+fn version_numbers(version: &crate::version::Version) -> Vec<u64> {
     version.tables().map(|t| t.number()).collect()
 }
 

@@ -2,15 +2,14 @@
 //! worker, snapshots and the write path reach through one `Arc`.
 //!
 //! Lock order (a thread holding one may take only those after it): `compaction` -> `log`
-//! -> `manifest` -> `state_lock` -> `bg`; `queue`, `snapshots` and the publisher's lock
-//! are leaves.
+//! -> `manifest` -> `bg`; the state's install mutex, `queue`, `snapshots` and the
+//! publisher's lock are leaves.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use arc_swap::ArcSwap;
 use floe_core::SeqNo;
 use floe_core::fs::{DirLock, FileSystem};
 use floe_sstable::TableOptions;
@@ -20,25 +19,12 @@ use crate::error::{Error, Result};
 use crate::filename::{manifest_path, numbers_exhausted};
 use crate::options::Options;
 use crate::stats::Counters;
+use crate::sync::lock;
+use crate::version::CurrentState;
 use crate::version::manifest::{ManifestWriter, VersionEdit};
-use crate::version::state::State;
 use crate::wal::LogWriter;
 use crate::write::commit::Queue;
 use crate::write::publish::Publisher;
-
-/// Locks `mutex`, ignoring poisoning: every critical section of the engine leaves its data
-/// consistent at each step (or poisons the database through [`Shared::poison`] first), so
-/// a panic elsewhere must not turn into a cascade of panics here.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
-}
-
-/// Waits on `condvar`, ignoring lock poisoning (see [`lock`]).
-pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-    condvar
-        .wait(guard)
-        .unwrap_or_else(|poison| poison.into_inner())
-}
 
 /// What only the holder of the log mutex may touch: the active log segment and the
 /// sequence-number counter. Holding it is also what the freeze mutex of the design is: a
@@ -87,10 +73,8 @@ pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) options: Options,
-    /// The state that reads load without a lock.
-    pub(crate) state: ArcSwap<State>,
-    /// Held by whoever installs a new state, so every state is derived from the latest.
-    pub(crate) state_lock: Mutex<()>,
+    /// The state that reads load without a lock; replaced only by its `install`.
+    pub(crate) state: CurrentState,
     /// The visible sequence number.
     pub(crate) publisher: Publisher,
     /// Writers waiting to be committed by a leader.

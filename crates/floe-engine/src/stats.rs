@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::compaction::pick;
 use crate::options::Options;
-use crate::version::state::{NUM_LEVELS, Version};
+use crate::version::{NUM_LEVELS, Version};
 
 /// The tables of one level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

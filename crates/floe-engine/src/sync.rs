@@ -1,4 +1,5 @@
-//! The synchronization shim: `std` in normal builds, `loom` under `--cfg floe_loom`; and
+//! The synchronization shim: `std` in normal builds, `loom` under `--cfg floe_loom`;
+//! [`lock`] and [`wait`], which the engine's `std` locks are taken with; and
 //! [`spin_until`], the bounded spin of the commit path's short waits.
 //!
 //! Only the protocols that the loom models check import their primitives from here (the
@@ -15,6 +16,24 @@ pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(floe_loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Locks `mutex`, ignoring poisoning: every critical section of the engine leaves its data
+/// consistent at each step (or poisons the database first, see `Shared::poison`), so a
+/// panic elsewhere must not turn into a cascade of panics here. A `std` lock always, also
+/// under `--cfg floe_loom`: the locks outside the models are never loom's.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Waits on `condvar`, ignoring lock poisoning (see [`lock`]).
+pub(crate) fn wait<'a, T>(
+    condvar: &std::sync::Condvar,
+    guard: std::sync::MutexGuard<'a, T>,
+) -> std::sync::MutexGuard<'a, T> {
+    condvar
+        .wait(guard)
+        .unwrap_or_else(|poison| poison.into_inner())
+}
 
 /// Polls `done` until it returns true (then returns true) or `limit` passes (then false),
 /// reading the clock only every 64 polls. For waits that usually end within microseconds,

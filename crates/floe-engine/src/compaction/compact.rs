@@ -31,11 +31,12 @@ use crate::compaction::pick::{self, Job};
 use crate::error::{Error, Result};
 use crate::filename::table_path;
 use crate::iter::{CompactionIter, MergingIter};
-use crate::shared::{Shared, lock, wait};
+use crate::shared::Shared;
 use crate::stats::Counters;
+use crate::sync::{lock, wait};
+use crate::version::NUM_LEVELS;
 use crate::version::manifest::{TableFile, VersionEdit};
-use crate::version::state::{NUM_LEVELS, State};
-use crate::version::table::{TableHandle, TableWriter};
+use crate::version::{TableHandle, TableWriter};
 
 /// How many entries a merge writes between checks of whether the database is closing.
 const CLOSE_CHECK_INTERVAL: usize = 4096;
@@ -244,17 +245,8 @@ impl Shared {
         };
         let mut manifest = lock(&self.manifest);
         self.log_edit(&mut manifest, &edit)?;
-        {
-            let _installing = lock(&self.state_lock);
-            let current = self.state.load_full();
-            let version = current.version.apply(added, &removed);
-            self.state.store(Arc::new(State {
-                active: Arc::clone(&current.active),
-                log_number: current.log_number,
-                frozen: current.frozen.clone(),
-                version: Arc::new(version),
-            }));
-        }
+        self.state
+            .install(|current| current.with_tables(added, &removed));
         let rolled = self.maybe_roll_manifest(&mut manifest);
         drop(manifest);
         if job.trivial {

@@ -54,8 +54,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::options::Options;
-use crate::version::state::{NUM_LEVELS, Version};
-use crate::version::table::TableHandle;
+use crate::version::TableHandle;
+use crate::version::{NUM_LEVELS, Version};
 
 /// One compaction to run.
 #[derive(Debug)]
@@ -440,7 +440,7 @@ fn disjoint<'a>(tables: impl IntoIterator<Item = &'a Arc<TableHandle>>) -> bool 
 mod tests {
     use super::*;
     use crate::tests::Tables;
-    use crate::version::state::version_from;
+    use crate::version::version_from;
 
     fn numbers(job: &Job) -> Vec<(u32, u64)> {
         let mut out: Vec<_> = job.inputs.iter().map(|(l, t)| (*l, t.number())).collect();

@@ -10,7 +10,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::{dump, open};
-use crate::version::state::NUM_LEVELS;
+use crate::version::NUM_LEVELS;
 use crate::{Db, Options, WriteBatch};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -508,7 +508,7 @@ fn writers_stall_while_level_0_is_full_and_resume_after_compaction() {
         .l0_stop_trigger(4);
     let db = open(dir.path(), options);
     // Holding the compaction mutex keeps the background worker from running.
-    let paused = crate::shared::lock(&db.shared().compaction);
+    let paused = crate::sync::lock(&db.shared().compaction);
     // Three writers, so that stalled leaders and the writers queued behind them all wait.
     let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writers: Vec<_> = (0..3u32)
@@ -551,7 +551,7 @@ fn a_memtable_switch_waiting_for_a_flush_counts_as_a_stall() {
     let db = open(dir.path(), leveled().max_immutable_memtables(1));
     // Holding the manifest mutex keeps the flush worker from installing its table, so the
     // one frozen memtable allowed stays, and the next switch must wait.
-    let paused = crate::shared::lock(&db.shared().manifest);
+    let paused = crate::sync::lock(&db.shared().manifest);
     let finished = Arc::new(AtomicBool::new(false));
     let writer = {
         let (db, finished) = (db.clone(), Arc::clone(&finished));

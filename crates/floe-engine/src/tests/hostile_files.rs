@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{dump, open};
 use crate::filename::{FileKind, log_path, parse_file_name};
-use crate::shared::lock;
+use crate::sync::lock;
 use crate::version::manifest::{read_current, replay_manifest};
 use crate::{Db, Error, Options};
 

@@ -72,7 +72,7 @@ fn reopen_after_flush_and_with_frozen_unflushed_memtables() {
     // Compaction is off, and a flush rolls the manifest under the manifest mutex after
     // installing its state (which is what `flush()` waits for), so taking the mutex waits
     // for the last roll to finish before the directory is listed.
-    drop(crate::shared::lock(&db.shared().manifest));
+    drop(crate::sync::lock(&db.shared().manifest));
     let manifests: Vec<_> = files(dir.path())
         .into_iter()
         .filter(|k| matches!(k, FileKind::Manifest(_)))
@@ -170,7 +170,7 @@ fn compaction_keeps_snapshots_and_drops_deleted_keys() {
     assert_eq!(dump(&db), now);
     let state = db.shared().state.load();
     assert!(state.version.levels[0].is_empty());
-    assert!(state.version.levels[crate::version::state::NUM_LEVELS - 1].len() > 1);
+    assert!(state.version.levels[crate::version::NUM_LEVELS - 1].len() > 1);
     drop(state);
     db.close().unwrap();
     let db = open(dir.path(), tiny());

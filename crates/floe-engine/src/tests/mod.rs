@@ -16,7 +16,7 @@ use floe_core::fs::{FileSystem, StdFs};
 use floe_core::{InternalKey, ValueKind};
 use floe_sstable::TableOptions;
 
-use crate::version::table::{TableHandle, TableWriter};
+use crate::version::{TableHandle, TableWriter};
 use crate::{Db, Options};
 
 /// Options that force frequent freezes and flushes.

@@ -151,7 +151,7 @@ fn fail_a_paused_compaction(
         dir,
         on(fs, tiny().l0_compaction_trigger(2).l0_stop_trigger(1000)),
     );
-    let paused = crate::shared::lock(&db.shared().compaction);
+    let paused = crate::sync::lock(&db.shared().compaction);
     let mut acked = Vec::new();
     for i in 0..200u32 {
         let key = format!("key{i:05}");

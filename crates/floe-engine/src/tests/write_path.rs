@@ -143,7 +143,7 @@ fn writers_of_flushed_segments_are_released() {
     db.put("one more", "switch").unwrap();
     db.flush().unwrap();
     // Only segments of memtables still waiting for a flush keep an open writer.
-    let log = crate::shared::lock(&db.shared().log);
+    let log = crate::sync::lock(&db.shared().log);
     let frozen = db.shared().state.load().frozen.len();
     assert!(
         log.frozen_logs.len() <= frozen + 1,

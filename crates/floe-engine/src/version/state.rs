@@ -1,149 +1,82 @@
-//! The engine state that reads load without a lock: the active memtable, the frozen ones,
-//! and the current version (the tables of each level).
+//! The engine state that reads load without a lock (the active memtable, the frozen ones
+//! and the tables of each level), and [`CurrentState`], which holds the latest one and is
+//! the only way to replace it.
 //!
-//! A state is immutable once installed. The coordinator builds the next state from the
-//! latest one under the state mutex and installs it with one `ArcSwap` store, so a read
-//! sees either the old or the new state, never a mixture: a flush removes a frozen
-//! memtable and adds its table in the same store, so no key is ever missing in between.
+//! A state is immutable once installed. Every change (a memtable switch, a flush, a
+//! compaction) builds the next state from the latest one inside
+//! [`CurrentState::install`] and publishes it with one `ArcSwap` store, so a read sees
+//! either the old or the new state, never a mixture: a flush removes a frozen memtable
+//! and adds its table in the same store, so no key is ever missing in between. The three
+//! changes are the three ways to derive a state: [`State::with_active_frozen`],
+//! [`State::with_flushed`] and [`State::with_tables`].
 
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use arc_swap::{ArcSwap, Guard};
 use bytes::Bytes;
 use floe_core::{SeqNo, ValueKind};
 use floe_memtable::{Lookup, Memtable};
 
 use crate::error::Result;
 use crate::iter::BoxedSource;
-use crate::version::manifest::{TableFile, VersionEdit};
+use crate::sync::lock;
+use crate::version::levels::Version;
 use crate::version::table::TableHandle;
 
-/// How many levels a version has room for; [`crate::Options::num_levels`] says how many
-/// of them compaction uses.
-pub(crate) const NUM_LEVELS: usize = crate::options::MAX_LEVELS;
+/// The latest [`State`], which reads load without a lock, and the one way to replace it.
+///
+/// Invariant: the state is replaced only by [`CurrentState::install`], under the install
+/// mutex, and always by a state derived from the latest one (never from a copy loaded
+/// earlier). So no change is lost to a concurrent one that started from a stale state:
+/// a flush that installs its table while a freeze pushes a new frozen memtable keeps
+/// both. The `ArcSwap` is private to this type, so no other code can store into it.
+#[derive(Debug)]
+pub(crate) struct CurrentState {
+    latest: ArcSwap<State>,
+    /// Held while the next state is derived and stored. A leaf of the lock order: nothing
+    /// else is locked while it is held.
+    installing: Mutex<()>,
+}
+
+impl CurrentState {
+    /// Holds `state` as the first state.
+    pub(crate) fn new(state: State) -> CurrentState {
+        CurrentState {
+            latest: ArcSwap::from_pointee(state),
+            installing: Mutex::new(()),
+        }
+    }
+
+    /// The latest state, for a short read (an `arc-swap` guard, no reference count).
+    pub(crate) fn load(&self) -> Guard<Arc<State>> {
+        self.latest.load()
+    }
+
+    /// The latest state, to keep (an iterator, a job that outlives the call).
+    pub(crate) fn load_full(&self) -> Arc<State> {
+        self.latest.load_full()
+    }
+
+    /// Replaces the latest state `current` by `next(current)` and returns `current`.
+    ///
+    /// `next` runs under the install mutex, so it sees the latest state and no other
+    /// install can come between its reading and the store; it must only build the next
+    /// state from `current` (no lock, no I/O), so that an install is short and the mutex
+    /// stays a leaf of the lock order.
+    pub(crate) fn install(&self, next: impl FnOnce(&State) -> State) -> Arc<State> {
+        let _installing = lock(&self.installing);
+        let current = self.latest.load_full();
+        self.latest.store(Arc::new(next(&current)));
+        current
+    }
+}
 
 /// A frozen memtable waiting for its flush, with the log segment that holds its writes.
 #[derive(Clone, Debug)]
 pub(crate) struct FrozenMem {
     pub(crate) mem: Arc<Memtable>,
     pub(crate) log_number: u64,
-}
-
-/// The tables of each level. Level 0 is ordered newest first (its tables may overlap);
-/// every deeper level is sorted by smallest key and its tables do not overlap.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Version {
-    pub(crate) levels: Vec<Vec<Arc<TableHandle>>>,
-}
-
-impl Version {
-    /// An empty version.
-    pub(crate) fn empty() -> Version {
-        Version {
-            levels: vec![Vec::new(); NUM_LEVELS],
-        }
-    }
-
-    /// Every table of every level.
-    pub(crate) fn tables(&self) -> impl Iterator<Item = &Arc<TableHandle>> {
-        self.levels.iter().flatten()
-    }
-
-    /// This version with `removed` taken out and `added` put in, each level re-sorted.
-    pub(crate) fn apply(
-        &self,
-        added: Vec<(u32, Arc<TableHandle>)>,
-        removed: &[(u32, u64)],
-    ) -> Version {
-        let mut levels = self.levels.clone();
-        for (level, number) in removed {
-            if let Some(tables) = levels.get_mut(*level as usize) {
-                tables.retain(|table| table.number() != *number);
-            }
-        }
-        for (level, table) in added {
-            let level = (level as usize).min(NUM_LEVELS - 1);
-            levels[level].push(table);
-        }
-        sort_levels(&mut levels);
-        Version { levels }
-    }
-
-    /// The newest version of `user_key` at or below `snapshot` in the tables.
-    pub(crate) fn get(
-        &self,
-        user_key: &[u8],
-        snapshot: SeqNo,
-    ) -> Result<Option<(ValueKind, Bytes)>> {
-        for table in &self.levels[0] {
-            if let Some(found) = table.get(user_key, snapshot)? {
-                return Ok(Some(found));
-            }
-        }
-        for tables in &self.levels[1..] {
-            // The first table whose largest key is not below `user_key` is the only one
-            // that can hold it, since a deeper level's tables do not overlap.
-            let at = tables.partition_point(|t| t.file.largest.user_key.as_ref() < user_key);
-            if let Some(table) = tables.get(at)
-                && let Some(found) = table.get(user_key, snapshot)?
-            {
-                return Ok(Some(found));
-            }
-        }
-        Ok(None)
-    }
-
-    /// A source over every table that may hold keys within the bounds.
-    pub(crate) fn sources(
-        &self,
-        lower: Bound<&[u8]>,
-        upper: Bound<&[u8]>,
-        out: &mut Vec<BoxedSource>,
-    ) {
-        for table in self.tables() {
-            if overlaps(table, lower, upper) {
-                out.push(table.source(lower, upper));
-            }
-        }
-    }
-
-    /// The edit that recreates this version from nothing (for a new manifest).
-    pub(crate) fn snapshot_edit(&self) -> VersionEdit {
-        let mut edit = VersionEdit::default();
-        for (level, tables) in self.levels.iter().enumerate() {
-            for table in tables {
-                edit.added.push((level as u32, table.file.clone()));
-            }
-        }
-        edit
-    }
-}
-
-/// Orders level 0 newest first and every deeper level by smallest key.
-pub(crate) fn sort_levels(levels: &mut [Vec<Arc<TableHandle>>]) {
-    if let Some((level0, deeper)) = levels.split_first_mut() {
-        level0.sort_by_key(|t| std::cmp::Reverse((t.file.max_seqno, t.number())));
-        for tables in deeper {
-            tables.sort_by(|a, b| a.file.smallest.cmp(&b.file.smallest));
-        }
-    }
-}
-
-fn overlaps(table: &TableHandle, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
-    let TableFile {
-        smallest, largest, ..
-    } = &table.file;
-    let above_lower = match lower {
-        Bound::Included(key) => largest.user_key.as_ref() >= key,
-        Bound::Excluded(key) => largest.user_key.as_ref() > key,
-        Bound::Unbounded => true,
-    };
-    let below_upper = match upper {
-        Bound::Included(key) => smallest.user_key.as_ref() <= key,
-        Bound::Excluded(key) => smallest.user_key.as_ref() < key,
-        Bound::Unbounded => true,
-    };
-    above_lower && below_upper
 }
 
 /// One immutable engine state (RocksDB's SuperVersion).
@@ -190,18 +123,71 @@ impl State {
             .sources(as_slice_bound(lower), as_slice_bound(upper), &mut sources);
         sources
     }
+
+    /// A memtable switch: `fresh`, whose writes go to segment `log_number`, becomes the
+    /// active memtable, and the active one joins the frozen memtables (at the front, the
+    /// newest) with its segment `frozen_log`.
+    pub(crate) fn with_active_frozen(
+        &self,
+        fresh: Arc<Memtable>,
+        log_number: u64,
+        frozen_log: u64,
+    ) -> State {
+        let mut frozen = Vec::with_capacity(self.frozen.len() + 1);
+        frozen.push(FrozenMem {
+            mem: Arc::clone(&self.active),
+            log_number: frozen_log,
+        });
+        frozen.extend(self.frozen.iter().cloned());
+        State {
+            active: fresh,
+            log_number,
+            frozen,
+            version: Arc::clone(&self.version),
+        }
+    }
+
+    /// A flush: the frozen memtable `mem` leaves, and `tables` (its table, if it held
+    /// anything) arrive in level 0, in the same state.
+    pub(crate) fn with_flushed(&self, mem: &Arc<Memtable>, tables: Vec<Arc<TableHandle>>) -> State {
+        let frozen = self
+            .frozen
+            .iter()
+            .filter(|f| !Arc::ptr_eq(&f.mem, mem))
+            .cloned()
+            .collect();
+        let version = self
+            .version
+            .apply(tables.into_iter().map(|t| (0, t)).collect(), &[]);
+        State {
+            active: Arc::clone(&self.active),
+            log_number: self.log_number,
+            frozen,
+            version: Arc::new(version),
+        }
+    }
+
+    /// A compaction: the tables `removed` (level, number) leave and `added` arrive; the
+    /// memtables are untouched.
+    pub(crate) fn with_tables(
+        &self,
+        added: Vec<(u32, Arc<TableHandle>)>,
+        removed: &[(u32, u64)],
+    ) -> State {
+        State {
+            active: Arc::clone(&self.active),
+            log_number: self.log_number,
+            frozen: self.frozen.clone(),
+            version: Arc::new(self.version.apply(added, removed)),
+        }
+    }
 }
 
 /// Borrows a `Bound<Bytes>` as a `Bound<&[u8]>`.
-pub(crate) fn as_slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
+fn as_slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
     match bound {
         Bound::Included(key) => Bound::Included(key.as_ref()),
         Bound::Excluded(key) => Bound::Excluded(key.as_ref()),
         Bound::Unbounded => Bound::Unbounded,
     }
-}
-
-/// A version built from the tables a manifest lists.
-pub(crate) fn version_from(tables: Vec<(u32, Arc<TableHandle>)>) -> Version {
-    Version::empty().apply(tables, &[])
 }

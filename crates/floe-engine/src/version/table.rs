@@ -20,7 +20,7 @@ use crate::iter::BoxedSource;
 use crate::version::manifest::TableFile;
 
 /// Converts a table-crate error into the engine's, naming the file it concerns.
-pub(crate) fn table_error(file: &Path, err: floe_sstable::Error) -> Error {
+fn table_error(file: &Path, err: floe_sstable::Error) -> Error {
     let name = file.display();
     match err {
         floe_sstable::Error::Io(io_err) => Error::io(format_args!("table {name}"), io_err),

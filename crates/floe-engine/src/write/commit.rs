@@ -37,9 +37,9 @@ use floe_memtable::Memtable;
 
 use crate::error::{Error, Result};
 use crate::filename::log_path;
-use crate::shared::{LogState, Shared, lock, wait};
+use crate::shared::{LogState, Shared};
 use crate::stats::Counters;
-use crate::version::state::{FrozenMem, State};
+use crate::sync::{lock, wait};
 use crate::wal::{LogWriter, segment_reserve};
 use crate::write::batch::{WriteBatch, batch_op_slices, check_batch, encode_group};
 
@@ -512,23 +512,9 @@ impl Shared {
         log.frozen_logs.push((old_number, old_writer));
 
         let fresh = Arc::new(Memtable::new(self.options.write_buffer_size));
-        let old = {
-            let _installing = lock(&self.state_lock);
-            let current = self.state.load_full();
-            let mut frozen = Vec::with_capacity(current.frozen.len() + 1);
-            frozen.push(FrozenMem {
-                mem: Arc::clone(&current.active),
-                log_number: old_number,
-            });
-            frozen.extend(current.frozen.iter().cloned());
-            self.state.store(Arc::new(State {
-                active: fresh,
-                log_number: number,
-                frozen,
-                version: Arc::clone(&current.version),
-            }));
-            current
-        };
+        let old = self
+            .state
+            .install(|current| current.with_active_frozen(fresh, number, old_number));
         // Closes the writer gate; nobody is inside thanks to the drain above.
         old.active.freeze();
         self.wake_flusher();
