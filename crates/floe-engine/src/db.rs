@@ -247,17 +247,7 @@ impl DbInner {
         // assigned (leaders check `closed` under it). Sync what is acknowledged.
         let synced = {
             let mut log = lock(&shared.log);
-            // The active segment ends in a marker that says all of it is durable, so damage
-            // anywhere in it is told from a tail at the next open (`wal` module docs). A
-            // failure here fails the sync below, which reports it.
-            let _ = log.writer.seal();
-            for (_, frozen) in &mut log.frozen_logs {
-                let _ = frozen.seal();
-            }
-            // The reserved room of the active segment goes back first, so the sync below
-            // also makes the shorter length durable. A failure only leaves a zero tail,
-            // which the next open reads past.
-            let _ = log.writer.trim();
+            log.seal_for_close();
             let result = shared.sync_locked(&mut log);
             drop(log);
             result

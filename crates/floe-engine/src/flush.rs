@@ -195,7 +195,7 @@ impl Shared {
         let log_number = {
             let mut log = lock(&self.log);
             self.freeze_locked(&mut log)?;
-            log.number
+            log.number()
         };
         self.wait_flushed_before(log_number)
     }

@@ -60,7 +60,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -75,7 +75,7 @@ use crate::filename::{
     parse_file_name, table_path,
 };
 use crate::options::Options;
-use crate::shared::{Bg, LogState, ManifestState, Shared};
+use crate::shared::{Bg, ManifestState, Shared};
 use crate::stats::Counters;
 use crate::version::manifest::{
     ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest,
@@ -84,8 +84,8 @@ use crate::version::{CurrentState, NUM_LEVELS, State, version_from};
 use crate::version::{TableHandle, TableWriter};
 use crate::wal::{LogWriter, read_log, segment_reserve};
 use crate::write::batch::decode_batch;
-use crate::write::commit::Queue;
 use crate::write::publish::Publisher;
+use crate::write::{CommitQueue, LogState};
 
 /// What the manifest says, folded over its edits.
 #[derive(Debug, Default)]
@@ -370,19 +370,12 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         fs,
         state: CurrentState::new(state),
         publisher: Publisher::new(last_seqno).spinning(spin_commits),
-        queue: Mutex::new(Queue::default()),
-        queue_cv: Condvar::new(),
-        queue_posts: AtomicU64::new(0),
-        queued: AtomicUsize::new(0),
-        last_sync_nanos: AtomicU64::new(0),
-        spin_commits,
-        log: Mutex::new(LogState {
-            group_record: Vec::new(),
-            writer: LogWriter::segment(log_file, segment_reserve(options.write_buffer_size)),
-            number: log_number,
-            next_seqno: last_seqno + 1,
-            frozen_logs: Vec::new(),
-        }),
+        commits: CommitQueue::new(spin_commits),
+        log: Mutex::new(LogState::new(
+            LogWriter::segment(log_file, segment_reserve(options.write_buffer_size)),
+            log_number,
+            last_seqno + 1,
+        )),
         manifest: Mutex::new(ManifestState {
             writer: manifest,
             log_number,

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use floe_core::SeqNo;
@@ -22,28 +22,8 @@ use crate::stats::Counters;
 use crate::sync::lock;
 use crate::version::CurrentState;
 use crate::version::manifest::{ManifestWriter, VersionEdit};
-use crate::wal::LogWriter;
-use crate::write::commit::Queue;
 use crate::write::publish::Publisher;
-
-/// What only the holder of the log mutex may touch: the active log segment and the
-/// sequence-number counter. Holding it is also what the freeze mutex of the design is: a
-/// memtable switch happens only between commit groups.
-#[derive(Debug)]
-pub(crate) struct LogState {
-    /// The writer of the active segment, which holds exactly the active memtable's writes.
-    pub(crate) writer: LogWriter,
-    /// The active segment's number (equal to `State::log_number` of the latest state).
-    pub(crate) number: u64,
-    /// The next sequence number to assign.
-    pub(crate) next_seqno: SeqNo,
-    /// Writers of the segments of frozen memtables, kept so that [`Shared::sync`] can make
-    /// them durable too; dropped once their memtable is flushed.
-    pub(crate) frozen_logs: Vec<(u64, LogWriter)>,
-    /// Where a commit group of several batches is encoded as one log record (see
-    /// [`crate::write::batch::encode_group`]); kept between groups so that it is allocated once.
-    pub(crate) group_record: Vec<u8>,
-}
+use crate::write::{CommitQueue, LogState};
 
 /// The size past which the manifest is rewritten as one snapshot edit in a new file.
 /// Unit tests use a tiny size so that every test that flushes exercises the switch.
@@ -78,19 +58,7 @@ pub(crate) struct Shared {
     /// The visible sequence number.
     pub(crate) publisher: Publisher,
     /// Writers waiting to be committed by a leader.
-    pub(crate) queue: Mutex<Queue>,
-    pub(crate) queue_cv: Condvar,
-    /// Bumped (under the queue lock) each time a leader posts outcomes or steps down, so
-    /// that a waiting writer can spin on it briefly before it blocks on `queue_cv`.
-    pub(crate) queue_posts: AtomicU64,
-    /// The number of batches in the commit queue, mirrored from under the queue lock so
-    /// that a sync leader can wait for joiners without taking it (see `commit.rs`).
-    pub(crate) queued: AtomicUsize,
-    /// How long the last commit group's `fdatasync` took, in nanoseconds.
-    pub(crate) last_sync_nanos: AtomicU64,
-    /// Whether writers spin before blocking: only with more than one CPU, where the leader
-    /// runs while they spin.
-    pub(crate) spin_commits: bool,
+    pub(crate) commits: CommitQueue,
     /// The active log segment (see [`LogState`]).
     pub(crate) log: Mutex<LogState>,
     /// The live manifest; edits are appended and installed under it, in the same order.

@@ -145,7 +145,7 @@ fn crash_with_a_segment_newer_than_the_manifest(image: &Path, after: Option<&str
         // log (one frozen memtable is within the limit), so the put below cannot deadlock.
         let manifest = lock(&shared.manifest);
         shared.freeze_locked(&mut log).unwrap();
-        let segment = log.number;
+        let segment = log.number();
         drop(log);
         if let Some(value) = after {
             db.put("after", value).unwrap();

@@ -146,9 +146,9 @@ fn writers_of_flushed_segments_are_released() {
     let log = crate::sync::lock(&db.shared().log);
     let frozen = db.shared().state.load().frozen.len();
     assert!(
-        log.frozen_logs.len() <= frozen + 1,
+        log.frozen_segments() <= frozen + 1,
         "{} writers kept",
-        log.frozen_logs.len()
+        log.frozen_segments()
     );
 }
 

@@ -1,8 +1,22 @@
 //! The write path: a [`WriteBatch`] from the caller to the log and the memtable, with
-//! group commit, in-order publication and the memtable switch.
+//! group commit, in-order publication, the memtable switch, write stalls and the syncs of
+//! the log.
+//!
+//! `commit.rs` is the path itself; `queue.rs` the commit queue that writers and leaders
+//! meet in; `log.rs` what the holder of the log mutex owns; `publish.rs` the in-order
+//! publication of sequence numbers; `freeze.rs` the memtable switch with back-pressure;
+//! `stall.rs` the level-0 write stalls; `log_sync.rs` `Db::sync`; `batch.rs` the batch and
+//! its log payload.
 
 pub(crate) mod batch;
-pub(crate) mod commit;
+mod commit;
+mod freeze;
+mod log;
+mod log_sync;
 pub(crate) mod publish;
+mod queue;
+mod stall;
 
 pub use batch::WriteBatch;
+pub(crate) use log::LogState;
+pub(crate) use queue::CommitQueue;

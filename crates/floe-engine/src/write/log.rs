@@ -1,0 +1,122 @@
+//! [`LogState`]: what only the holder of the log mutex may touch: the active log segment,
+//! the segments of the frozen memtables not flushed yet, and the sequence-number counter.
+//!
+//! Holding the log mutex is also what the freeze mutex of the design is: a memtable switch
+//! (`freeze.rs`) happens only between commit groups, so a leader always appends to the
+//! segment of the memtable it hands out.
+
+use std::io;
+
+use floe_core::SeqNo;
+
+use crate::version::State;
+use crate::wal::LogWriter;
+use crate::write::batch::encode_group;
+use crate::write::queue::{Group, MAX_GROUP_BYTES};
+
+/// The group record buffer is given back after a group larger than this (one huge batch
+/// in a group must not pin its memory).
+const MAX_RETAINED_GROUP_RECORD: usize = 2 * MAX_GROUP_BYTES;
+
+/// The log mutex's data (see the module docs).
+#[derive(Debug)]
+pub(crate) struct LogState {
+    /// The writer of the active segment, which holds exactly the active memtable's writes.
+    pub(super) writer: LogWriter,
+    /// The active segment's number (equal to `State::log_number` of the latest state).
+    pub(super) number: u64,
+    /// The next sequence number to assign.
+    pub(super) next_seqno: SeqNo,
+    /// Writers of the segments of frozen memtables, kept so that `Shared::sync` can make
+    /// them durable too; dropped once their memtable is flushed.
+    pub(super) frozen_logs: Vec<(u64, LogWriter)>,
+    /// Where a commit group of several batches is encoded as one log record (see
+    /// [`encode_group`]); kept between groups so that it is allocated once.
+    group_record: Vec<u8>,
+}
+
+impl LogState {
+    /// The log of a database just opened: `writer` appends to segment `number`, and the
+    /// next batch gets sequence number `next_seqno`.
+    pub(crate) fn new(writer: LogWriter, number: u64, next_seqno: SeqNo) -> LogState {
+        LogState {
+            writer,
+            number,
+            next_seqno,
+            frozen_logs: Vec::new(),
+            group_record: Vec::new(),
+        }
+    }
+
+    /// The active segment's number.
+    pub(crate) fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// How many segments of frozen memtables keep an open writer.
+    #[cfg(test)]
+    pub(crate) fn frozen_segments(&self) -> usize {
+        self.frozen_logs.len()
+    }
+
+    /// Appends the batches of `group`, stamped with consecutive sequence numbers from
+    /// `first`, to the active segment with one write.
+    ///
+    /// Several batches become one record whose header is the group's first sequence
+    /// number and total count, followed by every batch's operations in order: a valid
+    /// batch payload, which replay applies as one. That makes the group atomic in the log
+    /// as a whole, which loses nothing, since no batch of it is acknowledged before all of
+    /// it is logged, and saves a fragment header and a batch header per extra batch (11
+    /// bytes or so, a tenth of a small write's record; RocksDB merges its write groups
+    /// the same way).
+    pub(super) fn append_group(&mut self, first: SeqNo, group: &Group) -> io::Result<()> {
+        let LogState {
+            writer,
+            group_record,
+            ..
+        } = self;
+        if group.len() == 1 {
+            return writer.append(group.batches().map(|batch| batch.payload()));
+        }
+        if encode_group(first, group.batches(), group_record) {
+            let appended = writer.append([&group_record[..]]);
+            if group_record.capacity() > MAX_RETAINED_GROUP_RECORD {
+                *group_record = Vec::new();
+            }
+            return appended;
+        }
+        // A total count beyond the header's 32 bits: one record per batch.
+        writer.append(group.batches().map(|batch| batch.payload()))
+    }
+
+    /// Makes `writer` of segment `number` the active segment; the old one joins the
+    /// frozen segments. Returns the old one's number.
+    pub(super) fn switch_segment(&mut self, number: u64, writer: LogWriter) -> u64 {
+        let old_writer = std::mem::replace(&mut self.writer, writer);
+        let old_number = std::mem::replace(&mut self.number, number);
+        self.frozen_logs.push((old_number, old_writer));
+        old_number
+    }
+
+    /// Drops the writers of segments whose memtable is no longer frozen in `state` (it is
+    /// flushed, and the file deleted or about to be), so that their descriptors do not
+    /// pile up.
+    pub(super) fn prune_frozen(&mut self, state: &State) {
+        self.frozen_logs
+            .retain(|(number, _)| state.frozen.iter().any(|f| f.log_number == *number));
+    }
+
+    /// Prepares every segment for close, best effort: each ends in a marker that says all
+    /// of it is durable, so damage anywhere in it is told from a tail at the next open
+    /// (`wal` module docs), and the active segment gives back its reserved room, so that
+    /// the sync that follows also makes the shorter length durable. A failed seal fails
+    /// that sync, which reports it; a failed trim only leaves a zero tail, which the next
+    /// open reads past.
+    pub(crate) fn seal_for_close(&mut self) {
+        let _ = self.writer.seal();
+        for (_, frozen) in &mut self.frozen_logs {
+            let _ = frozen.seal();
+        }
+        let _ = self.writer.trim();
+    }
+}

@@ -1,0 +1,43 @@
+//! Write stalls: the delay or the wait a commit leader takes before it logs a group while
+//! level 0 is deep (`l0_slowdown_trigger`, `l0_stop_trigger`; `docs/compaction.md`).
+
+use std::time::{Duration, Instant};
+
+use crate::shared::Shared;
+use crate::stats::Counters;
+use crate::sync::{lock, wait};
+
+impl Shared {
+    /// Whether level 0 is deep enough that the next group must be delayed.
+    pub(super) fn stall_needed(&self) -> bool {
+        self.state.load().version.levels[0].len() >= self.options.slowdown_trigger()
+    }
+
+    /// Write stalls: at `l0_slowdown_trigger` level-0 tables, delays the calling leader by
+    /// 1 ms, plus 1 ms for each table above the trigger; at `l0_stop_trigger`, blocks it
+    /// until compaction brings level 0 below the stop trigger (or the database closes or is
+    /// poisoned, which the group's log write then reports). The delay is the one place a
+    /// sleep is right: it spreads the backlog's cost over many groups instead of stopping
+    /// writes outright later, and the compaction worker needs no signal from it.
+    pub(super) fn stall_for_level0(&self) {
+        let level0 = || self.state.load().version.levels[0].len();
+        let (slowdown, stop) = (self.options.slowdown_trigger(), self.options.stop_trigger());
+        let tables = level0();
+        if tables < slowdown || self.options.is_manual_background() {
+            return;
+        }
+        let start = Instant::now();
+        if tables >= stop {
+            Counters::add(&self.counters.stops, 1);
+            let mut bg = lock(&self.bg);
+            while level0() >= stop && !bg.shutdown && self.check_writable().is_ok() {
+                bg = wait(&self.done_cv, bg);
+            }
+        } else {
+            Counters::add(&self.counters.slowdowns, 1);
+            let excess = (tables - slowdown + 1) as u32;
+            std::thread::sleep(Duration::from_millis(1) * excess);
+        }
+        self.counters.add_stall_since(start);
+    }
+}
