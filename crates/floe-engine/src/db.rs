@@ -4,7 +4,6 @@ use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
 
 use bytes::Bytes;
@@ -240,7 +239,7 @@ impl Db {
 impl DbInner {
     fn close(&self) -> Result<()> {
         let shared = &self.shared;
-        if shared.closed.swap(true, Ordering::AcqRel) {
+        if !shared.end_writes() {
             return Ok(());
         }
         // Taking the log mutex waits for the group being logged; no later group is
@@ -252,14 +251,7 @@ impl DbInner {
             drop(log);
             result
         };
-        {
-            let mut bg = lock(&shared.bg);
-            bg.shutdown = true;
-            shared.work_cv.notify_all();
-            shared.compact_cv.notify_all();
-            // Writers stalled on level 0 give up (the compaction worker is stopping).
-            shared.done_cv.notify_all();
-        }
+        shared.background.shut_down();
         let workers = std::mem::take(&mut *lock(&self.workers));
         for worker in workers {
             let _ = worker.join();
@@ -267,9 +259,9 @@ impl DbInner {
         // No edit follows once the workers are gone: the manifest ends in a marker too.
         let sealed = match shared.poison_error() {
             Some(_) => Ok(()),
-            None => lock(&shared.manifest).writer.seal(),
+            None => lock(&shared.manifest).seal(),
         };
-        drop(lock(&shared.dir_lock).take());
+        shared.release_dir_lock();
         synced?;
         sealed?;
         match shared.poison_error() {

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -92,6 +93,44 @@ pub(crate) fn numbers_exhausted(next: u64) -> Error {
         "file numbers are exhausted: the next one would be {next}, the largest there is, \
          which only a damaged manifest can lead to"
     ))
+}
+
+/// The file-number counter of an open database: the next number for a log, table or
+/// manifest. It only moves forward, and never past `u64::MAX` (see
+/// [`numbers_exhausted`]).
+#[derive(Debug)]
+pub(crate) struct FileNumbers {
+    next: AtomicU64,
+}
+
+impl FileNumbers {
+    /// A counter whose next number is `next`.
+    pub(crate) fn new(next: u64) -> FileNumbers {
+        FileNumbers {
+            next: AtomicU64::new(next),
+        }
+    }
+
+    /// Allocates a file number; `Corruption` once the counter is at `u64::MAX`, where
+    /// `fetch_add` would wrap to numbers that older files still have. No database draws
+    /// that many numbers: the counter starts there only if the manifest recorded a next
+    /// file number near the largest there is, so the manifest is damaged.
+    pub(crate) fn allocate(&self) -> Result<u64> {
+        self.next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .map_err(numbers_exhausted)
+    }
+
+    /// The next number, which a manifest edit records as its next file number.
+    pub(crate) fn peek(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// Moves the counter to `next`, for tests that run it out.
+    #[cfg(test)]
+    pub(crate) fn set(&self, next: u64) {
+        self.next.store(next, Ordering::Relaxed);
+    }
 }
 
 /// The file name (without directory) of manifest `number`: `MANIFEST-000007`.

@@ -17,25 +17,24 @@ use crate::error::{Error, Result};
 use crate::filename::log_path;
 use crate::iter::{BoxedSource, CompactionIter, MergingIter};
 use crate::shared::Shared;
-use crate::sync::{lock, wait};
+use crate::sync::lock;
 use crate::version::FrozenMem;
 use crate::version::manifest::VersionEdit;
 use crate::version::{TableHandle, TableWriter};
 
-/// The flush worker's loop: it sleeps on `work_cv` until a memtable is frozen, and exits
+/// The flush worker's loop: it sleeps until a memtable is frozen, and exits
 /// at shutdown once nothing frozen is left (or the database is poisoned). The public
 /// handle's drop, not this thread's reference, decides when shutdown happens.
 pub(crate) fn run_flush_worker(shared: Arc<Shared>) {
     loop {
         let job = {
-            let mut bg = lock(&shared.bg);
+            let mut signals = shared.background.lock();
             loop {
                 let oldest = shared.state.load().frozen.last().cloned();
-                let poisoned = shared.poisoned.get().is_some();
                 match oldest {
-                    Some(frozen) if !poisoned => break Some(frozen),
-                    _ if bg.shutdown => break None,
-                    _ => bg = wait(&shared.work_cv, bg),
+                    Some(frozen) if !shared.is_poisoned() => break Some(frozen),
+                    _ if signals.shutting_down() => break None,
+                    _ => signals = shared.background.wait_for_flush_work(signals),
                 }
             }
         };
@@ -54,7 +53,7 @@ impl Shared {
         let mut added = Vec::new();
         let mut last_seqno: SeqNo = 0;
         if !frozen.mem.is_empty() {
-            let number = self.new_file_number()?;
+            let number = self.file_numbers.allocate()?;
             let mut writer =
                 TableWriter::create(&self.fs, &self.dir, number, self.table_options())?;
             // Only the versions some reader can still see go into the table: the newest
@@ -63,7 +62,7 @@ impl Shared {
             // the tables below. The snapshots are read after the memtable was frozen, and
             // every entry in it was published before that, so a snapshot taken later sees
             // the newest version of each key, which is always kept.
-            let snapshots = self.live_snapshots();
+            let snapshots = self.snapshots.live();
             let entries: BoxedSource = Box::new(
                 frozen
                     .mem
@@ -112,25 +111,20 @@ impl Shared {
         };
         let edit = VersionEdit {
             log_number: Some(log_number),
-            next_file_number: Some(
-                self.next_file_number
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            ),
+            next_file_number: Some(self.file_numbers.peek()),
             last_seqno: (last_seqno > 0).then_some(last_seqno),
             added: added.iter().map(|t| (0, t.file.clone())).collect(),
             removed: Vec::new(),
         };
-        self.log_edit(&mut manifest, &edit)?;
-        self.state
-            .install(|current| current.with_flushed(&frozen.mem, added));
+        self.install_edit(&mut manifest, &edit, |current| {
+            current.with_flushed(&frozen.mem, added)
+        })?;
         self.maybe_roll_manifest(&mut manifest)?;
         drop(manifest);
         // The edit that obsoletes the segment is durable and installed: delete it. A
         // failure leaves an obsolete segment that the next open removes.
         let _ = self.fs.remove_file(&log_path(&self.dir, frozen.log_number));
-        let _bg = lock(&self.bg);
-        self.done_cv.notify_all();
-        self.compact_cv.notify_all();
+        self.background.progressed();
         Ok(())
     }
 
@@ -176,7 +170,7 @@ impl Shared {
             }
             return Ok(());
         }
-        let mut bg = lock(&self.bg);
+        let mut signals = self.background.lock();
         loop {
             if let Some(err) = self.poison_error() {
                 return Err(err);
@@ -185,7 +179,7 @@ impl Shared {
             if state.frozen.iter().all(|f| f.log_number >= log_number) {
                 return Ok(());
             }
-            bg = wait(&self.done_cv, bg);
+            signals = self.background.wait_for_progress(signals);
         }
     }
 

@@ -14,6 +14,7 @@
 //! [`Db::stats`]; `state.rs` the `arc-swap`ped state; `table.rs` the handles of table files. `wal`, `manifest`, `batch` and `filename` are the on-disk
 //! formats; `iter` the merging iterators.
 
+mod background;
 mod compaction;
 mod db;
 mod error;
@@ -26,6 +27,7 @@ mod options;
 mod read;
 mod recovery;
 mod shared;
+mod snapshots;
 mod stats;
 mod sync;
 #[cfg(any(test, feature = "fault-injection"))]

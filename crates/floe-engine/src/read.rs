@@ -25,7 +25,6 @@ use floe_core::SeqNo;
 use crate::error::Result;
 use crate::iter::{MergingIter, VisibleIter, prefix_upper_bound};
 use crate::shared::Shared;
-use crate::sync::lock;
 use crate::version::State;
 
 /// An iterator over key-value pairs in ascending key order (descending from the back),
@@ -155,10 +154,7 @@ impl Snapshot {
         // Registered under the registry lock so that a compaction that reads the registry
         // after this point keeps this snapshot's versions, and one that read it before
         // only had inputs at or below `seqno` (it takes its inputs before the registry).
-        let mut registry = lock(&shared.snapshots);
-        let seqno = shared.publisher.visible();
-        *registry.entry(seqno).or_insert(0) += 1;
-        drop(registry);
+        let seqno = shared.snapshots.register(|| shared.publisher.visible());
         Snapshot {
             shared: Arc::clone(shared),
             seqno,
@@ -198,12 +194,6 @@ impl Snapshot {
 
 impl Drop for Snapshot {
     fn drop(&mut self) {
-        let mut registry = lock(&self.shared.snapshots);
-        if let Some(count) = registry.get_mut(&self.seqno) {
-            *count -= 1;
-            if *count == 0 {
-                registry.remove(&self.seqno);
-            }
-        }
+        self.shared.snapshots.release(self.seqno);
     }
 }

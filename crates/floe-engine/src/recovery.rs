@@ -60,32 +60,26 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use floe_core::fs::FileSystem;
+use floe_core::fs::{DirLock, FileSystem, WritableFile};
 use floe_core::{InternalKey, SeqNo};
-use floe_memtable::Memtable;
 
-use crate::compaction::compact::CompactionState;
 use crate::error::{Error, Result};
 use crate::filename::{
     FileKind, current_path, lock_path, log_path, manifest_path, number_after, numbers_exhausted,
     parse_file_name, table_path,
 };
 use crate::options::Options;
-use crate::shared::{Bg, ManifestState, Shared};
+use crate::shared::{Opened, Shared};
 use crate::stats::Counters;
 use crate::version::manifest::{
     ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest,
 };
-use crate::version::{CurrentState, NUM_LEVELS, State, version_from};
-use crate::version::{TableHandle, TableWriter};
+use crate::version::{NUM_LEVELS, TableHandle, TableWriter, Version, version_from};
 use crate::wal::{LogWriter, read_log, segment_reserve};
 use crate::write::batch::decode_batch;
-use crate::write::publish::Publisher;
-use crate::write::{CommitQueue, LogState};
 
 /// What the manifest says, folded over its edits.
 #[derive(Debug, Default)]
@@ -125,6 +119,7 @@ impl Recovered {
     }
 }
 
+/// The file system the options name (a fault-injecting one in tests), or the real one.
 fn file_system(options: &Options) -> Arc<dyn FileSystem> {
     #[cfg(any(test, feature = "fault-injection"))]
     if let Some(fs) = &options.file_system {
@@ -134,15 +129,66 @@ fn file_system(options: &Options) -> Arc<dyn FileSystem> {
     Arc::new(floe_core::fs::StdFs)
 }
 
-/// Opens (or creates) the database in `dir`.
+/// Opens (or creates) the database in `dir`. The steps run in this order, each a function
+/// below; the order is the durability argument of the module docs.
 pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     options.validate()?;
     let fs = file_system(&options);
     let dir = dir.to_path_buf();
-    fs.create_dir_all(&dir)
+    let dir_lock = lock_directory(&*fs, &dir)?;
+    let (old_manifest, recovered) = read_manifest(&*fs, &dir)?;
+    let mut next_file = first_free_number(&dir, old_manifest, &recovered)?;
+    let logs = classify_files(&*fs, &dir, old_manifest, &recovered)?;
+    let mut tables = open_tables(&fs, &dir, &recovered)?;
+    let replay = replay_segments(&*fs, &dir, &logs, recovered.last_seqno)?;
+    let written = segments_holding_records(&*fs, &dir, &logs, replay.written, &recovered)?;
+    let newest_written = newest_holding_record(&logs, &written);
+    // The counter passes the newest segment that holds a record, and so every other one.
+    if let Some(number) = newest_written {
+        next_file = next_file.max(number_after(
+            number,
+            format_args!("log {}", log_path(&dir, number).display()),
+        )?);
+    }
+    remove_orphan_segments(&*fs, &dir, &logs, &written, &recovered, newest_written);
+    let counters = Counters::default();
+    if let Some(table) = flush_replay(&fs, &dir, &options, replay.entries, &mut next_file)? {
+        counters.add_flush(table.file.size);
+        tables.push((0, table));
+    }
+    let version = version_from(tables);
+    let created =
+        create_segment_and_manifest(&fs, &dir, &version, &mut next_file, replay.last_seqno)?;
+    remove_obsolete(
+        &*fs,
+        &dir,
+        &version_numbers(&version),
+        created.log_number,
+        created.manifest.number(),
+    );
+    let log = LogWriter::segment(created.log, segment_reserve(options.write_buffer_size));
+    Ok(Shared::new(Opened {
+        dir,
+        fs,
+        options,
+        dir_lock,
+        version,
+        log,
+        log_number: created.log_number,
+        manifest: created.manifest,
+        last_seqno: replay.last_seqno,
+        next_file_number: next_file,
+        counters,
+    }))
+}
+
+/// Creates `dir` if needed and takes its lock, which keeps every other opener out until
+/// close.
+fn lock_directory(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn DirLock>> {
+    fs.create_dir_all(dir)
         .map_err(|err| Error::io(format_args!("creating {}", dir.display()), err))?;
-    let lock_file = lock_path(&dir);
-    let dir_lock = fs.lock(&lock_file).map_err(|err| {
+    let lock_file = lock_path(dir);
+    fs.lock(&lock_file).map_err(|err| {
         if err.kind() == io::ErrorKind::WouldBlock {
             Error::Locked {
                 path: lock_file.display().to_string(),
@@ -150,26 +196,35 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         } else {
             Error::io(format_args!("locking {}", lock_file.display()), err)
         }
-    })?;
+    })
+}
 
+/// The number of the manifest `CURRENT` names (`None` without `CURRENT`), and what its
+/// edits add up to.
+fn read_manifest(fs: &dyn FileSystem, dir: &Path) -> Result<(Option<u64>, Recovered)> {
     let mut recovered = Recovered {
         next_file_number: 1,
         ..Recovered::default()
     };
-    let old_manifest = read_current(&*fs, &dir)?;
+    let old_manifest = read_current(fs, dir)?;
     if let Some(number) = old_manifest {
-        for edit in replay_manifest(&*fs, &dir, number)? {
+        for edit in replay_manifest(fs, dir, number)? {
             recovered.apply(edit)?;
         }
     }
-    // The counter starts past every file the manifest knows (see "File numbers" in the
-    // module docs). Every manifest floe writes records a next file number past all of
-    // them already; the checks guard against overwriting a live file if one does not.
+    Ok((old_manifest, recovered))
+}
+
+/// Where the file-number counter starts: past every file the manifest knows (see "File
+/// numbers" in the module docs). Every manifest floe writes records a next file number
+/// past all of them already; the checks guard against overwriting a live file if one
+/// does not.
+fn first_free_number(dir: &Path, old_manifest: Option<u64>, recovered: &Recovered) -> Result<u64> {
     let mut next_file = recovered.next_file_number;
     if let Some(number) = old_manifest {
         next_file = next_file.max(number_after(
             number,
-            format_args!("manifest {}", manifest_path(&dir, number).display()),
+            format_args!("manifest {}", manifest_path(dir, number).display()),
         )?);
     }
     if recovered.log_number > 0 {
@@ -181,11 +236,23 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     if let Some(&number) = recovered.tables.keys().next_back() {
         next_file = next_file.max(number_after(
             number,
-            format_args!("table {}", table_path(&dir, number).display()),
+            format_args!("table {}", table_path(dir, number).display()),
         )?);
     }
+    Ok(next_file)
+}
+
+/// Lists the directory and returns the log segments to replay (at or above the manifest's
+/// log number), ascending, after checking that nothing the manifest needs is missing: the
+/// segment at its log number, and `CURRENT` itself if the directory holds tables.
+fn classify_files(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    old_manifest: Option<u64>,
+    recovered: &Recovered,
+) -> Result<Vec<u64>> {
     let names = fs
-        .list_dir(&dir)
+        .list_dir(dir)
         .map_err(|err| Error::io(format_args!("listing {}", dir.display()), err))?;
     let mut logs: Vec<u64> = names
         .iter()
@@ -205,7 +272,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         {
             return Err(Error::corruption(format!(
                 "{} is missing but the directory holds table {table}",
-                current_path(&dir).display()
+                current_path(dir).display()
             )));
         }
     } else if recovered.log_number > 0 && logs.first() != Some(&recovered.log_number) {
@@ -213,29 +280,57 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         // any manifest edit names it, and only segments below it are ever deleted.
         return Err(Error::corruption(format!(
             "log {} that the manifest needs is missing",
-            log_path(&dir, recovered.log_number).display()
+            log_path(dir, recovered.log_number).display()
         )));
     }
+    Ok(logs)
+}
 
+/// Opens every table the manifest lists, with its level.
+fn open_tables(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    recovered: &Recovered,
+) -> Result<Vec<(u32, Arc<TableHandle>)>> {
     let mut tables = Vec::with_capacity(recovered.tables.len());
     for (level, file) in recovered.tables.values() {
-        tables.push((*level, TableHandle::open(&fs, &dir, file.clone())?));
+        tables.push((*level, TableHandle::open(fs, dir, file.clone())?));
     }
+    Ok(tables)
+}
 
-    // Replay the unflushed segments. The entries go straight into a vector that is
-    // sorted once and written as a table: far cheaper than a skiplist insert per entry,
-    // and sequence numbers make every internal key unique, so the sort needs no tie-break.
-    let mut replayed: Vec<(InternalKey, Bytes)> = Vec::new();
-    let mut expected = recovered.last_seqno.checked_add(1).ok_or_else(|| {
+/// What replaying the unflushed segments gave.
+struct Replay {
+    /// Every replayed write, in log order.
+    entries: Vec<(InternalKey, Bytes)>,
+    /// The sequence number of the last replayed write (the manifest's if none).
+    last_seqno: SeqNo,
+    /// Whether each segment read holds a record, in the order of the segments; those
+    /// after a tear that lost records are not read, and not in here.
+    written: Vec<bool>,
+}
+
+/// Replays the segments `logs` (ascending) from the sequence number after
+/// `manifest_last_seqno`, up to the first tear that lost records (see the module docs).
+///
+/// The entries go straight into a vector that is sorted once and written as a table:
+/// far cheaper than a skiplist insert per entry, and sequence numbers make every internal
+/// key unique, so the sort needs no tie-break.
+fn replay_segments(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    logs: &[u64],
+    manifest_last_seqno: SeqNo,
+) -> Result<Replay> {
+    let mut entries: Vec<(InternalKey, Bytes)> = Vec::new();
+    let mut expected = manifest_last_seqno.checked_add(1).ok_or_else(|| {
         Error::corruption(format!(
-            "the manifest's last sequence number is {}, the largest there is",
-            recovered.last_seqno
+            "the manifest's last sequence number is {manifest_last_seqno}, the largest there is"
         ))
     })?;
-    // Whether each segment read holds a record, in the order of `logs`.
     let mut written = Vec::with_capacity(logs.len());
-    'segments: for &number in &logs {
-        let path = log_path(&dir, number);
+    'segments: for &number in logs {
+        let path = log_path(dir, number);
         let data = fs
             .read(&path)
             .map_err(|err| Error::io(format_args!("reading {}", path.display()), err))?;
@@ -260,7 +355,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
             }
             let count = ops.len() as u64;
             for (i, op) in ops.into_iter().enumerate() {
-                replayed.push((
+                entries.push((
                     InternalKey::new(op.key, first + i as u64, op.kind),
                     op.value,
                 ));
@@ -273,126 +368,136 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
             })?;
         }
     }
-    let last_seqno = expected - 1;
-    // Segments after a tear that lost records were not replayed, but one that holds a
-    // record must still be deleted once the new manifest is installed (its records would
-    // otherwise follow the new writes at the next open), so the counter must pass it too.
-    // Below the manifest's next file number it is passed already.
-    for &number in &logs[written.len()..] {
+    Ok(Replay {
+        entries,
+        last_seqno: expected - 1,
+        written,
+    })
+}
+
+/// Whether each of `logs` holds a record: `replayed` says it for the segments replay read,
+/// and the others (after a tear that lost records) are read here.
+///
+/// Segments after such a tear were not replayed, but one that holds a record must still
+/// be deleted once the new manifest is installed (its records would otherwise follow the
+/// new writes at the next open), so the counter must pass it too. Below the manifest's
+/// next file number it is passed already, and is not read.
+fn segments_holding_records(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    logs: &[u64],
+    mut replayed: Vec<bool>,
+    recovered: &Recovered,
+) -> Result<Vec<bool>> {
+    for &number in &logs[replayed.len()..] {
         let holds_record = number >= recovered.next_file_number
-            && segment_holds_record(&*fs, &log_path(&dir, number))?;
-        written.push(holds_record);
+            && segment_holds_record(fs, &log_path(dir, number))?;
+        replayed.push(holds_record);
     }
-    // The counter passes the newest segment that holds a record, and so every other one.
-    let newest_written = logs
-        .iter()
-        .zip(&written)
+    Ok(replayed)
+}
+
+/// The newest of `logs` that holds a record (`written`, in the same order).
+fn newest_holding_record(logs: &[u64], written: &[bool]) -> Option<u64> {
+    logs.iter()
+        .zip(written)
         .filter(|&(_, &holds_record)| holds_record)
         .map(|(&number, _)| number)
-        .next_back();
-    if let Some(number) = newest_written {
-        next_file = next_file.max(number_after(
-            number,
-            format_args!("log {}", log_path(&dir, number).display()),
-        )?);
-    }
-    // Orphan segments (see the module docs) are removed now, before a new file can be
-    // given one's number; best effort, since a file created under its name replaces it.
-    // Only those past every segment with records are orphans: one between such segments
-    // still counts for the tear rule until the new manifest is installed, and is deleted
-    // with the replayed segments afterwards.
-    for (&number, &holds_record) in logs.iter().zip(&written) {
+        .next_back()
+}
+
+/// Removes the orphan segments (see the module docs) now, before a new file can be given
+/// one's number; best effort, since a file created under its name replaces it. Only those
+/// past every segment with records (`newest_written`) are orphans: one between such
+/// segments still counts for the tear rule until the new manifest is installed, and is
+/// deleted with the replayed segments afterwards.
+fn remove_orphan_segments(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    logs: &[u64],
+    written: &[bool],
+    recovered: &Recovered,
+    newest_written: Option<u64>,
+) {
+    for (&number, &holds_record) in logs.iter().zip(written) {
         let orphan = !holds_record
             && number >= recovered.next_file_number
             && number > recovered.log_number
             && newest_written.is_none_or(|newest| number > newest);
         if orphan {
-            let _ = fs.remove_file(&log_path(&dir, number));
+            let _ = fs.remove_file(&log_path(dir, number));
         }
     }
-    let counters = Counters::default();
+}
 
-    if !replayed.is_empty() {
-        let number = allocate(&mut next_file)?;
-        let table_options = floe_sstable::TableOptions {
-            block_size: options.block_size,
-            bloom_bits_per_key: options.bloom_bits_per_key,
-        };
-        let mut writer = TableWriter::create(&fs, &dir, number, table_options)?;
-        for &(_, at) in &sorted_order(&replayed) {
-            let (key, value) = &replayed[at];
-            writer.add(key, value)?;
-        }
-        drop(replayed);
-        let file = writer.finish()?;
-        counters.add_flush(file.size);
-        fs.sync_dir(&dir)
-            .map_err(|err| Error::io("syncing the database directory", err))?;
-        tables.push((0, TableHandle::open(&fs, &dir, file)?));
+/// Writes the replayed `entries` to a level-0 table, synced with its directory entry,
+/// numbered from `next_file`; `None` if nothing was replayed.
+fn flush_replay(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    options: &Options,
+    entries: Vec<(InternalKey, Bytes)>,
+    next_file: &mut u64,
+) -> Result<Option<Arc<TableHandle>>> {
+    if entries.is_empty() {
+        return Ok(None);
     }
+    let number = allocate(next_file)?;
+    let table_options = floe_sstable::TableOptions {
+        block_size: options.block_size,
+        bloom_bits_per_key: options.bloom_bits_per_key,
+    };
+    let mut writer = TableWriter::create(fs, dir, number, table_options)?;
+    for &(_, at) in &sorted_order(&entries) {
+        let (key, value) = &entries[at];
+        writer.add(key, value)?;
+    }
+    drop(entries);
+    let file = writer.finish()?;
+    fs.sync_dir(dir)
+        .map_err(|err| Error::io("syncing the database directory", err))?;
+    Ok(Some(TableHandle::open(fs, dir, file)?))
+}
 
-    // The new active segment (durability order 1: its directory entry is durable before
-    // any write in it is acknowledged). Both numbers are drawn before either file exists,
-    // so that running out of numbers leaves nothing behind but an orphan table.
-    let log_number = allocate(&mut next_file)?;
-    let manifest_number = allocate(&mut next_file)?;
-    let path = log_path(&dir, log_number);
-    let log_file = fs
+/// The files a new open starts with.
+struct Created {
+    /// The new active segment, empty.
+    log: Box<dyn WritableFile>,
+    log_number: u64,
+    /// The new manifest, holding a snapshot of `version`, which `CURRENT` names.
+    manifest: ManifestWriter,
+}
+
+/// Creates the new active segment and then the new manifest, a snapshot of `version` with
+/// the segment as its log number, and switches `CURRENT` to it.
+///
+/// Durability order 1: the segment's directory entry is durable before any write in it is
+/// acknowledged. Both numbers are drawn before either file exists, so that running out of
+/// numbers leaves nothing behind but an orphan table.
+fn create_segment_and_manifest(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    version: &Version,
+    next_file: &mut u64,
+    last_seqno: SeqNo,
+) -> Result<Created> {
+    let log_number = allocate(next_file)?;
+    let manifest_number = allocate(next_file)?;
+    let path = log_path(dir, log_number);
+    let log = fs
         .create(&path)
         .map_err(|err| Error::io(format_args!("creating {}", path.display()), err))?;
-    fs.sync_dir(&dir)
+    fs.sync_dir(dir)
         .map_err(|err| Error::io("syncing the database directory", err))?;
-
-    let version = version_from(tables);
     let mut snapshot = version.snapshot_edit();
     snapshot.log_number = Some(log_number);
-    snapshot.next_file_number = Some(next_file);
+    snapshot.next_file_number = Some(*next_file);
     snapshot.last_seqno = Some(last_seqno);
-    let manifest = ManifestWriter::create(Arc::clone(&fs), &dir, manifest_number, &snapshot)?;
-
-    remove_obsolete(
-        &*fs,
-        &dir,
-        &version_numbers(&version),
+    let manifest = ManifestWriter::create(Arc::clone(fs), dir, manifest_number, &snapshot)?;
+    Ok(Created {
+        log,
         log_number,
-        manifest_number,
-    );
-
-    let state = State {
-        active: Arc::new(Memtable::new(options.write_buffer_size)),
-        log_number,
-        frozen: Vec::new(),
-        version: Arc::new(version),
-    };
-    let spin_commits = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-    Ok(Shared {
-        dir,
-        fs,
-        state: CurrentState::new(state),
-        publisher: Publisher::new(last_seqno).spinning(spin_commits),
-        commits: CommitQueue::new(spin_commits),
-        log: Mutex::new(LogState::new(
-            LogWriter::segment(log_file, segment_reserve(options.write_buffer_size)),
-            log_number,
-            last_seqno + 1,
-        )),
-        manifest: Mutex::new(ManifestState {
-            writer: manifest,
-            log_number,
-            last_seqno,
-        }),
-        next_file_number: AtomicU64::new(next_file),
-        poisoned: OnceLock::new(),
-        closed: AtomicBool::new(false),
-        bg: Mutex::new(Bg::default()),
-        work_cv: Condvar::new(),
-        compact_cv: Condvar::new(),
-        done_cv: Condvar::new(),
-        snapshots: Mutex::new(BTreeMap::new()),
-        compaction: Mutex::new(CompactionState::default()),
-        counters,
-        dir_lock: Mutex::new(Some(dir_lock)),
-        options,
+        manifest,
     })
 }
 
@@ -441,7 +546,7 @@ fn sorted_order(entries: &[(InternalKey, Bytes)]) -> Vec<(u64, usize)> {
     order
 }
 
-fn version_numbers(version: &crate::version::Version) -> Vec<u64> {
+fn version_numbers(version: &Version) -> Vec<u64> {
     version.tables().map(|t| t.number()).collect()
 }
 

@@ -1,50 +1,64 @@
-//! The shared core of an open database: everything the handles, the background flush
-//! worker, snapshots and the write path reach through one `Arc`.
+//! The shared core of an open database: everything the handles, the background workers,
+//! snapshots and the write path reach through one `Arc`.
+//!
+//! [`Shared`] is made of parts, each a type of the module that keeps its rules: the state
+//! and its one way to be replaced ([`CurrentState`]), the publisher of sequence numbers,
+//! the commit queue, the log ([`LogState`], under the log mutex), the manifest
+//! ([`ManifestState`], under the manifest mutex), the file-number counter, the background
+//! signals, the snapshot registry and the compaction pointers. None of those modules
+//! imports this one. What takes several parts at once is an `impl Shared` in the module
+//! of that work: the write path (`write/`), the flush (`flush.rs`), compaction
+//! (`compaction/compact.rs`), reads (`read.rs`); open (`recovery.rs`) builds the core with
+//! [`Shared::new`]. What is here is what all of them share: poisoning, the end of
+//! writes, and appending and installing a manifest edit.
 //!
 //! Lock order (a thread holding one may take only those after it): `compaction` -> `log`
-//! -> `manifest` -> `bg`; the state's install mutex, `queue`, `snapshots` and the
-//! publisher's lock are leaves.
+//! -> `manifest` -> the background mutex; the state's install mutex, the commit queue,
+//! the snapshot registry and the publisher's lock are leaves.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use floe_core::SeqNo;
 use floe_core::fs::{DirLock, FileSystem};
+use floe_memtable::Memtable;
 use floe_sstable::TableOptions;
 
-use crate::compaction::compact::CompactionState;
+use crate::background::Background;
+use crate::compaction::CompactionState;
 use crate::error::{Error, Result};
-use crate::filename::{manifest_path, numbers_exhausted};
+use crate::filename::FileNumbers;
 use crate::options::Options;
+use crate::snapshots::Snapshots;
 use crate::stats::Counters;
 use crate::sync::lock;
-use crate::version::CurrentState;
-use crate::version::manifest::{ManifestWriter, VersionEdit};
+use crate::version::manifest::{ManifestState, ManifestWriter, VersionEdit};
+use crate::version::{CurrentState, State, Version};
+use crate::wal::LogWriter;
 use crate::write::publish::Publisher;
 use crate::write::{CommitQueue, LogState};
 
-/// The size past which the manifest is rewritten as one snapshot edit in a new file.
-/// Unit tests use a tiny size so that every test that flushes exercises the switch.
-const MANIFEST_ROLL_BYTES: u64 = if cfg!(test) { 512 } else { 4 << 20 };
-
-/// The live manifest and what its edits add up to (for the snapshot of a new manifest).
-#[derive(Debug)]
-pub(crate) struct ManifestState {
-    pub(crate) writer: ManifestWriter,
-    /// The log number the manifest records.
+/// What open recovered and created, from which [`Shared::new`] builds the core.
+pub(crate) struct Opened {
+    pub(crate) dir: PathBuf,
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) options: Options,
+    /// The directory lock, held until close.
+    pub(crate) dir_lock: Box<dyn DirLock>,
+    /// The tables the new manifest lists.
+    pub(crate) version: Version,
+    /// The writer of the new, empty log segment, numbered `log_number`.
+    pub(crate) log: LogWriter,
     pub(crate) log_number: u64,
-    /// The last sequence number the manifest records.
+    /// The new manifest, whose snapshot records `log_number` and `last_seqno`.
+    pub(crate) manifest: ManifestWriter,
+    /// The last sequence number recovered (0 for a new database).
     pub(crate) last_seqno: SeqNo,
-}
-
-/// The background work signals.
-#[derive(Debug, Default)]
-pub(crate) struct Bg {
-    /// Set by close: the flush worker flushes what is frozen and exits; the compaction
-    /// worker exits after the compaction it is running.
-    pub(crate) shutdown: bool,
+    /// The next file number, past every file open created.
+    pub(crate) next_file_number: u64,
+    /// The counters, with the flush of the replayed log counted.
+    pub(crate) counters: Counters,
 }
 
 /// The shared core of an open database.
@@ -61,31 +75,73 @@ pub(crate) struct Shared {
     pub(crate) commits: CommitQueue,
     /// The active log segment (see [`LogState`]).
     pub(crate) log: Mutex<LogState>,
-    /// The live manifest; edits are appended and installed under it, in the same order.
+    /// The live manifest; edits are appended and installed under it, in the same order
+    /// (see [`Shared::install_edit`]).
     pub(crate) manifest: Mutex<ManifestState>,
     /// The next file number for a log, table or manifest.
-    pub(crate) next_file_number: AtomicU64,
-    /// The first failure on a write path; once set, every write fails.
-    pub(crate) poisoned: OnceLock<Arc<Error>>,
-    pub(crate) closed: AtomicBool,
-    pub(crate) bg: Mutex<Bg>,
-    /// Wakes the flush worker (a memtable was frozen, or shutdown).
-    pub(crate) work_cv: Condvar,
-    /// Wakes the compaction worker (a flush or compaction changed the tables, or shutdown).
-    pub(crate) compact_cv: Condvar,
-    /// Wakes whoever waits for a flush (back-pressure, `flush()`, close) or a poisoning.
-    pub(crate) done_cv: Condvar,
-    /// Sequence numbers of live snapshots, with their counts.
-    pub(crate) snapshots: Mutex<BTreeMap<SeqNo, usize>>,
+    pub(crate) file_numbers: FileNumbers,
+    /// What wakes the background workers and those who wait for them.
+    pub(crate) background: Background,
+    /// The sequence numbers of live snapshots.
+    pub(crate) snapshots: Snapshots,
     /// Held while a compaction runs, so that one runs at a time (background or manual).
     pub(crate) compaction: Mutex<CompactionState>,
     /// What [`crate::Db::stats`] reports.
     pub(crate) counters: Counters,
+    /// The first failure on a write path; once set, every write fails.
+    poisoned: OnceLock<Arc<Error>>,
+    /// Set by close: every later write fails with `Closed`.
+    closed: AtomicBool,
     /// The directory lock, released by close.
-    pub(crate) dir_lock: Mutex<Option<Box<dyn DirLock>>>,
+    dir_lock: Mutex<Option<Box<dyn DirLock>>>,
 }
 
 impl Shared {
+    /// The core of a database that open recovered: a fresh, empty memtable writing to the
+    /// new log segment, over the recovered tables.
+    pub(crate) fn new(opened: Opened) -> Shared {
+        let Opened {
+            dir,
+            fs,
+            options,
+            dir_lock,
+            version,
+            log,
+            log_number,
+            manifest,
+            last_seqno,
+            next_file_number,
+            counters,
+        } = opened;
+        let state = State {
+            active: Arc::new(Memtable::new(options.write_buffer_size)),
+            log_number,
+            frozen: Vec::new(),
+            version: Arc::new(version),
+        };
+        // Spinning before blocking pays only with more than one CPU, where the thread
+        // waited for runs meanwhile.
+        let spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        Shared {
+            dir,
+            fs,
+            state: CurrentState::new(state),
+            publisher: Publisher::new(last_seqno).spinning(spin),
+            commits: CommitQueue::new(spin),
+            log: Mutex::new(LogState::new(log, log_number, last_seqno + 1)),
+            manifest: Mutex::new(ManifestState::new(manifest, log_number, last_seqno)),
+            file_numbers: FileNumbers::new(next_file_number),
+            background: Background::default(),
+            snapshots: Snapshots::default(),
+            compaction: Mutex::new(CompactionState::default()),
+            counters,
+            poisoned: OnceLock::new(),
+            closed: AtomicBool::new(false),
+            dir_lock: Mutex::new(Some(dir_lock)),
+            options,
+        }
+    }
+
     /// The table options of this database.
     pub(crate) fn table_options(&self) -> TableOptions {
         TableOptions {
@@ -94,24 +150,12 @@ impl Shared {
         }
     }
 
-    /// Allocates a file number; `Corruption` once the counter is at `u64::MAX`, where
-    /// `fetch_add` would wrap to numbers that older files still have. No database draws
-    /// that many numbers: the counter starts there only if the manifest recorded a next
-    /// file number near the largest there is, so the manifest is damaged.
-    pub(crate) fn new_file_number(&self) -> Result<u64> {
-        self.next_file_number
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
-            .map_err(numbers_exhausted)
-    }
-
     /// `Ok` if the database accepts writes; `Poisoned` or `Closed` otherwise.
     pub(crate) fn check_writable(&self) -> Result<()> {
-        if let Some(first) = self.poisoned.get() {
-            return Err(Error::Poisoned {
-                first: Arc::clone(first),
-            });
+        if let Some(err) = self.poison_error() {
+            return Err(err);
         }
-        if self.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(Error::Closed);
         }
         Ok(())
@@ -124,62 +168,77 @@ impl Shared {
         })
     }
 
+    /// Whether the database is poisoned.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.get().is_some()
+    }
+
     /// Records `err` as the failure that poisons the database (unless an earlier one did),
     /// wakes everyone who waits for background work, and returns `err` for the caller.
     pub(crate) fn poison(&self, err: Error) -> Error {
         let _ = self.poisoned.set(Arc::new(err.clone()));
-        let _bg = lock(&self.bg);
-        self.done_cv.notify_all();
-        self.work_cv.notify_all();
-        self.compact_cv.notify_all();
+        self.background.wake_all();
         err
+    }
+
+    /// Whether close has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Ends writes (close): every later write fails with `Closed`. Returns whether the
+    /// database was open until now, so that close runs once.
+    pub(crate) fn end_writes(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Releases the directory lock (the last step of close).
+    pub(crate) fn release_dir_lock(&self) {
+        drop(lock(&self.dir_lock).take());
     }
 
     /// Wakes the flush worker.
     pub(crate) fn wake_flusher(&self) {
-        let _bg = lock(&self.bg);
-        self.work_cv.notify_all();
+        self.background.wake_flusher();
     }
 
-    /// Appends `edit` to the manifest (synced); a failure poisons the database.
-    pub(crate) fn log_edit(&self, manifest: &mut ManifestState, edit: &VersionEdit) -> Result<()> {
-        manifest
-            .writer
-            .append(edit)
-            .map_err(|err| self.poison(err))?;
-        if let Some(number) = edit.log_number {
-            manifest.log_number = manifest.log_number.max(number);
-        }
-        if let Some(seqno) = edit.last_seqno {
-            manifest.last_seqno = manifest.last_seqno.max(seqno);
-        }
+    /// Appends `edit` to the manifest (synced) and installs `next(latest)` as the state,
+    /// in that order and both under the manifest mutex (the caller holds `manifest`), so
+    /// that edits are installed in the order they are logged and the latest state's
+    /// version is always what the logged edits add up to. A failed append poisons the
+    /// database and installs nothing.
+    pub(crate) fn install_edit(
+        &self,
+        manifest: &mut ManifestState,
+        edit: &VersionEdit,
+        next: impl FnOnce(&State) -> State,
+    ) -> Result<()> {
+        manifest.append(edit).map_err(|err| self.poison(err))?;
+        self.state.install(next);
         Ok(())
     }
 
-    /// Once the manifest outgrows [`MANIFEST_ROLL_BYTES`], writes a new one holding a
-    /// snapshot of the latest state (durability order 3, in [`ManifestWriter::create`]) and
-    /// deletes the old one. The caller holds the manifest lock and has installed every edit
-    /// it appended, so the latest state's version is exactly what the edits add up to.
+    /// Once the manifest is large enough, writes a new one holding a snapshot of the latest
+    /// state and deletes the old one (see [`ManifestState::roll`]); a failure poisons the
+    /// database. The caller holds the manifest lock and has installed every edit it
+    /// appended, so the latest state's version is exactly what the edits add up to.
     pub(crate) fn maybe_roll_manifest(&self, manifest: &mut ManifestState) -> Result<()> {
-        if manifest.writer.len() < MANIFEST_ROLL_BYTES {
+        if !manifest.wants_roll() {
             return Ok(());
         }
-        let number = self.new_file_number().map_err(|err| self.poison(err))?;
-        let mut snapshot = self.state.load().version.snapshot_edit();
-        snapshot.log_number = Some(manifest.log_number);
-        snapshot.next_file_number = Some(self.next_file_number.load(Ordering::Relaxed));
-        snapshot.last_seqno = Some(manifest.last_seqno);
-        let fresh = ManifestWriter::create(Arc::clone(&self.fs), &self.dir, number, &snapshot)
+        let number = self
+            .file_numbers
+            .allocate()
             .map_err(|err| self.poison(err))?;
-        let old = std::mem::replace(&mut manifest.writer, fresh);
-        // CURRENT names the new manifest now; the old one is garbage (and an orphan that
-        // the next open removes if this fails).
-        let _ = self.fs.remove_file(&manifest_path(&self.dir, old.number()));
-        Ok(())
-    }
-
-    /// The sequence numbers of the live snapshots, ascending.
-    pub(crate) fn live_snapshots(&self) -> Vec<SeqNo> {
-        lock(&self.snapshots).keys().copied().collect()
+        let snapshot = self.state.load().version.snapshot_edit();
+        manifest
+            .roll(
+                &self.fs,
+                &self.dir,
+                number,
+                snapshot,
+                self.file_numbers.peek(),
+            )
+            .map_err(|err| self.poison(err))
     }
 }

@@ -23,7 +23,6 @@
 
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -33,8 +32,7 @@ use crate::filename::table_path;
 use crate::iter::{CompactionIter, MergingIter};
 use crate::shared::Shared;
 use crate::stats::Counters;
-use crate::sync::{lock, wait};
-use crate::version::NUM_LEVELS;
+use crate::sync::lock;
 use crate::version::manifest::{TableFile, VersionEdit};
 use crate::version::{TableHandle, TableWriter};
 
@@ -118,40 +116,25 @@ impl<'a> GrandparentOverlap<'a> {
     }
 }
 
-/// What the holder of the compaction mutex keeps between compactions.
-#[derive(Debug)]
-pub(crate) struct CompactionState {
-    /// For each level, the largest user key of its last compaction (see [`pick::pick`]).
-    pub(crate) pointers: Vec<Option<Bytes>>,
-}
-
-impl Default for CompactionState {
-    fn default() -> CompactionState {
-        CompactionState {
-            pointers: vec![None; NUM_LEVELS],
-        }
-    }
-}
-
-/// The compaction worker's loop: it sleeps on `compact_cv` until some level needs a
+/// The compaction worker's loop: it sleeps until some level needs a
 /// compaction, runs compactions until none does, and exits at shutdown or once the
 /// database is poisoned. A failed compaction poisons the database: it found a damaged
 /// table or could not write, and nobody is there to be told but the next writer.
 pub(crate) fn run_compaction_worker(shared: Arc<Shared>) {
     loop {
         {
-            let mut bg = lock(&shared.bg);
+            let mut signals = shared.background.lock();
             loop {
                 // `closed` comes before `shutdown` in close: a merge abandoned for close
                 // must not be picked again meanwhile.
-                let closing = bg.shutdown || shared.closed.load(Ordering::Acquire);
-                if closing || shared.poisoned.get().is_some() {
+                let closing = signals.shutting_down() || shared.is_closed();
+                if closing || shared.is_poisoned() {
                     return;
                 }
                 if shared.needs_compaction() {
                     break;
                 }
-                bg = wait(&shared.compact_cv, bg);
+                signals = shared.background.wait_for_compaction_work(signals);
             }
         }
         if let Err(err) = shared.compact_once() {
@@ -187,15 +170,16 @@ impl Shared {
             while self.step_background()? {}
             return Ok(());
         }
-        let mut bg = lock(&self.bg);
+        let mut signals = self.background.lock();
         loop {
             self.check_writable()?;
-            // A flush or compaction installs its state, then notifies `done_cv` under
-            // `bg`: checked under `bg`, a change is either seen here or wakes the wait.
+            // A flush or compaction installs its state, then signals progress under the
+            // background mutex: checked under it, a change is either seen here or wakes
+            // the wait.
             if self.state.load().frozen.is_empty() && !self.needs_compaction() {
                 return Ok(());
             }
-            bg = wait(&self.done_cv, bg);
+            signals = self.background.wait_for_progress(signals);
         }
     }
 
@@ -238,15 +222,15 @@ impl Shared {
         };
         let edit = VersionEdit {
             log_number: None,
-            next_file_number: Some(self.next_file_number.load(Ordering::Relaxed)),
+            next_file_number: Some(self.file_numbers.peek()),
             last_seqno: None,
             added: added.iter().map(|(l, t)| (*l, t.file.clone())).collect(),
             removed: removed.clone(),
         };
         let mut manifest = lock(&self.manifest);
-        self.log_edit(&mut manifest, &edit)?;
-        self.state
-            .install(|current| current.with_tables(added, &removed));
+        self.install_edit(&mut manifest, &edit, |current| {
+            current.with_tables(added, &removed)
+        })?;
         let rolled = self.maybe_roll_manifest(&mut manifest);
         drop(manifest);
         if job.trivial {
@@ -258,10 +242,7 @@ impl Shared {
             Counters::add(&self.counters.compactions, 1);
         }
         // Writers stalled on level 0 and a waiting flush re-check the state.
-        let bg = lock(&self.bg);
-        self.done_cv.notify_all();
-        self.compact_cv.notify_all();
-        drop(bg);
+        self.background.progressed();
         rolled.map(|()| true)
     }
 
@@ -269,7 +250,7 @@ impl Shared {
     /// database is closing and the merge was abandoned. On failure or abandonment the
     /// outputs written so far are removed (they are not in the manifest: orphans).
     fn merge_job(&self, job: &Job) -> Result<Option<Vec<Arc<TableHandle>>>> {
-        let snapshots = self.live_snapshots();
+        let snapshots = self.snapshots.live();
         let mut outputs = Vec::new();
         let written = self.write_outputs(job, snapshots, &mut outputs);
         if matches!(written, Ok(false)) {
@@ -339,7 +320,7 @@ impl Shared {
                 .saturating_mul(GRANDPARENT_OVERLAP_FACTOR),
         );
         for (count, entry) in entries.enumerate() {
-            if count % CLOSE_CHECK_INTERVAL == 0 && self.closed.load(Ordering::Acquire) {
+            if count % CLOSE_CHECK_INTERVAL == 0 && self.is_closed() {
                 // The unfinished writer removes its temporary file as it drops.
                 return Ok(false);
             }
@@ -372,7 +353,7 @@ impl Shared {
                 None => writer.insert(TableWriter::create(
                     &self.fs,
                     &self.dir,
-                    self.new_file_number()?,
+                    self.file_numbers.allocate()?,
                     self.table_options(),
                 )?),
             };

@@ -3,3 +3,5 @@
 
 pub(crate) mod compact;
 pub(crate) mod pick;
+
+pub(crate) use pick::CompactionState;

@@ -57,6 +57,21 @@ use crate::options::Options;
 use crate::version::TableHandle;
 use crate::version::{NUM_LEVELS, Version};
 
+/// What the holder of the compaction mutex keeps between compactions.
+#[derive(Debug)]
+pub(crate) struct CompactionState {
+    /// For each level, the largest user key of its last compaction (see [`pick`]).
+    pub(crate) pointers: Vec<Option<Bytes>>,
+}
+
+impl Default for CompactionState {
+    fn default() -> CompactionState {
+        CompactionState {
+            pointers: vec![None; NUM_LEVELS],
+        }
+    }
+}
+
 /// One compaction to run.
 #[derive(Debug)]
 pub(crate) struct Job {

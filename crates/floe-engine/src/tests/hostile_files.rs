@@ -221,21 +221,14 @@ fn file_number_allocation_at_the_largest_number_is_an_error_not_a_wrap() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path(), small());
     let shared = db.shared();
-    shared
-        .next_file_number
-        .store(u64::MAX - 1, std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(shared.new_file_number().unwrap(), u64::MAX - 1);
+    shared.file_numbers.set(u64::MAX - 1);
+    assert_eq!(shared.file_numbers.allocate().unwrap(), u64::MAX - 1);
     for _ in 0..2 {
-        let err = shared.new_file_number().unwrap_err();
+        let err = shared.file_numbers.allocate().unwrap_err();
         assert!(matches!(err, Error::Corruption { .. }), "{err}");
         assert!(err.to_string().contains("exhausted"), "{err}");
     }
-    assert_eq!(
-        shared
-            .next_file_number
-            .load(std::sync::atomic::Ordering::Relaxed),
-        u64::MAX
-    );
+    assert_eq!(shared.file_numbers.peek(), u64::MAX);
     db.close().unwrap();
 }
 
@@ -245,9 +238,7 @@ fn running_out_of_file_numbers_while_open_poisons_and_reopen_recovers() {
     let db = open(dir.path(), small());
     db.put("k", "v").unwrap();
     // One number is left: the switch takes it for its segment, the flush finds none.
-    db.shared()
-        .next_file_number
-        .store(u64::MAX - 1, std::sync::atomic::Ordering::Relaxed);
+    db.shared().file_numbers.set(u64::MAX - 1);
     let err = db.flush().unwrap_err();
     match &err {
         Error::Poisoned { first } => {
@@ -270,9 +261,7 @@ fn a_manifest_whose_numbers_are_exhausted_fails_open_with_corruption() {
     db.put("k", "v").unwrap();
     // The switch and the flush take the last numbers but one, and the flush's manifest
     // edit records the next file number u64::MAX - 1: the next open needs two numbers.
-    db.shared()
-        .next_file_number
-        .store(u64::MAX - 3, std::sync::atomic::Ordering::Relaxed);
+    db.shared().file_numbers.set(u64::MAX - 3);
     db.flush().unwrap();
     db.close().unwrap();
     let err = Db::open_with(dir.path(), small()).unwrap_err();

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::filename::log_path;
 use crate::shared::Shared;
 use crate::stats::Counters;
-use crate::sync::{lock, wait};
+use crate::sync::lock;
 use crate::wal::{LogWriter, segment_reserve};
 use crate::write::log::LogState;
 
@@ -77,7 +77,10 @@ impl Shared {
     /// Creates the next log segment, with its directory entry durable before any write in
     /// it can be acknowledged (durability order 1); a failure poisons the database.
     fn create_segment(&self) -> Result<(u64, Box<dyn WritableFile>)> {
-        let number = self.new_file_number().map_err(|err| self.poison(err))?;
+        let number = self
+            .file_numbers
+            .allocate()
+            .map_err(|err| self.poison(err))?;
         let path = log_path(&self.dir, number);
         let created = self.fs.create(&path).and_then(|file| {
             // Planted bug (simulation only): the new segment's directory entry is not made
@@ -106,7 +109,7 @@ impl Shared {
             }
             return Ok(());
         }
-        let mut bg = lock(&self.bg);
+        let mut signals = self.background.lock();
         let mut waiting_since = None;
         let result = loop {
             if let Some(err) = self.poison_error() {
@@ -120,9 +123,9 @@ impl Shared {
                 waiting_since = Some(Instant::now());
                 Counters::add(&self.counters.memtable_stops, 1);
             }
-            bg = wait(&self.done_cv, bg);
+            signals = self.background.wait_for_progress(signals);
         };
-        drop(bg);
+        drop(signals);
         if let Some(start) = waiting_since {
             self.counters.add_stall_since(start);
         }

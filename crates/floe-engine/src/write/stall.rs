@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use crate::shared::Shared;
 use crate::stats::Counters;
-use crate::sync::{lock, wait};
 
 impl Shared {
     /// Whether level 0 is deep enough that the next group must be delayed.
@@ -29,9 +28,9 @@ impl Shared {
         let start = Instant::now();
         if tables >= stop {
             Counters::add(&self.counters.stops, 1);
-            let mut bg = lock(&self.bg);
-            while level0() >= stop && !bg.shutdown && self.check_writable().is_ok() {
-                bg = wait(&self.done_cv, bg);
+            let mut signals = self.background.lock();
+            while level0() >= stop && !signals.shutting_down() && self.check_writable().is_ok() {
+                signals = self.background.wait_for_progress(signals);
             }
         } else {
             Counters::add(&self.counters.slowdowns, 1);
