@@ -267,7 +267,8 @@ fn open_regular(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
         // descriptor that `file` keeps open for the duration of both calls.
         let cleared = unsafe {
             let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-            flags >= 0 && libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+            flags >= 0
+                && libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
         };
         if !cleared {
             return Err(io::Error::last_os_error());

@@ -13,6 +13,7 @@ use crate::batch::WriteBatch;
 use crate::compact::run_compaction_worker;
 use crate::error::{Error, Result};
 use crate::flush::run_flush_worker;
+use crate::log_sync::run_log_syncer;
 use crate::options::Options;
 use crate::read::{Iter, Snapshot, owned_bounds, prefix_bounds};
 use crate::recovery;
@@ -33,7 +34,8 @@ pub struct Db {
 /// dropping the last [`Db`] runs [`DbInner`]'s `Drop`, which stops and joins them.
 struct DbInner {
     shared: Arc<Shared>,
-    /// The flush worker and the compaction worker.
+    /// The flush worker, the compaction worker and the background log syncer (if the
+    /// options call for one).
     workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -67,7 +69,7 @@ impl Db {
             shared: Arc::clone(&shared),
             workers: std::sync::Mutex::new(Vec::new()),
         };
-        // If the second spawn fails, dropping `inner` stops and joins the first thread.
+        // If a later spawn fails, dropping `inner` stops and joins the threads before it.
         let worker = Arc::clone(&shared);
         let flusher = thread::Builder::new()
             .name("floe-flush".to_string())
@@ -80,6 +82,14 @@ impl Db {
             .spawn(move || run_compaction_worker(worker))
             .map_err(|err| Error::io("starting the compaction thread", err))?;
         lock(&inner.workers).push(compactor);
+        if crate::log_sync::wanted(&shared.options) {
+            let worker = Arc::clone(&shared);
+            let syncer = thread::Builder::new()
+                .name("floe-log-sync".to_string())
+                .spawn(move || run_log_syncer(worker))
+                .map_err(|err| Error::io("starting the log sync thread", err))?;
+            lock(&inner.workers).push(syncer);
+        }
         Ok(Db {
             inner: Arc::new(inner),
         })
@@ -89,7 +99,8 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the key or value is too long, [`Error::Poisoned`] or
-    /// [`Error::Io`] if the log cannot be written, [`Error::Closed`] after close.
+    /// [`Error::Io`] if the log cannot be written (or a background sync of it failed, see
+    /// [`Options::wal_bytes_per_sync`]), [`Error::Closed`] after close.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         self.write(WriteBatch::single_put(key.as_ref(), value.as_ref()))
     }
@@ -234,6 +245,9 @@ impl DbInner {
             drop(log);
             result
         };
+        // The syncer finds nothing left to sync after the sync above (or stops at the
+        // poisoning); a round it is running completes before the join below returns.
+        shared.stop_log_syncer();
         {
             let mut bg = lock(&shared.bg);
             bg.shutdown = true;

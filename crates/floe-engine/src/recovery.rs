@@ -44,7 +44,7 @@ use crate::filename::{FileKind, current_path, lock_path, log_path, parse_file_na
 use crate::manifest::{ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest};
 use crate::options::Options;
 use crate::publish::Publisher;
-use crate::shared::{Bg, LogState, ManifestState, Shared};
+use crate::shared::{Bg, LogState, LogSyncSignal, ManifestState, Shared};
 use crate::state::{NUM_LEVELS, State, version_from};
 use crate::stats::Counters;
 use crate::table::{TableHandle, TableWriter};
@@ -287,7 +287,11 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
             number: log_number,
             next_seqno: last_seqno + 1,
             frozen_logs: Vec::new(),
+            unsynced_bytes: 0,
         }),
+        log_sync_gate: Mutex::new(()),
+        log_sync: Mutex::new(LogSyncSignal::default()),
+        log_sync_cv: Condvar::new(),
         manifest: Mutex::new(ManifestState {
             writer: manifest,
             log_number,

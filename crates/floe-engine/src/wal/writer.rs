@@ -3,8 +3,9 @@
 //! the file.
 
 use std::io;
+use std::sync::Arc;
 
-use floe_core::fs::{MapMut, WritableFile};
+use floe_core::fs::{FileSyncer, MapMut, WritableFile};
 
 use super::{BLOCK_SIZE, HEADER_SIZE, encode_record};
 
@@ -34,6 +35,9 @@ pub(crate) struct LogWriter {
     file: Box<dyn WritableFile>,
     /// Bytes written so far; the position within the current block is `len % BLOCK_SIZE`.
     len: u64,
+    /// How many of the first bytes are known durable: set by a successful sync, and by
+    /// [`LogWriter::note_synced`] for a sync made through a [`FileSyncer`].
+    synced: u64,
     /// The frame buffer, reused across appends.
     buf: Vec<u8>,
     /// Set by the first failed write or sync.
@@ -55,6 +59,7 @@ impl LogWriter {
         LogWriter {
             file,
             len: 0,
+            synced: 0,
             buf: Vec::new(),
             failed: false,
             reserved: 0,
@@ -218,7 +223,7 @@ impl LogWriter {
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         self.check_usable()?;
         let result = self.file.sync_data();
-        self.failed |= result.is_err();
+        self.note_sync_result(&result);
         result
     }
 
@@ -226,13 +231,38 @@ impl LogWriter {
     pub(crate) fn sync_all(&mut self) -> io::Result<()> {
         self.check_usable()?;
         let result = self.file.sync_all();
-        self.failed |= result.is_err();
+        self.note_sync_result(&result);
         result
+    }
+
+    fn note_sync_result(&mut self, result: &io::Result<()>) {
+        match result {
+            Ok(()) => self.synced = self.len,
+            Err(_) => self.failed = true,
+        }
+    }
+
+    /// Records that the first `through` bytes are durable, synced through a handle from
+    /// [`LogWriter::syncer`] while this writer went on appending.
+    pub(crate) fn note_synced(&mut self, through: u64) {
+        self.synced = self.synced.max(through);
+    }
+
+    /// A handle that syncs this log's file from another thread without this writer (see
+    /// [`FileSyncer`]); `None` where the file offers none, and the owner then syncs
+    /// through [`LogWriter::sync`]. Each call may cost a descriptor, so take one per file.
+    pub(crate) fn syncer(&self) -> io::Result<Option<Arc<dyn FileSyncer>>> {
+        self.file.syncer()
     }
 
     /// The number of bytes written to the file.
     pub(crate) fn len(&self) -> u64 {
         self.len
+    }
+
+    /// How many of the first bytes are known durable (at most [`LogWriter::len`]).
+    pub(crate) fn synced(&self) -> u64 {
+        self.synced
     }
 }
 
@@ -318,6 +348,33 @@ mod tests {
                 assert!(data[BLOCK_SIZE - room..BLOCK_SIZE].iter().all(|&b| b == 0));
             }
         }
+    }
+
+    #[test]
+    fn synced_follows_syncs_and_notes_and_never_goes_back() {
+        let file = MemFile::default();
+        let mut writer = LogWriter::new(Box::new(file.clone()));
+        writer.append([b"first"]).unwrap();
+        let first = writer.len();
+        assert_eq!(writer.synced(), 0);
+        writer.append([b"second"]).unwrap();
+        writer.note_synced(first);
+        assert_eq!(writer.synced(), first);
+        // A note of an older sync, arriving late, does not move it back.
+        writer.note_synced(first - 1);
+        assert_eq!(writer.synced(), first);
+        writer.sync().unwrap();
+        assert_eq!(writer.synced(), writer.len());
+        writer.append([b"third"]).unwrap();
+        writer.sync_all().unwrap();
+        assert_eq!(writer.synced(), writer.len());
+        writer.append([b"fourth"]).unwrap();
+        *file.fail.lock().unwrap() = true;
+        let before = writer.synced();
+        assert!(writer.sync().is_err());
+        assert_eq!(writer.synced(), before);
+        // A file without a handle of its own offers no syncer.
+        assert!(writer.syncer().unwrap().is_none());
     }
 
     #[test]
