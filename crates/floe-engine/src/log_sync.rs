@@ -23,7 +23,11 @@
 //! mutex and syncs those files while the writers go on appending; then it takes the mutex
 //! again and records each synced length in the segment's writer (matched by number, so a
 //! segment that was frozen meanwhile still gets it, and one that was flushed is skipped).
-//! A file without a syncer (rare) is synced under the log mutex instead.
+//! A file without a syncer (rare) is synced under the log mutex instead. Under the mutex
+//! the syncer also unmaps the pages of each segment's maps that appends are done with
+//! ([`LogWriter::discard_written`]): writing back a page that is still mapped means
+//! write-protecting it first, a TLB flush per page, and that made the syncs cost several
+//! times more system time than the writeback itself.
 //!
 //! A failed sync poisons the database with an error naming the segment. It is never
 //! retried: the `log_sync_gate` (see [`Shared::log_sync_gate`]) keeps every other sync of
@@ -219,6 +223,8 @@ impl Shared {
                 syncers.push((segment, Arc::clone(&fresh)));
                 Some(fresh)
             });
+            // Unmapped first, the pages are written back without a TLB flush each.
+            writer.discard_written();
             match syncer {
                 Some(syncer) => jobs.push((segment, syncer, writer.len())),
                 None => {

@@ -16,6 +16,9 @@ const RETAINED_BUFFER: usize = 1 << 20;
 /// Maps of a log segment grow by at least this much at a time once the first is full.
 const MIN_GROWTH: u64 = 1 << 20;
 
+/// A multiple of every memory page size (4 KiB to 64 KiB).
+const MAX_PAGE: u64 = 64 << 10;
+
 /// Appends records to one log file (a segment or a manifest).
 ///
 /// Every [`append`](LogWriter::append) hands all its bytes to the operating system before
@@ -48,6 +51,8 @@ pub(crate) struct LogWriter {
     /// The shared maps appends copy into, in file order and contiguous from offset 0
     /// (each with its start offset); empty when appends go through `write_all`.
     maps: Vec<(u64, Box<dyn MapMut>)>,
+    /// How far [`LogWriter::discard_written`] has unmapped the maps (the log's length then).
+    discarded: u64,
     /// Set by [`LogWriter::trim`]: the log is closed to appends (a mapped writer's file
     /// position never moved, so a `write` after the maps are gone would land at offset 0).
     trimmed: bool,
@@ -64,6 +69,7 @@ impl LogWriter {
             failed: false,
             reserved: 0,
             maps: Vec::new(),
+            discarded: 0,
             trimmed: false,
         }
     }
@@ -255,6 +261,31 @@ impl LogWriter {
         self.file.syncer()
     }
 
+    /// Unmaps the memory pages of the maps that appends are done with, every whole page
+    /// before the end of the log, so that a sync does not have to write-protect each of
+    /// them (see [`MapMut::discard`]); their bytes stay in the page cache for it to write.
+    /// For the background sync, before it syncs the file; appends never read back or
+    /// store behind the end, so they do not map those pages again.
+    pub(crate) fn discard_written(&mut self) {
+        let end = self.len;
+        if end <= self.discarded {
+            return;
+        }
+        // From the start of the largest possible page that held the old end: that page,
+        // partial then and so kept, may be whole now.
+        let from = self.discarded - self.discarded % MAX_PAGE;
+        for (start, map) in &mut self.maps {
+            let map_end = *start + map.len() as u64;
+            let (lo, hi) = (from.max(*start), end.min(map_end));
+            if lo < hi {
+                let offset = usize::try_from(lo - *start).unwrap_or(usize::MAX);
+                let len = usize::try_from(hi - lo).unwrap_or(0);
+                map.discard(offset, len);
+            }
+        }
+        self.discarded = end;
+    }
+
     /// The number of bytes written to the file.
     pub(crate) fn len(&self) -> u64 {
         self.len
@@ -422,8 +453,13 @@ mod tests {
             .collect();
         records.extend((0..40u8).map(|i| vec![i; 3000]));
         records.push(vec![0xab; 3 << 20]);
-        for group in records.chunks(7) {
+        for (i, group) in records.chunks(7).enumerate() {
             writer.append(group).unwrap();
+            // The background sync unmaps what appends are done with now and then; the
+            // appends after it and the file's bytes are unaffected.
+            if i % 5 == 0 {
+                writer.discard_written();
+            }
         }
         writer.sync().unwrap();
         assert!(writer.len() > reserve + MIN_GROWTH);
