@@ -335,7 +335,8 @@ impl Shared {
     }
 
     /// Logs a group: stamps consecutive sequence numbers into its batches, appends them
-    /// as one log record with one write and at most one sync. Returns the memtable they
+    /// as one log record with one write and at most one sync; an unsynced group counts its
+    /// bytes toward the background sync (see `log_sync.rs`). Returns the memtable they
     /// all go into and the last sequence number, or the error every batch of the group
     /// gets.
     ///
@@ -363,8 +364,11 @@ impl Shared {
         let LogState {
             writer,
             group_record,
+            number,
+            unsynced_bytes,
             ..
         } = &mut *log;
+        let before = writer.len();
         let appended = match group {
             [single] => writer.append([single.batch.payload()]),
             _ if encode_group(first, group.iter().map(|p| &p.batch), group_record) => {
@@ -377,28 +381,23 @@ impl Shared {
             // A total count beyond the header's 32 bits: one record per batch.
             _ => writer.append(group.iter().map(|p| p.batch.payload())),
         };
-        let written = appended.and_then(|()| {
-            if !sync {
-                return Ok(());
-            }
-            let start = Instant::now();
-            // Planted bug (simulation only): the group is acknowledged without waiting for
-            // its sync.
-            if cfg!(floe_planted = "ack_before_fdatasync") {
-                return Ok(());
-            }
-            writer.sync()?;
-            Counters::add(&self.counters.log_syncs, 1);
-            let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.last_sync_nanos.store(nanos, Ordering::Relaxed);
-            Ok(())
-        });
-        if let Err(err) = written {
-            let name = log_path(&self.dir, log.number);
+        if let Err(err) = appended {
+            let name = log_path(&self.dir, *number);
             return Err(self.poison(Error::io(
                 format_args!("appending to log {}", name.display()),
                 err,
             )));
+        }
+        // Planted bug (simulation only): a synced group is acknowledged without waiting for
+        // its sync.
+        if sync && !cfg!(floe_planted = "ack_before_fdatasync") {
+            let start = Instant::now();
+            self.sync_segment(*number, writer)?;
+            Counters::add(&self.counters.log_syncs, 1);
+            let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.last_sync_nanos.store(nanos, Ordering::Relaxed);
+        } else {
+            self.note_unsynced(unsynced_bytes, writer.len() - before);
         }
         log.next_seqno = next;
         // Every batch of a logged group is acknowledged, so the leader counts them all:
@@ -537,7 +536,7 @@ impl Shared {
 
     /// Drops the writers of segments whose memtable is flushed (their files are deleted or
     /// about to be), so that their descriptors do not pile up.
-    fn prune_frozen_logs(&self, log: &mut LogState) {
+    pub(crate) fn prune_frozen_logs(&self, log: &mut LogState) {
         let state = self.state.load();
         log.frozen_logs
             .retain(|(number, _)| state.frozen.iter().any(|f| f.log_number == *number));
@@ -593,27 +592,19 @@ impl Shared {
             writer,
             frozen_logs,
             number,
+            unsynced_bytes,
             ..
         } = log;
         for (segment, frozen) in frozen_logs.iter_mut() {
+            self.sync_segment(*segment, frozen)?;
             // A frozen segment takes no more records, so the marker stating this sync is
             // appended on its own; the next sync of the segment makes it durable.
-            if let Err(err) = frozen.sync().and_then(|()| frozen.seal()) {
-                let name = log_path(&self.dir, *segment);
-                return Err(self.poison(Error::io(
-                    format_args!("syncing log {}", name.display()),
-                    err,
-                )));
-            }
+            self.seal_segment(*segment, frozen)?;
             Counters::add(&self.counters.log_syncs, 1);
         }
-        if let Err(err) = writer.sync() {
-            let name = log_path(&self.dir, *number);
-            return Err(self.poison(Error::io(
-                format_args!("syncing log {}", name.display()),
-                err,
-            )));
-        }
+        self.sync_segment(*number, writer)?;
+        // Every segment is synced: the background syncer's byte window starts afresh.
+        *unsynced_bytes = 0;
         Counters::add(&self.counters.log_syncs, 1);
         Ok(())
     }

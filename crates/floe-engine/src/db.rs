@@ -13,6 +13,7 @@ use crate::batch::WriteBatch;
 use crate::compact::run_compaction_worker;
 use crate::error::{Error, Result};
 use crate::flush::run_flush_worker;
+use crate::log_sync::run_log_syncer;
 use crate::options::Options;
 use crate::read::{Iter, Snapshot, owned_bounds, prefix_bounds};
 use crate::recovery;
@@ -33,7 +34,8 @@ pub struct Db {
 /// dropping the last [`Db`] runs [`DbInner`]'s `Drop`, which stops and joins them.
 struct DbInner {
     shared: Arc<Shared>,
-    /// The flush worker and the compaction worker.
+    /// The flush worker, the compaction worker and the background log syncer (if the
+    /// options call for one).
     workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -73,7 +75,7 @@ impl Db {
                 inner: Arc::new(inner),
             });
         }
-        // If the second spawn fails, dropping `inner` stops and joins the first thread.
+        // If a later spawn fails, dropping `inner` stops and joins the threads before it.
         let worker = Arc::clone(&shared);
         let flusher = thread::Builder::new()
             .name("floe-flush".to_string())
@@ -86,6 +88,14 @@ impl Db {
             .spawn(move || run_compaction_worker(worker))
             .map_err(|err| Error::io("starting the compaction thread", err))?;
         lock(&inner.workers).push(compactor);
+        if crate::log_sync::wanted(&shared.options) {
+            let worker = Arc::clone(&shared);
+            let syncer = thread::Builder::new()
+                .name("floe-log-sync".to_string())
+                .spawn(move || run_log_syncer(worker))
+                .map_err(|err| Error::io("starting the log sync thread", err))?;
+            lock(&inner.workers).push(syncer);
+        }
         Ok(Db {
             inner: Arc::new(inner),
         })
@@ -95,7 +105,8 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the key or value is too long, [`Error::Poisoned`] or
-    /// [`Error::Io`] if the log cannot be written, [`Error::Closed`] after close.
+    /// [`Error::Io`] if the log cannot be written (or a background sync of it failed, see
+    /// [`Options::wal_bytes_per_sync`]), [`Error::Closed`] after close.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         self.write(WriteBatch::single_put(key.as_ref(), value.as_ref()))
     }
@@ -217,8 +228,9 @@ impl Db {
 #[cfg(any(test, feature = "fault-injection"))]
 impl Db {
     /// Test-only, for databases opened with `Options::manual_background`: runs one piece
-    /// of background work, the flush of the oldest frozen memtable if there is one, else
-    /// the compaction the tree needs most, if any. Returns whether it did anything. A
+    /// of background work: a round of the log's background sync if a write crossed the
+    /// byte bound since the last, else the flush of the oldest frozen memtable if there is
+    /// one, else the compaction the tree needs most, if any. Returns whether it did anything. A
     /// failure poisons the database, as it would in the background.
     ///
     /// # Errors
@@ -246,21 +258,25 @@ impl DbInner {
         // assigned (leaders check `closed` under it). Sync what is acknowledged.
         let synced = {
             let mut log = lock(&shared.log);
-            // The active segment ends in a marker that says all of it is durable, so damage
-            // anywhere in it is told from a tail at the next open (`wal` module docs). A
-            // failure here fails the sync below, which reports it.
-            let _ = log.writer.seal();
-            for (_, frozen) in &mut log.frozen_logs {
-                let _ = frozen.seal();
-            }
-            // The reserved room of the active segment goes back first, so the sync below
-            // also makes the shorter length durable. A failure only leaves a zero tail,
-            // which the next open reads past.
-            let _ = log.writer.trim();
-            let result = shared.sync_locked(&mut log);
+            // Everything is synced (each frozen segment gets its marker then); the active
+            // segment then ends in a marker that says all of it is durable, so damage
+            // anywhere in it is told from a tail at the next open (`wal` module docs), and
+            // a second sync makes the marker durable, and the frozen segments' too.
+            let result = shared.sync_locked(&mut log).and_then(|()| {
+                let number = log.number;
+                shared.seal_segment(number, &mut log.writer)?;
+                // The reserved room of the active segment goes back before that sync, so
+                // it also makes the shorter length durable. A failure only leaves a zero
+                // tail, which the next open reads past.
+                let _ = log.writer.trim();
+                shared.sync_locked(&mut log)
+            });
             drop(log);
             result
         };
+        // The syncer finds nothing left to sync after the sync above (or stops at the
+        // poisoning); a round it is running completes before the join below returns.
+        shared.stop_log_syncer();
         {
             let mut bg = lock(&shared.bg);
             bg.shutdown = true;

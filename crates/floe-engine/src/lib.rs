@@ -24,6 +24,7 @@ mod flush;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_api;
 mod iter;
+mod log_sync;
 mod manifest;
 mod options;
 mod pick;

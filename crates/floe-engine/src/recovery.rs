@@ -80,7 +80,7 @@ use crate::filename::{
 use crate::manifest::{ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest};
 use crate::options::Options;
 use crate::publish::Publisher;
-use crate::shared::{Bg, LogState, ManifestState, Shared};
+use crate::shared::{Bg, LogState, LogSyncSignal, ManifestState, Shared};
 use crate::state::{NUM_LEVELS, State, version_from};
 use crate::stats::Counters;
 use crate::table::{TableHandle, TableWriter};
@@ -382,7 +382,11 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
             number: log_number,
             next_seqno: last_seqno + 1,
             frozen_logs: Vec::new(),
+            unsynced_bytes: 0,
         }),
+        log_sync_gate: Mutex::new(()),
+        log_sync: Mutex::new(LogSyncSignal::default()),
+        log_sync_cv: Condvar::new(),
         manifest: Mutex::new(ManifestState {
             writer: manifest,
             log_number,

@@ -2,13 +2,16 @@
 //! worker, snapshots and the write path reach through one `Arc`.
 //!
 //! Lock order (a thread holding one may take only those after it): `compaction` -> `log`
-//! -> `manifest` -> `state_lock` -> `bg`; `queue`, `snapshots` and the publisher's lock
-//! are leaves.
+//! -> `log_sync_gate` -> `manifest` -> `state_lock` -> `bg`; `queue`, `snapshots`,
+//! `log_sync` and the publisher's lock are leaves. The background log syncer takes
+//! `log_sync_gate` without `log` for its `fdatasync` calls, and never takes `log` while
+//! it holds the gate (see `log_sync.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use floe_core::SeqNo;
@@ -40,6 +43,18 @@ pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexG
         .unwrap_or_else(|poison| poison.into_inner())
 }
 
+/// Waits on `condvar` for at most `timeout`, ignoring lock poisoning (see [`lock`]).
+pub(crate) fn wait_timeout<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    timeout: Duration,
+) -> MutexGuard<'a, T> {
+    match condvar.wait_timeout(guard, timeout) {
+        Ok((guard, _)) => guard,
+        Err(poison) => poison.into_inner().0,
+    }
+}
+
 /// What only the holder of the log mutex may touch: the active log segment and the
 /// sequence-number counter. Holding it is also what the freeze mutex of the design is: a
 /// memtable switch happens only between commit groups.
@@ -57,6 +72,11 @@ pub(crate) struct LogState {
     /// Where a commit group of several batches is encoded as one log record (see
     /// [`crate::batch::encode_group`]); kept between groups so that it is allocated once.
     pub(crate) group_record: Vec<u8>,
+    /// Log bytes appended without a sync since the background syncer last took stock or
+    /// [`Shared::sync`] synced every segment; zero means every segment is synced (or the
+    /// database is poisoned). A leader that takes it past `wal_bytes_per_sync` wakes the
+    /// syncer (see `log_sync.rs`).
+    pub(crate) unsynced_bytes: u64,
 }
 
 /// The size past which the manifest is rewritten as one snapshot edit in a new file.
@@ -78,6 +98,15 @@ pub(crate) struct ManifestState {
 pub(crate) struct Bg {
     /// Set by close: the flush worker flushes what is frozen and exits; the compaction
     /// worker exits after the compaction it is running.
+    pub(crate) shutdown: bool,
+}
+
+/// What wakes the background log syncer (see `log_sync.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct LogSyncSignal {
+    /// Set by a leader whose append took the unsynced bytes past `wal_bytes_per_sync`.
+    pub(crate) requested: bool,
+    /// Set by close: the syncer exits.
     pub(crate) shutdown: bool,
 }
 
@@ -109,6 +138,15 @@ pub(crate) struct Shared {
     pub(crate) spin_commits: bool,
     /// The active log segment (see [`LogState`]).
     pub(crate) log: Mutex<LogState>,
+    /// Held across every `fdatasync` of a log segment, by the background syncer (which
+    /// holds nothing else) and by the syncs under the log mutex, each of which checks for
+    /// poisoning once it holds it. So no sync of a segment starts between a failed
+    /// background sync and the poisoning it causes: after a failed `fdatasync` the kernel
+    /// may report the next one on the same file as a success though the data is gone.
+    pub(crate) log_sync_gate: Mutex<()>,
+    /// Wakes the background log syncer, with [`Shared::log_sync_cv`].
+    pub(crate) log_sync: Mutex<LogSyncSignal>,
+    pub(crate) log_sync_cv: Condvar,
     /// The live manifest; edits are appended and installed under it, in the same order.
     pub(crate) manifest: Mutex<ManifestState>,
     /// The next file number for a log, table or manifest.
