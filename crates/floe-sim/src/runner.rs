@@ -463,10 +463,9 @@ impl Sim {
             && self.errored.is_none()
             && !self.faults_armed
             && self.rng.random_bool(0.5)
+            && let Some(db) = self.flip_and_open()?
         {
-            if let Some(db) = self.flip_and_open()? {
-                return self.reopened(db);
-            }
+            return self.reopened(db);
         }
         let db = self.open_healthy("a reopen")?;
         self.reopened(db)
