@@ -27,6 +27,17 @@ pub trait MapMut: Send + Debug {
     /// Copies `bytes` into the map at `offset` (from the start of the map). The caller
     /// keeps `offset + bytes.len() <= self.len()`; bytes past the end are not stored.
     fn store(&mut self, offset: usize, bytes: &[u8]);
+    /// Unmaps, from this process's page tables, the memory pages wholly within
+    /// `offset..offset + len` of the map, as `madvise(MADV_DONTNEED)` does for a shared
+    /// file map: their bytes stay in the file's page cache, dirty ones stay dirty for the
+    /// next sync, and a later store into them maps them again. For a range the owner is
+    /// done with: writing back a page that is still mapped first write-protects it, a
+    /// TLB flush per page, which made a background `fdatasync` of a mapped log cost about
+    /// 30 µs of system time per 4 KiB page on a 2-vCPU virtual machine, against about
+    /// 4 µs once its pages were unmapped. Best effort; the default does nothing.
+    fn discard(&mut self, offset: usize, len: usize) {
+        let _ = (offset, len);
+    }
 }
 
 /// A second handle on a [`WritableFile`] that makes its data durable while the owner of
@@ -227,6 +238,35 @@ impl MapMut for StdMap {
         ) {
             dst.copy_from_slice(src);
         }
+    }
+
+    #[cfg(unix)]
+    fn discard(&mut self, offset: usize, len: usize) {
+        // SAFETY: `sysconf` only reads a configuration value.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+        if page == 0 {
+            return;
+        }
+        let base = self.0.as_ptr() as usize;
+        let end = offset.saturating_add(len).min(self.0.len());
+        // Whole pages only, by address: a partly covered page may still be stored into.
+        let first = (base + offset).next_multiple_of(page) - base;
+        let last = (base + end) / page * page;
+        let Some(last) = last.checked_sub(base) else {
+            return;
+        };
+        if last <= first {
+            return;
+        }
+        // SAFETY: the map is a shared map of a file, for which MADV_DONTNEED only drops
+        // the page-table entries: the contents stay in the page cache (a dirty entry
+        // marks its page dirty first) and the next access faults the same bytes back in,
+        // so what the map reads does not change. No reference into the map outlives the
+        // call (`&mut self`), and the range lies within the map.
+        let _ = unsafe {
+            self.0
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
+        };
     }
 }
 

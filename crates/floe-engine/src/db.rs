@@ -18,6 +18,7 @@ use crate::shared::Shared;
 use crate::stats::Stats;
 use crate::sync::lock;
 use crate::write::batch::WriteBatch;
+use crate::write::log_sync;
 
 /// An open database. Cloning it is cheap: every clone is a handle to the same database.
 ///
@@ -33,7 +34,8 @@ pub struct Db {
 /// dropping the last [`Db`] runs [`DbInner`]'s `Drop`, which stops and joins them.
 struct DbInner {
     shared: Arc<Shared>,
-    /// The flush worker and the compaction worker.
+    /// The flush worker, the compaction worker and the background log syncer (if the
+    /// options call for one).
     workers: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -73,7 +75,7 @@ impl Db {
                 inner: Arc::new(inner),
             });
         }
-        // If the second spawn fails, dropping `inner` stops and joins the first thread.
+        // If a later spawn fails, dropping `inner` stops and joins the threads before it.
         let worker = Arc::clone(&shared);
         let flusher = thread::Builder::new()
             .name("floe-flush".to_string())
@@ -86,6 +88,14 @@ impl Db {
             .spawn(move || run_compaction_worker(worker))
             .map_err(|err| Error::io("starting the compaction thread", err))?;
         lock(&inner.workers).push(compactor);
+        if log_sync::wanted(&shared.options) {
+            let worker = Arc::clone(&shared);
+            let syncer = thread::Builder::new()
+                .name("floe-log-sync".to_string())
+                .spawn(move || log_sync::run_log_syncer(worker))
+                .map_err(|err| Error::io("starting the log sync thread", err))?;
+            lock(&inner.workers).push(syncer);
+        }
         Ok(Db {
             inner: Arc::new(inner),
         })
@@ -95,7 +105,8 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the key or value is too long, [`Error::Poisoned`] or
-    /// [`Error::Io`] if the log cannot be written, [`Error::Closed`] after close.
+    /// [`Error::Io`] if the log cannot be written (or a background sync of it failed, see
+    /// [`Options::wal_bytes_per_sync`]), [`Error::Closed`] after close.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         self.write(WriteBatch::single_put(key.as_ref(), value.as_ref()))
     }
@@ -217,8 +228,9 @@ impl Db {
 #[cfg(any(test, feature = "fault-injection"))]
 impl Db {
     /// Test-only, for databases opened with `Options::manual_background`: runs one piece
-    /// of background work, the flush of the oldest frozen memtable if there is one, else
-    /// the compaction the tree needs most, if any. Returns whether it did anything. A
+    /// of background work: a round of the log's background sync if a write crossed the
+    /// byte bound since the last, else the flush of the oldest frozen memtable if there is
+    /// one, else the compaction the tree needs most, if any. Returns whether it did anything. A
     /// failure poisons the database, as it would in the background.
     ///
     /// # Errors
@@ -242,15 +254,11 @@ impl DbInner {
         if !shared.end_writes() {
             return Ok(());
         }
-        // Taking the log mutex waits for the group being logged; no later group is
-        // assigned (leaders check `closed` under it). Sync what is acknowledged.
-        let synced = {
-            let mut log = lock(&shared.log);
-            log.seal_for_close();
-            let result = shared.sync_locked(&mut log);
-            drop(log);
-            result
-        };
+        // Sync what is acknowledged (see `Shared::sync_for_close`).
+        let synced = shared.sync_for_close();
+        // The syncer finds nothing left to sync after the sync above (or stops at the
+        // poisoning); a round it is running completes before the join below returns.
+        shared.stop_log_syncer();
         shared.background.shut_down();
         let workers = std::mem::take(&mut *lock(&self.workers));
         for worker in workers {

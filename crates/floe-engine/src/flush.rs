@@ -145,6 +145,12 @@ impl Shared {
 
     /// One piece of background work in the calling thread (see [`crate::Db::step_background`]).
     pub(crate) fn step_background(&self) -> Result<bool> {
+        if self.log_sync_inline() {
+            return match self.poison_error() {
+                Some(err) => Err(err),
+                None => Ok(true),
+            };
+        }
         if self.flush_oldest_inline()? {
             return Ok(true);
         }

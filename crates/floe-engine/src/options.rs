@@ -255,22 +255,35 @@ impl Options {
         self
     }
 
-    /// How many bytes of log an unsynced write path may append before the log is synced in
-    /// the background (default 1 MiB; 0 turns the byte bound off; valid up to 1 TiB, more
-    /// makes open fail with [`crate::Error::InvalidArgument`]), as RocksDB's
-    /// `wal_bytes_per_sync`. With [`Options::sync`] off, appends are stores into a shared
-    /// map of the log that cannot see a failing disk; the background sync is what notices
-    /// it (and poisons the database), so it bounds how many writes are acknowledged after
-    /// the disk failed. It also bounds what a power loss can take.
+    /// How many bytes an unsynced write path may append to the log before a background
+    /// thread (`floe-log-sync`) syncs it (default 1 MiB; 0 turns the byte bound off; valid
+    /// up to 1 TiB, more makes open fail with [`crate::Error::InvalidArgument`]), as
+    /// RocksDB's `wal_bytes_per_sync`.
+    ///
+    /// With [`Options::sync`] off, appends are stores into a shared map of the log (or
+    /// `write` calls) that cannot see a failing disk: only a sync reports it. The
+    /// background sync is what notices: its failure poisons the database (later writes,
+    /// flushes and syncs fail with [`crate::Error::Poisoned`], naming the segment), so at
+    /// most about this many bytes of writes, plus what is appended while the sync runs,
+    /// are acknowledged after the disk failed, instead of a whole memtable. It also bounds
+    /// what a power loss can take, though only [`crate::Db::sync`] promises anything.
+    ///
+    /// The writers never wait for it: the leader that crosses the bound only wakes the
+    /// thread, which syncs without the log lock while writes go on. [`crate::Db::sync`]
+    /// starts the window afresh. With [`Options::sync`] on every write syncs itself and no
+    /// thread is started; none is either when both bounds are off. Background syncs are
+    /// counted in [`crate::Stats::log_background_syncs`].
     #[must_use]
     pub fn wal_bytes_per_sync(mut self, bytes: u64) -> Options {
         self.wal_bytes_per_sync = bytes;
         self
     }
 
-    /// The longest unsynced log bytes wait for the background sync (default 1 s; zero
-    /// turns the time bound off; otherwise valid from 1 ms to 1 hour, others make open
-    /// fail with [`crate::Error::InvalidArgument`]). See [`Options::wal_bytes_per_sync`].
+    /// The longest that appended log bytes wait unsynced with [`Options::sync`] off: the
+    /// background sync also runs once per interval if anything is unsynced (default 1 s;
+    /// zero turns the time bound off). An unsynced byte is synced within about this
+    /// interval plus one `fdatasync` of the log; a failing disk is noticed as quickly
+    /// when writes are sparse. See [`Options::wal_bytes_per_sync`].
     #[must_use]
     pub fn wal_sync_interval(mut self, interval: Duration) -> Options {
         self.wal_sync_interval = interval;
@@ -400,8 +413,9 @@ impl Options {
         self
     }
 
-    /// Test-only: no background threads. Flushes and compactions run only when the
-    /// caller asks ([`crate::Db::step_background`], [`crate::Db::flush`],
+    /// Test-only: no background threads. Flushes, compactions and the background log sync
+    /// (once a write crossed [`Options::wal_bytes_per_sync`]) run only when the caller asks
+    /// ([`crate::Db::step_background`], [`crate::Db::flush`],
     /// [`crate::Db::wait_for_compactions`]) or, where a writer would otherwise wait for
     /// them, inline in that writer; level-0 slowdowns and stops do not apply. With a
     /// deterministic file system this makes a run a function of its inputs alone, which

@@ -4,8 +4,8 @@
 //! [`Shared`] is made of parts, each a type of the module that keeps its rules: the state
 //! and its one way to be replaced ([`CurrentState`]), the publisher of sequence numbers,
 //! the commit queue, the log ([`LogState`], under the log mutex), the manifest
-//! ([`ManifestState`], under the manifest mutex), the file-number counter, the background
-//! signals, the snapshot registry and the compaction pointers. None of those modules
+//! ([`ManifestState`], under the manifest mutex), the log's sync gate, the file-number
+//! counter, the background signals, the snapshot registry and the compaction pointers. None of those modules
 //! imports this one. What takes several parts at once is an `impl Shared` in the module
 //! of that work: the write path (`write/`), the flush (`flush.rs`), compaction
 //! (`compaction/compact.rs`), reads (`read.rs`); open (`recovery.rs`) builds the core with
@@ -13,8 +13,11 @@
 //! writes, and appending and installing a manifest edit.
 //!
 //! Lock order (a thread holding one may take only those after it): `compaction` -> `log`
-//! -> `manifest` -> the background mutex; the state's install mutex, the commit queue,
-//! the snapshot registry and the publisher's lock are leaves.
+//! -> the log's sync gate -> `manifest` -> the background mutex; the state's install
+//! mutex, the commit queue, the snapshot registry, the log syncer's signal and the
+//! publisher's lock are leaves. The background log syncer takes the sync gate without
+//! `log` for its `fdatasync` calls, and never takes `log` while it holds the gate (see
+//! `write/log_sync.rs`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +40,7 @@ use crate::version::manifest::{ManifestState, ManifestWriter, VersionEdit};
 use crate::version::{CurrentState, State, Version};
 use crate::wal::LogWriter;
 use crate::write::publish::Publisher;
-use crate::write::{CommitQueue, LogState};
+use crate::write::{CommitQueue, LogState, SyncGate};
 
 /// What open recovered and created, from which [`Shared::new`] builds the core.
 pub(crate) struct Opened {
@@ -75,6 +78,9 @@ pub(crate) struct Shared {
     pub(crate) commits: CommitQueue,
     /// The active log segment (see [`LogState`]).
     pub(crate) log: Mutex<LogState>,
+    /// The gate every `fdatasync` of a log segment passes, and what wakes the background
+    /// log syncer.
+    pub(crate) log_sync: SyncGate,
     /// The live manifest; edits are appended and installed under it, in the same order
     /// (see [`Shared::install_edit`]).
     pub(crate) manifest: Mutex<ManifestState>,
@@ -129,6 +135,7 @@ impl Shared {
             publisher: Publisher::new(last_seqno).spinning(spin),
             commits: CommitQueue::new(spin),
             log: Mutex::new(LogState::new(log, log_number, last_seqno + 1)),
+            log_sync: SyncGate::default(),
             manifest: Mutex::new(ManifestState::new(manifest, log_number, last_seqno)),
             file_numbers: FileNumbers::new(next_file_number),
             background: Background::default(),

@@ -77,9 +77,14 @@ pub struct Stats {
     /// Commit groups logged: each is one log record, written by one leader for all the
     /// writes that were queued together.
     pub write_groups: u64,
-    /// `fdatasync` calls on the write-ahead log, for synced writes and [`crate::Db::sync`].
-    /// Concurrent synced writers share one (group commit): compare with `writes`.
+    /// `fdatasync` calls on the write-ahead log, for synced writes and [`crate::Db::sync`]
+    /// (and close). Concurrent synced writers share one (group commit): compare with
+    /// `writes`. The background sync's are counted apart, in `log_background_syncs`.
     pub log_syncs: u64,
+    /// `fdatasync` calls on log segments by the background sync of an unsynced write path
+    /// (see [`crate::Options::wal_bytes_per_sync`]), one per segment synced; 0 with
+    /// [`crate::Options::sync`] on, whose writes sync themselves.
+    pub log_background_syncs: u64,
 }
 
 impl Stats {
@@ -124,6 +129,7 @@ pub(crate) struct Counters {
     pub(crate) writes: AtomicU64,
     pub(crate) write_groups: AtomicU64,
     pub(crate) log_syncs: AtomicU64,
+    pub(crate) log_background_syncs: AtomicU64,
     /// Per level: bytes written into it (see [`LevelStats::bytes_written`]). Level 0's
     /// are the flush bytes, the others' sum the compaction bytes: the totals of [`Stats`]
     /// are derived from these, so they always add up.
@@ -191,6 +197,7 @@ impl Counters {
             writes: get(&self.writes),
             write_groups: get(&self.write_groups),
             log_syncs: get(&self.log_syncs),
+            log_background_syncs: get(&self.log_background_syncs),
             levels,
         }
     }

@@ -1,5 +1,6 @@
 //! The synchronization shim: `std` in normal builds, `loom` under `--cfg floe_loom`;
-//! [`lock`] and [`wait`], which the engine's `std` locks are taken with; and
+//! [`lock`], [`wait`] and [`wait_timeout`], which the engine's `std` locks are taken
+//! with; and
 //! [`spin_until`], the bounded spin of the commit path's short waits.
 //!
 //! Only the protocols that the loom models check import their primitives from here (the
@@ -33,6 +34,18 @@ pub(crate) fn wait<'a, T>(
     condvar
         .wait(guard)
         .unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Waits on `condvar` for at most `timeout`, ignoring lock poisoning (see [`lock`]).
+pub(crate) fn wait_timeout<'a, T>(
+    condvar: &std::sync::Condvar,
+    guard: std::sync::MutexGuard<'a, T>,
+    timeout: std::time::Duration,
+) -> std::sync::MutexGuard<'a, T> {
+    match condvar.wait_timeout(guard, timeout) {
+        Ok((guard, _)) => guard,
+        Err(poison) => poison.into_inner().0,
+    }
 }
 
 /// Polls `done` until it returns true (then returns true) or `limit` passes (then false),

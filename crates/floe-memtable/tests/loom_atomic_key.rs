@@ -6,10 +6,9 @@
 //! --release --test loom_atomic_key` (what `cargo xtask loom` does).
 #![cfg(floe_loom)]
 
-use std::time::Instant;
-
 use bytes::Bytes;
 use floe_memtable::AtomicKey;
+use floe_testkit::Executions;
 use loom::sync::atomic::{AtomicPtr, Ordering};
 use loom::sync::{Arc, Mutex};
 
@@ -121,7 +120,8 @@ struct Work {
 }
 
 /// Thread `i` lowers and raises the key with `keys[i]` (after the main thread set "m");
-/// the main thread checks the final extremes. Returns the number of executions explored.
+/// the main thread checks the final extremes. Each execution explored is recorded in
+/// `executions`.
 fn model<T: MinMax>(
     executions: &Executions,
     keys: &'static [&'static [u8]],
@@ -133,7 +133,7 @@ fn model<T: MinMax>(
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemptions);
     builder.check(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counter.record();
         // A first key before the threads start, so their updates replace (and retire) it.
         // The main thread never pins: a model that fails unwinds through it, and the model
         // collector (a loom lazy static) must not be touched after the execution.
@@ -172,51 +172,32 @@ fn model<T: MinMax>(
     });
 }
 
-/// Counts the executions a model explores (outside loom, so it survives a failing model).
-type Executions = std::sync::Arc<std::sync::atomic::AtomicUsize>;
-
-fn report(name: &str, executions: &Executions, bound: usize, started: Instant) {
-    println!(
-        "{name}: {} executions, preemption bound {bound}, {:.2?}",
-        executions.load(std::sync::atomic::Ordering::Relaxed),
-        started.elapsed()
-    );
-}
-
 #[test]
 fn min_max_two_threads() {
-    let started = Instant::now();
-    let executions = Executions::default();
+    let executions = Executions::start();
     let work = Work { read: true };
     model::<Real>(&executions, &[b"c", b"x"], 4, work, Real::max);
-    report("atomic_key 2 threads", &executions, 4, started);
+    executions.report("atomic_key 2 threads", 4);
 }
 
 #[test]
 fn min_max_three_threads() {
-    let started = Instant::now();
-    let executions = Executions::default();
+    let executions = Executions::start();
     let work = Work { read: true };
     model::<Real>(&executions, &[b"c", b"x", b"a"], 3, work, Real::max);
-    report("atomic_key 3 threads", &executions, 3, started);
+    executions.report("atomic_key 3 threads", 3);
 }
 
 #[test]
 fn load_then_store_loses_updates() {
-    let started = Instant::now();
-    let executions = Executions::default();
+    let executions = Executions::start();
     let work = Work { read: false };
     let outcome = std::panic::catch_unwind(|| {
         model::<LoadThenStore>(&executions, &[b"c", b"a"], 1, work, |cell| {
             cell.read(&cell.max)
         })
     });
-    report(
-        "atomic_key broken (load then store)",
-        &executions,
-        1,
-        started,
-    );
+    executions.report("atomic_key broken (load then store)", 1);
     assert!(
         outcome.is_err(),
         "loom did not find the lost update of the load-then-store variant"

@@ -6,9 +6,8 @@
 //! --release --test loom_gate` (what `cargo xtask loom` does).
 #![cfg(floe_loom)]
 
-use std::time::Instant;
-
 use floe_memtable::WriterGate;
+use floe_testkit::Executions;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -84,7 +83,7 @@ fn model<G: Gate>(executions: &Executions, writers: usize, preemptions: usize, c
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemptions);
     builder.check(move || {
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counter.record();
         let gate = Arc::new(G::new());
         let records: Arc<Vec<(AtomicBool, UnsafeCell<bool>)>> = Arc::new(
             (0..writers)
@@ -133,44 +132,25 @@ fn model<G: Gate>(executions: &Executions, writers: usize, preemptions: usize, c
     });
 }
 
-/// Counts the executions a model explores (outside loom, so it survives a failing model).
-type Executions = std::sync::Arc<std::sync::atomic::AtomicUsize>;
-
-fn report(name: &str, executions: &Executions, bound: usize, started: Instant) {
-    println!(
-        "{name}: {} executions, preemption bound {bound}, {:.2?}",
-        executions.load(std::sync::atomic::Ordering::Relaxed),
-        started.elapsed()
-    );
-}
-
 #[test]
 fn gate_one_writer() {
-    let started = Instant::now();
-    let executions = Executions::default();
+    let executions = Executions::start();
     model::<WriterGate>(&executions, 1, 3, true);
-    report("gate 1 writer + freezer", &executions, 3, started);
+    executions.report("gate 1 writer + freezer", 3);
 }
 
 #[test]
 fn gate_two_writers() {
-    let started = Instant::now();
-    let executions = Executions::default();
+    let executions = Executions::start();
     model::<WriterGate>(&executions, 2, 3, true);
-    report("gate 2 writers + freezer", &executions, 3, started);
+    executions.report("gate 2 writers + freezer", 3);
 }
 
 #[test]
 fn flag_and_counter_lets_a_write_past_the_freeze() {
-    let started = Instant::now();
-    let executions = Executions::default();
+    let executions = Executions::start();
     let outcome = std::panic::catch_unwind(|| model::<FlagAndCounter>(&executions, 1, 3, false));
-    report(
-        "gate broken (flag + counter, no fence)",
-        &executions,
-        3,
-        started,
-    );
+    executions.report("gate broken (flag + counter, no fence)", 3);
     assert!(
         outcome.is_err(),
         "loom did not find the write that slips past the broken gate"

@@ -95,12 +95,7 @@ fn random_bound(rng: &mut SmallRng, shape: Shape) -> Bound<Vec<u8>> {
 
 #[test]
 fn matches_a_btreemap_model() {
-    let seed = std::env::var("FLOE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("FLOE_SEED={seed}");
-    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut rng = SmallRng::seed_from_u64(floe_testkit::seed("matches_a_btreemap_model"));
     // A few rounds of each shape and fewer reads per round under Miri, which interprets
     // every operation.
     let (rounds, reads) = if cfg!(miri) { (2, 10) } else { (80, 60) };

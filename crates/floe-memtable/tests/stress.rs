@@ -12,15 +12,6 @@ use floe_memtable::{Error, Lookup, Memtable};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-fn seed() -> u64 {
-    let seed = std::env::var("FLOE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("FLOE_SEED={seed}");
-    seed
-}
-
 /// The value written for `key` at `seqno`: a checksum-like function of both, so a reader
 /// can tell a torn or misattributed value from a real one.
 fn value_for(key: &[u8], seqno: u64) -> Bytes {
@@ -39,7 +30,7 @@ fn acknowledged_puts_are_readable_and_extremes_exact() {
     const WRITERS: u64 = 4;
     // Under Miri, which interprets every operation, a few dozen writes per thread.
     let per_writer: u64 = if cfg!(miri) { 30 } else { 3_000 };
-    let seed = seed();
+    let seed = floe_testkit::seed("acknowledged_puts_are_readable_and_extremes_exact");
     let memtable = Arc::new(Memtable::new(64 << 20));
     let next_seqno = Arc::new(AtomicU64::new(1));
     let done = Arc::new(AtomicBool::new(false));
@@ -132,7 +123,7 @@ fn acknowledged_puts_are_readable_and_extremes_exact() {
 #[test]
 fn concurrent_writers_never_pass_the_limits() {
     const WRITERS: u64 = 4;
-    let seed = seed();
+    let seed = floe_testkit::seed("concurrent_writers_never_pass_the_limits");
     let memtable = Arc::new(Memtable::with_pages(4));
     // Enough writes to fill the four pages many times over, fewer under Miri.
     let per_writer = if cfg!(miri) { 100 } else { 2_000 };

@@ -54,6 +54,7 @@ struct Params {
     target_file: u64,
     level_base: u64,
     dynamic: bool,
+    wal_bytes_per_sync: u64,
 }
 
 impl Params {
@@ -67,6 +68,7 @@ impl Params {
             target_file: [4096, 16 << 10, 64 << 10][rng.random_range(0..3)],
             level_base: [16 << 10, 64 << 10][rng.random_range(0..2)],
             dynamic: rng.random_bool(0.7),
+            wal_bytes_per_sync: [0, 512, 4096][rng.random_range(0..3)],
         }
     }
 
@@ -82,6 +84,7 @@ impl Params {
             .target_file_size(self.target_file)
             .max_bytes_for_level_base(self.level_base)
             .dynamic_level_bytes(self.dynamic)
+            .wal_bytes_per_sync(self.wal_bytes_per_sync)
     }
 }
 
@@ -460,10 +463,9 @@ impl Sim {
             && self.errored.is_none()
             && !self.faults_armed
             && self.rng.random_bool(0.5)
+            && let Some(db) = self.flip_and_open()?
         {
-            if let Some(db) = self.flip_and_open()? {
-                return self.reopened(db);
-            }
+            return self.reopened(db);
         }
         let db = self.open_healthy("a reopen")?;
         self.reopened(db)

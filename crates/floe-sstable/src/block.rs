@@ -13,6 +13,8 @@
 //! trusts nothing: every length is checked against the block before it is used, and a
 //! damaged block yields `Corruption`, never a panic or an allocation larger than the block.
 
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use bytes::Bytes;
 use floe_core::coding::{Decoder, put_u32, put_varint};
 
@@ -31,7 +33,7 @@ fn varint_at(bytes: &[u8], at: &mut usize) -> Option<u64> {
         *at += 1;
         return Some(u64::from(first));
     }
-    let mut dec = Decoder::new(&bytes[*at..]);
+    let mut dec = Decoder::new(bytes.get(*at..)?);
     let value = dec.varint()?;
     *at = bytes.len() - dec.remaining().len();
     Some(value)
@@ -84,10 +86,12 @@ impl BlockBuilder {
                 .take_while(|(a, b)| a == b)
                 .count()
         };
+        // `shared` counts bytes of a zip with `key`, so it is at most `key.len()`.
+        let unshared = key.get(shared..).unwrap_or_default();
         put_varint(&mut self.buf, shared as u64);
-        put_varint(&mut self.buf, (key.len() - shared) as u64);
+        put_varint(&mut self.buf, unshared.len() as u64);
         put_varint(&mut self.buf, value.len() as u64);
-        self.buf.extend_from_slice(&key[shared..]);
+        self.buf.extend_from_slice(unshared);
         self.buf.extend_from_slice(value);
         self.last_key.clear();
         self.last_key.extend_from_slice(key);
@@ -154,12 +158,13 @@ pub(crate) struct EntryPos {
 }
 
 /// An entry's header, checked against the block: how many bytes its key shares with the
-/// key before it, where the rest of its key lies, and where it ends.
+/// key before it, the rest of its key, and where it ends.
 #[derive(Debug, Clone, Copy)]
-struct Header {
+struct Header<'a> {
     shared: usize,
-    /// The unshared key bytes are `key_start..value_start`.
-    key_start: usize,
+    /// The key bytes after the shared ones, in place in the block: they end where the
+    /// value starts.
+    unshared: &'a [u8],
     pos: EntryPos,
 }
 
@@ -170,14 +175,17 @@ const INLINE_KEY: usize = 128;
 /// Copies `from` to the start of `to` (which is at least as long) in 16-byte chunks, so
 /// that the short copies of a key's unshared bytes are a few moves, not a `memcpy` call.
 #[inline]
-fn copy_key_bytes(to: &mut [u8], from: &[u8]) {
-    let mut chunks = from.chunks_exact(16);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        to[at..at + 16].copy_from_slice(chunk);
-        at += 16;
+fn copy_key_bytes(mut to: &mut [u8], from: &[u8]) {
+    debug_assert!(to.len() >= from.len(), "the key buffer is too short");
+    let (chunks, tail) = from.as_chunks::<16>();
+    for chunk in chunks {
+        let Some((head, rest)) = std::mem::take(&mut to).split_first_chunk_mut::<16>() else {
+            return;
+        };
+        *head = *chunk;
+        to = rest;
     }
-    for (to, &from) in to[at..].iter_mut().zip(chunks.remainder()) {
+    for (to, &from) in to.iter_mut().zip(tail) {
         *to = from;
     }
 }
@@ -324,21 +332,19 @@ impl<'a> BlockRef<'a> {
         let len = contents.len();
         let corrupt =
             |why: String| Error::corruption(format!("{kind} at byte {file_offset}: {why}"));
-        if len < 4 {
+        let Some((before_count, count)) = contents.split_last_chunk::<4>() else {
             return Err(corrupt(format!("{len} bytes cannot hold a restart count")));
-        }
-        let mut raw = [0u8; 4];
-        raw.copy_from_slice(&contents[len - 4..]);
-        let num_restarts = u32::from_le_bytes(raw) as usize;
+        };
+        let num_restarts = u32::from_le_bytes(*count) as usize;
         let array_len = num_restarts
             .checked_mul(4)
-            .filter(|&n| n <= len - 4)
+            .filter(|&n| n <= before_count.len())
             .ok_or_else(|| {
                 corrupt(format!(
                     "{num_restarts} restart points do not fit in {len} bytes"
                 ))
             })?;
-        let restarts_at = len - 4 - array_len;
+        let restarts_at = before_count.len() - array_len;
         if (restarts_at == 0) != (num_restarts == 0) {
             return Err(corrupt(format!(
                 "{num_restarts} restart points for {restarts_at} bytes of entries"
@@ -370,25 +376,31 @@ impl<'a> BlockRef<'a> {
         ))
     }
 
-    /// The offset of restart point `i`, checked to lie among the entries.
+    /// The entries: the contents before the restart array.
+    #[inline]
+    fn entries(&self) -> &'a [u8] {
+        // `new` checked that `restarts_at` lies within the contents.
+        self.contents.get(..self.restarts_at).unwrap_or_default()
+    }
+
+    /// The offset of restart point `i` (`i < num_restarts`), checked to lie among the
+    /// entries.
     #[inline]
     fn restart(&self, i: usize) -> Result<usize> {
         let at = self.restarts_at + 4 * i;
-        let mut raw = [0u8; 4];
-        raw.copy_from_slice(&self.contents[at..at + 4]);
-        let offset = u32::from_le_bytes(raw) as usize;
-        if offset >= self.restarts_at {
-            return Err(self.corrupt(at, "a restart point lies outside the entries"));
+        let raw = self.contents.get(at..).and_then(<[u8]>::first_chunk::<4>);
+        match raw.map(|raw| u32::from_le_bytes(*raw) as usize) {
+            Some(offset) if offset < self.restarts_at => Ok(offset),
+            _ => Err(self.corrupt(at, "a restart point lies outside the entries")),
         }
-        Ok(offset)
     }
 
     /// Decodes and checks the header of the entry at `offset`.
     // Always inlined, for the same reason as `varint_at`: in a cached table the header
     // decoding of the point lookup's scan is most of its work.
     #[inline(always)]
-    fn header(&self, offset: usize) -> Result<Header> {
-        let entries = &self.contents[..self.restarts_at];
+    fn header(&self, offset: usize) -> Result<Header<'a>> {
+        let entries = self.entries();
         let mut at = offset;
         let (Some(shared), Some(unshared), Some(value_len)) = (
             varint_at(entries, &mut at),
@@ -397,19 +409,21 @@ impl<'a> BlockRef<'a> {
         ) else {
             return Err(self.corrupt(offset, "truncated entry header"));
         };
-        // `at <= entries.len()` after the varints were read, so this cannot underflow.
-        let remaining = (entries.len() - at) as u64;
-        if unshared > remaining || value_len > remaining - unshared {
+        // The unshared key bytes, and then the value, must lie within the entries.
+        let fits = entries
+            .get(at..)
+            .and_then(|rest| rest.split_at_checked(usize::try_from(unshared).ok()?))
+            .filter(|(_, rest)| value_len <= rest.len() as u64);
+        let Some((unshared, _)) = fits else {
             return Err(self.corrupt(offset, "an entry runs past the end of the block"));
-        }
-        // Both lengths are now at most the block's length, so they fit in usize; `shared`
-        // is checked against the previous key by each caller.
-        let (unshared, value_len) = (unshared as usize, value_len as usize);
-        let value_start = at + unshared;
-        let value_end = value_start + value_len;
+        };
+        // `value_len` is now at most the block's length, so it fits in usize; `shared` is
+        // checked against the previous key by each caller.
+        let value_start = at + unshared.len();
+        let value_end = value_start + value_len as usize;
         Ok(Header {
             shared: usize::try_from(shared).unwrap_or(usize::MAX),
-            key_start: at,
+            unshared,
             pos: EntryPos {
                 offset,
                 next: value_end,
@@ -431,7 +445,7 @@ impl<'a> BlockRef<'a> {
             ));
         }
         key.truncate(header.shared);
-        key.extend_from_slice(&self.contents[header.key_start..header.pos.value_start]);
+        key.extend_from_slice(header.unshared);
         Ok(header.pos)
     }
 
@@ -447,11 +461,7 @@ impl<'a> BlockRef<'a> {
                 "an entry shares more bytes than the previous key has",
             ));
         }
-        let contents: &'a [u8] = self.contents;
-        Ok((
-            &contents[header.key_start..header.pos.value_start],
-            header.pos,
-        ))
+        Ok((header.unshared, header.pos))
     }
 
     /// The last restart point whose key is `before` (or restart 0 if none is), found by
@@ -512,13 +522,13 @@ impl<'a> BlockRef<'a> {
         if !target.is_before(restart_key) {
             return Ok(point_entry(restart_key, target.user_key, pos));
         }
-        if restart_key.len() > INLINE_KEY {
-            return self.seek_point_slow(target);
-        }
         // The key of the entry at `pos`, rebuilt: `buf[..len]`.
         let mut buf = [0u8; INLINE_KEY];
         let mut len = restart_key.len();
-        buf[..len].copy_from_slice(restart_key);
+        let Some(start) = buf.get_mut(..len) else {
+            return self.seek_point_slow(target);
+        };
+        start.copy_from_slice(restart_key);
         loop {
             if pos.next >= self.restarts_at {
                 return Ok(PointSeek::PastEnd);
@@ -530,14 +540,15 @@ impl<'a> BlockRef<'a> {
                     "an entry shares more bytes than the previous key has",
                 ));
             }
-            let unshared = &self.contents[header.key_start..header.pos.value_start];
-            len = header.shared + unshared.len();
-            if len > INLINE_KEY {
+            len = header.shared + header.unshared.len();
+            let Some(to) = buf.get_mut(header.shared..len) else {
                 return self.seek_point_slow(target);
-            }
-            copy_key_bytes(&mut buf[header.shared..], unshared);
+            };
+            copy_key_bytes(to, header.unshared);
             pos = header.pos;
-            let key = &buf[..len];
+            let Some(key) = buf.get(..len) else {
+                return self.seek_point_slow(target);
+            };
             if !target.is_before(key) {
                 return Ok(point_entry(key, target.user_key, pos));
             }
@@ -568,6 +579,11 @@ impl<'a> BlockRef<'a> {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    reason = "a test panics to fail"
+)]
 mod tests {
     use super::*;
 
@@ -633,6 +649,36 @@ mod tests {
         }
     }
 
+    /// Asserts that `result` is a `Corruption` error of a damaged block: an intact one
+    /// must decode.
+    fn assert_corruption<T>(result: Result<T>, intact: bool, context: &str) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(err) => {
+                assert!(err.is_corruption(), "{context}: {err} is not Corruption");
+                assert!(!intact, "{context}: the intact block fails with {err}");
+                None
+            }
+        }
+    }
+
+    /// Asserts that `pos` lies among the entries of `block`, its value inside it.
+    fn assert_within(block: &Block, pos: EntryPos, context: &str) {
+        assert!(
+            pos.offset < pos.value_start
+                && pos.value_start <= pos.value_end
+                && pos.value_end == pos.next
+                && pos.next <= block.entries_end(),
+            "{context}: {pos:?} is not an entry among {} bytes",
+            block.entries_end()
+        );
+    }
+
+    /// A clean decode of a damaged block: either `Corruption` from every decoder that
+    /// touches the damage, or entries that tile the entries region in order, a general
+    /// seek that lands on one of them, and a point seek that gives the general seek's
+    /// answer. Setting a byte to the value it had must leave the block decoding exactly
+    /// as before.
     #[test]
     fn every_damaged_byte_is_an_error_or_a_clean_decode() {
         let keys: Vec<Vec<u8>> = (0..20u32)
@@ -640,18 +686,61 @@ mod tests {
             .collect();
         let entries: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"value"[..])).collect();
         let contents = build(&entries, 4);
+        let original = decode_all(&Block::new(contents.clone(), 0, "data block").unwrap()).unwrap();
+        let target = Target::new(b"k010", 0);
+        let mut intact_cases = 0;
         // Every seventeenth byte under Miri, which interprets each decode.
         for at in (0..contents.len()).step_by(if cfg!(miri) { 17 } else { 1 }) {
             for byte in [0u8, 0x7f, 0x80, 0xff] {
+                let context = format!("byte {at} set to {byte:#04x}");
+                let intact = contents[at] == byte;
+                intact_cases += usize::from(intact);
                 let mut damaged = contents.to_vec();
                 damaged[at] = byte;
-                if let Ok(block) = Block::new(Bytes::from(damaged), 0, "data block") {
-                    let _ = decode_all(&block);
-                    let _ = block.seek(&mut Vec::new(), |k| k < &b"k010"[..]);
-                    let _ = block.view().seek_point(&Target::new(b"k010", 0));
+                let block = Block::new(Bytes::from(damaged), 0, "data block");
+                let Some(block) = assert_corruption(block, intact, &context) else {
+                    continue;
+                };
+
+                let mut next = 0;
+                let walk = block.for_each(|_, pos| {
+                    assert_eq!(pos.offset, next, "{context}: entries do not tile the block");
+                    assert_within(&block, pos, &context);
+                    next = pos.next;
+                    Ok(())
+                });
+                if assert_corruption(walk, intact, &context).is_some() {
+                    assert_eq!(next, block.entries_end(), "{context}: entries end early");
+                }
+                if intact {
+                    assert_eq!(decode_all(&block).unwrap(), original, "{context}");
+                }
+
+                let mut key = Vec::new();
+                let found = block.seek(&mut key, |k| target.is_before(k));
+                let general = assert_corruption(found, intact, &context).map(|found| {
+                    found.map_or(PointSeek::PastEnd, |pos| {
+                        assert_within(&block, pos, &context);
+                        point_entry(&key, target.user_key, pos)
+                    })
+                });
+                if intact {
+                    assert_eq!(key, b"k010", "{context}");
+                }
+                let point = block.view().seek_point(&target);
+                match (assert_corruption(point, intact, &context), general) {
+                    (Some(point), Some(general)) => assert_eq!(point, general, "{context}"),
+                    (None, None) => {}
+                    (point, general) => panic!(
+                        "{context}: the point seek found {point:?}, the general seek {general:?}"
+                    ),
                 }
             }
         }
+        assert!(
+            intact_cases > 0,
+            "no case rewrites a byte with its own value"
+        );
     }
 
     /// The point seek agrees with the general seek on every target, in blocks whose keys

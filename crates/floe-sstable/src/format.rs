@@ -5,6 +5,8 @@
 //! end with no gaps; the reader checks that the handles in the footer and the index tile
 //! the file exactly, so no byte of a table escapes both a checksum and a structural check.
 
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use floe_core::checksum::crc32;
 use floe_core::coding::{Decoder, put_u32, put_u64};
 use floe_core::{SeqNo, ValueKind, pack_trailer, unpack_trailer};
@@ -100,9 +102,11 @@ pub(crate) fn check_frame(
 ) -> Result<std::ops::Range<usize>> {
     let name = block_type.name();
     let at = handle.offset;
-    let end = handle
+    let frame = handle
         .end()
         .filter(|&end| end <= file.len() as u64)
+        // Both fit in usize: they are at most `file.len()`.
+        .and_then(|end| file.get(at as usize..end as usize))
         .ok_or_else(|| {
             Error::corruption(format!(
                 "{name} at byte {at} with {} bytes of contents runs past the end of the {}-byte file",
@@ -110,9 +114,7 @@ pub(crate) fn check_frame(
                 file.len()
             ))
         })?;
-    // Both fit in usize: they are at most `file.len()`.
-    let (start, end) = (at as usize, end as usize);
-    let frame = &file[start..end];
+    let start = at as usize;
     let mut dec = Decoder::new(frame);
     let (Some(type_byte), Some(len)) = (dec.u8(), dec.u32()) else {
         return Err(Error::corruption(format!(
@@ -131,18 +133,21 @@ pub(crate) fn check_frame(
             handle.len
         )));
     }
-    let body_end = frame.len() - 4;
-    let mut stored = [0u8; 4];
-    stored.copy_from_slice(&frame[body_end..]);
-    let stored = u32::from_le_bytes(stored);
-    let actual = crc32(&[&frame[..body_end]]);
+    // The frame is `len + FRAME_OVERHEAD` bytes long, so it holds its checksum.
+    let Some((body, stored)) = frame.split_last_chunk::<4>() else {
+        return Err(Error::corruption(format!(
+            "{name} at byte {at}: frame too short"
+        )));
+    };
+    let stored = u32::from_le_bytes(*stored);
+    let actual = crc32(&[body]);
     // Fuzzing builds skip the comparison so that the fuzzer reaches the decoders behind it.
     if stored != actual && !cfg!(fuzzing) {
         return Err(Error::corruption(format!(
             "{name} at byte {at}: checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
         )));
     }
-    Ok(start + 5..start + body_end)
+    Ok(start + 5..start + body.len())
 }
 
 /// The fixed-size record at the end of every table.
@@ -156,14 +161,18 @@ pub(crate) struct Footer {
 impl Footer {
     /// Appends the 64-byte footer.
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        let start = out.len();
+        // The checksummed first 52 bytes, gathered apart from `out` so that the checksum
+        // needs no offsets into it.
+        let mut head = Vec::with_capacity(52);
         for handle in [self.filter, self.index, self.properties] {
-            put_u64(out, handle.offset);
-            put_u64(out, handle.len);
+            put_u64(&mut head, handle.offset);
+            put_u64(&mut head, handle.len);
         }
-        put_u32(out, FORMAT_VERSION);
-        let crc = crc32(&[&out[start..start + 52], &MAGIC.to_le_bytes()]);
-        put_u32(out, crc);
+        put_u32(&mut head, FORMAT_VERSION);
+        debug_assert_eq!(head.len(), 52);
+        let start = out.len();
+        out.extend_from_slice(&head);
+        put_u32(out, crc32(&[&head, &MAGIC.to_le_bytes()]));
         put_u64(out, MAGIC);
         debug_assert_eq!(out.len() - start, FOOTER_LEN);
     }
@@ -171,13 +180,12 @@ impl Footer {
     /// Decodes and checks the footer at the end of `file`.
     pub(crate) fn decode(file: &[u8]) -> Result<Footer> {
         let len = file.len();
-        if len < FOOTER_LEN {
+        let Some(raw) = file.last_chunk::<FOOTER_LEN>() else {
             return Err(Error::corruption(format!(
                 "the file is {len} bytes, shorter than the {FOOTER_LEN}-byte footer"
             )));
-        }
+        };
         let at = len - FOOTER_LEN;
-        let raw = &file[at..];
         let mut dec = Decoder::new(raw);
         let mut next = || dec.u64().unwrap_or(0);
         let filter = BlockHandle {
@@ -276,6 +284,11 @@ pub(crate) fn compare_encoded_keys(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    reason = "a test panics to fail"
+)]
 mod tests {
     use super::*;
 

@@ -7,6 +7,8 @@
 //! arena, read only when two keys share those bytes. Handles sit in an array of their
 //! own, sixteen bytes apiece, so the handle a lookup needs is one more cache line.
 
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use floe_core::coding::Decoder;
 
 use crate::block::Block;
@@ -55,7 +57,8 @@ impl Index {
             {
                 return Err(corrupt(format!("entry at offset {} is out of order", pos.offset)));
             }
-            let mut dec = Decoder::new(&block.contents()[pos.value_start..pos.value_end]);
+            let value = block.contents().get(pos.value_start..pos.value_end).unwrap_or_default();
+            let mut dec = Decoder::new(value);
             let (Some(offset), Some(len), true) = (dec.varint(), dec.varint(), dec.is_empty()) else {
                 return Err(corrupt(format!("entry at offset {} has a malformed handle", pos.offset)));
             };
@@ -104,15 +107,33 @@ impl Index {
         self.handles.len()
     }
 
-    /// The handle of data block `i`.
+    /// The handle of data block `i`, which must be below [`Index::len`].
     #[inline]
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "a block number past the end is the caller's bug, as with slice indexing"
+    )]
     pub(crate) fn handle(&self, i: usize) -> BlockHandle {
         self.handles[i]
     }
 
-    /// The last encoded internal key of data block `i`.
+    /// The last encoded internal key of data block `i`, which must be below
+    /// [`Index::len`].
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "a block number past the end is the caller's bug, as with slice indexing"
+    )]
     pub(crate) fn last_key(&self, i: usize) -> &[u8] {
-        let span = self.spans[i];
+        self.key(self.spans[i])
+    }
+
+    /// The bytes of `span` in the arena.
+    #[inline]
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "`decode` made every span lie within `keys`, which only it writes"
+    )]
+    fn key(&self, span: KeySpan) -> &[u8] {
         &self.keys[span.start..span.end]
     }
 
@@ -121,6 +142,10 @@ impl Index {
     /// whose last user key sorts after it, and decides the blocks whose last user key is
     /// `user_key` (so it holds for a prefix of the blocks).
     #[inline]
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "`lo < hi <= len`: both are lower bounds in the prefix tree of `len` blocks"
+    )]
     pub(crate) fn search(&self, user_key: &[u8], mut before: impl FnMut(&[u8]) -> bool) -> usize {
         let prefix = key_prefix(user_key);
         // Blocks whose prefix is below the key's come first and blocks whose prefix is
@@ -138,6 +163,6 @@ impl Index {
             Some(next) => self.prefixes.lower_bound(next),
             None => self.len(),
         };
-        lo + self.spans[lo..hi].partition_point(|span| before(&self.keys[span.start..span.end]))
+        lo + self.spans[lo..hi].partition_point(|&span| before(self.key(span)))
     }
 }

@@ -2,51 +2,20 @@
 //! yields `Corruption` (from open or from the read that touches the damage) or leaves
 //! every answer exactly right; never a wrong value, a panic, or a huge allocation.
 
-#[expect(dead_code, reason = "this test binary needs no seed")]
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::ops::Bound;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use common::{Model, build, model_get, model_range, scan, scan_back};
 use floe_core::{InternalKey, MAX_SEQNO, ValueKind};
 use floe_sstable::{Table, TableOptions};
+use floe_testkit::LargestAlloc;
 
-/// Records the largest single allocation, so the sweep can prove that no damaged length
+/// Records the largest single allocation, so the sweeps can prove that no damaged length
 /// makes the reader allocate more than the file could justify.
-struct CountingAlloc;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-/// Serializes the tests that measure `LARGEST`, which is global to the process.
-static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments
-// unchanged, so the system allocator's guarantees are this allocator's guarantees; the
-// only addition is an atomic maximum, which allocates nothing.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout, via `alloc` above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged; `ptr` came from this allocator with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: CountingAlloc = CountingAlloc;
+static ALLOC: LargestAlloc = LargestAlloc::new();
 
 fn small_model() -> Model {
     let mut model = Model::new();
@@ -130,18 +99,15 @@ fn every_single_bit_flip_is_detected_or_harmless() {
     let (bytes, _) = build(&model, TableOptions::default().block_size(64));
     assert!(Table::open(bytes.clone()).unwrap().data_blocks() > 3);
     check_damaged(&model, bytes.clone(), "undamaged");
-    let _measuring = MEASURING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    LARGEST.store(0, Ordering::Relaxed);
-    // Every 389th bit under Miri, which interprets each open and read; 389 is prime, so
-    // the flips still land on every bit position within a byte.
-    for bit in (0..bytes.len() * 8).step_by(if cfg!(miri) { 389 } else { 1 }) {
-        let mut damaged = bytes.to_vec();
-        damaged[bit / 8] ^= 1 << (bit % 8);
-        check_damaged(&model, Bytes::from(damaged), &format!("bit {bit} flipped"));
-    }
-    let largest = LARGEST.load(Ordering::Relaxed);
+    let ((), largest) = ALLOC.measure(|| {
+        // Every 389th bit under Miri, which interprets each open and read; 389 is prime,
+        // so the flips still land on every bit position within a byte.
+        for bit in (0..bytes.len() * 8).step_by(if cfg!(miri) { 389 } else { 1 }) {
+            let mut damaged = bytes.to_vec();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            check_damaged(&model, Bytes::from(damaged), &format!("bit {bit} flipped"));
+        }
+    });
     assert!(
         largest < 64 << 10,
         "an allocation of {largest} bytes for a {}-byte table",
@@ -211,34 +177,33 @@ fn damage_behind_valid_checksums_never_panics_or_allocates_wildly() {
     let model = small_model();
     let (bytes, _) = build(&model, TableOptions::default().block_size(64));
     let footer_at = bytes.len() - floe_sstable::FOOTER_LEN;
-    let _measuring = MEASURING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    LARGEST.store(0, Ordering::Relaxed);
-    let mut opened = 0;
-    // Every 193rd bit under Miri, which interprets each open and read.
-    for bit in (0..footer_at * 8).step_by(if cfg!(miri) { 193 } else { 1 }) {
-        let mut damaged = bytes.to_vec();
-        damaged[bit / 8] ^= 1 << (bit % 8);
-        // A flip in a frame's length field breaks the walk; leave those to the sweep above.
-        if !refresh_frame_checksums(&mut damaged) {
-            continue;
+    let (opened, largest) = ALLOC.measure(|| {
+        let mut opened = 0;
+        // Every 193rd bit under Miri, which interprets each open and read.
+        for bit in (0..footer_at * 8).step_by(if cfg!(miri) { 193 } else { 1 }) {
+            let mut damaged = bytes.to_vec();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            // A flip in a frame's length field breaks the walk; leave those to the sweep
+            // above.
+            if !refresh_frame_checksums(&mut damaged) {
+                continue;
+            }
+            let Ok(table) = Table::open(Bytes::from(damaged)) else {
+                continue;
+            };
+            opened += 1;
+            let _ = scan(&table, Bound::Unbounded, Bound::Unbounded);
+            let _ = scan_back(&table, Bound::Unbounded, Bound::Unbounded);
+            for key in model.keys() {
+                let _ = table.get(&key.user_key, MAX_SEQNO);
+            }
         }
-        let Ok(table) = Table::open(Bytes::from(damaged)) else {
-            continue;
-        };
-        opened += 1;
-        let _ = scan(&table, Bound::Unbounded, Bound::Unbounded);
-        let _ = scan_back(&table, Bound::Unbounded, Bound::Unbounded);
-        for key in model.keys() {
-            let _ = table.get(&key.user_key, MAX_SEQNO);
-        }
-    }
+        opened
+    });
     assert!(
         opened > 0,
         "some damage must get past open for this test to mean anything"
     );
-    let largest = LARGEST.load(Ordering::Relaxed);
     assert!(
         largest < 64 << 10,
         "an allocation of {largest} bytes for a {}-byte table",

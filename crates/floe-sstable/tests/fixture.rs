@@ -4,7 +4,6 @@
 //! with `FLOE_WRITE_FIXTURE=1 cargo test -p floe-sstable --test fixture`, and keep the old
 //! file's test.
 
-#[expect(dead_code, reason = "this test binary needs only the model helpers")]
 mod common;
 
 use std::ops::Bound;

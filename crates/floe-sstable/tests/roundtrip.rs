@@ -7,10 +7,11 @@ mod common;
 use std::ops::Bound;
 
 use bytes::Bytes;
-use common::{Model, build, model_get, model_range, scan, scan_back, seed};
+use common::{Model, build, model_get, model_range, scan, scan_back};
 use floe_core::fs::{FileSystem, StdFs};
 use floe_core::{InternalKey, MAX_SEQNO, SeqNo, ValueKind};
 use floe_sstable::{Error, Table, TableBuilder, TableIter, TableOptions};
+use floe_testkit::seed;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 

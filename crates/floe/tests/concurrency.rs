@@ -55,7 +55,7 @@ fn single_key(writer: usize, index: usize) -> String {
 fn acknowledged_writes_are_never_lost_or_hidden_across_freezes() {
     const KEYS: usize = 300;
     const ROUNDS: usize = 6;
-    let seed = common::seed("acknowledged_writes_are_never_lost_or_hidden_across_freezes");
+    let seed = floe_testkit::seed("acknowledged_writes_are_never_lost_or_hidden_across_freezes");
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_with(dir.path(), options(2048)).unwrap();
     // progress[w] = how many of writer w's writes (round * KEYS + index) are acknowledged.
@@ -290,7 +290,7 @@ fn one_batch(items: &[(Vec<u8>, Vec<u8>)], group: usize, what: &str) -> Option<(
 fn readers_never_see_half_a_batch() {
     const GROUP: usize = 8;
     const ROUNDS: usize = 300;
-    let seed = common::seed("readers_never_see_half_a_batch");
+    let seed = floe_testkit::seed("readers_never_see_half_a_batch");
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_with(dir.path(), options(1024)).unwrap();
     let acked: Arc<Vec<AtomicUsize>> =

@@ -700,7 +700,7 @@ fn check_double_ended(mut iter: Iter, want: &[Pair], rng: &mut SmallRng, what: &
 
 #[test]
 fn double_ended_iteration_mixing_next_and_next_back() {
-    let seed = common::seed("double_ended_iteration_mixing_next_and_next_back");
+    let seed = floe_testkit::seed("double_ended_iteration_mixing_next_and_next_back");
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let db = open_tiny(dir.path());

@@ -503,8 +503,8 @@ fn sweep_image(
     rng: &mut SmallRng,
     tally: &mut Tally,
 ) {
-    let budget = common::env_usize("FLOE_SWEEP_BITS", 300);
-    let full = common::env_flag("FLOE_SWEEP_FULL");
+    let budget = floe_testkit::env_usize("FLOE_SWEEP_BITS", 300);
+    let full = floe_testkit::env_flag("FLOE_SWEEP_FULL");
     let mut names: Vec<String> = std::fs::read_dir(&image.dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -638,7 +638,7 @@ impl Tally {
 
 #[test]
 fn bit_flips_and_truncations_are_detected_or_harmless() {
-    let seed = common::seed("bit_flips_and_truncations_are_detected_or_harmless");
+    let seed = floe_testkit::seed("bit_flips_and_truncations_are_detected_or_harmless");
     let mut rng = SmallRng::seed_from_u64(seed);
     let images = prepare();
     let mut tally = Tally::default();

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use common::Model;
 use floe::{Db, Options, WriteBatch};
+use floe_testkit::env_required;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -144,12 +145,6 @@ fn options(sync: bool, buffer: usize) -> Options {
         .block_size(128)
 }
 
-fn env_parse<T: std::str::FromStr>(name: &str) -> T {
-    let text = std::env::var(name).unwrap_or_else(|_| panic!("child: {name} is not set"));
-    text.parse()
-        .unwrap_or_else(|_| panic!("child: {name} is not valid: {text:?}"))
-}
-
 /// The child half of the harnesses: it runs only when the parent re-executes this binary
 /// with `FLOE_CRASH_CHILD_DIR` set; in a normal run it has nothing to do.
 #[test]
@@ -157,15 +152,15 @@ fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_DIR) else {
         return;
     };
-    let seed: u64 = env_parse(CHILD_SEED);
+    let seed: u64 = env_required(CHILD_SEED);
     let starts: Vec<usize> = std::env::var(CHILD_START)
         .expect("child: start positions")
         .split(',')
         .map(|s| s.parse().expect("child: a start position"))
         .collect();
-    let sync = env_parse::<u8>(CHILD_SYNC) == 1;
-    let buffer: usize = env_parse(CHILD_BUFFER);
-    assert_eq!(starts.len(), env_parse::<usize>(CHILD_WRITERS));
+    let sync = env_required::<u8>(CHILD_SYNC) == 1;
+    let buffer: usize = env_required(CHILD_BUFFER);
+    assert_eq!(starts.len(), env_required::<usize>(CHILD_WRITERS));
     // Every line is written whole under the stdout lock and flushed at once: what the
     // parent reads must be what the child did.
     let say = |line: &str| {
@@ -312,17 +307,17 @@ fn read_state(db: &Db, what: &str) -> Model {
 
 #[test]
 fn kill_9_keeps_every_acknowledged_write_and_a_consistent_prefix() {
-    let seed = common::seed("kill_9_keeps_every_acknowledged_write_and_a_consistent_prefix");
-    harness(seed, 1, common::env_usize("FLOE_CRASH_CYCLES", 30));
+    let seed = floe_testkit::seed("kill_9_keeps_every_acknowledged_write_and_a_consistent_prefix");
+    harness(seed, 1, floe_testkit::env_usize("FLOE_CRASH_CYCLES", 30));
 }
 
 #[test]
 fn kill_9_during_group_commits_keeps_each_writers_prefix() {
-    let seed = common::seed("kill_9_during_group_commits_keeps_each_writers_prefix");
+    let seed = floe_testkit::seed("kill_9_during_group_commits_keeps_each_writers_prefix");
     harness(
         seed,
         4,
-        common::env_usize("FLOE_CRASH_CYCLES", 30).div_ceil(2),
+        floe_testkit::env_usize("FLOE_CRASH_CYCLES", 30).div_ceil(2),
     );
 }
 

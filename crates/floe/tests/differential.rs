@@ -142,8 +142,8 @@ fn random_read(
 
 #[test]
 fn differential_against_a_btreemap_model() {
-    let seed = common::seed("differential_against_a_btreemap_model");
-    let ops = common::env_usize("FLOE_DIFF_OPS", 9000);
+    let seed = floe_testkit::seed("differential_against_a_btreemap_model");
+    let ops = floe_testkit::env_usize("FLOE_DIFF_OPS", 9000);
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let open = || Db::open_with(dir.path(), common::tiny_options()).expect("open");

@@ -23,10 +23,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use disk::child::{self, Finished, env, say};
+use disk::child::{self, Finished, say};
 use disk::ext4::{EXT4_GOING_FLAGS_NOLOGFLUSH, Ext4};
 use disk::passthrough::{FailReads, Passthrough};
 use floe::{Db, Error, Options};
+use floe_testkit::env_required;
 
 /// The test that runs a child's role; see [`real_disk_child`].
 const CHILD: &str = "real_disk_child";
@@ -129,9 +130,9 @@ fn fill_options() -> Options {
 /// Child: writes in order until a write or a sync fails, syncing every `SYNC_EVERY`
 /// writes and reporting each successful sync (`synced <n>`: writes `0..n` are durable).
 fn fill_until_failure() {
-    let dir: PathBuf = env(DIR);
-    let value_len: usize = env(VALUE_LEN);
-    let sync_every: usize = env(SYNC_EVERY);
+    let dir: PathBuf = env_required(DIR);
+    let value_len: usize = env_required(VALUE_LEN);
+    let sync_every: usize = env_required(SYNC_EVERY);
     let db = Db::open_with(&dir, fill_options()).expect("child: open");
     say("opened");
     let mut failure = None;
@@ -339,16 +340,16 @@ fn full_ext4_disk_fails_writes_with_enospc_and_keeps_every_synced_write() {
 /// the first failure or when it reaches `LIMIT_BYTES` bytes or `LIMIT_MS` milliseconds
 /// (`gave-up`).
 fn write_through_shutdown() {
-    let dir: PathBuf = env(DIR);
-    let value_len: usize = env(VALUE_LEN);
-    let sync_every: usize = env(SYNC_EVERY);
-    let pace = Duration::from_micros(env(PACE_US));
-    let limit_bytes: u64 = env(LIMIT_BYTES);
-    let limit = Duration::from_millis(env(LIMIT_MS));
+    let dir: PathBuf = env_required(DIR);
+    let value_len: usize = env_required(VALUE_LEN);
+    let sync_every: usize = env_required(SYNC_EVERY);
+    let pace = Duration::from_micros(env_required(PACE_US));
+    let limit_bytes: u64 = env_required(LIMIT_BYTES);
+    let limit = Duration::from_millis(env_required(LIMIT_MS));
     let options = Options::default()
-        .write_buffer_size(env(WRITE_BUFFER))
-        .wal_bytes_per_sync(env(BYTES_PER_SYNC))
-        .wal_sync_interval(Duration::from_millis(env(SYNC_INTERVAL_MS)));
+        .write_buffer_size(env_required(WRITE_BUFFER))
+        .wal_bytes_per_sync(env_required(BYTES_PER_SYNC))
+        .wal_sync_interval(Duration::from_millis(env_required(SYNC_INTERVAL_MS)));
     let db = Db::open_with(&dir, options).expect("child: open");
 
     let quiesce = Arc::new(AtomicBool::new(false));
@@ -641,7 +642,7 @@ impl FuseSetup {
 /// `read-all ok` (or the first write that came back wrong), otherwise
 /// `open-failed <class> | <message>`.
 fn open_and_read_all() {
-    let dir: PathBuf = env(DIR);
+    let dir: PathBuf = env_required(DIR);
     let db = match Db::open_with(&dir, fuse_options()) {
         Ok(db) => db,
         Err(err) => return say(&format!("open-failed {} | {err}", classify(&err))),
@@ -665,8 +666,8 @@ fn open_and_read_all() {
 /// writes spread over the table, reporting `got <i> <ok|wrong|absent|error class>` for
 /// each, and `all-read` at the end.
 fn read_tables() {
-    let dir: PathBuf = env(DIR);
-    let wait = env::<u8>(WAIT) == 1;
+    let dir: PathBuf = env_required(DIR);
+    let wait = env_required::<u8>(WAIT) == 1;
     say("opening");
     let db = match Db::open_with(&dir, fuse_options()) {
         Ok(db) => db,

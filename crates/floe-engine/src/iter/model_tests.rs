@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use floe_core::{InternalKey, MAX_SEQNO, SeqNo, ValueKind};
+use floe_testkit::seed;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -14,16 +15,6 @@ use super::test_util::source;
 use super::{CompactionIter, Entry, MergingIter, VisibleIter};
 
 const CASES: usize = 400;
-
-/// The seed from `FLOE_SEED`, or a fresh one; printed either way so a failure replays.
-fn seed(test: &str) -> u64 {
-    let seed = match std::env::var("FLOE_SEED") {
-        Ok(text) => text.parse().expect("FLOE_SEED must be a u64"),
-        Err(_) => rand::rng().random(),
-    };
-    println!("{test}: FLOE_SEED={seed}");
-    seed
-}
 
 /// A user key from a small space, so that keys have several versions; includes the
 /// empty key and `0xff` bytes.

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use floe_core::fs::{DirLock, FileSystem, StdFs, WritableFile};
+use floe_core::fs::{DirLock, FileSyncer, FileSystem, StdFs, WritableFile};
 
 /// The operations a fault can target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,7 +24,8 @@ pub enum FaultOp {
     Create,
     /// One `write` call on a file opened through the file system.
     Write,
-    /// `sync_data` or `sync_all` on such a file.
+    /// `sync_data` or `sync_all` on such a file, or `sync_data` on a
+    /// [`FileSyncer`] it handed out.
     Sync,
     /// [`FileSystem::rename`].
     Rename,
@@ -58,6 +59,8 @@ struct State {
     counts: Vec<(FaultOp, u64)>,
     /// Faults fired so far.
     injected: u64,
+    /// Set by [`FaultyFs::hide_syncers`].
+    hide_syncers: bool,
 }
 
 /// What [`State::check`] decided for one operation.
@@ -181,6 +184,13 @@ impl FaultyFs {
         });
     }
 
+    /// Makes every file, opened before or after, offer no [`FileSyncer`] from now on
+    /// (`syncer()` returns `None`), as a file system without them would, so that the
+    /// owner's fallback of syncing through the file itself is tested.
+    pub fn hide_syncers(&self) {
+        self.state().hide_syncers = true;
+    }
+
     /// Disarms every fault; the counters are kept.
     pub fn heal(&self) {
         self.state().rules.clear();
@@ -267,6 +277,43 @@ impl WritableFile for FaultyFile {
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.fs.check(FaultOp::Write, Path::new(&self.path))?;
         self.inner.set_len(len)
+    }
+
+    fn syncer(&self) -> io::Result<Option<Arc<dyn FileSyncer>>> {
+        if self.fs.state().hide_syncers {
+            return Ok(None);
+        }
+        let Some(inner) = self.inner.syncer()? else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(FaultySyncer {
+            inner,
+            path: self.path.clone(),
+            fs: self.fs.clone(),
+        })))
+    }
+}
+
+/// A [`FileSyncer`] of a [`FaultyFile`]: each sync first asks for a verdict, as
+/// [`FaultOp::Sync`] on the file's path.
+struct FaultySyncer {
+    inner: Arc<dyn FileSyncer>,
+    path: String,
+    fs: FaultyFs,
+}
+
+impl fmt::Debug for FaultySyncer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultySyncer")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileSyncer for FaultySyncer {
+    fn sync_data(&self) -> io::Result<()> {
+        self.fs.check(FaultOp::Sync, Path::new(&self.path))?;
+        self.inner.sync_data()
     }
 }
 
@@ -400,6 +447,25 @@ mod tests {
         assert!(fs.sync_dir(dir.path()).is_err());
         fs.sync_dir(dir.path()).unwrap();
         assert!(fs.map(&dir.path().join("000001.log")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn syncers_fail_with_their_file_and_can_be_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFs::new();
+        let mut log = fs.create(&dir.path().join("000001.log")).unwrap();
+        let syncer = log.syncer().unwrap().expect("a syncer of a real file");
+        log.write_all(b"data").unwrap();
+        syncer.sync_data().unwrap();
+        fs.fail_always_on(FaultOp::Sync, Some(".log"));
+        assert!(syncer.sync_data().is_err());
+        assert!(log.sync_data().is_err());
+        assert_eq!((fs.count(FaultOp::Sync), fs.injected()), (3, 2));
+        fs.heal();
+        syncer.sync_data().unwrap();
+        assert!(format!("{syncer:?}").contains("000001.log"));
+        fs.hide_syncers();
+        assert!(log.syncer().unwrap().is_none());
     }
 
     #[test]

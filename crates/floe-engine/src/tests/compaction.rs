@@ -27,15 +27,6 @@ fn leveled() -> Options {
         .level_size_multiplier(2)
 }
 
-fn seed() -> u64 {
-    let seed = std::env::var("FLOE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random::<u64>);
-    println!("FLOE_SEED={seed}");
-    seed
-}
-
 /// Waits until the background workers have nothing left to do, so a test can inspect a
 /// settled tree.
 fn settle(db: &Db) {
@@ -82,7 +73,7 @@ fn check_every_get(db: &Db, model: &Model, context: &str) {
 
 #[test]
 fn randomized_run_with_compactions_matches_a_model() {
-    let seed = seed();
+    let seed = floe_testkit::seed("randomized_run_with_compactions_matches_a_model");
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     // Each reopen switches between dynamic and static level targets, so that each finds
@@ -214,7 +205,7 @@ fn background_compaction_goes_deep_and_snapshots_keep_their_values() {
 
 #[test]
 fn deleted_keys_never_come_back() {
-    let seed = seed();
+    let seed = floe_testkit::seed("deleted_keys_never_come_back");
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let options = leveled().num_levels(4);
@@ -352,7 +343,9 @@ fn dynamic_targets_keep_a_small_tree_at_the_bottom_and_grow_levels_upward() {
     // take level 0's merges, each a multiplier smaller than the one below; the base
     // level stays within the base size and the bottom stays the largest.
     let mut keys: Vec<u32> = (2000..12_000).collect();
-    let mut rng = SmallRng::seed_from_u64(seed());
+    let mut rng = SmallRng::seed_from_u64(floe_testkit::seed(
+        "dynamic_targets_keep_a_small_tree_at_the_bottom_and_grow_levels_upward",
+    ));
     for i in (1..keys.len()).rev() {
         keys.swap(i, rng.random_range(0..=i));
     }

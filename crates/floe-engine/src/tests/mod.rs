@@ -1,6 +1,7 @@
 //! Unit tests of the engine as a whole: the write path, freeze and flush, back-pressure,
-//! poisoning, recovery and compaction.
+//! poisoning, the background log sync, recovery and compaction.
 
+mod background_sync;
 mod compaction;
 mod hostile_files;
 mod lifecycle;

@@ -151,3 +151,94 @@ fn with_synced_writes_a_hole_in_the_unacknowledged_group_keeps_every_synced_writ
     let reopened = Db::open(&copy).expect("open after a power loss must succeed");
     assert_eq!(dump(&reopened).len(), 40);
 }
+
+/// The log segments of `dir`, oldest first.
+fn logs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+/// Options with no background threads and a one-page memtable, so that a few writes
+/// freeze it and the frozen segment stays until asked to flush.
+fn manual() -> Options {
+    Options::default()
+        .write_buffer_size(4096)
+        .max_immutable_memtables(3)
+        .manual_background(true)
+}
+
+#[test]
+fn an_older_segment_that_lost_all_its_records_ends_the_prefix_without_corruption() {
+    // A power loss with `sync(false)` can lose an older segment's length (so all of its
+    // records) while a newer segment's pages survived: the newer one's first batch then
+    // starts past the next sequence number. Nothing of it was synced, so that is where
+    // the recovered prefix ends, not corruption.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), manual());
+    for i in 0..40 {
+        db.put(key(i), vec![b'x'; 300]).unwrap();
+    }
+    let copy_dir = tempfile::tempdir().unwrap();
+    copy_live(dir.path(), copy_dir.path());
+    drop(db);
+    let segments = logs(copy_dir.path());
+    assert!(segments.len() >= 3, "{segments:?}");
+    std::fs::write(&segments[0], b"").unwrap();
+    let reopened = Db::open(copy_dir.path()).expect("open after a power loss must succeed");
+    assert_eq!(dump(&reopened), Vec::new());
+}
+
+#[test]
+fn a_gap_before_a_segment_with_a_marker_is_corruption() {
+    // The same loss, but the newer segment holds a marker: a sync covered it, and every
+    // sync covers the older segments first, so the lost records were durable.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), manual());
+    for i in 0..40 {
+        db.put(key(i), vec![b'x'; 300]).unwrap();
+    }
+    db.sync().unwrap();
+    db.put("after the sync", "x").unwrap();
+    let copy_dir = tempfile::tempdir().unwrap();
+    copy_live(dir.path(), copy_dir.path());
+    drop(db);
+    let segments = logs(copy_dir.path());
+    std::fs::write(&segments[0], b"").unwrap();
+    assert!(matches!(
+        Db::open(copy_dir.path()),
+        Err(Error::Corruption { .. })
+    ));
+}
+
+#[test]
+fn damage_in_a_frozen_segment_left_at_a_clean_close_is_corruption() {
+    // Close syncs the segments of frozen memtables it leaves behind and ends each with a
+    // marker, so damage in one is reported, not dropped as a tail with the writes after it.
+    // Writes stop right after a freeze, so the active segment is empty at close and the
+    // newest frozen segment is the last that holds records: nothing after it would give
+    // its damage away.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), manual());
+    let mut i = 0;
+    while logs(dir.path()).len() < 3 {
+        db.put(key(i), vec![b'x'; 300]).unwrap();
+        i += 1;
+    }
+    db.close().unwrap();
+    let segments = logs(dir.path());
+    let newest = segments.last().unwrap();
+    assert_eq!(std::fs::metadata(newest).unwrap().len(), 0, "{segments:?}");
+    let frozen = &segments[segments.len() - 2];
+    let mut bytes = std::fs::read(frozen).unwrap();
+    bytes[20] ^= 0x10;
+    std::fs::write(frozen, &bytes).unwrap();
+    assert!(matches!(
+        Db::open(dir.path()),
+        Err(Error::Corruption { .. })
+    ));
+}

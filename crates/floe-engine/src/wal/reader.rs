@@ -8,6 +8,8 @@
 //! the `wal` module docs) states that a completed sync had made the damaged bytes durable:
 //! then the records after it were durable too, and dropping them silently would lose them.
 
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -29,23 +31,27 @@ pub(crate) struct LogReplay {
     pub(crate) durable_through: u64,
 }
 
-/// A fragment that passed every check: its type and the extent of its payload.
-struct Fragment {
+/// A fragment that passed every check: its type, the extent of its payload, and the
+/// payload's bytes.
+struct Fragment<'a> {
     ty: FragmentType,
     payload: Range<usize>,
+    bytes: &'a [u8],
 }
 
 /// Parses and checks the fragment whose header starts at `pos`, which must leave at least
 /// a header's room in its block. The checks run cheapest first, because the corruption
 /// scan calls this at every offset of the damaged region.
-fn parse_fragment(data: &[u8], pos: usize) -> Result<Fragment, &'static str> {
-    let Some(header) = data.get(pos..pos + HEADER_SIZE) else {
+fn parse_fragment(data: &[u8], pos: usize) -> Result<Fragment<'_>, &'static str> {
+    let Some(&[crc0, crc1, crc2, crc3, len0, len1, type_byte]) =
+        data.get(pos..).and_then(<[u8]>::first_chunk::<HEADER_SIZE>)
+    else {
         return Err("the fragment header is cut short");
     };
-    let Some(ty) = FragmentType::from_u8(header[6]) else {
+    let Some(ty) = FragmentType::from_u8(type_byte) else {
         return Err("the fragment type is unknown (zero-filled or damaged)");
     };
-    let len = u16::from_le_bytes([header[4], header[5]]);
+    let len = u16::from_le_bytes([len0, len1]);
     let start = pos + HEADER_SIZE;
     let end = start + usize::from(len);
     let block_end = (pos / BLOCK_SIZE + 1) * BLOCK_SIZE;
@@ -55,13 +61,14 @@ fn parse_fragment(data: &[u8], pos: usize) -> Result<Fragment, &'static str> {
     let Some(payload) = data.get(start..end) else {
         return Err("the fragment payload is cut short");
     };
-    let stored = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-    if stored != fragment_crc(header[6], len, payload) {
+    let stored = u32::from_le_bytes([crc0, crc1, crc2, crc3]);
+    if stored != fragment_crc(type_byte, len, payload) {
         return Err("the fragment checksum does not match");
     }
     Ok(Fragment {
         ty,
         payload: start..end,
+        bytes: payload,
     })
 }
 
@@ -79,7 +86,7 @@ fn find_marker_beyond(data: &[u8], from: usize, damage: usize) -> Option<(usize,
             continue;
         }
         if let Ok(fragment) = parse_fragment(data, pos) {
-            if let Some(durable) = synced_claim(data, &fragment)
+            if let Some(durable) = synced_claim(&fragment)
                 && durable > damage as u64
             {
                 return Some((pos, durable));
@@ -108,11 +115,11 @@ fn find_next_fragment(data: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The durable length a marker fragment states; `None` for any other fragment.
-fn synced_claim(data: &[u8], fragment: &Fragment) -> Option<u64> {
+fn synced_claim(fragment: &Fragment<'_>) -> Option<u64> {
     if fragment.ty != FragmentType::Synced {
         return None;
     }
-    let bytes: [u8; SYNCED_PAYLOAD] = data.get(fragment.payload.clone())?.try_into().ok()?;
+    let bytes: [u8; SYNCED_PAYLOAD] = fragment.bytes.try_into().ok()?;
     Some(u64::from_le_bytes(bytes))
 }
 
@@ -170,10 +177,10 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
                 break (start, pos, reason);
             }
         };
-        let payload = &data[fragment.payload.clone()];
+        let payload = fragment.bytes;
         match (fragment.ty, pending.as_mut()) {
             (FragmentType::Synced, None) => {
-                if let Some(durable) = synced_claim(&data, &fragment) {
+                if let Some(durable) = synced_claim(&fragment) {
                     durable_through = durable_through.max(durable);
                 }
             }
@@ -224,6 +231,11 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    reason = "a test panics to fail"
+)]
 mod tests {
     use super::*;
     use crate::wal::encode_log;
@@ -500,11 +512,7 @@ mod tests {
 
     #[test]
     fn random_garbage_never_panics() {
-        let seed = std::env::var("FLOE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(rand::random::<u64>);
-        println!("FLOE_SEED={seed}");
+        let seed = floe_testkit::seed("random_garbage_never_panics");
         let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
         let records: Vec<&[u8]> = vec![b"a", b"bb", &[7; 100]];
         let good = encode_log(records);

@@ -3,8 +3,9 @@
 //! the file.
 
 use std::io;
+use std::sync::Arc;
 
-use floe_core::fs::{MapMut, WritableFile};
+use floe_core::fs::{FileSyncer, MapMut, WritableFile};
 
 use super::{BLOCK_SIZE, HEADER_SIZE, encode_record, encode_synced_marker};
 
@@ -14,6 +15,9 @@ const RETAINED_BUFFER: usize = 1 << 20;
 
 /// Maps of a log segment grow by at least this much at a time once the first is full.
 const MIN_GROWTH: u64 = 1 << 20;
+
+/// A multiple of every memory page size (4 KiB to 64 KiB).
+const MAX_PAGE: u64 = 64 << 10;
 
 /// Appends records to one log file (a segment or a manifest).
 ///
@@ -34,6 +38,9 @@ pub(crate) struct LogWriter {
     file: Box<dyn WritableFile>,
     /// Bytes written so far; the position within the current block is `len % BLOCK_SIZE`.
     len: u64,
+    /// How many of the first bytes are known durable: set by a successful sync, and by
+    /// [`LogWriter::note_synced`] for a sync made through a [`FileSyncer`].
+    synced: u64,
     /// The frame buffer, reused across appends.
     buf: Vec<u8>,
     /// Set by the first failed write or sync.
@@ -44,11 +51,11 @@ pub(crate) struct LogWriter {
     /// The shared maps appends copy into, in file order and contiguous from offset 0
     /// (each with its start offset); empty when appends go through `write_all`.
     maps: Vec<(u64, Box<dyn MapMut>)>,
+    /// How far [`LogWriter::discard_written`] has unmapped the maps (the log's length then).
+    discarded: u64,
     /// Set by [`LogWriter::trim`]: the log is closed to appends (a mapped writer's file
     /// position never moved, so a `write` after the maps are gone would land at offset 0).
     trimmed: bool,
-    /// How many bytes of the log a completed sync has made durable.
-    synced: u64,
     /// The largest durable length a marker in the log states (see the `wal` module docs):
     /// the next append begins with a new marker while `synced` is ahead of it.
     marked: u64,
@@ -60,12 +67,13 @@ impl LogWriter {
         LogWriter {
             file,
             len: 0,
+            synced: 0,
             buf: Vec::new(),
             failed: false,
             reserved: 0,
             maps: Vec::new(),
+            discarded: 0,
             trimmed: false,
-            synced: 0,
             marked: 0,
         }
     }
@@ -175,27 +183,21 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Records that a sync made through another handle (the background sync) completed,
-    /// covering the first `through` bytes: the next append states it in a marker.
+    /// Records that the first `through` bytes are durable, synced through a handle from
+    /// [`LogWriter::syncer`] while this writer went on appending: the next append states
+    /// it in a marker.
     pub(crate) fn note_synced(&mut self, through: u64) {
         self.synced = self.synced.max(through.min(self.len));
     }
 
-    /// How many bytes of the log a completed sync has made durable.
-    pub(crate) fn synced_len(&self) -> u64 {
-        self.synced
-    }
-
-    /// Makes the whole log durable and appends a final durable-offset marker stating so;
-    /// the caller's next sync makes the marker durable too. Reading the log after any
-    /// crash then tells damage anywhere before the marker from a tolerated tail. For a
-    /// clean close, where it costs one more sync than closing without it.
+    /// Appends a durable-offset marker stating the last completed sync, if no marker
+    /// states it yet; the next sync makes the marker durable too. After a sync of the
+    /// whole log, reading it after any crash then tells damage anywhere before the marker
+    /// from a tolerated tail. For a segment that takes no more records (frozen, or at a
+    /// clean close, where it costs one more sync than closing without it).
     pub(crate) fn seal(&mut self) -> io::Result<()> {
-        if self.len == 0 || self.trimmed {
+        if self.trimmed {
             return Ok(());
-        }
-        if self.synced < self.len {
-            self.sync()?;
         }
         if self.marked < self.synced {
             self.append(std::iter::empty::<&[u8]>())?;
@@ -278,9 +280,46 @@ impl LogWriter {
         result
     }
 
+    /// A handle that syncs this log's file from another thread without this writer (see
+    /// [`FileSyncer`]); `None` where the file offers none, and the owner then syncs
+    /// through [`LogWriter::sync`]. Each call may cost a descriptor, so take one per file.
+    pub(crate) fn syncer(&self) -> io::Result<Option<Arc<dyn FileSyncer>>> {
+        self.file.syncer()
+    }
+
+    /// Unmaps the memory pages of the maps that appends are done with, every whole page
+    /// before the end of the log, so that a sync does not have to write-protect each of
+    /// them (see [`MapMut::discard`]); their bytes stay in the page cache for it to write.
+    /// For the background sync, before it syncs the file; appends never read back or
+    /// store behind the end, so they do not map those pages again.
+    pub(crate) fn discard_written(&mut self) {
+        let end = self.len;
+        if end <= self.discarded {
+            return;
+        }
+        // From the start of the largest possible page that held the old end: that page,
+        // partial then and so kept, may be whole now.
+        let from = self.discarded - self.discarded % MAX_PAGE;
+        for (start, map) in &mut self.maps {
+            let map_end = *start + map.len() as u64;
+            let (lo, hi) = (from.max(*start), end.min(map_end));
+            if lo < hi {
+                let offset = usize::try_from(lo - *start).unwrap_or(usize::MAX);
+                let len = usize::try_from(hi - lo).unwrap_or(0);
+                map.discard(offset, len);
+            }
+        }
+        self.discarded = end;
+    }
+
     /// The number of bytes written to the file.
     pub(crate) fn len(&self) -> u64 {
         self.len
+    }
+
+    /// How many of the first bytes are known durable (at most [`LogWriter::len`]).
+    pub(crate) fn synced(&self) -> u64 {
+        self.synced
     }
 }
 
@@ -369,6 +408,33 @@ mod tests {
     }
 
     #[test]
+    fn synced_follows_syncs_and_notes_and_never_goes_back() {
+        let file = MemFile::default();
+        let mut writer = LogWriter::new(Box::new(file.clone()));
+        writer.append([b"first"]).unwrap();
+        let first = writer.len();
+        assert_eq!(writer.synced(), 0);
+        writer.append([b"second"]).unwrap();
+        writer.note_synced(first);
+        assert_eq!(writer.synced(), first);
+        // A note of an older sync, arriving late, does not move it back.
+        writer.note_synced(first - 1);
+        assert_eq!(writer.synced(), first);
+        writer.sync().unwrap();
+        assert_eq!(writer.synced(), writer.len());
+        writer.append([b"third"]).unwrap();
+        writer.sync_all().unwrap();
+        assert_eq!(writer.synced(), writer.len());
+        writer.append([b"fourth"]).unwrap();
+        *file.fail.lock().unwrap() = true;
+        let before = writer.synced();
+        assert!(writer.sync().is_err());
+        assert_eq!(writer.synced(), before);
+        // A file without a handle of its own offers no syncer.
+        assert!(writer.syncer().unwrap().is_none());
+    }
+
+    #[test]
     fn a_failed_write_or_sync_disables_the_writer() {
         let file = MemFile::default();
         let mut writer = LogWriter::new(Box::new(file.clone()));
@@ -413,8 +479,13 @@ mod tests {
             .collect();
         records.extend((0..40u8).map(|i| vec![i; 3000]));
         records.push(vec![0xab; 3 << 20]);
-        for group in records.chunks(7) {
+        for (i, group) in records.chunks(7).enumerate() {
             writer.append(group).unwrap();
+            // The background sync unmaps what appends are done with now and then; the
+            // appends after it and the file's bytes are unaffected.
+            if i % 5 == 0 {
+                writer.discard_written();
+            }
         }
         writer.sync().unwrap();
         assert!(writer.len() > reserve + MIN_GROWTH);

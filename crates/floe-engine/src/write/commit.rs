@@ -92,7 +92,8 @@ impl Shared {
 
     /// Logs a group: stamps consecutive sequence numbers into its batches, appends them
     /// as one log record with one write (see [`LogState::append_group`]) and at most one
-    /// sync. Returns the memtable they all go into and the last sequence number, or the
+    /// sync; an unsynced group counts its bytes toward the background sync (see
+    /// `log_sync.rs`). Returns the memtable they all go into and the last sequence number, or the
     /// error every batch of the group gets.
     fn log_group(&self, group: &mut Group) -> Result<(Arc<Memtable>, SeqNo)> {
         let mut log = lock(&self.log);
@@ -103,12 +104,22 @@ impl Shared {
         let first = log.next_seqno;
         let next = group.stamp(first);
         let sync = self.options.sync || group.asks_sync();
-        if let Err(err) = self.append_and_sync(&mut log, first, group, sync) {
-            let name = log_path(&self.dir, log.number);
-            return Err(self.poison(Error::io(
-                format_args!("appending to log {}", name.display()),
-                err,
-            )));
+        let appended = match log.append_group(first, group) {
+            Ok(appended) => appended,
+            Err(err) => {
+                let name = log_path(&self.dir, log.number);
+                return Err(self.poison(Error::io(
+                    format_args!("appending to log {}", name.display()),
+                    err,
+                )));
+            }
+        };
+        // Planted bug (simulation only): a synced group is acknowledged without waiting for
+        // its sync.
+        if sync && !cfg!(floe_planted = "ack_before_fdatasync") {
+            self.sync_group(&mut log)?;
+        } else {
+            self.note_unsynced(&mut log, appended);
         }
         log.next_seqno = next;
         // Every batch of a logged group is acknowledged, so the leader counts them all:
@@ -120,26 +131,11 @@ impl Shared {
         Ok((mem, next - 1))
     }
 
-    /// Appends the group's record to the active segment and, if `sync`, syncs it, timing
-    /// the sync for the next sync leader's wait for joiners.
-    fn append_and_sync(
-        &self,
-        log: &mut LogState,
-        first: SeqNo,
-        group: &Group,
-        sync: bool,
-    ) -> std::io::Result<()> {
-        log.append_group(first, group)?;
-        if !sync {
-            return Ok(());
-        }
+    /// Syncs the active segment for a group that asked for it (a failure poisons the
+    /// database), timing the sync for the next sync leader's wait for joiners.
+    fn sync_group(&self, log: &mut LogState) -> Result<()> {
         let start = Instant::now();
-        // Planted bug (simulation only): the group is acknowledged without waiting for
-        // its sync.
-        if cfg!(floe_planted = "ack_before_fdatasync") {
-            return Ok(());
-        }
-        log.writer.sync()?;
+        self.sync_segment(log.number, &mut log.writer)?;
         Counters::add(&self.counters.log_syncs, 1);
         self.commits.record_sync(start.elapsed());
         Ok(())

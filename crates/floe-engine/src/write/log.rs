@@ -30,6 +30,11 @@ pub(crate) struct LogState {
     /// Writers of the segments of frozen memtables, kept so that `Shared::sync` can make
     /// them durable too; dropped once their memtable is flushed.
     pub(super) frozen_logs: Vec<(u64, LogWriter)>,
+    /// Log bytes appended without a sync since the background syncer last took stock or
+    /// `Shared::sync` synced every segment; zero means every segment is synced (or the
+    /// database is poisoned). A leader that takes it past `wal_bytes_per_sync` wakes the
+    /// syncer (see `log_sync.rs`).
+    pub(super) unsynced_bytes: u64,
     /// Where a commit group of several batches is encoded as one log record (see
     /// [`encode_group`]); kept between groups so that it is allocated once.
     group_record: Vec<u8>,
@@ -44,6 +49,7 @@ impl LogState {
             number,
             next_seqno,
             frozen_logs: Vec::new(),
+            unsynced_bytes: 0,
             group_record: Vec::new(),
         }
     }
@@ -60,7 +66,8 @@ impl LogState {
     }
 
     /// Appends the batches of `group`, stamped with consecutive sequence numbers from
-    /// `first`, to the active segment with one write.
+    /// `first`, to the active segment with one write; returns how many bytes that
+    /// appended.
     ///
     /// Several batches become one record whose header is the group's first sequence
     /// number and total count, followed by every batch's operations in order: a valid
@@ -69,24 +76,34 @@ impl LogState {
     /// it is logged, and saves a fragment header and a batch header per extra batch (11
     /// bytes or so, a tenth of a small write's record; RocksDB merges its write groups
     /// the same way).
-    pub(super) fn append_group(&mut self, first: SeqNo, group: &Group) -> io::Result<()> {
+    pub(super) fn append_group(&mut self, first: SeqNo, group: &Group) -> io::Result<u64> {
         let LogState {
             writer,
             group_record,
             ..
         } = self;
+        let before = writer.len();
         if group.len() == 1 {
-            return writer.append(group.batches().map(|batch| batch.payload()));
-        }
-        if encode_group(first, group.batches(), group_record) {
+            writer.append(group.batches().map(|batch| batch.payload()))?;
+        } else if encode_group(first, group.batches(), group_record) {
             let appended = writer.append([&group_record[..]]);
             if group_record.capacity() > MAX_RETAINED_GROUP_RECORD {
                 *group_record = Vec::new();
             }
-            return appended;
+            appended?;
+        } else {
+            // A total count beyond the header's 32 bits: one record per batch.
+            writer.append(group.batches().map(|batch| batch.payload()))?;
         }
-        // A total count beyond the header's 32 bits: one record per batch.
-        writer.append(group.batches().map(|batch| batch.payload()))
+        Ok(writer.len() - before)
+    }
+
+    /// Counts `bytes` appended without a sync; returns whether they took the count past
+    /// `limit` (never, when `limit` is 0: the byte bound is off).
+    pub(super) fn count_unsynced(&mut self, bytes: u64, limit: u64) -> bool {
+        let before = self.unsynced_bytes;
+        self.unsynced_bytes = before.saturating_add(bytes);
+        limit > 0 && before < limit && self.unsynced_bytes >= limit
     }
 
     /// Makes `writer` of segment `number` the active segment; the old one joins the
@@ -104,19 +121,5 @@ impl LogState {
     pub(super) fn prune_frozen(&mut self, state: &State) {
         self.frozen_logs
             .retain(|(number, _)| state.frozen.iter().any(|f| f.log_number == *number));
-    }
-
-    /// Prepares every segment for close, best effort: each ends in a marker that says all
-    /// of it is durable, so damage anywhere in it is told from a tail at the next open
-    /// (`wal` module docs), and the active segment gives back its reserved room, so that
-    /// the sync that follows also makes the shorter length durable. A failed seal fails
-    /// that sync, which reports it; a failed trim only leaves a zero tail, which the next
-    /// open reads past.
-    pub(crate) fn seal_for_close(&mut self) {
-        let _ = self.writer.seal();
-        for (_, frozen) in &mut self.frozen_logs {
-            let _ = frozen.seal();
-        }
-        let _ = self.writer.trim();
     }
 }

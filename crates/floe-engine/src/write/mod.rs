@@ -5,18 +5,21 @@
 //! `commit.rs` is the path itself; `queue.rs` the commit queue that writers and leaders
 //! meet in; `log.rs` what the holder of the log mutex owns; `publish.rs` the in-order
 //! publication of sequence numbers; `freeze.rs` the memtable switch with back-pressure;
-//! `stall.rs` the level-0 write stalls; `log_sync.rs` `Db::sync`; `batch.rs` the batch and
+//! `stall.rs` the level-0 write stalls; `log_sync.rs` `Db::sync` and the background log
+//! sync, with `sync_gate.rs` the gate every segment sync passes; `batch.rs` the batch and
 //! its log payload.
 
 pub(crate) mod batch;
 mod commit;
 mod freeze;
 mod log;
-mod log_sync;
+pub(crate) mod log_sync;
 pub(crate) mod publish;
 mod queue;
 mod stall;
+mod sync_gate;
 
 pub use batch::WriteBatch;
 pub(crate) use log::LogState;
 pub(crate) use queue::CommitQueue;
+pub(crate) use sync_gate::SyncGate;

@@ -71,8 +71,6 @@ impl Publisher {
     /// store that advances it, so the inserts up to it are seen); when it gives up, the
     /// writer takes the lock and waits exactly as without it. The loom model runs without
     /// the spin: it adds no state, only a shortcut to a return the wait would also reach.
-    // The loom model builds this module alone and runs it without the spin.
-    #[cfg_attr(floe_loom, allow(dead_code))]
     pub(crate) fn spinning(mut self, spin: bool) -> Publisher {
         self.spin = spin;
         self

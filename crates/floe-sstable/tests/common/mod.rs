@@ -116,18 +116,3 @@ pub(crate) fn scan_back(
     entries.reverse();
     Ok(entries)
 }
-
-/// The seed of a randomized test: `FLOE_SEED` if set, else a fresh one; printed so a
-/// failure can be replayed.
-pub(crate) fn seed(test: &str) -> u64 {
-    let seed = std::env::var("FLOE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    println!("{test}: seed {seed} (replay with FLOE_SEED={seed})");
-    seed
-}

@@ -1,12 +1,12 @@
-//! Helpers shared by the contract-level suites: seed handling, environment knobs, a
-//! `BTreeMap` reference model and ways to drain a [`floe::Iter`] into plain vectors.
+//! Helpers shared by the contract-level suites: a `BTreeMap` reference model and ways to
+//! drain a [`floe::Iter`] into plain vectors. Seeds and environment knobs come from
+//! `floe-testkit`.
 //!
 //! Each suite declares `pub mod common;` so that helpers one suite leaves unused are not
 //! reported as dead code.
 
 use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use floe::{Error, Iter, Options};
 
@@ -15,43 +15,6 @@ pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// One key/value pair as plain vectors, so results compare directly with the model.
 pub type Pair = (Vec<u8>, Vec<u8>);
-
-/// The seed of a randomized test: `FLOE_SEED` when set (to replay a failure), otherwise
-/// one drawn from the clock. It is printed so that a failing run can be replayed.
-pub fn seed(test: &str) -> u64 {
-    let seed = match std::env::var("FLOE_SEED") {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("FLOE_SEED must be a u64, got {text:?}")),
-        Err(_) => {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            // Mixing in the process id keeps two suites started in the same instant apart.
-            (nanos as u64) ^ (u64::from(std::process::id()) << 32)
-        }
-    };
-    println!("{test}: seed {seed} (replay with FLOE_SEED={seed})");
-    seed
-}
-
-/// The value of the environment variable `name` as a number, or `default` when unset.
-pub fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number, got {text:?}")),
-        Err(_) => default,
-    }
-}
-
-/// Whether the environment variable `name` is set to something other than `0` or empty.
-pub fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
-}
 
 /// Options with a tiny write buffer and block size, so that a few hundred writes already
 /// produce several flushes, tables with many blocks and compactions.

@@ -30,13 +30,6 @@ pub(crate) fn say(line: &str) {
     out.flush().expect("child: stdout");
 }
 
-/// The child side: the value of the environment variable `name`.
-pub(crate) fn env<T: std::str::FromStr>(name: &str) -> T {
-    let text = std::env::var(name).unwrap_or_else(|_| panic!("child: {name} is not set"));
-    text.parse()
-        .unwrap_or_else(|_| panic!("child: {name} is not valid: {text:?}"))
-}
-
 /// A running child; dropping it kills the child (`SIGKILL`) and reaps it, so a failing
 /// test leaves no process behind holding a mount busy.
 #[derive(Debug)]

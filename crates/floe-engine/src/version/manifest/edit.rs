@@ -6,6 +6,8 @@
 //! largest) with `Corruption`: the manifest record's checksum already vouches for the
 //! bytes, so anything it cannot read was written by a different format or a bug.
 
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
 use bytes::Bytes;
 use floe_core::coding::{Decoder, put_length_prefixed, put_u64, put_varint};
 use floe_core::{InternalKey, MAX_SEQNO, SeqNo, unpack_trailer};
@@ -202,6 +204,11 @@ impl VersionEdit {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    reason = "a test panics to fail"
+)]
 pub(crate) mod tests {
     use floe_core::ValueKind;
 

@@ -95,7 +95,8 @@ impl ManifestWriter {
     /// a clean close; edits may still follow.
     pub(crate) fn seal(&mut self) -> Result<()> {
         self.log
-            .seal()
+            .sync()
+            .and_then(|()| self.log.seal())
             .and_then(|()| self.log.sync())
             .map_err(|err| Error::io(format!("sealing {}", manifest_file_name(self.number)), err))
     }
