@@ -44,3 +44,12 @@ pub use options::{MAX_KEY_SIZE, MAX_VALUE_SIZE, Options};
 pub use read::{Iter, Snapshot};
 pub use stats::{LevelStats, Stats};
 pub use write::WriteBatch;
+
+/// The engine's own concurrency protocols, for the loom models in `tests/loom_*.rs`: built
+/// only with `--cfg floe_loom` (`cargo xtask loom`), where the sync shim gives them loom's
+/// primitives. Not part of the API, and absent from every other build.
+#[cfg(floe_loom)]
+#[doc(hidden)]
+pub mod loom {
+    pub use crate::write::publish::Publisher;
+}

@@ -1,12 +1,13 @@
-//! The synchronization shim: `std` in normal builds, `loom` under `--cfg floe_loom`;
-//! [`lock`], [`wait`] and [`wait_timeout`], which the engine's `std` locks are taken
-//! with; and
-//! [`spin_until`], the bounded spin of the commit path's short waits.
+//! The synchronization shim: `std` in normal builds, `loom` under `--cfg floe_loom`, the
+//! one switch between the two; [`lock`], [`wait`] and [`wait_timeout`], which the engine's
+//! `std` locks are taken with; and [`spin_until`], the bounded spin of the commit path's
+//! short waits.
 //!
 //! Only the protocols that the loom models check import their primitives from here (the
-//! in-order publication of sequence numbers in [`crate::write::publish`]). The rest of the engine
-//! uses `std` directly on purpose: it is built around `ArcSwap`, the skiplist and file I/O,
-//! which loom cannot see into, so it sits outside every model.
+//! in-order publication of sequence numbers in [`crate::write::publish`], which the crate
+//! exposes to the models as `floe_engine::loom` under the same cfg). The rest of the
+//! engine uses `std` directly on purpose: it is built around `ArcSwap`, the skiplist and
+//! file I/O, which loom cannot see into, so it sits outside every model.
 
 #[cfg(floe_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};

@@ -7,21 +7,18 @@
 //! soon as it is inserted (a `fetch_max`, without waiting for its predecessors), and the
 //! model must catch it.
 //!
-//! Run: `RUSTFLAGS="--cfg floe_loom" cargo test -p floe-engine --release --test loom_publish`.
+//! The model drives the engine's own [`Publisher`], which the crate exposes as
+//! `floe_engine::loom` when it is built with `--cfg floe_loom`, against loom's primitives.
+//!
+//! Run: `cargo xtask loom` (or `RUSTFLAGS="--cfg floe_loom --cfg crossbeam_loom" cargo
+//! test -p floe-engine --release --test loom_publish`).
 
 #![cfg(floe_loom)]
 
-// The model compiles the engine's own protocol file against the loom shim.
-#[path = "../src/write/publish.rs"]
-mod publish;
-#[path = "../src/sync.rs"]
-mod sync;
-
+use floe_engine::loom::Publisher;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use loom::thread;
-
-use publish::Publisher;
 
 /// The two operations the model drives.
 trait Publish: Send + Sync + 'static {

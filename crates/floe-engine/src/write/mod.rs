@@ -14,6 +14,13 @@ mod commit;
 mod freeze;
 mod log;
 pub(crate) mod log_sync;
+#[cfg_attr(
+    not(floe_loom),
+    expect(
+        unreachable_pub,
+        reason = "`Publisher` is public for the loom model, which reaches it only under `--cfg floe_loom`"
+    )
+)]
 pub(crate) mod publish;
 mod queue;
 mod stall;

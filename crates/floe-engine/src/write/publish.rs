@@ -11,7 +11,11 @@
 //! advances to 6 in one store, then wakes C.
 //!
 //! The loom model of this protocol (with a broken variant it catches) is
-//! `crates/floe-engine/tests/loom_publish.rs`; it compiles this very file.
+//! `crates/floe-engine/tests/loom_publish.rs`: under `--cfg floe_loom` the crate builds
+//! this file against loom's primitives (through `crate::sync`) and re-exports
+//! [`Publisher`] as `floe_engine::loom::Publisher`, so the model drives the very type the
+//! write path uses. That is why the type and its methods are `pub`: in every other build
+//! the module is crate-private.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +23,7 @@ use crate::sync::{AtomicU64, Condvar, Mutex, MutexGuard, Ordering, spin_until};
 
 /// The visible sequence number and the batches that completed ahead of a predecessor.
 #[derive(Debug)]
-pub(crate) struct Publisher {
+pub struct Publisher {
     /// The largest sequence number `s` such that every batch up to `s` is fully inserted.
     /// Stored only under `parked`'s lock (so advances never race); loaded without it.
     visible: AtomicU64,
@@ -51,7 +55,7 @@ struct Parked {
 
 impl Publisher {
     /// A publisher whose visible sequence number starts at `visible`.
-    pub(crate) fn new(visible: u64) -> Publisher {
+    pub fn new(visible: u64) -> Publisher {
         Publisher {
             visible: AtomicU64::new(visible),
             parked: Mutex::new(Parked::default()),
@@ -71,7 +75,7 @@ impl Publisher {
     /// store that advances it, so the inserts up to it are seen); when it gives up, the
     /// writer takes the lock and waits exactly as without it. The loom model runs without
     /// the spin: it adds no state, only a shortcut to a return the wait would also reach.
-    pub(crate) fn spinning(mut self, spin: bool) -> Publisher {
+    pub fn spinning(mut self, spin: bool) -> Publisher {
         self.spin = spin;
         self
     }
@@ -79,7 +83,7 @@ impl Publisher {
     /// The visible sequence number. Acquire pairs with the Release store in
     /// [`Publisher::complete`]: every memtable insert of a batch at or below the returned
     /// number happens-before this load returns.
-    pub(crate) fn visible(&self) -> u64 {
+    pub fn visible(&self) -> u64 {
         self.visible.load(Ordering::Acquire)
     }
 
@@ -97,7 +101,7 @@ impl Publisher {
     /// Every sequence number below `first` must belong to a batch that will also call
     /// `complete`, or this waits forever: the commit leader hands out sequence numbers
     /// only to batches whose log record was written.
-    pub(crate) fn complete(&self, first: u64, last: u64) {
+    pub fn complete(&self, first: u64, last: u64) {
         debug_assert!(first <= last, "an empty batch is never published");
         let mut parked = self.lock();
         // `visible` is only stored under this lock, so a Relaxed load reads the latest.
@@ -151,7 +155,7 @@ impl Publisher {
     }
 
     /// Waits until every sequence number up to `seqno` is visible.
-    pub(crate) fn wait_for(&self, seqno: u64) {
+    pub fn wait_for(&self, seqno: u64) {
         let parked = self.lock();
         self.wait_locked(parked, seqno);
     }
