@@ -5,14 +5,37 @@
 //! Users program against the facade crate `floe`, which re-exports the public items here:
 //! [`Db`], [`Options`], [`WriteBatch`], [`Snapshot`], [`Iter`], [`Error`] and [`Result`].
 //!
-//! Code map: [`Db`] (`db.rs`) is the handle; `shared.rs` holds the core every handle and
-//! the flush thread share; `commit.rs` is the write path (group commit, memtable switch,
-//! back-pressure, write stalls); `publish.rs` the in-order publication of sequence
-//! numbers; `flush.rs` the background flush; `recovery.rs` open; `read.rs` reads,
-//! iterators and snapshots; `pick.rs` chooses compactions and `compact.rs` runs them (the
-//! background worker and the manual full compaction); `stats.rs` the counters behind
-//! [`Db::stats`]; `state.rs` the `arc-swap`ped state; `table.rs` the handles of table files. `wal`, `manifest`, `batch` and `filename` are the on-disk
-//! formats; `iter` the merging iterators.
+//! Code map, by concern:
+//!
+//! ```text
+//! db.rs           Db, the handle: open, the background threads, close and drop
+//! shared.rs       Shared, the core every handle and worker reaches, made of the parts below
+//! recovery.rs     open: lock, manifest, tables, log replay, new segment and manifest, orphans
+//! read.rs         reads, Iter and Snapshot
+//! flush.rs        the flush worker and the flush of one frozen memtable
+//! background.rs   the signals that wake the workers and whoever waits for them
+//! snapshots.rs    the registry of live snapshots
+//! write/          the write path
+//!   commit.rs       group commit: enqueue, lead or wait, log the group, apply, publish
+//!   queue.rs        CommitQueue, where writers and leaders meet
+//!   log.rs          LogState, what the holder of the log mutex owns
+//!   publish.rs      in-order publication of sequence numbers (the loom model's subject)
+//!   freeze.rs       the memtable switch, with back-pressure
+//!   stall.rs        level-0 write stalls
+//!   log_sync.rs     Db::sync, the sync at close, and the background log sync
+//!   sync_gate.rs    the gate every segment sync passes, and the log syncer's signal
+//!   batch.rs        WriteBatch and its log payload
+//! version/        what the database is made of
+//!   state.rs        State and CurrentState, whose install is the one way to replace it
+//!   levels.rs       Version, the tables of each level
+//!   table.rs        table handles and the table writer
+//!   manifest/       version edits, the manifest files and CURRENT, the live manifest
+//! compaction/     pick.rs chooses a compaction, compact.rs runs it
+//! iter/           merging, visibility and compaction iterators
+//! wal/            the log framing, its writer and its reader (segments and manifests)
+//! filename.rs     file names and the file-number counter
+//! options.rs, error.rs, stats.rs, sync.rs (the std/loom shim)
+//! ```
 
 mod background;
 mod compaction;
