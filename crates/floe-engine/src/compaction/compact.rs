@@ -4,9 +4,9 @@
 //! One compaction runs at a time (the `compaction` mutex), so the inputs a job chose from
 //! the latest state stay in every later state until the job installs its result: only
 //! compactions remove tables, and flushes only add level-0 tables, whose data is newer
-//! than every input. The result is applied by one manifest edit and one state swap derived
-//! from the latest state under the state mutex; the merge and the file writes happen
-//! before, holding neither that mutex nor the manifest's.
+//! than every input. The result is applied by one manifest edit and one state install
+//! derived from the latest state ([`Shared::install_edit`]); the merge and the file writes
+//! happen before, holding neither the install mutex nor the manifest's.
 //!
 //! Ordering with snapshots: the inputs are taken from the state *before* the registry of
 //! live snapshots is read. A snapshot registered after that read has a sequence number at
