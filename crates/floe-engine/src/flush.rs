@@ -48,69 +48,19 @@ pub(crate) fn run_flush_worker(shared: Arc<Shared>) {
 }
 
 impl Shared {
-    /// Flushes the oldest frozen memtable `frozen` (see the module docs for the order).
+    /// Flushes the oldest frozen memtable `frozen` (see the module docs for the order):
+    /// writes its table, appends the edit and installs the state that swaps the memtable
+    /// for the table, then deletes the memtable's segment.
     pub(crate) fn flush_memtable(&self, frozen: &FrozenMem) -> Result<()> {
-        let mut added = Vec::new();
-        let mut last_seqno: SeqNo = 0;
-        if !frozen.mem.is_empty() {
-            let number = self.file_numbers.allocate()?;
-            let mut writer =
-                TableWriter::create(&self.fs, &self.dir, number, self.table_options())?;
-            // Only the versions some reader can still see go into the table: the newest
-            // of each key, plus the ones live snapshots need (the rule of
-            // [`CompactionIter`]). Tombstones all stay, since older versions may lie in
-            // the tables below. The snapshots are read after the memtable was frozen, and
-            // every entry in it was published before that, so a snapshot taken later sees
-            // the newest version of each key, which is always kept.
-            let snapshots = self.snapshots.live();
-            let entries: BoxedSource = Box::new(
-                frozen
-                    .mem
-                    .entries(Bound::Unbounded, Bound::Unbounded)
-                    .map(Ok),
-            );
-            let kept = CompactionIter::new(MergingIter::new(vec![entries]), snapshots, false);
-            for entry in kept {
-                let (key, value) = entry?;
-                // The newest version of each key is always kept, so this is the largest
-                // sequence number in the memtable.
-                last_seqno = last_seqno.max(key.seqno);
-                writer.add(&key, &value)?;
-            }
-            let file = writer.finish()?;
-            self.counters.add_flush(file.size);
-            self.fs
-                .sync_dir(&self.dir)
-                .map_err(|err| Error::io("syncing the database directory", err))?;
-            added.push(TableHandle::open(&self.fs, &self.dir, file)?);
-        }
-
+        let (added, last_seqno) = self.write_table(frozen)?;
         // Planted bug (simulation only): the segment goes before the edit that obsoletes it
         // is durable.
         if cfg!(floe_planted = "segment_deleted_before_edit") {
             let _ = self.fs.remove_file(&log_path(&self.dir, frozen.log_number));
         }
         let mut manifest = lock(&self.manifest);
-        // The segments still needed start with the next-newer memtable's. A concurrent
-        // freeze only pushes at the front, and what it pushes carries the number that was
-        // the active segment's, so this number does not change while we work.
-        let log_number = {
-            let state = self.state.load();
-            let at = state
-                .frozen
-                .iter()
-                .position(|f| Arc::ptr_eq(&f.mem, &frozen.mem))
-                .ok_or_else(|| {
-                    Error::corruption("internal error: flushed memtable not in the state")
-                })?;
-            if at == 0 {
-                state.log_number
-            } else {
-                state.frozen[at - 1].log_number
-            }
-        };
         let edit = VersionEdit {
-            log_number: Some(log_number),
+            log_number: Some(self.log_number_after(frozen)?),
             next_file_number: Some(self.file_numbers.peek()),
             last_seqno: (last_seqno > 0).then_some(last_seqno),
             added: added.iter().map(|t| (0, t.file.clone())).collect(),
@@ -126,6 +76,67 @@ impl Shared {
         let _ = self.fs.remove_file(&log_path(&self.dir, frozen.log_number));
         self.background.progressed();
         Ok(())
+    }
+
+    /// Writes the table of `frozen`, synced and renamed into place with its directory
+    /// entry synced, and opens it; returns it (none for an empty memtable) with the
+    /// largest sequence number it holds (0 if none).
+    fn write_table(&self, frozen: &FrozenMem) -> Result<(Vec<Arc<TableHandle>>, SeqNo)> {
+        let mut added = Vec::new();
+        let mut last_seqno: SeqNo = 0;
+        if frozen.mem.is_empty() {
+            return Ok((added, last_seqno));
+        }
+        let number = self.file_numbers.allocate()?;
+        let mut writer = TableWriter::create(&self.fs, &self.dir, number, self.table_options())?;
+        // Only the versions some reader can still see go into the table: the newest of
+        // each key, plus the ones live snapshots need (the rule of [`CompactionIter`]).
+        // Tombstones all stay, since older versions may lie in the tables below. The
+        // snapshots are read after the memtable was frozen, and every entry in it was
+        // published before that, so a snapshot taken later sees the newest version of each
+        // key, which is always kept.
+        let snapshots = self.snapshots.live();
+        let entries: BoxedSource = Box::new(
+            frozen
+                .mem
+                .entries(Bound::Unbounded, Bound::Unbounded)
+                .map(Ok),
+        );
+        let kept = CompactionIter::new(MergingIter::new(vec![entries]), snapshots, false);
+        for entry in kept {
+            let (key, value) = entry?;
+            // The newest version of each key is always kept, so this is the largest
+            // sequence number in the memtable.
+            last_seqno = last_seqno.max(key.seqno);
+            writer.add(&key, &value)?;
+        }
+        let file = writer.finish()?;
+        self.counters.add_flush(file.size);
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|err| Error::io("syncing the database directory", err))?;
+        added.push(TableHandle::open(&self.fs, &self.dir, file)?);
+        Ok((added, last_seqno))
+    }
+
+    /// The log number the flush of `frozen` records: the segments still needed start with
+    /// the next-newer memtable's. A concurrent freeze only pushes at the front, and what it
+    /// pushes carries the number that was the active segment's, so this number does not
+    /// change while the flush works.
+    fn log_number_after(&self, frozen: &FrozenMem) -> Result<u64> {
+        let state = self.state.load();
+        let at = state
+            .frozen
+            .iter()
+            .position(|f| Arc::ptr_eq(&f.mem, &frozen.mem))
+            .ok_or_else(|| {
+                Error::corruption("internal error: flushed memtable not in the state")
+            })?;
+        Ok(if at == 0 {
+            state.log_number
+        } else {
+            state.frozen[at - 1].log_number
+        })
     }
 
     /// Flushes the oldest frozen memtable in the calling thread, if there is one, for a

@@ -3,10 +3,10 @@
 //!
 //! [`Shared`] is made of parts, each a type of the module that keeps its rules: the state
 //! and its one way to be replaced ([`CurrentState`]), the publisher of sequence numbers,
-//! the commit queue, the log ([`LogState`], under the log mutex), the manifest
-//! ([`ManifestState`], under the manifest mutex), the log's sync gate, the file-number
-//! counter, the background signals, the snapshot registry and the compaction pointers. None of those modules
-//! imports this one. What takes several parts at once is an `impl Shared` in the module
+//! the commit queue, the log ([`LogState`], under the log mutex), the log's sync gate, the
+//! manifest ([`ManifestState`], under the manifest mutex), the file-number counter, the
+//! background signals, the snapshot registry and the compaction pointers. None of those
+//! modules imports this one. What takes several parts at once is an `impl Shared` in the module
 //! of that work: the write path (`write/`), the flush (`flush.rs`), compaction
 //! (`compaction/compact.rs`), reads (`read.rs`); open (`recovery.rs`) builds the core with
 //! [`Shared::new`]. What is here is what all of them share: poisoning, the end of

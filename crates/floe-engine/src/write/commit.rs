@@ -93,8 +93,8 @@ impl Shared {
     /// Logs a group: stamps consecutive sequence numbers into its batches, appends them
     /// as one log record with one write (see [`LogState::append_group`]) and at most one
     /// sync; an unsynced group counts its bytes toward the background sync (see
-    /// `log_sync.rs`). Returns the memtable they all go into and the last sequence number, or the
-    /// error every batch of the group gets.
+    /// `log_sync.rs`). Returns the memtable they all go into and the last sequence
+    /// number, or the error every batch of the group gets.
     fn log_group(&self, group: &mut Group) -> Result<(Arc<Memtable>, SeqNo)> {
         let mut log = lock(&self.log);
         self.check_writable()?;

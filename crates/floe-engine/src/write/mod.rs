@@ -18,7 +18,7 @@ pub(crate) mod log_sync;
     not(floe_loom),
     expect(
         unreachable_pub,
-        reason = "`Publisher` is public for the loom model, which reaches it only under `--cfg floe_loom`"
+        reason = "`Publisher` is public for the loom model, built only under `--cfg floe_loom`"
     )
 )]
 pub(crate) mod publish;
