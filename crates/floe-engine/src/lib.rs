@@ -30,7 +30,7 @@
 //!   levels.rs       Version, the tables of each level
 //!   table.rs        table handles and the table writer
 //!   manifest/       version edits, the manifest files and CURRENT, the live manifest
-//! compaction/     pick.rs chooses a compaction, compact.rs runs it
+//! compaction/     pick.rs chooses a compaction, compact.rs runs it, grandparents.rs cuts outputs
 //! iter/           merging, visibility and compaction iterators
 //! wal/            the log framing, its writer and its reader (segments and manifests)
 //! filename.rs     file names and the file-number counter

@@ -204,11 +204,6 @@ impl Shared {
         drop(lock(&self.dir_lock).take());
     }
 
-    /// Wakes the flush worker.
-    pub(crate) fn wake_flusher(&self) {
-        self.background.wake_flusher();
-    }
-
     /// Appends `edit` to the manifest (synced) and installs `next(latest)` as the state,
     /// in that order and both under the manifest mutex (the caller holds `manifest`), so
     /// that edits are installed in the order they are logged and the latest state's

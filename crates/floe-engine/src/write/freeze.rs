@@ -70,7 +70,7 @@ impl Shared {
             .install(|current| current.with_active_frozen(fresh, number, old_number));
         // Closes the writer gate; nobody is inside thanks to the drain above.
         old.active.freeze();
-        self.wake_flusher();
+        self.background.wake_flusher();
         Ok(())
     }
 
