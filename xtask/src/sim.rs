@@ -95,14 +95,7 @@ fn planted(only: Option<&str>, args: &[String]) -> anyhow::Result<()> {
         );
         run_command(
             cargo()
-                .args([
-                    "build",
-                    "--release",
-                    "--quiet",
-                    "--package",
-                    "floe-sim",
-                    "--target-dir",
-                ])
+                .args(["build", "--quiet", "--package", "floe-sim", "--target-dir"])
                 .arg(&target)
                 .env("RUSTFLAGS", rustflags.trim()),
         )?;
