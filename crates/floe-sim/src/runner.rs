@@ -543,17 +543,7 @@ impl Sim {
 
     /// Arms one random fault on the simulated disk.
     fn arm_fault(&mut self) {
-        const KINDS: [SimOp; 8] = [
-            SimOp::Create,
-            SimOp::Write,
-            SimOp::Allocate,
-            SimOp::Sync,
-            SimOp::Rename,
-            SimOp::Remove,
-            SimOp::SyncDir,
-            SimOp::Read,
-        ];
-        let kind = KINDS[self.rng.random_range(0..KINDS.len())];
+        let kind = SimOp::ALL[self.rng.random_range(0..SimOp::ALL.len())];
         let nth = self.rng.random_range(0..12);
         let filter = [
             None,
