@@ -97,15 +97,17 @@ impl Shared {
             keyspace_log_number: Some(frozen.end_log),
             ..VersionEdit::default()
         };
-        self.install_edit(&mut manifest, &edit, |current| {
-            current.with_flushed(frozen, added)
-        })?;
-        self.maybe_roll_manifest(&mut manifest)?;
-        drop(manifest);
-        // The edit that obsoletes them is durable and installed: delete them.
+        manifest.append(&edit).map_err(|err| self.poison(err))?;
+        // The edit that obsoletes them is durable: delete them, before the state without
+        // the memtable is installed, so that whoever sees the flush done (`Db::flush`)
+        // finds them gone.
         if log_seqno.is_some() {
             self.remove_segments_below(floor);
         }
+        self.state
+            .install(|current| current.with_flushed(frozen, added));
+        self.maybe_roll_manifest(&mut manifest)?;
+        drop(manifest);
         self.background.progressed();
         Ok(())
     }

@@ -81,7 +81,7 @@ use crate::version::manifest::{
 };
 use crate::version::{NUM_LEVELS, State, TableHandle, TableWriter, Tree, version_from};
 use crate::wal::{LogWriter, read_log, segment_reserve};
-use crate::write::batch::decode_batch;
+use crate::write::batch::{batch_ops, check_batch};
 
 /// One keyspace as the manifest describes it.
 #[derive(Debug, Default)]
@@ -244,24 +244,40 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     }
     remove_orphan_segments(&*fs, &dir, &logs, &written, &recovered, newest_written);
     let counters = Counters::default();
-    let mut trees = Vec::with_capacity(recovered.keyspaces.len());
-    let mut replayed = replay.entries;
+    let mut tree_options = BTreeMap::new();
     for (&id, keyspace) in &recovered.keyspaces {
-        let tree_options = match &keyspace.options {
+        let resolved = match &keyspace.options {
             None => options.clone(),
             Some(persisted) => persisted.resolve(&options)?,
         };
-        let mut levels = tables.remove(&id).unwrap_or_default();
-        let entries = replayed.remove(&id).unwrap_or_default();
-        if let Some(table) = flush_replay(&fs, &dir, &tree_options, entries, &mut next_file)? {
-            counters.add_flush(table.file.size);
-            levels.push((0, table));
-        }
-        let version = version_from(levels);
+        tree_options.insert(id, resolved);
+    }
+    let threads = if options.is_manual_background() {
+        // A simulation run must do the same file operations in the same order each time.
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    };
+    let flushed = flush_replay(
+        &fs,
+        &dir,
+        &tree_options,
+        replay.entries,
+        &mut next_file,
+        threads,
+    )?;
+    for (id, table) in flushed {
+        counters.add_flush(table.file.size);
+        tables.entry(id).or_default().push((0, table));
+    }
+    let mut trees = Vec::with_capacity(recovered.keyspaces.len());
+    for (id, keyspace) in &recovered.keyspaces {
+        let version = version_from(tables.remove(id).unwrap_or_default());
+        let options = tree_options.remove(id).unwrap_or_else(|| options.clone());
         trees.push(Arc::new(Tree::new(
-            id,
+            *id,
             &keyspace.name,
-            Arc::new(tree_options),
+            Arc::new(options),
             version,
         )));
     }
@@ -471,7 +487,7 @@ fn replay_segments(
         let replay = read_log(Bytes::from(data), &name)?;
         written.push(!replay.records.is_empty());
         for (at, record) in replay.records.iter().enumerate() {
-            let (first, ops) = decode_batch(record)
+            let (first, count) = check_batch(record)
                 .map_err(|err| Error::corruption(format!("log {name}: {err}")))?;
             if first != expected {
                 // A segment whose records start past the next sequence number lost the
@@ -486,16 +502,19 @@ fn replay_segments(
                      expected; a log segment or record is missing"
                 )));
             }
-            let count = ops.len() as u64;
-            for (i, op) in ops.into_iter().enumerate() {
-                if recovered
-                    .replay_from(op.keyspace)
-                    .is_some_and(|from| number >= from)
-                {
-                    entries.entry(op.keyspace).or_default().push((
-                        InternalKey::new(op.key, first + i as u64, op.kind),
-                        op.value,
-                    ));
+            // The vector of the keyspace the last operation went to (`None`: skipped).
+            let mut target: Option<(KeyspaceId, Option<&mut Vec<_>>)> = None;
+            for (seqno, op) in (first..).zip(batch_ops(record)) {
+                if target.as_ref().is_none_or(|(id, _)| *id != op.keyspace) {
+                    let replays = recovered
+                        .replay_from(op.keyspace)
+                        .is_some_and(|from| number >= from);
+                    target.take();
+                    let vector = replays.then(|| entries.entry(op.keyspace).or_default());
+                    target = Some((op.keyspace, vector));
+                }
+                if let Some((_, Some(vector))) = &mut target {
+                    vector.push((InternalKey::new(op.key, seqno, op.kind), op.value));
                 }
             }
             expected = first.checked_add(count).ok_or_else(|| {
@@ -580,20 +599,70 @@ fn remove_orphan_segments(
     }
 }
 
-/// Writes the replayed `entries` of one keyspace to a level-0 table with its `options`,
-/// synced with its directory entry, numbered from `next_file`; `None` if nothing was
-/// replayed.
+/// Writes the replayed entries of each keyspace to a level-0 table of it with its options
+/// (`options`), numbered from `next_file`, on up to `threads` threads; returns the tables
+/// by keyspace. The tables are synced and renamed into place; their directory entries are
+/// made durable by the directory sync that follows the new segment's creation, before
+/// the manifest that lists them exists (one directory sync for all of them).
 fn flush_replay(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
+    options: &BTreeMap<KeyspaceId, Options>,
+    entries: BTreeMap<KeyspaceId, Vec<(InternalKey, Bytes)>>,
+    next_file: &mut u64,
+    threads: usize,
+) -> Result<Vec<(KeyspaceId, Arc<TableHandle>)>> {
+    let mut jobs = Vec::new();
+    for (id, entries) in entries {
+        if entries.is_empty() {
+            continue;
+        }
+        let Some(options) = options.get(&id) else {
+            continue;
+        };
+        jobs.push((id, allocate(next_file)?, options, entries));
+    }
+    let write = |(id, number, options, entries): (KeyspaceId, u64, &Options, Vec<_>)| {
+        write_replay_table(fs, dir, number, options, entries).map(|table| (id, table))
+    };
+    if threads <= 1 || jobs.len() <= 1 {
+        return jobs.into_iter().map(write).collect();
+    }
+    // Largest first, dealt round-robin: the threads finish at about the same time.
+    jobs.sort_by_key(|job| std::cmp::Reverse(job.3.len()));
+    let mut shares: Vec<Vec<_>> = (0..threads.min(jobs.len())).map(|_| Vec::new()).collect();
+    let count = shares.len();
+    for (at, job) in jobs.into_iter().enumerate() {
+        shares[at % count].push(job);
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                scope.spawn(move || share.into_iter().map(write).collect::<Result<Vec<_>>>())
+            })
+            .collect();
+        let mut tables = Vec::new();
+        for worker in workers {
+            let written = worker
+                .join()
+                .map_err(|_| Error::corruption("internal error: a replay flush thread panicked"))?;
+            tables.extend(written?);
+        }
+        Ok(tables)
+    })
+}
+
+/// Writes the replayed `entries` of one keyspace, sorted, to table `number` with
+/// `options`, synced and renamed into place (not its directory entry, see
+/// [`flush_replay`]).
+fn write_replay_table(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    number: u64,
     options: &Options,
     entries: Vec<(InternalKey, Bytes)>,
-    next_file: &mut u64,
-) -> Result<Option<Arc<TableHandle>>> {
-    if entries.is_empty() {
-        return Ok(None);
-    }
-    let number = allocate(next_file)?;
+) -> Result<Arc<TableHandle>> {
     let mut writer = TableWriter::create(fs, dir, number, options.table_options())?;
     for &(_, at) in &sorted_order(&entries) {
         let (key, value) = &entries[at];
@@ -601,9 +670,7 @@ fn flush_replay(
     }
     drop(entries);
     let file = writer.finish()?;
-    fs.sync_dir(dir)
-        .map_err(|err| Error::io("syncing the database directory", err))?;
-    Ok(Some(TableHandle::open(fs, dir, file)?))
+    TableHandle::open(fs, dir, file)
 }
 
 /// The files a new open starts with.

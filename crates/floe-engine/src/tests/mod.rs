@@ -4,6 +4,7 @@
 mod background_sync;
 mod compaction;
 mod hostile_files;
+mod keyspaces;
 mod lifecycle;
 mod option_limits;
 mod poison;

@@ -504,6 +504,7 @@ pub(crate) fn batch_ops(payload: &Bytes) -> impl Iterator<Item = BatchOp> + '_ {
 ///
 /// # Errors
 /// `Corruption` for any payload that [`check_batch`] refuses.
+#[cfg(any(test, fuzzing))]
 pub(crate) fn decode_batch(payload: &Bytes) -> Result<(SeqNo, Vec<BatchOp>)> {
     let (first, count) = check_batch(payload)?;
     // The check walked every operation, so `count` is the true number: it cannot make
