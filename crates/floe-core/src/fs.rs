@@ -144,6 +144,13 @@ pub trait FileSystem: Send + Sync + Debug + 'static {
     /// Takes an exclusive advisory lock on `path` (creating the file if needed), failing
     /// at once with [`io::ErrorKind::WouldBlock`] if another holder has it.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>>;
+    /// Makes `to` a second name of the file `from` (a hard link). A file system that
+    /// cannot (or `from` and `to` on different devices) fails, and the caller copies
+    /// instead; the default always fails with [`io::ErrorKind::Unsupported`].
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let _ = (from, to);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 /// The real file system: `std::fs`, `memmap2` and `flock`.
@@ -415,6 +422,10 @@ impl FileSystem for StdFs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::hard_link(from, to)
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {

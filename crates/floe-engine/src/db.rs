@@ -269,6 +269,21 @@ impl Db {
             .report(&shared.state.load(), &shared.options)
     }
 
+    /// Writes an openable copy of the database, every keyspace, into the directory `dir`,
+    /// which must not exist: every write acknowledged before the call, and possibly some
+    /// that were in flight, each whole. Table files and log segments are hard-linked where
+    /// the file system allows (and copied elsewhere), so a checkpoint costs time in
+    /// proportion to the number of files, not to the data; writers wait only while the
+    /// point in time is fixed. Open the copy with [`Db::open`] (it replays the linked log
+    /// segments then); it is independent of this database from then on.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `dir` exists, [`Error::Io`] if a file cannot be
+    /// linked or copied, [`Error::Poisoned`] or [`Error::Closed`] as for writes.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.inner.shared.checkpoint(dir.as_ref())
+    }
+
     /// Makes every write acknowledged before the call durable against power loss.
     ///
     /// # Errors

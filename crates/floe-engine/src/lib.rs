@@ -38,6 +38,7 @@
 //! ```
 
 mod background;
+mod checkpoint;
 mod compaction;
 mod db;
 mod error;

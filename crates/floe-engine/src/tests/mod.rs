@@ -2,6 +2,7 @@
 //! poisoning, the background log sync, recovery and compaction.
 
 mod background_sync;
+mod checkpoint;
 mod compaction;
 mod hostile_files;
 mod keyspaces;

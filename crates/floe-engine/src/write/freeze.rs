@@ -158,6 +158,21 @@ impl Shared {
         Ok(())
     }
 
+    /// Starts a new log segment without switching any memtable (for a checkpoint, which
+    /// takes the closed segments whole): every assigned batch is published first, so
+    /// that each memtable notes the old segment before anyone can find it unneeded.
+    pub(crate) fn rotate_log_locked(&self, log: &mut LogState) -> Result<()> {
+        self.check_writable()?;
+        self.publisher.wait_for(log.next_seqno - 1);
+        let (number, file) = self.create_segment()?;
+        let writer = LogWriter::segment(file, segment_reserve(self.options.write_buffer_size));
+        let (old_writer, _) = log.switch_segment(number, writer);
+        lock(&self.segments).switch(old_writer, number, log.next_seqno);
+        self.state
+            .install(|current| current.with_active_frozen(&[], Vec::new(), number));
+        Ok(())
+    }
+
     /// The keyspaces besides `switching` whose active memtable holds a write in the oldest
     /// segment still needed, if the segments kept outgrew `Options::max_total_wal_size`.
     /// (A frozen memtable in that segment is on its way to a table already.)
