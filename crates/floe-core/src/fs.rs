@@ -151,6 +151,12 @@ pub trait FileSystem: Send + Sync + Debug + 'static {
         let _ = (from, to);
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
+    /// Removes the empty directory `dir`; the default fails with
+    /// [`io::ErrorKind::Unsupported`].
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let _ = dir;
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 /// The real file system: `std::fs`, `memmap2` and `flock`.
@@ -426,6 +432,10 @@ impl FileSystem for StdFs {
 
     fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
         std::fs::hard_link(from, to)
+    }
+
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::remove_dir(dir)
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn DirLock>> {

@@ -38,6 +38,7 @@
 //! ```
 
 mod background;
+pub mod backup;
 mod checkpoint;
 mod compaction;
 mod db;
