@@ -13,9 +13,9 @@
 //! A backup starts as a checkpoint ([`crate::Db::checkpoint`]) into a temporary directory
 //! beside them, so it is one point in time for every keyspace and costs the live database
 //! no more than a checkpoint does. Each table is then checksummed (CRC-32 of the whole
-//! file) and moved into `shared/` unless a file of the same number, size and checksum is
+//! file) and moved into the `shared` directory unless a file of the same number, size and checksum is
 //! there already (then the checkpoint's link is dropped: nothing is copied twice); the
-//! other files move into `private/`. The description file lists every file with its size
+//! other files move into the `private` directory. The description file lists every file with its size
 //! and checksum, and ends with a checksum of its own; it is written under a temporary name,
 //! synced and renamed into place, so a crash leaves either a whole backup or debris that
 //! the next [`BackupEngine::open`] removes.
@@ -59,7 +59,7 @@ pub struct BackupInfo {
 /// its CRC-32.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct BackupFile {
-    /// The name under `shared/` or `private/`.
+    /// The name under the `shared` directory or the `private` directory.
     stored: String,
     shared: bool,
     /// The name in the database directory.
