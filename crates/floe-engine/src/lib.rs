@@ -44,6 +44,7 @@ mod compaction;
 mod db;
 mod error;
 mod filename;
+mod filter;
 mod flush;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_api;
@@ -60,12 +61,14 @@ mod sync;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+pub mod ttl;
 mod version;
 mod wal;
 mod write;
 
 pub use db::Db;
 pub use error::{Error, Result};
+pub use filter::{CompactionFilter, Decision};
 pub use keyspace::{Keyspace, KeyspaceOptions};
 pub use options::{MAX_KEY_SIZE, MAX_VALUE_SIZE, Options};
 pub use read::{Iter, Snapshot};

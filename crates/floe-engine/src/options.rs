@@ -3,13 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
-#[cfg(any(test, feature = "fault-injection"))]
 use std::sync::Arc;
 
 #[cfg(any(test, feature = "fault-injection"))]
 use floe_core::fs::FileSystem;
 
 use crate::error::{Error, Result};
+use crate::filter::{CompactionFilter, FilterRef};
 
 /// The largest key floe accepts, in bytes (64 KiB); a longer key is refused with
 /// [`crate::Error::InvalidArgument`].
@@ -78,6 +78,7 @@ pub struct Options {
     pub(crate) wal_sync_interval: Duration,
     pub(crate) db_write_buffer_size: Option<usize>,
     pub(crate) max_total_wal_size: Option<u64>,
+    pub(crate) compaction_filter: Option<FilterRef>,
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) file_system: Option<Arc<dyn FileSystem>>,
     #[cfg(any(test, feature = "fault-injection"))]
@@ -104,6 +105,7 @@ impl Default for Options {
             wal_sync_interval: Duration::from_secs(1),
             db_write_buffer_size: None,
             max_total_wal_size: None,
+            compaction_filter: None,
             #[cfg(any(test, feature = "fault-injection"))]
             file_system: None,
             #[cfg(any(test, feature = "fault-injection"))]
@@ -317,6 +319,17 @@ impl Options {
     #[must_use]
     pub fn max_total_wal_size(mut self, bytes: u64) -> Options {
         self.max_total_wal_size = Some(bytes);
+        self
+    }
+
+    /// The compaction filter of the `"default"` keyspace (default none): compaction asks it
+    /// about every value it rewrites that no live snapshot reads, and keeps, removes or
+    /// replaces the value as it decides (see [`crate::CompactionFilter`]). It is not
+    /// recorded in the database: give it at every open. Other keyspaces take theirs from
+    /// [`crate::KeyspaceOptions::compaction_filter`].
+    #[must_use]
+    pub fn compaction_filter(mut self, filter: impl CompactionFilter) -> Options {
+        self.compaction_filter = Some(FilterRef(Arc::new(filter)));
         self
     }
 

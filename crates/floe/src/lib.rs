@@ -111,9 +111,9 @@
 #[doc(inline)]
 pub use bytes::Bytes;
 #[doc(inline)]
-pub use floe_engine::backup;
-#[doc(inline)]
 pub use floe_engine::{
-    Db, Error, Iter, Keyspace, KeyspaceOptions, LevelStats, Options, Result, Snapshot, Stats,
-    WriteBatch, WriteOptions,
+    CompactionFilter, Db, Decision, Error, Iter, Keyspace, KeyspaceOptions, LevelStats, Options,
+    Result, Snapshot, Stats, WriteBatch, WriteOptions,
 };
+#[doc(inline)]
+pub use floe_engine::{backup, ttl};

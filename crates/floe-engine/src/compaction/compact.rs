@@ -269,7 +269,9 @@ impl Shared {
             .iter()
             .map(|(_, t)| t.source(Bound::Unbounded, Bound::Unbounded))
             .collect();
-        let entries = CompactionIter::new(MergingIter::new(sources), snapshots, job.bottommost);
+        let filter = options.compaction_filter.as_ref().map(|f| Arc::clone(&f.0));
+        let entries = CompactionIter::new(MergingIter::new(sources), snapshots, job.bottommost)
+            .with_filter(filter);
         let mut writer: Option<TableWriter> = None;
         let mut last_user_key = Bytes::new();
         let mut grandparents = GrandparentOverlap::new(

@@ -33,12 +33,23 @@
 //! Output: `Del@10, Put@6`. Reads at 4, 7 and now see nothing, `Put@6` and nothing, as
 //! before. Above the bottommost level the output is `Del@10, Put@6, Del@3`, since `Del@3`
 //! must keep hiding any older `Put` of the key in the levels below.
+//!
+//! # Compaction filters
+//!
+//! A keyspace's [`CompactionFilter`] sees the kept `Put` of the top stripe, the one only
+//! reads to come see: never a version a live snapshot reads. `Change` replaces its value;
+//! `Remove` turns it into a tombstone of the same sequence number, which the rule above
+//! then treats like any tombstone (it hides the older versions below, and at the bottom it
+//! goes unless a snapshot's `Put` lies under it).
 
 use bytes::Bytes;
 use floe_core::{SeqNo, ValueKind};
 
+use std::sync::Arc;
+
 use super::{Entry, MergingIter};
 use crate::Result;
+use crate::filter::{CompactionFilter, Decision};
 
 /// The entries of a merged stream that a compaction output must keep, in internal-key
 /// order (see the module documentation for the rule).
@@ -55,6 +66,8 @@ pub(crate) struct CompactionIter {
     queued: Option<Entry>,
     /// Set once the merged stream ended or failed.
     done: bool,
+    /// The keyspace's compaction filter, if it has one.
+    filter: Option<Arc<dyn CompactionFilter>>,
 }
 
 impl CompactionIter {
@@ -77,7 +90,28 @@ impl CompactionIter {
             pending_tombstone: None,
             queued: None,
             done: false,
+            filter: None,
         }
+    }
+
+    /// This iterator with `filter` applied to the versions only reads to come see (see
+    /// the module docs).
+    pub(crate) fn with_filter(mut self, filter: Option<Arc<dyn CompactionFilter>>) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// `entry`, the kept version of the top stripe, as the filter decides it.
+    fn filtered(&self, mut entry: Entry, filter: &dyn CompactionFilter) -> Entry {
+        match filter.filter(&entry.0.user_key, &entry.1) {
+            Decision::Keep => {}
+            Decision::Change(value) => entry.1 = value,
+            Decision::Remove => {
+                entry.0.kind = ValueKind::Delete;
+                entry.1 = Bytes::new();
+            }
+        }
+        entry
     }
 
     /// The stripe of `seqno`: the index of the oldest snapshot that sees it, or the number
@@ -123,6 +157,14 @@ impl Iterator for CompactionIter {
                     self.current = Some((entry.0.user_key.clone(), stripe));
                 }
             }
+            let entry = match &self.filter {
+                Some(filter)
+                    if stripe == self.snapshots.len() && entry.0.kind == ValueKind::Put =>
+                {
+                    self.filtered(entry, filter.as_ref())
+                }
+                _ => entry,
+            };
             if !self.bottommost {
                 return Some(Ok(entry));
             }
@@ -166,6 +208,49 @@ mod tests {
             tombstone("k", 3),
             entry("k", 1, ""),
         ]
+    }
+
+    /// Removes values "x", replaces values "up" by "UP".
+    struct Filter;
+
+    impl CompactionFilter for Filter {
+        fn filter(&self, _key: &[u8], value: &[u8]) -> Decision {
+            match value {
+                b"x" => Decision::Remove,
+                b"up" => Decision::Change(Bytes::from_static(b"UP")),
+                _ => Decision::Keep,
+            }
+        }
+    }
+
+    fn filtered(entries: Vec<Entry>, snapshots: &[SeqNo], bottommost: bool) -> Vec<Entry> {
+        let merged = MergingIter::new(vec![source(entries)]);
+        CompactionIter::new(merged, snapshots.to_vec(), bottommost)
+            .with_filter(Some(Arc::new(Filter)))
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn the_filter_sees_only_what_no_snapshot_reads_and_removes_with_a_tombstone() {
+        let entries = vec![
+            entry("a", 9, "x"),
+            entry("a", 3, "old"),
+            entry("b", 8, "up"),
+            entry("c", 2, "x"),
+        ];
+        // Snapshot 5 reads a@3 and c@2: the filter never sees them.
+        let out = filtered(entries.clone(), &[5], false);
+        assert_eq!(keys_of(&out), ["a@9-", "a@3", "b@8", "c@2"]);
+        assert_eq!(out[2].1, Bytes::from_static(b"UP"));
+        // Without snapshots, at the bottom: a removed key with nothing below goes whole.
+        let out = filtered(entries.clone(), &[], true);
+        assert_eq!(keys_of(&out), ["b@8"]);
+        // Above the bottom, the tombstone stays to hide older versions in lower levels.
+        assert_eq!(
+            keys_of(&filtered(entries, &[], false)),
+            ["a@9-", "b@8", "c@2-"]
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! [`KeyspaceOptions`]: the tree options of one keyspace (memtable size, table layout,
 //! level sizes), and their encoding in the manifest, which keeps them across reopens.
 
+use std::sync::Arc;
+
 use floe_core::coding::{Decoder, put_varint};
 
 use crate::error::{Error, Result};
+use crate::filter::{CompactionFilter, FilterRef};
 use crate::options::Options;
 
 /// The tree options of a keyspace created with [`crate::Db::keyspace_with`]: what its
@@ -34,6 +37,8 @@ pub struct KeyspaceOptions {
     level_size_multiplier: Option<u64>,
     max_bytes_for_level_base: Option<u64>,
     dynamic_level_bytes: Option<bool>,
+    /// Not recorded in the manifest: given at each open.
+    compaction_filter: Option<FilterRef>,
 }
 
 impl KeyspaceOptions {
@@ -107,6 +112,21 @@ impl KeyspaceOptions {
         self
     }
 
+    /// The keyspace's compaction filter (default none; see [`Options::compaction_filter`]).
+    /// Unlike the other options it is not recorded in the database: give it whenever the
+    /// keyspace is opened with [`crate::Db::keyspace_with`], which sets it on an existing
+    /// keyspace too.
+    #[must_use]
+    pub fn compaction_filter(mut self, filter: impl CompactionFilter) -> KeyspaceOptions {
+        self.compaction_filter = Some(FilterRef(Arc::new(filter)));
+        self
+    }
+
+    /// The compaction filter set, if any.
+    pub(crate) fn filter(&self) -> Option<&FilterRef> {
+        self.compaction_filter.as_ref()
+    }
+
     /// The database options `base` with this keyspace's tree options put in, checked
     /// against their ranges.
     pub(crate) fn resolve(&self, base: &Options) -> Result<Options> {
@@ -122,7 +142,10 @@ impl KeyspaceOptions {
             level_size_multiplier,
             max_bytes_for_level_base,
             dynamic_level_bytes,
+            compaction_filter,
         } = self.clone();
+        // A keyspace never inherits the default keyspace's filter.
+        options.compaction_filter = compaction_filter;
         set(&mut options.write_buffer_size, write_buffer_size);
         set(&mut options.block_size, block_size);
         set(&mut options.bloom_bits_per_key, bloom_bits_per_key);
@@ -158,6 +181,7 @@ impl KeyspaceOptions {
             level_size_multiplier: Some(options.level_size_multiplier),
             max_bytes_for_level_base: Some(options.max_bytes_for_level_base),
             dynamic_level_bytes: Some(options.dynamic_level_bytes),
+            compaction_filter: None,
         }
     }
 

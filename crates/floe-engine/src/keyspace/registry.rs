@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use super::{DEFAULT_ID, DEFAULT_NAME, KeyspaceId, KeyspaceOptions, KeyspaceRef, check_name};
 use crate::error::{Error, Result};
+use crate::filter::FilterRef;
+use crate::options::Options;
 use crate::shared::Shared;
 use crate::sync::lock;
 use crate::version::manifest::{KeyspaceDef, VersionEdit};
@@ -69,6 +71,9 @@ impl Shared {
     ) -> Result<Arc<KeyspaceRef>> {
         check_name(name)?;
         if let Some(handle) = self.keyspaces.get(name) {
+            if let Some(filter) = options.filter() {
+                self.set_compaction_filter(handle.id, filter);
+            }
             return Ok(handle);
         }
         self.check_writable()?;
@@ -99,6 +104,22 @@ impl Shared {
         self.keyspaces.insert(Arc::clone(&handle));
         self.maybe_roll_manifest(&mut manifest)?;
         Ok(handle)
+    }
+
+    /// Gives keyspace `id` the compaction filter `filter` (not recorded: it lasts while
+    /// the database is open). Compactions that start later use it.
+    fn set_compaction_filter(&self, id: KeyspaceId, filter: &FilterRef) {
+        self.state.install(|current| match current.tree(id) {
+            Some(tree) => {
+                let mut options = Options::clone(&tree.options);
+                options.compaction_filter = Some(filter.clone());
+                current.with_tree(Tree {
+                    options: Arc::new(options),
+                    ..Tree::clone(tree)
+                })
+            }
+            None => current.clone(),
+        });
     }
 
     /// Drops keyspace `name` with all its data (see the module docs).
