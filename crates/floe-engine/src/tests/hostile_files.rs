@@ -309,3 +309,39 @@ fn a_fifo_named_like_a_log_fails_open_promptly_naming_it() {
     assert!(err.to_string().contains("999999.log"), "{err}");
     assert!(err.to_string().contains("not a regular file"), "{err}");
 }
+
+#[test]
+fn writes_past_the_largest_sequence_number_fail_and_smaller_ones_still_fit() {
+    use crate::version::manifest::{ManifestWriter, VersionEdit};
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path(), small()).close().unwrap();
+    // A manifest whose last sequence number leaves room for two more writes.
+    let edit = VersionEdit {
+        last_seqno: Some(floe_core::MAX_SEQNO - 2),
+        next_file_number: Some(1000),
+        ..VersionEdit::default()
+    };
+    let fs: std::sync::Arc<dyn floe_core::fs::FileSystem> =
+        std::sync::Arc::new(floe_core::fs::StdFs);
+    ManifestWriter::create(fs, dir.path(), 999, &[edit]).unwrap();
+    let db = open(dir.path(), small());
+    let mut batch = crate::WriteBatch::new();
+    for key in ["x", "y", "z"] {
+        batch.put(key, "v");
+    }
+    assert!(matches!(
+        db.write(batch),
+        Err(Error::InvalidArgument { .. })
+    ));
+    db.put("a", "1").unwrap();
+    db.put("b", "2").unwrap();
+    let err = db.put("c", "3").unwrap_err();
+    assert!(err.to_string().contains("sequence numbers"), "{err}");
+    assert_eq!(db.get("x").unwrap(), None);
+    db.close().unwrap();
+    let db = open(dir.path(), small());
+    assert_eq!(db.get("b").unwrap().as_deref(), Some(&b"2"[..]));
+    assert!(db.put("c", "3").is_err());
+    db.close().unwrap();
+    open(dir.path(), small()).close().unwrap();
+}

@@ -21,7 +21,7 @@
 use std::sync::MutexGuard;
 use std::time::Instant;
 
-use floe_core::SeqNo;
+use floe_core::{MAX_SEQNO, SeqNo};
 use floe_memtable::WriteGuard;
 
 use crate::error::{Error, Result};
@@ -124,7 +124,13 @@ impl Shared {
             segment: log.number,
         };
         let first = log.next_seqno;
-        let next = group.stamp(first);
+        let Some(next) = group.stamp(first) else {
+            // Nothing is logged: the writes of this group fail, smaller ones may still fit.
+            return Err(Error::invalid(format!(
+                "the database used up its sequence numbers (the next is {first}, the \
+                 largest is {MAX_SEQNO}); copy its data into a new database"
+            )));
+        };
         let sync = self.options.sync || group.asks_sync();
         let appended = match log.append_group(first, group) {
             Ok(appended) => appended,

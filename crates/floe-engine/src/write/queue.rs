@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use floe_core::SeqNo;
+use floe_core::{MAX_SEQNO, SeqNo};
 
 use crate::error::Result;
 use crate::sync::{lock, spin_until, wait};
@@ -101,14 +101,19 @@ impl Group {
     }
 
     /// Stamps consecutive sequence numbers from `first` into the batches; returns the
-    /// first number after them.
-    pub(super) fn stamp(&mut self, first: SeqNo) -> SeqNo {
-        let mut next = first;
+    /// first number after them, or `None` (nothing stamped) if they would pass
+    /// [`MAX_SEQNO`].
+    pub(super) fn stamp(&mut self, first: SeqNo) -> Option<SeqNo> {
+        let total: u64 = self.pending.iter().map(|p| p.batch.len() as u64).sum();
+        let next = first
+            .checked_add(total)
+            .filter(|next| *next <= MAX_SEQNO + 1)?;
+        let mut at = first;
         for pending in &mut self.pending {
-            pending.batch.set_seqno(next);
-            next += pending.batch.len() as u64;
+            pending.batch.set_seqno(at);
+            at += pending.batch.len() as u64;
         }
-        next
+        Some(next)
     }
 
     /// Whether a batch of the group itself asked for a sync.

@@ -248,7 +248,13 @@ impl VersionEdit {
                     set_once(&mut edit.last_seqno, value, "last sequence number")?;
                 }
                 TAG_LOG_SEQNO => {
-                    let value = seqno(&mut decoder, "the log's first sequence number")?;
+                    // One past the largest sequence number: a log that can take no write.
+                    let value = varint(&mut decoder, "the log's first sequence number")?;
+                    if value > MAX_SEQNO + 1 {
+                        return Err(corrupt(&format!(
+                            "the log's first sequence number {value} exceeds the largest"
+                        )));
+                    }
                     set_once(&mut edit.log_seqno, value, "log sequence number")?;
                 }
                 TAG_KEYSPACE => {
