@@ -163,11 +163,14 @@ fn mib(bytes: usize) -> f64 {
 #[test]
 fn a_thousand_keyspaces_stay_within_the_memtable_budget_plus_a_small_overhead_each() {
     let count = floe_testkit::env_usize("FLOE_KS_COUNT", 1000);
-    let bulk = floe_testkit::env_usize("FLOE_KS_BULK_MB", 64) * MIB;
+    let bulk = floe_testkit::env_usize("FLOE_KS_BULK_MB", 24) * MIB;
     let dir = tempfile::tempdir().unwrap();
     // Each keyspace keeps the default write buffer (64 MiB): only the shared budget may
-    // bound the memtables.
-    let options = Options::default().db_write_buffer_size(BUDGET);
+    // bound the memtables. The bound on kept log segments is set far away, so that it
+    // does not flush the keyspaces for its own reasons and hide what the budget does.
+    let options = Options::default()
+        .db_write_buffer_size(BUDGET)
+        .max_total_wal_size(1 << 30);
     let rss_before = proc_status("VmRSS:");
     let base = ALLOC.reset_peak();
 
@@ -199,96 +202,103 @@ fn a_thousand_keyspaces_stay_within_the_memtable_budget_plus_a_small_overhead_ea
     let phase1_retained = ALLOC.live().saturating_sub(base);
     let threads = proc_status("Threads:");
 
-    // Phase 2: with every keyspace open, write many times the budget into a few of them,
-    // each far below its own write buffer: only the shared budget can make them flush.
+    drop(handles);
+    db.close().expect("close");
+
+    // Phase 2: reopen and read every keyspace back.
     let started = Instant::now();
     let phase2_base = ALLOC.reset_peak();
+    let db = Db::open_with(dir.path(), options).expect("reopen");
+    assert_eq!(
+        db.keyspace_names().len(),
+        count + 1,
+        "the keyspaces and default after reopen"
+    );
+    let handles: Vec<Keyspace> = (0..count)
+        .map(|n| {
+            let ks = db
+                .keyspace(&name(n))
+                .unwrap_or_else(|e| panic!("open {}: {e}", name(n)));
+            check_small_keys(&ks, n, "after reopen");
+            ks
+        })
+        .collect();
+    let phase2_time = started.elapsed();
+    let phase2_peak = ALLOC.peak() - phase2_base;
+
+    // Phase 3: with every keyspace open, write many times the budget into a few of them,
+    // each far below its own write buffer: only the shared budget can make them flush.
+    let started = Instant::now();
+    let phase3_base = ALLOC.reset_peak();
     let chunk = vec![b'b'; 8 << 10];
     let targets = 8.min(count);
-    for i in 0..bulk / chunk.len() {
+    let bulk_puts = bulk / chunk.len();
+    for i in 0..bulk_puts {
         let ks = &handles[i % targets];
         ks.put(format!("bulk{i:07}"), &chunk)
             .unwrap_or_else(|e| panic!("{}: bulk put {i}: {e}", ks.name()));
     }
-    let phase2_time = started.elapsed();
-    let phase2_growth = ALLOC.peak() - phase2_base;
-
-    drop(handles);
-    db.close().expect("close");
-
-    // Phase 3: reopen and read everything back.
-    let started = Instant::now();
-    let phase3_base = ALLOC.reset_peak();
-    let db = Db::open_with(dir.path(), options).expect("reopen");
-    let names = db.keyspace_names();
-    assert_eq!(
-        names.len(),
-        count + 1,
-        "the keyspaces and default after reopen"
-    );
-    for n in 0..count {
-        let ks = db
-            .keyspace(&name(n))
-            .unwrap_or_else(|e| panic!("open {}: {e}", name(n)));
-        check_small_keys(&ks, n, "after reopen");
-    }
-    for i in (0..bulk / chunk.len()).step_by(97) {
-        let ks = db.keyspace(&name(i % targets)).unwrap();
-        let got = ks.get(format!("bulk{i:07}")).unwrap();
-        assert_eq!(
-            got.as_deref(),
-            Some(chunk.as_slice()),
-            "bulk key {i} after reopen"
-        );
-    }
     let phase3_time = started.elapsed();
-    let phase3_peak = ALLOC.peak() - phase3_base;
+    let phase3_growth = ALLOC.peak() - phase3_base;
+    for i in (0..bulk_puts).step_by(97) {
+        let got = handles[i % targets].get(format!("bulk{i:07}")).unwrap();
+        assert_eq!(got.as_deref(), Some(chunk.as_slice()), "bulk key {i}");
+    }
+    drop(handles);
     db.close().expect("close");
 
     let per_keyspace = phase1_retained / count.max(1);
     println!(
         "{count} keyspaces, budget {:.1} MiB: phase 1 (create, write {KEYS} keys each, read) \
          peak heap {:.1} MiB, {:.1} MiB held with every keyspace open ({per_keyspace} bytes \
-         per keyspace), {threads:?} threads, {phase1_time:.2?}; phase 2 ({} MiB into {targets} \
-         keyspaces) peak growth {:.1} MiB, {phase2_time:.2?}; phase 3 (reopen, read back) peak \
-         heap {:.1} MiB, {phase3_time:.2?}; peak RSS {:?} KiB (RSS {rss_before:?} KiB before)",
+         per keyspace), {threads:?} threads, {phase1_time:.2?}; phase 2 (reopen, read back) \
+         peak heap {:.1} MiB, {phase2_time:.2?}; phase 3 ({} MiB into {targets} keyspaces) \
+         peak growth {:.1} MiB, {phase3_time:.2?}; peak RSS {:?} KiB (RSS {rss_before:?} KiB \
+         before)",
         mib(BUDGET),
         mib(phase1_peak),
         mib(phase1_retained),
+        mib(phase2_peak),
         bulk / MIB,
-        mib(phase2_growth),
-        mib(phase3_peak),
+        mib(phase3_growth),
         proc_status("VmHWM:"),
     );
 
+    // Every bound is checked before any failure is reported, so that one run shows them all.
     let bound = BASE + BUDGET + count * PER_KEYSPACE;
-    assert!(
-        phase1_peak <= bound,
-        "{count} keyspaces with {KEYS} small keys each took a peak of {:.1} MiB of heap, over \
-         the {:.1} MiB that the budget ({:.1} MiB), {} KiB per keyspace and {:.1} MiB of fixed \
-         costs allow ({per_keyspace} bytes held per keyspace)",
-        mib(phase1_peak),
-        mib(bound),
-        mib(BUDGET),
-        PER_KEYSPACE >> 10,
-        mib(BASE)
-    );
-    assert!(
-        phase3_peak <= bound + 2 * BUDGET,
-        "reopening {count} keyspaces took a peak of {:.1} MiB of heap, over {:.1} MiB",
-        mib(phase3_peak),
-        mib(bound + 2 * BUDGET)
-    );
-    // The active memtables stay within the budget; up to two frozen ones per flush in
-    // flight may sit beside them, plus the write path's and the flush's own buffers.
+    let mut over = Vec::new();
+    if phase1_peak > bound {
+        over.push(format!(
+            "{count} keyspaces with {KEYS} small keys each took a peak of {:.1} MiB of heap, \
+             over the {:.1} MiB that the budget ({:.1} MiB), {} KiB per keyspace and {:.1} MiB \
+             of fixed costs allow ({per_keyspace} bytes held per keyspace)",
+            mib(phase1_peak),
+            mib(bound),
+            mib(BUDGET),
+            PER_KEYSPACE >> 10,
+            mib(BASE)
+        ));
+    }
+    // The active memtables stay within the budget; at most `max_immutable_memtables` (two)
+    // frozen ones, each no larger than the budget, may wait beside them, plus the write
+    // path's and the flushes' own buffers.
     let growth_bound = 3 * BUDGET + 8 * MIB;
-    assert!(
-        phase2_growth <= growth_bound,
-        "writing {} MiB into {targets} of {count} keyspaces grew the heap by {:.1} MiB, over \
-         the {:.1} MiB that a {:.1} MiB memtable budget allows",
-        bulk / MIB,
-        mib(phase2_growth),
-        mib(growth_bound),
-        mib(BUDGET)
-    );
+    if phase3_growth > growth_bound {
+        over.push(format!(
+            "writing {} MiB into {targets} of {count} keyspaces grew the heap by {:.1} MiB, \
+             over the {:.1} MiB that a {:.1} MiB memtable budget allows",
+            bulk / MIB,
+            mib(phase3_growth),
+            mib(growth_bound),
+            mib(BUDGET)
+        ));
+    }
+    if phase2_peak > bound + 2 * BUDGET {
+        over.push(format!(
+            "reopening {count} keyspaces took a peak of {:.1} MiB of heap, over {:.1} MiB",
+            mib(phase2_peak),
+            mib(bound + 2 * BUDGET)
+        ));
+    }
+    assert!(over.is_empty(), "{}", over.join("; "));
 }
