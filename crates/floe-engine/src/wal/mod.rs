@@ -129,8 +129,20 @@ fn encode_record(block_offset: &mut usize, payload: &[u8], out: &mut Vec<u8>) {
 /// of this one is left for it.
 fn encode_synced_marker(block_offset: &mut usize, durable: u64, out: &mut Vec<u8>) {
     let left = BLOCK_SIZE - *block_offset;
-    if left < HEADER_SIZE + SYNCED_PAYLOAD {
+    if left < HEADER_SIZE {
         out.resize(out.len() + left, 0);
+        *block_offset = 0;
+    } else if left < HEADER_SIZE + SYNCED_PAYLOAD {
+        // Too little room for the marker but room for a header: the rest of the block is
+        // a marker fragment too short to state a length, which readers step over (raw
+        // zeros there would read as a damaged fragment).
+        let filler = vec![0u8; left - HEADER_SIZE];
+        let ty = FragmentType::Synced as u8;
+        let len = u16::try_from(filler.len()).unwrap_or(0);
+        out.extend_from_slice(&fragment_crc(ty, len, &filler).to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.push(ty);
+        out.extend_from_slice(&filler);
         *block_offset = 0;
     }
     let payload = durable.to_le_bytes();

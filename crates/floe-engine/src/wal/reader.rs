@@ -114,6 +114,25 @@ fn find_next_fragment(data: &[u8], from: usize) -> Option<usize> {
     })
 }
 
+/// Whether the `block_left` bytes at `pos`, the rest of a block, are zeros that an older
+/// writer left where a durable-offset marker did not fit (fewer than a marker's
+/// `HEADER_SIZE + SYNCED_PAYLOAD` bytes), which it then wrote at the start of the next
+/// block. (The writer now fills such a gap with a marker too short to state a length.)
+/// Only between records, and only if a checksum-valid marker does start the next block.
+fn is_legacy_marker_padding<T>(
+    data: &[u8],
+    pos: usize,
+    block_left: usize,
+    pending: &Option<T>,
+) -> bool {
+    pending.is_none()
+        && block_left < HEADER_SIZE + SYNCED_PAYLOAD
+        && data
+            .get(pos..pos + block_left)
+            .is_some_and(|tail| tail.iter().all(|&byte| byte == 0))
+        && parse_fragment(data, pos + block_left).is_ok_and(|next| next.ty == FragmentType::Synced)
+}
+
 /// The durable length a marker fragment states; `None` for any other fragment.
 fn synced_claim(fragment: &Fragment<'_>) -> Option<u64> {
     if fragment.ty != FragmentType::Synced {
@@ -154,7 +173,7 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
             }
         }
         let block_left = BLOCK_SIZE - pos % BLOCK_SIZE;
-        if block_left < HEADER_SIZE {
+        if block_left < HEADER_SIZE || is_legacy_marker_padding(&data, pos, block_left, &pending) {
             // Zero padding at the end of a block; its contents carry nothing.
             pos += block_left;
             continue;
@@ -405,6 +424,37 @@ mod tests {
         assert_eq!(replay.records.len(), 2);
         assert_eq!(replay.torn_tail_at, Some(group_start as u64));
         assert_eq!(replay.durable_through, synced);
+    }
+
+    /// A marker at every offset near a block's end, records after it: the log reads back
+    /// whole, with the marker's durable length, whatever room the block had left; and the
+    /// raw zeros an older writer left there read back too.
+    #[test]
+    fn a_marker_at_the_end_of_a_block_leaves_a_readable_log() {
+        for left in 0..=2 * (HEADER_SIZE + SYNCED_PAYLOAD) {
+            let mut data = Vec::new();
+            let mut block_offset = 0;
+            let filler = vec![9u8; BLOCK_SIZE - HEADER_SIZE - left];
+            crate::wal::encode_record(&mut block_offset, &filler, &mut data);
+            assert_eq!(data.len(), BLOCK_SIZE - left);
+            let durable = data.len() as u64;
+            push_marker(&mut data, durable);
+            let mut block_offset = data.len() % BLOCK_SIZE;
+            crate::wal::encode_record(&mut block_offset, b"after", &mut data);
+            let replay = read_log(Bytes::from(data.clone()), "000011.log").unwrap();
+            assert_eq!(replay.records.len(), 2, "left {left}");
+            assert_eq!(replay.torn_tail_at, None, "left {left}");
+            assert_eq!(replay.durable_through, durable, "left {left}");
+
+            // The zeros the older writer padded such a tail with.
+            if (HEADER_SIZE..HEADER_SIZE + SYNCED_PAYLOAD).contains(&left) {
+                let start = BLOCK_SIZE - left;
+                data[start..BLOCK_SIZE].fill(0);
+                let replay = read_log(Bytes::from(data), "000011.log").unwrap();
+                assert_eq!(replay.records.len(), 2, "legacy, left {left}");
+                assert_eq!(replay.durable_through, durable, "legacy, left {left}");
+            }
+        }
     }
 
     #[test]
