@@ -256,7 +256,9 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         // A simulation run must do the same file operations in the same order each time.
         1
     } else {
-        std::thread::available_parallelism().map_or(1, usize::from)
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .saturating_mul(4)
     };
     let flushed = flush_replay(
         &fs,

@@ -123,8 +123,7 @@ impl Keyspace {
     /// As for [`crate::Db::put`], and [`Error::KeyspaceDropped`] after the keyspace was
     /// dropped.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        batch.put_in(self, key, value);
+        let batch = WriteBatch::single_put_in(self, key.as_ref(), value.as_ref());
         self.shared.write(batch, false)
     }
 
@@ -133,8 +132,7 @@ impl Keyspace {
     /// # Errors
     /// As for [`Keyspace::put`].
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        batch.delete_in(self, key);
+        let batch = WriteBatch::single_delete_in(self, key.as_ref());
         self.shared.write(batch, false)
     }
 

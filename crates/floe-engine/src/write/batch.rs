@@ -29,14 +29,15 @@
 //! `s + i`, so a later operation on the same key in one batch wins.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use floe_core::coding::{Decoder, MAX_VARINT_LEN, put_length_prefixed, put_varint, write_varint};
 use floe_core::{MAX_SEQNO, SeqNo, ValueKind};
+use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::keyspace::{DEFAULT_ID, Keyspace, KeyspaceId, KeyspaceRef};
-use std::sync::Arc;
 
 /// Bytes reserved in front of the operations for the header: the longest varint of a
 /// `u64` sequence number (10 bytes) and of a `u32` count (5 bytes).
@@ -77,7 +78,7 @@ pub struct WriteBatch {
     data_size: usize,
     /// The keyspaces that `put_in` and `delete_in` named, each once, so that the write
     /// can refuse a dropped keyspace or one of another database.
-    keyspaces: Vec<Arc<KeyspaceRef>>,
+    keyspaces: SmallVec<[Arc<KeyspaceRef>; 2]>,
 }
 
 impl Default for WriteBatch {
@@ -118,10 +119,26 @@ impl WriteBatch {
         batch
     }
 
+    /// A batch of the one put `key` -> `value` in `keyspace`, allocated once (what
+    /// `Keyspace::put` commits).
+    pub(crate) fn single_put_in(keyspace: &Keyspace, key: &[u8], value: &[u8]) -> WriteBatch {
+        let mut batch = WriteBatch::with_op_capacity(key.len() + value.len());
+        batch.put_in(keyspace, key, value);
+        batch
+    }
+
+    /// A batch of the one deletion of `key` in `keyspace`, allocated once.
+    pub(crate) fn single_delete_in(keyspace: &Keyspace, key: &[u8]) -> WriteBatch {
+        let mut batch = WriteBatch::with_op_capacity(key.len());
+        batch.delete_in(keyspace, key);
+        batch
+    }
+
     /// An empty batch with room for one operation of `data` key and value bytes: the
-    /// kind byte and two varint lengths of at most 10 bytes each come on top.
+    /// kind byte, a keyspace varint and two varint lengths of at most 5, 10 and 10 bytes
+    /// come on top.
     fn with_op_capacity(data: usize) -> WriteBatch {
-        WriteBatch::with_capacity(HEADER_ROOM + 1 + 2 * 10 + data)
+        WriteBatch::with_capacity(HEADER_ROOM + 1 + 5 + 2 * 10 + data)
     }
 
     /// An empty batch whose encoding has room for `capacity` bytes.
@@ -134,7 +151,7 @@ impl WriteBatch {
             first: 0,
             count: 0,
             data_size: 0,
-            keyspaces: Vec::new(),
+            keyspaces: SmallVec::new(),
         };
         batch.write_header();
         batch

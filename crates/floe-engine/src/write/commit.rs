@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use floe_core::{MAX_SEQNO, SeqNo};
 use floe_memtable::WriteGuard;
+use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::filename::log_path;
@@ -57,8 +58,8 @@ impl Shared {
     /// The keyspaces `batch` writes in besides `"default"`, after checking that each
     /// belongs to this database and is not dropped. (A keyspace dropped while the batch
     /// commits loses its part, as if the drop came after the write.)
-    fn check_keyspaces(&self, batch: &WriteBatch) -> Result<Vec<KeyspaceId>> {
-        let mut ids = Vec::new();
+    fn check_keyspaces(&self, batch: &WriteBatch) -> Result<SmallVec<[KeyspaceId; 4]>> {
+        let mut ids = SmallVec::new();
         for keyspace in batch.keyspaces() {
             keyspace.check_usable(self.uid)?;
             if keyspace.id != DEFAULT_ID {
