@@ -22,7 +22,8 @@ dbbench options:
   --engines a,b        engines to compare: floe, fjall, rocksdb (default floe,fjall;
                        rocksdb needs a build with --features rocksdb)
   --workloads a,b      fillseq, fillrandom, overwrite, readrandom, readmissing,
-                       seekrandom, readseq, readwhilewriting, fillsync (default: all)
+                       seekrandom, readseq, readwhilewriting, fillsync, keyspaces
+                       (default: all)
   --write-buffer SIZE  memtable size of every engine, e.g. 64MiB (default 64MiB)
   --sync-ops N         fsynced writes per thread in fillsync (default 1000)
   --sync-rounds N      fillsync in N rounds, the engines taking turns (default 4)
