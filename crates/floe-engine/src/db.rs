@@ -11,6 +11,7 @@ use bytes::Bytes;
 use crate::compaction::compact::run_compaction_worker;
 use crate::error::{Error, Result};
 use crate::flush::run_flush_worker;
+use crate::keyspace::{DEFAULT_NAME, Keyspace, KeyspaceOptions};
 use crate::options::Options;
 use crate::read::{Iter, Snapshot, owned_bounds, prefix_bounds};
 use crate::recovery;
@@ -18,7 +19,7 @@ use crate::shared::Shared;
 use crate::stats::Stats;
 use crate::sync::lock;
 use crate::write::batch::WriteBatch;
-use crate::write::log_sync;
+use crate::write::{WriteOptions, log_sync};
 
 /// An open database. Cloning it is cheap: every clone is a handle to the same database.
 ///
@@ -128,6 +129,70 @@ impl Db {
         self.inner.shared.write(batch, false)
     }
 
+    /// [`Db::write`] with per-write options: with [`WriteOptions::sync`], the batch is
+    /// durable against power loss when this returns, even in a database opened with
+    /// [`Options::sync`] off (it shares the group commit's `fdatasync` with the other
+    /// writers that asked for one).
+    ///
+    /// # Errors
+    /// As for [`Db::write`].
+    pub fn write_with(&self, batch: WriteBatch, options: &WriteOptions) -> Result<()> {
+        self.inner.shared.write(batch, options.syncs())
+    }
+
+    /// The keyspace `name`, created (durably, before this returns) if it does not exist,
+    /// with tree options from this database's [`Options`] (see [`Db::keyspace_with`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the name is not 1 to 255 bytes of UTF-8 without
+    /// control characters or `/`; [`Error::Poisoned`] or [`Error::Io`] if the manifest
+    /// cannot be written.
+    pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
+        self.keyspace_with(name, KeyspaceOptions::default())
+    }
+
+    /// The keyspace `name`, created with `options` if it does not exist. The options of a
+    /// keyspace are recorded when it is created and kept across reopens; for an existing
+    /// keyspace `options` are ignored.
+    ///
+    /// # Errors
+    /// As for [`Db::keyspace`], and [`Error::InvalidArgument`] if an option is out of its
+    /// range.
+    pub fn keyspace_with(&self, name: &str, options: KeyspaceOptions) -> Result<Keyspace> {
+        let shared = &self.inner.shared;
+        let handle = shared.open_keyspace(name, &options)?;
+        Ok(Keyspace::new(Arc::clone(shared), handle))
+    }
+
+    /// The name of every keyspace, `"default"` included, sorted.
+    #[must_use]
+    pub fn keyspace_names(&self) -> Vec<String> {
+        self.inner.shared.keyspaces.names()
+    }
+
+    /// Drops the keyspace `name` and all its data, durably before this returns. Handles to
+    /// it fail with [`Error::KeyspaceDropped`] from then on; iterators and snapshots taken
+    /// before keep reading what they saw. Its files are deleted once nothing reads them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for `"default"` or a name that is not a keyspace;
+    /// [`Error::Poisoned`] or [`Error::Io`] if the manifest cannot be written.
+    pub fn drop_keyspace(&self, name: &str) -> Result<()> {
+        self.inner.shared.drop_keyspace(name)
+    }
+
+    /// The `"default"` keyspace, which [`Db::put`], [`Db::get`] and the other calls of
+    /// `Db` read and write.
+    #[must_use]
+    pub fn default_keyspace(&self) -> Keyspace {
+        let shared = &self.inner.shared;
+        let handle = shared
+            .keyspaces
+            .get(DEFAULT_NAME)
+            .expect("the default keyspace always exists");
+        Keyspace::new(Arc::clone(shared), handle)
+    }
+
     /// The latest value of `key`, or `None` if it is absent.
     ///
     /// # Errors
@@ -201,7 +266,7 @@ impl Db {
         let shared = &self.inner.shared;
         shared
             .counters
-            .report(&shared.state.load().version, &shared.options)
+            .report(&shared.state.load(), &shared.options)
     }
 
     /// Makes every write acknowledged before the call durable against power loss.

@@ -35,6 +35,18 @@ pub enum Error {
     },
     /// The database was closed (or is closing) and accepts no more work.
     Closed,
+    /// The keyspace was dropped ([`crate::Db::drop_keyspace`]); a handle to it reads and
+    /// writes nothing any more. Open the keyspace again to create a new, empty one.
+    KeyspaceDropped {
+        /// The keyspace's name.
+        name: String,
+    },
+    /// A write (or a flush, compaction or keyspace change) on a database opened with
+    /// [`crate::Db::open_read_only`].
+    ReadOnly {
+        /// What was refused.
+        operation: String,
+    },
 }
 
 /// `std::result::Result` with floe's [`Error`].
@@ -83,6 +95,11 @@ impl fmt::Display for Error {
                 )
             }
             Error::Closed => write!(f, "the database is closed"),
+            Error::KeyspaceDropped { name } => write!(f, "keyspace {name:?} was dropped"),
+            Error::ReadOnly { operation } => write!(
+                f,
+                "{operation} refused: the database is open read-only (Db::open_read_only)"
+            ),
         }
     }
 }

@@ -1,12 +1,19 @@
-//! The background flush worker: writes each frozen memtable to a level-0 table and
-//! installs the table in the same state swap that removes the memtable.
+//! The background flush worker: writes each frozen memtable to a level-0 table of its
+//! keyspace and installs the table in the same state swap that removes the memtable.
 //!
 //! Durability order 2 (`docs/durability.md`, "Flush"): the table is written and synced under a
 //! temporary name, renamed, the directory synced; then the manifest edit that adds the
-//! table and moves the log number past the memtable's segment is appended and synced;
-//! then the new state is installed; only then is the segment deleted. A crash at any
-//! point leaves either the segment (replayed on open, the table an orphan) or the table
-//! recorded in the manifest (the segment obsolete).
+//! table, moves the keyspace's log number past the memtable's segments and the database's
+//! log number to the oldest segment any keyspace still needs, is appended and synced; then
+//! the new state is installed; only then are the segments below that log number deleted.
+//! A crash at any point leaves either the segments (replayed on open, the table an orphan)
+//! or the table recorded in the manifest (the segments obsolete for this keyspace).
+//!
+//! Other keyspaces: the log is shared, so the segments holding this memtable's writes may
+//! hold other keyspaces' unflushed writes too, some older than writes the table holds. A
+//! power loss must not keep the table and lose those (recovery keeps a prefix of the
+//! writes), so before the edit those segments are synced and sealed. With one keyspace
+//! there are none: every segment the memtable's writes lie in is obsolete after its flush.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -14,13 +21,12 @@ use std::sync::Arc;
 use floe_core::SeqNo;
 
 use crate::error::{Error, Result};
-use crate::filename::log_path;
 use crate::iter::{BoxedSource, CompactionIter, MergingIter};
+use crate::options::Options;
 use crate::shared::Shared;
 use crate::sync::lock;
-use crate::version::FrozenMem;
 use crate::version::manifest::VersionEdit;
-use crate::version::{TableHandle, TableWriter};
+use crate::version::{FrozenMem, State, TableHandle, TableWriter};
 
 /// The flush worker's loop: it sleeps until a memtable is frozen, and exits
 /// at shutdown once nothing frozen is left (or the database is poisoned). The public
@@ -30,7 +36,7 @@ pub(crate) fn run_flush_worker(shared: Arc<Shared>) {
         let job = {
             let mut signals = shared.background.lock();
             loop {
-                let oldest = shared.state.load().frozen.last().cloned();
+                let oldest = shared.state.load().oldest_frozen();
                 match oldest {
                     Some(frozen) if !shared.is_poisoned() => break Some(frozen),
                     _ if signals.shutting_down() => break None,
@@ -48,47 +54,90 @@ pub(crate) fn run_flush_worker(shared: Arc<Shared>) {
 }
 
 impl Shared {
-    /// Flushes the oldest frozen memtable `frozen` (see the module docs for the order):
-    /// writes its table, appends the edit and installs the state that swaps the memtable
-    /// for the table, then deletes the memtable's segment.
+    /// Flushes `frozen`, the oldest frozen memtable of its keyspace (see the module docs
+    /// for the order): writes its table, makes the older writes of other keyspaces in its
+    /// segments durable, appends the edit and installs the state that swaps the memtable
+    /// for the table, then deletes the segments no keyspace needs any more. A keyspace
+    /// dropped meanwhile needs nothing: its table is removed.
     pub(crate) fn flush_memtable(&self, frozen: &FrozenMem) -> Result<()> {
-        let (added, last_seqno) = self.write_table(frozen)?;
-        // Planted bug (simulation only): the segment goes before the edit that obsoletes it
-        // is durable.
+        let Some(options) = self
+            .state
+            .load()
+            .tree(frozen.keyspace)
+            .map(|t| Arc::clone(&t.options))
+        else {
+            return Ok(());
+        };
+        let (added, last_seqno) = self.write_table(frozen, &options)?;
+        // The oldest segment still needed once this memtable is in a table. It only grows
+        // meanwhile: new writes go to the active segment.
+        let floor = self.state.load().oldest_needed_log(Some(&frozen.mem));
+        self.seal_segments_between(floor, frozen.end_log)?;
+        let log_seqno = lock(&self.segments).start_seqno(floor);
+        // Planted bug (simulation only): the segments go before the edit that obsoletes
+        // them is durable.
         if cfg!(floe_planted = "segment_deleted_before_edit") {
-            let _ = self.fs.remove_file(&log_path(&self.dir, frozen.log_number));
+            self.remove_segments_below(floor);
         }
         let mut manifest = lock(&self.manifest);
+        // Drops take the manifest mutex too: checked under it, the keyspace stays.
+        if self.state.load().tree(frozen.keyspace).is_none() {
+            for table in &added {
+                table.mark_obsolete();
+            }
+            return Ok(());
+        }
         let edit = VersionEdit {
-            log_number: Some(self.log_number_after(frozen)?),
+            log_number: log_seqno.map(|_| floor),
+            log_seqno,
             next_file_number: Some(self.file_numbers.peek()),
             last_seqno: (last_seqno > 0).then_some(last_seqno),
             added: added.iter().map(|t| (0, t.file.clone())).collect(),
-            removed: Vec::new(),
+            keyspace: frozen.keyspace,
+            keyspace_log_number: Some(frozen.end_log),
+            ..VersionEdit::default()
         };
         self.install_edit(&mut manifest, &edit, |current| {
-            current.with_flushed(&frozen.mem, added)
+            current.with_flushed(frozen, added)
         })?;
         self.maybe_roll_manifest(&mut manifest)?;
         drop(manifest);
-        // The edit that obsoletes the segment is durable and installed: delete it. A
-        // failure leaves an obsolete segment that the next open removes.
-        let _ = self.fs.remove_file(&log_path(&self.dir, frozen.log_number));
+        // The edit that obsoletes them is durable and installed: delete them.
+        if log_seqno.is_some() {
+            self.remove_segments_below(floor);
+        }
         self.background.progressed();
         Ok(())
     }
 
-    /// Writes the table of `frozen`, synced and renamed into place with its directory
-    /// entry synced, and opens it; returns it (none for an empty memtable) with the
-    /// largest sequence number it holds (0 if none).
-    fn write_table(&self, frozen: &FrozenMem) -> Result<(Vec<Arc<TableHandle>>, SeqNo)> {
+    /// Syncs and seals the closed segments from `from` up to, not including, `to` (see the
+    /// module docs); a failure poisons the database.
+    fn seal_segments_between(&self, from: u64, to: u64) -> Result<()> {
+        if from >= to {
+            return Ok(());
+        }
+        let mut segments = lock(&self.segments);
+        for closed in segments.between(from, to) {
+            self.seal_closed(closed)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the table of `frozen` with the keyspace's `options`, synced and renamed into
+    /// place with its directory entry synced, and opens it; returns it (none for an empty
+    /// memtable) with the largest sequence number it holds (0 if none).
+    fn write_table(
+        &self,
+        frozen: &FrozenMem,
+        options: &Options,
+    ) -> Result<(Vec<Arc<TableHandle>>, SeqNo)> {
         let mut added = Vec::new();
         let mut last_seqno: SeqNo = 0;
         if frozen.mem.is_empty() {
             return Ok((added, last_seqno));
         }
         let number = self.file_numbers.allocate()?;
-        let mut writer = TableWriter::create(&self.fs, &self.dir, number, self.table_options())?;
+        let mut writer = TableWriter::create(&self.fs, &self.dir, number, options.table_options())?;
         // Only the versions some reader can still see go into the table: the newest of
         // each key, plus the ones live snapshots need (the rule of [`CompactionIter`]).
         // Tombstones all stay, since older versions may lie in the tables below. The
@@ -119,26 +168,6 @@ impl Shared {
         Ok((added, last_seqno))
     }
 
-    /// The log number the flush of `frozen` records: the segments still needed start with
-    /// the next-newer memtable's. A concurrent freeze only pushes at the front, and what it
-    /// pushes carries the number that was the active segment's, so this number does not
-    /// change while the flush works.
-    fn log_number_after(&self, frozen: &FrozenMem) -> Result<u64> {
-        let state = self.state.load();
-        let at = state
-            .frozen
-            .iter()
-            .position(|f| Arc::ptr_eq(&f.mem, &frozen.mem))
-            .ok_or_else(|| {
-                Error::corruption("internal error: flushed memtable not in the state")
-            })?;
-        Ok(if at == 0 {
-            state.log_number
-        } else {
-            state.frozen[at - 1].log_number
-        })
-    }
-
     /// Flushes the oldest frozen memtable in the calling thread, if there is one, for a
     /// database without background threads (`Options::manual_background`); a failure
     /// poisons the database as it would in the flush worker. Returns whether it flushed.
@@ -146,7 +175,7 @@ impl Shared {
         if let Some(err) = self.poison_error() {
             return Err(err);
         }
-        let Some(oldest) = self.state.load().frozen.last().cloned() else {
+        let Some(oldest) = self.state.load().oldest_frozen() else {
             return Ok(false);
         };
         self.flush_memtable(&oldest)
@@ -173,16 +202,17 @@ impl Shared {
         Ok(true)
     }
 
-    /// Waits until no frozen memtable with a segment older than `log_number` is left.
-    pub(crate) fn wait_flushed_before(&self, log_number: u64) -> Result<()> {
-        if self.options.is_manual_background() {
-            while self
-                .state
-                .load()
-                .frozen
+    /// Waits until no frozen memtable whose writes end at or before segment `log_number`
+    /// is left, in any keyspace.
+    pub(crate) fn wait_flushed_through(&self, log_number: u64) -> Result<()> {
+        let pending = |state: &State| {
+            state
+                .trees
                 .iter()
-                .any(|f| f.log_number < log_number)
-            {
+                .any(|t| t.frozen.iter().any(|f| f.end_log <= log_number))
+        };
+        if self.options.is_manual_background() {
+            while pending(&self.state.load()) {
                 self.flush_oldest_inline()?;
             }
             return Ok(());
@@ -192,22 +222,23 @@ impl Shared {
             if let Some(err) = self.poison_error() {
                 return Err(err);
             }
-            let state = self.state.load();
-            if state.frozen.iter().all(|f| f.log_number >= log_number) {
+            if !pending(&self.state.load()) {
                 return Ok(());
             }
             signals = self.background.wait_for_progress(signals);
         }
     }
 
-    /// Freezes the active memtable (if it holds anything) and waits until every memtable
-    /// frozen before is flushed: every write acknowledged before the call is in a table.
+    /// Freezes the active memtable of every keyspace that holds anything (in one switch)
+    /// and waits until every memtable frozen before is flushed: every write acknowledged
+    /// before the call is in a table.
     pub(crate) fn flush(&self) -> Result<()> {
         let log_number = {
             let mut log = lock(&self.log);
-            self.freeze_locked(&mut log)?;
+            let ids: Vec<_> = self.state.load().trees.iter().map(|t| t.id).collect();
+            self.freeze_locked(&mut log, &ids)?;
             log.number()
         };
-        self.wait_flushed_before(log_number)
+        self.wait_flushed_through(log_number)
     }
 }

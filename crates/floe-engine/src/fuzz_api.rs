@@ -6,7 +6,6 @@
 //! panics by itself is of course a finding too.
 
 use bytes::Bytes;
-use floe_core::ValueKind;
 
 use crate::version::manifest::VersionEdit;
 use crate::wal::{encode_log, read_log};
@@ -61,10 +60,7 @@ fn batch_decode(payload: &Bytes) {
     };
     let mut batch = WriteBatch::new();
     for op in &ops {
-        match op.kind {
-            ValueKind::Put => batch.put(&op.key, &op.value),
-            ValueKind::Delete => batch.delete(&op.key),
-        }
+        batch.push_op(op.keyspace, op.kind, &op.key, &op.value);
     }
     batch.set_seqno(first);
     let (first_again, ops_again) = decode_batch(&batch.into_payload()).expect("rebuilt batch");

@@ -46,6 +46,7 @@ mod flush;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_api;
 mod iter;
+mod keyspace;
 mod options;
 mod read;
 mod recovery;
@@ -63,10 +64,11 @@ mod write;
 
 pub use db::Db;
 pub use error::{Error, Result};
+pub use keyspace::{Keyspace, KeyspaceOptions};
 pub use options::{MAX_KEY_SIZE, MAX_VALUE_SIZE, Options};
 pub use read::{Iter, Snapshot};
 pub use stats::{LevelStats, Stats};
-pub use write::WriteBatch;
+pub use write::{WriteBatch, WriteOptions};
 
 /// The engine's own concurrency protocols, for the loom models in `tests/loom_*.rs`: built
 /// only with `--cfg floe_loom` (`cargo xtask loom`), where the sync shim gives them loom's

@@ -76,6 +76,8 @@ pub struct Options {
     pub(crate) num_levels: usize,
     pub(crate) wal_bytes_per_sync: u64,
     pub(crate) wal_sync_interval: Duration,
+    pub(crate) db_write_buffer_size: Option<usize>,
+    pub(crate) max_total_wal_size: Option<u64>,
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) file_system: Option<Arc<dyn FileSystem>>,
     #[cfg(any(test, feature = "fault-injection"))]
@@ -100,6 +102,8 @@ impl Default for Options {
             num_levels: MAX_LEVELS,
             wal_bytes_per_sync: 1 << 20,
             wal_sync_interval: Duration::from_secs(1),
+            db_write_buffer_size: None,
+            max_total_wal_size: None,
             #[cfg(any(test, feature = "fault-injection"))]
             file_system: None,
             #[cfg(any(test, feature = "fault-injection"))]
@@ -290,6 +294,44 @@ impl Options {
         self
     }
 
+    /// The memory budget of all memtables together, over every keyspace, in bytes (default
+    /// twice [`Options::write_buffer_size`]; valid from 1 byte to 64 GiB), as RocksDB's
+    /// `db_write_buffer_size`. Each keyspace has its own memtable, which freezes at its own
+    /// write buffer size; when the active memtables of all keyspaces together reach this
+    /// budget, the largest of them is frozen and flushed, so that many keyspaces do not
+    /// multiply the memory writes take. Frozen memtables waiting for their flush come on
+    /// top, at most [`Options::max_immutable_memtables`] of them.
+    #[must_use]
+    pub fn db_write_buffer_size(mut self, bytes: usize) -> Options {
+        self.db_write_buffer_size = Some(bytes);
+        self
+    }
+
+    /// The most bytes of log segments kept for unflushed writes before the keyspaces that
+    /// hold the oldest segment are flushed (default four times
+    /// [`Options::db_write_buffer_size`]; valid from 1 byte), as RocksDB's
+    /// `max_total_wal_size`. All keyspaces share one log, and a segment is deleted only once
+    /// every keyspace with writes in it has flushed them: without this bound, a keyspace
+    /// that receives a write now and then would keep every segment since its first
+    /// unflushed write, and open would replay them all.
+    #[must_use]
+    pub fn max_total_wal_size(mut self, bytes: u64) -> Options {
+        self.max_total_wal_size = Some(bytes);
+        self
+    }
+
+    /// The memory budget of all memtables (see [`Options::db_write_buffer_size`]).
+    pub(crate) fn memtable_budget(&self) -> usize {
+        self.db_write_buffer_size
+            .unwrap_or_else(|| self.write_buffer_size.saturating_mul(2))
+    }
+
+    /// The bound on live log segments (see [`Options::max_total_wal_size`]).
+    pub(crate) fn log_budget(&self) -> u64 {
+        self.max_total_wal_size
+            .unwrap_or_else(|| as_u64(self.memtable_budget()).saturating_mul(4))
+    }
+
     /// Checks every option against its documented range, so that a bad value fails open
     /// with [`Error::InvalidArgument`] naming it, instead of failing later (a huge bloom
     /// filter allocated at the first flush, a duration that overflows a deadline). The
@@ -302,6 +344,22 @@ impl Options {
                 "write_buffer_size",
                 write_buffer_size,
                 "a memtable holds from 1 byte (rounded up to a 4 KiB page) to 64 GiB",
+            ));
+        }
+        if let Some(bytes) = self.db_write_buffer_size
+            && !(1..=MAX_WRITE_BUFFER_SIZE).contains(&as_u64(bytes))
+        {
+            return Err(out_of_range(
+                "db_write_buffer_size",
+                bytes,
+                "the memtables of all keyspaces together hold from 1 byte to 64 GiB",
+            ));
+        }
+        if self.max_total_wal_size == Some(0) {
+            return Err(out_of_range(
+                "max_total_wal_size",
+                0,
+                "the log of unflushed writes may hold at least 1 byte",
             ));
         }
         if !BLOCK_SIZES.contains(&as_u64(self.block_size)) {
@@ -380,6 +438,14 @@ impl Options {
     }
 
     /// The level-0 trigger of slowdowns, never below the compaction trigger.
+    /// The layout of the tables these options write.
+    pub(crate) fn table_options(&self) -> floe_sstable::TableOptions {
+        floe_sstable::TableOptions {
+            block_size: self.block_size,
+            bloom_bits_per_key: self.bloom_bits_per_key,
+        }
+    }
+
     pub(crate) fn slowdown_trigger(&self) -> usize {
         self.l0_slowdown_trigger.max(self.l0_compaction_trigger)
     }

@@ -22,10 +22,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use floe_core::SeqNo;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::iter::{MergingIter, VisibleIter, prefix_upper_bound};
+use crate::keyspace::{Keyspace, KeyspaceRef};
 use crate::shared::Shared;
-use crate::version::State;
+use crate::version::{State, Tree};
 
 /// An iterator over key-value pairs in ascending key order (descending from the back),
 /// reading one consistent view of the database: it never shows a write made after it was
@@ -36,6 +37,8 @@ pub struct Iter {
     inner: Option<VisibleIter>,
     /// Keeps the memtables and tables of the view alive (and their files on disk).
     _state: Option<Arc<State>>,
+    /// The one item of an iterator that cannot read (its keyspace was dropped).
+    error: Option<Error>,
 }
 
 impl fmt::Debug for Iter {
@@ -49,6 +52,15 @@ impl Iter {
         Iter {
             inner: None,
             _state: None,
+            error: None,
+        }
+    }
+
+    /// An iterator whose only item is `error`.
+    pub(crate) fn failed(error: Error) -> Iter {
+        Iter {
+            error: Some(error),
+            ..Iter::empty()
         }
     }
 }
@@ -57,12 +69,18 @@ impl Iterator for Iter {
     type Item = Result<(Bytes, Bytes)>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.error.take() {
+            return Some(Err(error));
+        }
         self.inner.as_mut()?.next()
     }
 }
 
 impl DoubleEndedIterator for Iter {
     fn next_back(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.error.take() {
+            return Some(Err(error));
+        }
         self.inner.as_mut()?.next_back()
     }
 }
@@ -96,41 +114,84 @@ fn is_empty_range(lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> bool {
     }
 }
 
-/// A scan of `state` at `snapshot` within the bounds.
+/// A scan of keyspace `keyspace` (`None`: `"default"`) in `state` at `snapshot` within the
+/// bounds.
 pub(crate) fn scan(
     state: Arc<State>,
+    keyspace: Option<&KeyspaceRef>,
     snapshot: SeqNo,
     lower: Bound<Bytes>,
     upper: Bound<Bytes>,
 ) -> Iter {
+    let tree = match tree_of(&state, keyspace) {
+        Ok(tree) => tree,
+        Err(err) => return Iter::failed(err),
+    };
     if is_empty_range(&lower, &upper) {
         return Iter::empty();
     }
-    let sources = state.sources(&lower, &upper);
+    let sources = tree.sources(&lower, &upper);
     Iter {
         inner: Some(VisibleIter::new(MergingIter::new(sources), snapshot)),
         _state: Some(state),
+        error: None,
+    }
+}
+
+/// The tree of keyspace `keyspace` (`None`: `"default"`) in `state`, or the error of a
+/// dropped keyspace.
+fn tree_of<'s>(state: &'s State, keyspace: Option<&KeyspaceRef>) -> Result<&'s Arc<Tree>> {
+    match keyspace {
+        None => Ok(state.default_tree()),
+        Some(keyspace) => state
+            .tree(keyspace.id)
+            .ok_or_else(|| keyspace.dropped_error()),
     }
 }
 
 impl Shared {
-    /// The latest value of `key`.
+    /// The latest value of `key` in `"default"`.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         // State first, then the sequence number (see the module docs).
         let state = self.state.load();
         let snapshot = self.publisher.visible();
-        state.get(key, snapshot)
+        state.default_tree().get(key, snapshot)
     }
 
-    /// A scan of the latest data within the bounds.
+    /// The latest value of `key` in `keyspace`.
+    pub(crate) fn get_in(&self, keyspace: &KeyspaceRef, key: &[u8]) -> Result<Option<Bytes>> {
+        keyspace.check_usable(self.uid)?;
+        let state = self.state.load();
+        let snapshot = self.publisher.visible();
+        tree_of(&state, Some(keyspace))?.get(key, snapshot)
+    }
+
+    /// A scan of the latest data of `"default"` within the bounds.
     pub(crate) fn scan(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Iter {
         let state = self.state.load_full();
         let snapshot = self.publisher.visible();
-        scan(state, snapshot, lower, upper)
+        scan(state, None, snapshot, lower, upper)
+    }
+
+    /// A scan of the latest data of `keyspace` within the bounds.
+    pub(crate) fn scan_in(
+        &self,
+        keyspace: &KeyspaceRef,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
+    ) -> Iter {
+        if let Err(err) = keyspace.check_usable(self.uid) {
+            return Iter::failed(err);
+        }
+        let state = self.state.load_full();
+        let snapshot = self.publisher.visible();
+        scan(state, Some(keyspace), snapshot, lower, upper)
     }
 }
 
-/// A consistent read view of the database at one point in time.
+/// A consistent read view of the database at one point in time, in one keyspace
+/// (`"default"`, or the one [`Snapshot::keyspace`] names); the point in time is the same for
+/// every keyspace.
 ///
 /// Reads through a snapshot see exactly the writes acknowledged before it was taken, however
 /// many writes, flushes and compactions happen after. Versions it can see are kept until it
@@ -138,6 +199,8 @@ impl Shared {
 pub struct Snapshot {
     shared: Arc<Shared>,
     seqno: SeqNo,
+    /// The keyspace it reads (`None`: `"default"`).
+    keyspace: Option<Arc<KeyspaceRef>>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -158,6 +221,34 @@ impl Snapshot {
         Snapshot {
             shared: Arc::clone(shared),
             seqno,
+            keyspace: None,
+        }
+    }
+
+    /// The same point in time, read in `keyspace` (which must belong to the same
+    /// database: reads of another database's keyspace fail with
+    /// [`crate::Error::InvalidArgument`]). Both snapshots stay valid; each keeps the
+    /// versions it can see until it is dropped.
+    #[must_use]
+    pub fn keyspace(&self, keyspace: &Keyspace) -> Snapshot {
+        // The registry holds this snapshot's number already, so nothing can drop the
+        // versions it sees between here and the new registration.
+        self.shared.snapshots.register(|| self.seqno);
+        Snapshot {
+            shared: Arc::clone(&self.shared),
+            seqno: self.seqno,
+            keyspace: Some(Arc::clone(keyspace.handle())),
+        }
+    }
+
+    /// The keyspace of this snapshot, checked usable.
+    fn checked_keyspace(&self) -> Result<Option<&KeyspaceRef>> {
+        match &self.keyspace {
+            None => Ok(None),
+            Some(keyspace) => {
+                keyspace.check_usable(self.shared.uid)?;
+                Ok(Some(keyspace))
+            }
         }
     }
 
@@ -167,7 +258,9 @@ impl Snapshot {
     /// [`crate::Error::Corruption`] if a damaged table is read, [`crate::Error::Io`] if
     /// reading fails.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
-        self.shared.state.load().get(key.as_ref(), self.seqno)
+        let keyspace = self.checked_keyspace()?;
+        let state = self.shared.state.load();
+        tree_of(&state, keyspace)?.get(key.as_ref(), self.seqno)
     }
 
     /// Every key-value pair as of this snapshot, in key order.
@@ -188,7 +281,16 @@ impl Snapshot {
     }
 
     fn scan(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Iter {
-        scan(self.shared.state.load_full(), self.seqno, lower, upper)
+        match self.checked_keyspace() {
+            Ok(keyspace) => scan(
+                self.shared.state.load_full(),
+                keyspace,
+                self.seqno,
+                lower,
+                upper,
+            ),
+            Err(err) => Iter::failed(err),
+        }
     }
 }
 

@@ -71,29 +71,68 @@ use crate::filename::{
     FileKind, current_path, lock_path, log_path, manifest_path, number_after, numbers_exhausted,
     parse_file_name, table_path,
 };
+use crate::keyspace::{DEFAULT_ID, DEFAULT_NAME, KeyspaceId, KeyspaceOptions};
 use crate::options::Options;
 use crate::shared::{Opened, Shared};
 use crate::stats::Counters;
 use crate::version::manifest::{
-    ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest,
+    ManifestFields, ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest,
+    snapshot_edits,
 };
-use crate::version::{NUM_LEVELS, TableHandle, TableWriter, Version, version_from};
+use crate::version::{NUM_LEVELS, State, TableHandle, TableWriter, Tree, version_from};
 use crate::wal::{LogWriter, read_log, segment_reserve};
 use crate::write::batch::decode_batch;
 
-/// What the manifest says, folded over its edits.
+/// One keyspace as the manifest describes it.
 #[derive(Debug, Default)]
-struct Recovered {
-    tables: BTreeMap<u64, (u32, TableFile)>,
+struct RecoveredKeyspace {
+    name: String,
+    /// Its tree options (`None` for `"default"`, which takes the open's options).
+    options: Option<KeyspaceOptions>,
+    /// Its writes in segments below this are in its tables.
     log_number: u64,
+    tables: BTreeMap<u64, (u32, TableFile)>,
+}
+
+/// What the manifest says, folded over its edits.
+#[derive(Debug)]
+struct Recovered {
+    /// Every keyspace, `"default"` (0) always.
+    keyspaces: BTreeMap<KeyspaceId, RecoveredKeyspace>,
+    log_number: u64,
+    /// The first sequence number of the segment at `log_number`, if the manifest says.
+    log_seqno: Option<SeqNo>,
     next_file_number: u64,
     last_seqno: SeqNo,
+    next_keyspace_id: KeyspaceId,
+}
+
+impl Default for Recovered {
+    fn default() -> Recovered {
+        let default = RecoveredKeyspace {
+            name: DEFAULT_NAME.to_owned(),
+            ..RecoveredKeyspace::default()
+        };
+        Recovered {
+            keyspaces: BTreeMap::from([(DEFAULT_ID, default)]),
+            log_number: 0,
+            log_seqno: None,
+            next_file_number: 1,
+            last_seqno: 0,
+            next_keyspace_id: DEFAULT_ID + 1,
+        }
+    }
 }
 
 impl Recovered {
     fn apply(&mut self, edit: VersionEdit) -> Result<()> {
         if let Some(number) = edit.log_number {
-            self.log_number = self.log_number.max(number);
+            if number > self.log_number {
+                self.log_number = number;
+                self.log_seqno = edit.log_seqno;
+            } else if number == self.log_number && edit.log_seqno.is_some() {
+                self.log_seqno = edit.log_seqno;
+            }
         }
         if let Some(number) = edit.next_file_number {
             self.next_file_number = self.next_file_number.max(number);
@@ -101,9 +140,42 @@ impl Recovered {
         if let Some(seqno) = edit.last_seqno {
             self.last_seqno = self.last_seqno.max(seqno);
         }
+        if let Some(id) = edit.next_keyspace_id {
+            self.next_keyspace_id = self.next_keyspace_id.max(id);
+        }
+        let id = edit.keyspace;
+        if let Some(def) = edit.created {
+            if id == DEFAULT_ID || self.keyspaces.contains_key(&id) {
+                return Err(Error::corruption(format!(
+                    "the manifest creates keyspace {id} ({:?}), which exists already",
+                    def.name
+                )));
+            }
+            self.next_keyspace_id = self.next_keyspace_id.max(id.saturating_add(1));
+            self.keyspaces.insert(
+                id,
+                RecoveredKeyspace {
+                    name: def.name,
+                    options: Some(def.options),
+                    ..RecoveredKeyspace::default()
+                },
+            );
+        }
+        let Some(keyspace) = self.keyspaces.get_mut(&id) else {
+            return Err(Error::corruption(format!(
+                "the manifest has an edit of keyspace {id}, which does not exist"
+            )));
+        };
+        if let Some(number) = edit.keyspace_log_number {
+            keyspace.log_number = keyspace.log_number.max(number);
+        }
         for (level, number) in edit.removed {
-            if self.tables.get(&number).is_some_and(|(l, _)| *l == level) {
-                self.tables.remove(&number);
+            if keyspace
+                .tables
+                .get(&number)
+                .is_some_and(|(l, _)| *l == level)
+            {
+                keyspace.tables.remove(&number);
             }
         }
         for (level, file) in edit.added {
@@ -113,9 +185,29 @@ impl Recovered {
                     file.number
                 )));
             }
-            self.tables.insert(file.number, (level, file));
+            keyspace.tables.insert(file.number, (level, file));
+        }
+        if edit.dropped {
+            if id == DEFAULT_ID {
+                return Err(Error::corruption(
+                    "the manifest drops the \"default\" keyspace",
+                ));
+            }
+            self.keyspaces.remove(&id);
         }
         Ok(())
+    }
+
+    /// Every table of every keyspace, by number.
+    fn tables(&self) -> impl Iterator<Item = (&u64, &(u32, TableFile))> {
+        self.keyspaces.values().flat_map(|k| k.tables.iter())
+    }
+
+    /// The segment from which the writes of keyspace `id` replay, if it exists.
+    fn replay_from(&self, id: KeyspaceId) -> Option<u64> {
+        self.keyspaces
+            .get(&id)
+            .map(|k| k.log_number.max(self.log_number))
     }
 }
 
@@ -140,7 +232,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     let mut next_file = first_free_number(&dir, old_manifest, &recovered)?;
     let logs = classify_files(&*fs, &dir, old_manifest, &recovered)?;
     let mut tables = open_tables(&fs, &dir, &recovered)?;
-    let replay = replay_segments(&*fs, &dir, &logs, recovered.last_seqno)?;
+    let replay = replay_segments(&*fs, &dir, &logs, &recovered)?;
     let written = segments_holding_records(&*fs, &dir, &logs, replay.written, &recovered)?;
     let newest_written = newest_holding_record(&logs, &written);
     // The counter passes the newest segment that holds a record, and so every other one.
@@ -152,17 +244,45 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     }
     remove_orphan_segments(&*fs, &dir, &logs, &written, &recovered, newest_written);
     let counters = Counters::default();
-    if let Some(table) = flush_replay(&fs, &dir, &options, replay.entries, &mut next_file)? {
-        counters.add_flush(table.file.size);
-        tables.push((0, table));
+    let mut trees = Vec::with_capacity(recovered.keyspaces.len());
+    let mut replayed = replay.entries;
+    for (&id, keyspace) in &recovered.keyspaces {
+        let tree_options = match &keyspace.options {
+            None => options.clone(),
+            Some(persisted) => persisted.resolve(&options)?,
+        };
+        let mut levels = tables.remove(&id).unwrap_or_default();
+        let entries = replayed.remove(&id).unwrap_or_default();
+        if let Some(table) = flush_replay(&fs, &dir, &tree_options, entries, &mut next_file)? {
+            counters.add_flush(table.file.size);
+            levels.push((0, table));
+        }
+        let version = version_from(levels);
+        trees.push(Arc::new(Tree::new(
+            id,
+            &keyspace.name,
+            Arc::new(tree_options),
+            version,
+        )));
     }
-    let version = version_from(tables);
-    let created =
-        create_segment_and_manifest(&fs, &dir, &version, &mut next_file, replay.last_seqno)?;
+    let state = State::new(0, trees);
+    let created = create_segment_and_manifest(
+        &fs,
+        &dir,
+        &state,
+        &mut next_file,
+        replay.last_seqno,
+        recovered.next_keyspace_id,
+    )?;
+    let live_tables: Vec<u64> = state
+        .trees
+        .iter()
+        .flat_map(|t| t.version.tables().map(|table| table.number()))
+        .collect();
     remove_obsolete(
         &*fs,
         &dir,
-        &version_numbers(&version),
+        &live_tables,
         created.log_number,
         created.manifest.number(),
     );
@@ -172,10 +292,11 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         fs,
         options,
         dir_lock,
-        version,
+        trees: state.trees,
         log,
         log_number: created.log_number,
         manifest: created.manifest,
+        next_keyspace_id: recovered.next_keyspace_id,
         last_seqno: replay.last_seqno,
         next_file_number: next_file,
         counters,
@@ -202,10 +323,7 @@ fn lock_directory(fs: &dyn FileSystem, dir: &Path) -> Result<Box<dyn DirLock>> {
 /// The number of the manifest `CURRENT` names (`None` without `CURRENT`), and what its
 /// edits add up to.
 fn read_manifest(fs: &dyn FileSystem, dir: &Path) -> Result<(Option<u64>, Recovered)> {
-    let mut recovered = Recovered {
-        next_file_number: 1,
-        ..Recovered::default()
-    };
+    let mut recovered = Recovered::default();
     let old_manifest = read_current(fs, dir)?;
     if let Some(number) = old_manifest {
         for edit in replay_manifest(fs, dir, number)? {
@@ -233,7 +351,7 @@ fn first_free_number(dir: &Path, old_manifest: Option<u64>, recovered: &Recovere
             format_args!("the manifest's log number"),
         )?);
     }
-    if let Some(&number) = recovered.tables.keys().next_back() {
+    if let Some(number) = recovered.tables().map(|(n, _)| *n).max() {
         next_file = next_file.max(number_after(
             number,
             format_args!("table {}", table_path(dir, number).display()),
@@ -286,23 +404,30 @@ fn classify_files(
     Ok(logs)
 }
 
-/// Opens every table the manifest lists, with its level.
+/// The tables of each keyspace, with their levels.
+type KeyspaceTables = BTreeMap<KeyspaceId, Vec<(u32, Arc<TableHandle>)>>;
+
+/// Opens every table the manifest lists, with its level, by keyspace.
 fn open_tables(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     recovered: &Recovered,
-) -> Result<Vec<(u32, Arc<TableHandle>)>> {
-    let mut tables = Vec::with_capacity(recovered.tables.len());
-    for (level, file) in recovered.tables.values() {
-        tables.push((*level, TableHandle::open(fs, dir, file.clone())?));
+) -> Result<KeyspaceTables> {
+    let mut tables = KeyspaceTables::new();
+    for (&id, keyspace) in &recovered.keyspaces {
+        let mut opened = Vec::with_capacity(keyspace.tables.len());
+        for (level, file) in keyspace.tables.values() {
+            opened.push((*level, TableHandle::open(fs, dir, file.clone())?));
+        }
+        tables.insert(id, opened);
     }
     Ok(tables)
 }
 
 /// What replaying the unflushed segments gave.
 struct Replay {
-    /// Every replayed write, in log order.
-    entries: Vec<(InternalKey, Bytes)>,
+    /// Every replayed write of each keyspace, in log order.
+    entries: BTreeMap<KeyspaceId, Vec<(InternalKey, Bytes)>>,
     /// The sequence number of the last replayed write (the manifest's if none).
     last_seqno: SeqNo,
     /// Whether each segment read holds a record, in the order of the segments; those
@@ -310,20 +435,28 @@ struct Replay {
     written: Vec<bool>,
 }
 
-/// Replays the segments `logs` (ascending) from the sequence number after
-/// `manifest_last_seqno`, up to the first tear that lost records (see the module docs).
+/// Replays the segments `logs` (ascending) from the first sequence number of the
+/// manifest's log number (or, for a manifest that does not record it, the one after its
+/// last sequence number), up to the first tear that lost records (see the module docs).
+/// Each write goes to its keyspace if the segment is at or past that keyspace's log
+/// number; writes of dropped keyspaces are skipped.
 ///
-/// The entries go straight into a vector that is sorted once and written as a table:
-/// far cheaper than a skiplist insert per entry, and sequence numbers make every internal
-/// key unique, so the sort needs no tie-break.
+/// The entries go straight into a vector per keyspace that is sorted once and written as
+/// a table: far cheaper than a skiplist insert per entry, and sequence numbers make every
+/// internal key unique, so the sort needs no tie-break.
 fn replay_segments(
     fs: &dyn FileSystem,
     dir: &Path,
     logs: &[u64],
-    manifest_last_seqno: SeqNo,
+    recovered: &Recovered,
 ) -> Result<Replay> {
-    let mut entries: Vec<(InternalKey, Bytes)> = Vec::new();
-    let mut expected = manifest_last_seqno.checked_add(1).ok_or_else(|| {
+    let mut entries: BTreeMap<KeyspaceId, Vec<(InternalKey, Bytes)>> = BTreeMap::new();
+    let manifest_last_seqno = recovered.last_seqno;
+    let first = match recovered.log_seqno {
+        Some(seqno) => Some(seqno),
+        None => manifest_last_seqno.checked_add(1),
+    };
+    let mut expected = first.ok_or_else(|| {
         Error::corruption(format!(
             "the manifest's last sequence number is {manifest_last_seqno}, the largest there is"
         ))
@@ -355,10 +488,15 @@ fn replay_segments(
             }
             let count = ops.len() as u64;
             for (i, op) in ops.into_iter().enumerate() {
-                entries.push((
-                    InternalKey::new(op.key, first + i as u64, op.kind),
-                    op.value,
-                ));
+                if recovered
+                    .replay_from(op.keyspace)
+                    .is_some_and(|from| number >= from)
+                {
+                    entries.entry(op.keyspace).or_default().push((
+                        InternalKey::new(op.key, first + i as u64, op.kind),
+                        op.value,
+                    ));
+                }
             }
             expected = first.checked_add(count).ok_or_else(|| {
                 Error::corruption(format!(
@@ -368,9 +506,21 @@ fn replay_segments(
             })?;
         }
     }
+    // Every table's writes were durable in the log before the table was recorded (a
+    // flush seals the segments that other keyspaces still need first), so a prefix that
+    // ends before the newest of them lost synced records.
+    let last_seqno = expected - 1;
+    if last_seqno < manifest_last_seqno
+        && recovered.log_seqno.is_some()
+        && written.len() < logs.len()
+    {
+        return Err(Error::corruption(format!(
+            "the log ends at sequence number {last_seqno}, before {manifest_last_seqno}, which the tables hold: a log segment or record is missing"
+        )));
+    }
     Ok(Replay {
         entries,
-        last_seqno: expected - 1,
+        last_seqno: last_seqno.max(manifest_last_seqno),
         written,
     })
 }
@@ -430,8 +580,9 @@ fn remove_orphan_segments(
     }
 }
 
-/// Writes the replayed `entries` to a level-0 table, synced with its directory entry,
-/// numbered from `next_file`; `None` if nothing was replayed.
+/// Writes the replayed `entries` of one keyspace to a level-0 table with its `options`,
+/// synced with its directory entry, numbered from `next_file`; `None` if nothing was
+/// replayed.
 fn flush_replay(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
@@ -443,11 +594,7 @@ fn flush_replay(
         return Ok(None);
     }
     let number = allocate(next_file)?;
-    let table_options = floe_sstable::TableOptions {
-        block_size: options.block_size,
-        bloom_bits_per_key: options.bloom_bits_per_key,
-    };
-    let mut writer = TableWriter::create(fs, dir, number, table_options)?;
+    let mut writer = TableWriter::create(fs, dir, number, options.table_options())?;
     for &(_, at) in &sorted_order(&entries) {
         let (key, value) = &entries[at];
         writer.add(key, value)?;
@@ -468,8 +615,9 @@ struct Created {
     manifest: ManifestWriter,
 }
 
-/// Creates the new active segment and then the new manifest, a snapshot of `version` with
-/// the segment as its log number, and switches `CURRENT` to it.
+/// Creates the new active segment and then the new manifest, a snapshot of `state` (every
+/// keyspace and its tables) with the segment as its log number, and switches `CURRENT` to
+/// it.
 ///
 /// Durability order 1: the segment's directory entry is durable before any write in it is
 /// acknowledged. Both numbers are drawn before either file exists, so that running out of
@@ -477,9 +625,10 @@ struct Created {
 fn create_segment_and_manifest(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
-    version: &Version,
+    state: &State,
     next_file: &mut u64,
     last_seqno: SeqNo,
+    next_keyspace_id: KeyspaceId,
 ) -> Result<Created> {
     let log_number = allocate(next_file)?;
     let manifest_number = allocate(next_file)?;
@@ -489,10 +638,16 @@ fn create_segment_and_manifest(
         .map_err(|err| Error::io(format_args!("creating {}", path.display()), err))?;
     fs.sync_dir(dir)
         .map_err(|err| Error::io("syncing the database directory", err))?;
-    let mut snapshot = version.snapshot_edit();
-    snapshot.log_number = Some(log_number);
-    snapshot.next_file_number = Some(*next_file);
-    snapshot.last_seqno = Some(last_seqno);
+    let log_seqno = last_seqno.checked_add(1).ok_or_else(|| {
+        Error::corruption("the log's sequence numbers reached the largest there is")
+    })?;
+    let fields = ManifestFields {
+        log_number,
+        log_seqno,
+        last_seqno,
+        next_keyspace_id,
+    };
+    let snapshot = snapshot_edits(state, &fields, *next_file, |_| None);
     let manifest = ManifestWriter::create(Arc::clone(fs), dir, manifest_number, &snapshot)?;
     Ok(Created {
         log,
@@ -544,10 +699,6 @@ fn sorted_order(entries: &[(InternalKey, Bytes)]) -> Vec<(u64, usize)> {
             .then_with(|| entries[a.1].0.cmp(&entries[b.1].0))
     });
     order
-}
-
-fn version_numbers(version: &Version) -> Vec<u64> {
-    version.tables().map(|t| t.number()).collect()
 }
 
 /// Removes what no longer belongs to the database: tables the manifest does not list,

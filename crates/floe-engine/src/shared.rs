@@ -3,9 +3,11 @@
 //!
 //! [`Shared`] is made of parts, each a type of the module that keeps its rules: the state
 //! and its one way to be replaced ([`CurrentState`]), the publisher of sequence numbers,
-//! the commit queue, the log ([`LogState`], under the log mutex), the log's sync gate, the
-//! manifest ([`ManifestState`], under the manifest mutex), the file-number counter, the
-//! background signals, the snapshot registry and the compaction pointers. None of those
+//! the commit queue, the log ([`LogState`], under the log mutex), the older log segments
+//! still needed ([`Segments`]), the log's sync gate, the manifest ([`ManifestState`],
+//! under the manifest mutex), the file-number counter, the background signals, the
+//! snapshot registry, the keyspace registry, the memory count of the memtables and the
+//! compaction pointers. None of those
 //! modules imports this one. What takes several parts at once is an `impl Shared` in the module
 //! of that work: the write path (`write/`), the flush (`flush.rs`), compaction
 //! (`compaction/compact.rs`), reads (`read.rs`); open (`recovery.rs`) builds the core with
@@ -13,34 +15,37 @@
 //! writes, and appending and installing a manifest edit.
 //!
 //! Lock order (a thread holding one may take only those after it): `compaction` -> `log`
-//! -> the log's sync gate -> `manifest` -> the background mutex; the state's install
-//! mutex, the commit queue, the snapshot registry, the log syncer's signal and the
-//! publisher's lock are leaves. The background log syncer takes the sync gate without
+//! -> `manifest` -> `segments` -> the log's sync gate -> the background mutex; the state's
+//! install mutex, the commit queue, the snapshot registry, the keyspace registry, the log
+//! syncer's signal and the publisher's lock are leaves. The background log syncer takes the sync gate without
 //! `log` for its `fdatasync` calls, and never takes `log` while it holds the gate (see
 //! `write/log_sync.rs`).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use floe_core::SeqNo;
 use floe_core::fs::{DirLock, FileSystem};
-use floe_memtable::Memtable;
-use floe_sstable::TableOptions;
 
 use crate::background::Background;
 use crate::compaction::CompactionState;
 use crate::error::{Error, Result};
-use crate::filename::FileNumbers;
+use crate::filename::{FileNumbers, log_path};
+use crate::keyspace::KeyspaceId;
+use crate::keyspace::registry::Keyspaces;
 use crate::options::Options;
 use crate::snapshots::Snapshots;
 use crate::stats::Counters;
 use crate::sync::lock;
-use crate::version::manifest::{ManifestState, ManifestWriter, VersionEdit};
-use crate::version::{CurrentState, State, Version};
+use crate::version::manifest::{ManifestFields, ManifestState, ManifestWriter, VersionEdit};
+use crate::version::{CurrentState, State, Tree};
 use crate::wal::LogWriter;
 use crate::write::publish::Publisher;
-use crate::write::{CommitQueue, LogState, SyncGate};
+use crate::write::{CommitQueue, LogState, MemoryBudget, Segments, SyncGate};
+
+/// The identity of the next database opened in this process (see [`Shared::uid`]).
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 
 /// What open recovered and created, from which [`Shared::new`] builds the core.
 pub(crate) struct Opened {
@@ -49,13 +54,16 @@ pub(crate) struct Opened {
     pub(crate) options: Options,
     /// The directory lock, held until close.
     pub(crate) dir_lock: Box<dyn DirLock>,
-    /// The tables the new manifest lists.
-    pub(crate) version: Version,
+    /// Every keyspace with the tables the new manifest lists, `"default"` first, with
+    /// empty memtables.
+    pub(crate) trees: Vec<Arc<Tree>>,
     /// The writer of the new, empty log segment, numbered `log_number`.
     pub(crate) log: LogWriter,
     pub(crate) log_number: u64,
     /// The new manifest, whose snapshot records `log_number` and `last_seqno`.
     pub(crate) manifest: ManifestWriter,
+    /// The next keyspace id the new manifest records.
+    pub(crate) next_keyspace_id: KeyspaceId,
     /// The last sequence number recovered (0 for a new database).
     pub(crate) last_seqno: SeqNo,
     /// The next file number, past every file open created.
@@ -94,6 +102,14 @@ pub(crate) struct Shared {
     pub(crate) compaction: Mutex<CompactionState>,
     /// What [`crate::Db::stats`] reports.
     pub(crate) counters: Counters,
+    /// This database's identity, which its keyspace handles carry.
+    pub(crate) uid: u64,
+    /// The handles of the live keyspaces by name.
+    pub(crate) keyspaces: Keyspaces,
+    /// The bytes of all active memtables (see [`MemoryBudget`]).
+    pub(crate) memtable_usage: MemoryBudget,
+    /// The closed log segments still needed (see [`Segments`]).
+    pub(crate) segments: Mutex<Segments>,
     /// The first failure on a write path; once set, every write fails.
     poisoned: OnceLock<Arc<Error>>,
     /// Set by close: every later write fails with `Closed`.
@@ -103,27 +119,31 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The core of a database that open recovered: a fresh, empty memtable writing to the
-    /// new log segment, over the recovered tables.
+    /// The core of a database that open recovered: every keyspace with a fresh, empty
+    /// memtable writing to the new log segment, over its recovered tables.
     pub(crate) fn new(opened: Opened) -> Shared {
         let Opened {
             dir,
             fs,
             options,
             dir_lock,
-            version,
+            trees,
             log,
             log_number,
             manifest,
+            next_keyspace_id,
             last_seqno,
             next_file_number,
             counters,
         } = opened;
-        let state = State {
-            active: Arc::new(Memtable::new(options.write_buffer_size)),
+        let uid = NEXT_UID.fetch_add(1, Ordering::Relaxed);
+        let keyspaces = Keyspaces::new(uid, trees.iter().map(|t| (t.name.to_string(), t.id)));
+        let state = State::new(log_number, trees);
+        let fields = ManifestFields {
             log_number,
-            frozen: Vec::new(),
-            version: Arc::new(version),
+            log_seqno: last_seqno + 1,
+            last_seqno,
+            next_keyspace_id,
         };
         // Spinning before blocking pays only with more than one CPU, where the thread
         // waited for runs meanwhile.
@@ -136,24 +156,20 @@ impl Shared {
             commits: CommitQueue::new(spin),
             log: Mutex::new(LogState::new(log, log_number, last_seqno + 1)),
             log_sync: SyncGate::default(),
-            manifest: Mutex::new(ManifestState::new(manifest, log_number, last_seqno)),
+            manifest: Mutex::new(ManifestState::new(manifest, fields)),
             file_numbers: FileNumbers::new(next_file_number),
             background: Background::default(),
             snapshots: Snapshots::default(),
             compaction: Mutex::new(CompactionState::default()),
             counters,
+            uid,
+            keyspaces,
+            memtable_usage: MemoryBudget::default(),
+            segments: Mutex::new(Segments::new(log_number, last_seqno + 1)),
             poisoned: OnceLock::new(),
             closed: AtomicBool::new(false),
             dir_lock: Mutex::new(Some(dir_lock)),
             options,
-        }
-    }
-
-    /// The table options of this database.
-    pub(crate) fn table_options(&self) -> TableOptions {
-        TableOptions {
-            block_size: self.options.block_size,
-            bloom_bits_per_key: self.options.bloom_bits_per_key,
         }
     }
 
@@ -232,15 +248,24 @@ impl Shared {
             .file_numbers
             .allocate()
             .map_err(|err| self.poison(err))?;
-        let snapshot = self.state.load().version.snapshot_edit();
         manifest
             .roll(
                 &self.fs,
                 &self.dir,
                 number,
-                snapshot,
+                &self.state.load(),
                 self.file_numbers.peek(),
             )
             .map_err(|err| self.poison(err))
+    }
+
+    /// Deletes the closed log segments below `number`, which a durable manifest edit made
+    /// obsolete (its log number is at least `number`). A failure leaves an obsolete
+    /// segment that the next open removes.
+    pub(crate) fn remove_segments_below(&self, number: u64) {
+        let removed = lock(&self.segments).remove_below(number);
+        for segment in removed {
+            let _ = self.fs.remove_file(&log_path(&self.dir, segment));
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::compaction::pick;
 use crate::options::Options;
-use crate::version::{NUM_LEVELS, Version};
+use crate::version::{NUM_LEVELS, State};
 
 /// The tables of one level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,6 +34,7 @@ pub struct LevelStats {
 }
 
 /// A report of the database's shape and of what its writes cost, since it was opened.
+/// The levels are summed over every keyspace.
 ///
 /// Write amplification is the bytes written to tables (by flushes and compactions) per
 /// byte of keys and values the user wrote; the write-ahead log is not counted. Space
@@ -85,6 +86,14 @@ pub struct Stats {
     /// (see [`crate::Options::wal_bytes_per_sync`]), one per segment synced; 0 with
     /// [`crate::Options::sync`] on, whose writes sync themselves.
     pub log_background_syncs: u64,
+    /// How many keyspaces the database holds, `"default"` included.
+    pub keyspaces: usize,
+    /// Bytes charged to the memtables of every keyspace, active and frozen (see
+    /// [`crate::Options::db_write_buffer_size`]).
+    pub memtable_bytes: u64,
+    /// Memtable switches made because the memtables of all keyspaces together reached
+    /// [`crate::Options::db_write_buffer_size`].
+    pub budget_flushes: u64,
 }
 
 impl Stats {
@@ -130,6 +139,7 @@ pub(crate) struct Counters {
     pub(crate) write_groups: AtomicU64,
     pub(crate) log_syncs: AtomicU64,
     pub(crate) log_background_syncs: AtomicU64,
+    pub(crate) budget_flushes: AtomicU64,
     /// Per level: bytes written into it (see [`LevelStats::bytes_written`]). Level 0's
     /// are the flush bytes, the others' sum the compaction bytes: the totals of [`Stats`]
     /// are derived from these, so they always add up.
@@ -159,25 +169,35 @@ impl Counters {
         Counters::add(&self.flushes, 1);
     }
 
-    /// A report of `version` (with the level targets `options` give it) and of the
-    /// counters.
-    pub(crate) fn report(&self, version: &Version, options: &Options) -> Stats {
+    /// A report of `state` (each keyspace with the level targets its options give it,
+    /// summed by level) and of the counters.
+    pub(crate) fn report(&self, state: &State, _options: &Options) -> Stats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let targets = pick::targets(version, options);
-        let levels: Vec<LevelStats> = version
-            .levels
-            .iter()
-            .zip(targets.bytes)
-            .enumerate()
-            .map(|(level, (tables, target_bytes))| LevelStats {
-                tables: tables.len(),
-                bytes: tables.iter().map(|t| t.file.size).sum(),
-                target_bytes,
+        let mut levels: Vec<LevelStats> = (0..NUM_LEVELS)
+            .map(|level| LevelStats {
                 bytes_written: get(&self.level_written[level]),
                 bytes_moved_in: get(&self.level_moved_in[level]),
                 bytes_rewritten: get(&self.level_rewritten[level]),
+                ..LevelStats::default()
             })
             .collect();
+        let mut memtable_bytes = 0u64;
+        for tree in &state.trees {
+            let targets = pick::targets(&tree.version, &tree.options);
+            for ((stats, tables), target) in levels
+                .iter_mut()
+                .zip(&tree.version.levels)
+                .zip(targets.bytes)
+            {
+                stats.tables += tables.len();
+                stats.bytes += tables.iter().map(|t| t.file.size).sum::<u64>();
+                stats.target_bytes += target;
+            }
+            memtable_bytes += tree
+                .memtables()
+                .map(|m| m.approximate_size() as u64)
+                .sum::<u64>();
+        }
         let below_0 = &levels[1..];
         Stats {
             user_bytes_written: get(&self.user_bytes),
@@ -198,6 +218,9 @@ impl Counters {
             write_groups: get(&self.write_groups),
             log_syncs: get(&self.log_syncs),
             log_background_syncs: get(&self.log_background_syncs),
+            keyspaces: state.trees.len(),
+            memtable_bytes,
+            budget_flushes: get(&self.budget_flushes),
             levels,
         }
     }

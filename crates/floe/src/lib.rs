@@ -111,4 +111,7 @@
 #[doc(inline)]
 pub use bytes::Bytes;
 #[doc(inline)]
-pub use floe_engine::{Db, Error, Iter, LevelStats, Options, Result, Snapshot, Stats, WriteBatch};
+pub use floe_engine::{
+    Db, Error, Iter, Keyspace, KeyspaceOptions, LevelStats, Options, Result, Snapshot, Stats,
+    WriteBatch, WriteOptions,
+};

@@ -31,11 +31,12 @@ use crate::compaction::pick::{self, Job};
 use crate::error::{Error, Result};
 use crate::filename::table_path;
 use crate::iter::{CompactionIter, MergingIter};
+use crate::options::Options;
 use crate::shared::Shared;
 use crate::stats::Counters;
 use crate::sync::lock;
 use crate::version::manifest::{TableFile, VersionEdit};
-use crate::version::{TableHandle, TableWriter};
+use crate::version::{TableHandle, TableWriter, Tree};
 
 /// How many entries a merge writes between checks of whether the database is closing.
 const CLOSE_CHECK_INTERVAL: usize = 4096;
@@ -68,20 +69,35 @@ pub(crate) fn run_compaction_worker(shared: Arc<Shared>) {
 }
 
 impl Shared {
-    /// Whether some level of the latest state scores 1 or more.
+    /// Whether some level of some keyspace of the latest state scores 1 or more.
     pub(crate) fn needs_compaction(&self) -> bool {
+        self.neediest_tree().is_some()
+    }
+
+    /// The keyspace with the highest-scoring level, if some level scores 1 or more.
+    fn neediest_tree(&self) -> Option<Arc<Tree>> {
         let state = self.state.load();
-        pick::scores(&state.version, &self.options)
-            .iter()
-            .any(|score| *score >= 1.0)
+        let mut best: Option<(f64, &Arc<Tree>)> = None;
+        for tree in &state.trees {
+            let score = pick::scores(&tree.version, &tree.options)
+                .into_iter()
+                .fold(0.0, f64::max);
+            if score >= 1.0 && best.is_none_or(|(top, _)| score > top) {
+                best = Some((score, tree));
+            }
+        }
+        best.map(|(_, tree)| Arc::clone(tree))
     }
 
     /// Runs the compaction the latest state needs most, if any.
     pub(crate) fn compact_once(&self) -> Result<()> {
         let mut compaction = lock(&self.compaction);
-        let version = Arc::clone(&self.state.load().version);
-        if let Some(job) = pick::pick(&version, &self.options, &mut compaction.pointers) {
-            self.run_job(&job)?;
+        let Some(tree) = self.neediest_tree() else {
+            return Ok(());
+        };
+        let pointers = compaction.pointers(tree.id);
+        if let Some(job) = pick::pick(&tree.version, &tree.options, pointers) {
+            self.run_job(&tree, &job)?;
         }
         Ok(())
     }
@@ -100,35 +116,43 @@ impl Shared {
             // A flush or compaction installs its state, then signals progress under the
             // background mutex: checked under it, a change is either seen here or wakes
             // the wait.
-            if self.state.load().frozen.is_empty() && !self.needs_compaction() {
+            if self.state.load().frozen_count() == 0 && !self.needs_compaction() {
                 return Ok(());
             }
             signals = self.background.wait_for_progress(signals);
         }
     }
 
-    /// Flushes, then merges every table into the bottom level. Fails with `Closed` if
-    /// the database closes meanwhile (the merge is then abandoned).
+    /// Flushes, then merges every table of each keyspace into its bottom level. Fails
+    /// with `Closed` if the database closes meanwhile (the merge is then abandoned).
     pub(crate) fn compact(&self) -> Result<()> {
         self.flush()?;
         let _one_at_a_time = lock(&self.compaction);
-        self.check_writable()?;
-        let version = Arc::clone(&self.state.load().version);
-        match pick::full(&version, &self.options) {
-            Some(job) if self.run_job(&job)? => Ok(()),
-            Some(_) => Err(Error::Closed),
-            None => Ok(()),
+        let trees = self.state.load().trees.clone();
+        for tree in trees {
+            self.check_writable()?;
+            // The latest tree: an earlier keyspace's compaction ran meanwhile, and only
+            // compactions remove tables, so this one's tables are as loaded or more.
+            let Some(tree) = self.state.load().tree(tree.id).cloned() else {
+                continue;
+            };
+            match pick::full(&tree.version, &tree.options) {
+                Some(job) if !self.run_job(&tree, &job)? => return Err(Error::Closed),
+                _ => {}
+            }
         }
+        Ok(())
     }
 
-    /// Runs `job`: merges and writes its outputs (unless it is a trivial move), then
-    /// installs the result. The caller holds the compaction mutex. Returns `false` if the
-    /// merge was abandoned because the database is closing.
-    fn run_job(&self, job: &Job) -> Result<bool> {
+    /// Runs `job` on keyspace `tree`: merges and writes its outputs (unless it is a
+    /// trivial move), then installs the result. The caller holds the compaction mutex.
+    /// Returns `false` if the merge was abandoned because the database is closing. If the
+    /// keyspace is dropped meanwhile, its outputs are removed and nothing is installed.
+    fn run_job(&self, tree: &Tree, job: &Job) -> Result<bool> {
         let outputs = if job.trivial {
             Vec::new()
         } else {
-            match self.merge_job(job)? {
+            match self.merge_job(job, &tree.options)? {
                 Some(outputs) => outputs,
                 // Abandoned for close: the version is as it was, nothing to install.
                 None => return Ok(false),
@@ -145,15 +169,25 @@ impl Shared {
             outputs.into_iter().map(|t| (output_level, t)).collect()
         };
         let edit = VersionEdit {
-            log_number: None,
             next_file_number: Some(self.file_numbers.peek()),
-            last_seqno: None,
             added: added.iter().map(|(l, t)| (*l, t.file.clone())).collect(),
             removed: removed.clone(),
+            keyspace: tree.id,
+            ..VersionEdit::default()
         };
         let mut manifest = lock(&self.manifest);
+        // Drops take the manifest mutex too: checked under it, the keyspace stays.
+        if self.state.load().tree(tree.id).is_none() {
+            if !job.trivial {
+                for (_, table) in &added {
+                    table.mark_obsolete();
+                }
+            }
+            return Ok(true);
+        }
+        let id = tree.id;
         self.install_edit(&mut manifest, &edit, |current| {
-            current.with_tables(added, &removed)
+            current.with_tables(id, added, &removed)
         })?;
         let rolled = self.maybe_roll_manifest(&mut manifest);
         drop(manifest);
@@ -173,10 +207,10 @@ impl Shared {
     /// Merges the inputs of `job` into new, synced tables and opens them; `None` if the
     /// database is closing and the merge was abandoned. On failure or abandonment the
     /// outputs written so far are removed (they are not in the manifest: orphans).
-    fn merge_job(&self, job: &Job) -> Result<Option<Vec<Arc<TableHandle>>>> {
+    fn merge_job(&self, job: &Job, options: &Options) -> Result<Option<Vec<Arc<TableHandle>>>> {
         let snapshots = self.snapshots.live();
         let mut outputs = Vec::new();
-        let written = self.write_outputs(job, snapshots, &mut outputs);
+        let written = self.write_outputs(job, options, snapshots, &mut outputs);
         if matches!(written, Ok(false)) {
             for file in &outputs {
                 let _ = self.fs.remove_file(&table_path(&self.dir, file.number));
@@ -226,6 +260,7 @@ impl Shared {
     fn write_outputs(
         &self,
         job: &Job,
+        options: &Options,
         snapshots: Vec<u64>,
         outputs: &mut Vec<TableFile>,
     ) -> Result<bool> {
@@ -239,7 +274,7 @@ impl Shared {
         let mut last_user_key = Bytes::new();
         let mut grandparents = GrandparentOverlap::new(
             &job.grandparents,
-            self.options
+            options
                 .target_file_size
                 .saturating_mul(GRANDPARENT_OVERLAP_FACTOR),
         );
@@ -258,7 +293,7 @@ impl Shared {
             } else {
                 Cut::No
             };
-            let target = self.options.target_file_size;
+            let target = options.target_file_size;
             let cut = writer.as_ref().is_some_and(|w| {
                 let size = w.estimated_size();
                 new_key
@@ -278,7 +313,7 @@ impl Shared {
                     &self.fs,
                     &self.dir,
                     self.file_numbers.allocate()?,
-                    self.table_options(),
+                    options.table_options(),
                 )?),
             };
             w.add(&key, &value)?;
@@ -316,7 +351,9 @@ mod tests {
             grandparents,
         };
         let mut outputs = Vec::new();
-        let finished = db.shared().write_outputs(&job, Vec::new(), &mut outputs);
+        let finished =
+            db.shared()
+                .write_outputs(&job, &db.shared().options, Vec::new(), &mut outputs);
         assert!(finished.unwrap());
         let edges: Vec<String> = outputs
             .iter()

@@ -49,26 +49,30 @@
 //! Trivial move: when the inputs of a level do not overlap one another and nothing in the
 //! next level overlaps them, they move down by a manifest edit, without a rewrite.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::keyspace::KeyspaceId;
 use crate::options::Options;
 use crate::version::TableHandle;
 use crate::version::{NUM_LEVELS, Version};
 
 /// What the holder of the compaction mutex keeps between compactions.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct CompactionState {
-    /// For each level, the largest user key of its last compaction (see [`pick`]).
-    pub(crate) pointers: Vec<Option<Bytes>>,
+    /// For each keyspace and level, the largest user key of its last compaction (see
+    /// [`pick`]).
+    pointers: BTreeMap<KeyspaceId, Vec<Option<Bytes>>>,
 }
 
-impl Default for CompactionState {
-    fn default() -> CompactionState {
-        CompactionState {
-            pointers: vec![None; NUM_LEVELS],
-        }
+impl CompactionState {
+    /// The compaction pointers of keyspace `id`.
+    pub(crate) fn pointers(&mut self, id: KeyspaceId) -> &mut Vec<Option<Bytes>> {
+        self.pointers
+            .entry(id)
+            .or_insert_with(|| vec![None; NUM_LEVELS])
     }
 }
 

@@ -497,9 +497,20 @@ mod tests {
                 let dir = tempfile::tempdir().unwrap();
                 let fs = FaultyFs::new();
                 let shared: Arc<dyn FileSystem> = Arc::new(fs.clone());
-                ManifestWriter::create(Arc::clone(&shared), dir.path(), 1, &edit(1)).unwrap();
+                ManifestWriter::create(
+                    Arc::clone(&shared),
+                    dir.path(),
+                    1,
+                    std::slice::from_ref(&edit(1)),
+                )
+                .unwrap();
                 fs.fail_nth(op, n);
-                let result = ManifestWriter::create(Arc::clone(&shared), dir.path(), 2, &edit(2));
+                let result = ManifestWriter::create(
+                    Arc::clone(&shared),
+                    dir.path(),
+                    2,
+                    std::slice::from_ref(&edit(2)),
+                );
                 let context = format!("{op:?} #{n}");
                 if fs.injected() == 0 {
                     // The manifest switch does fewer than n such operations.
@@ -525,8 +536,13 @@ mod tests {
     fn a_failed_manifest_append_refuses_later_appends() {
         let dir = tempfile::tempdir().unwrap();
         let fs = FaultyFs::new();
-        let mut writer =
-            ManifestWriter::create(Arc::new(fs.clone()), dir.path(), 3, &edit(1)).unwrap();
+        let mut writer = ManifestWriter::create(
+            Arc::new(fs.clone()),
+            dir.path(),
+            3,
+            std::slice::from_ref(&edit(1)),
+        )
+        .unwrap();
         fs.fail_nth_on(FaultOp::Sync, 1, Some("MANIFEST"));
         assert!(writer.append(&edit(2)).is_err());
         fs.heal();

@@ -37,7 +37,14 @@ fn settle(db: &Db) {
 /// Checks that every level below 0 is sorted and its tables share no user key.
 fn check_levels(db: &Db) {
     let state = db.shared().state.load();
-    for (level, tables) in state.version.levels.iter().enumerate().skip(1) {
+    for (level, tables) in state
+        .default_tree()
+        .version
+        .levels
+        .iter()
+        .enumerate()
+        .skip(1)
+    {
         for pair in tables.windows(2) {
             assert!(
                 pair[0].file.largest.user_key < pair[1].file.smallest.user_key,
@@ -242,9 +249,18 @@ fn deleted_keys_never_come_back() {
     // After a full compaction no tombstone is left: every entry on disk is a live key.
     db.compact().unwrap();
     let state = db.shared().state.load();
-    let entries: u64 = state.version.tables().map(|t| t.file.entries).sum();
+    let entries: u64 = state
+        .default_tree()
+        .version
+        .tables()
+        .map(|t| t.file.entries)
+        .sum();
     assert_eq!(entries, live.len() as u64, "seed {seed}");
-    assert!(state.version.levels[..3].iter().all(Vec::is_empty));
+    assert!(
+        state.default_tree().version.levels[..3]
+            .iter()
+            .all(Vec::is_empty)
+    );
 }
 
 #[test]
@@ -297,7 +313,7 @@ fn disjoint_tables_move_down_without_a_rewrite() {
     // A move keeps the table's file: no table was deleted by it, so every table on disk
     // is one the version lists.
     let state = db.shared().state.load();
-    let listed = state.version.tables().count();
+    let listed = state.default_tree().version.tables().count();
     drop(state);
     let on_disk = std::fs::read_dir(dir.path())
         .unwrap()
@@ -422,7 +438,7 @@ fn compaction_inputs_stay_on_disk_while_an_iterator_reads_them() {
     }
     // Now that it is gone, only listed tables remain.
     let state = db.shared().state.load();
-    let listed = state.version.tables().count();
+    let listed = state.default_tree().version.tables().count();
     drop(state);
     let on_disk = std::fs::read_dir(dir.path())
         .unwrap()
@@ -713,8 +729,11 @@ fn wait_for_compactions_returns_a_settled_tree_and_fails_once_closed() {
     db.wait_for_compactions().unwrap();
     let shared = db.shared();
     let state = shared.state.load();
-    assert!(state.frozen.is_empty(), "a frozen memtable is left");
-    let scores = crate::compaction::pick::scores(&state.version, &shared.options);
+    assert!(
+        state.default_tree().frozen.is_empty(),
+        "a frozen memtable is left"
+    );
+    let scores = crate::compaction::pick::scores(&state.default_tree().version, &shared.options);
     assert!(scores.iter().all(|score| *score < 1.0), "{scores:?}");
     // It waited for real work: the writes went through several levels.
     let stats = db.stats();

@@ -144,7 +144,9 @@ fn crash_with_a_segment_newer_than_the_manifest(image: &Path, after: Option<&str
         // before its manifest edit. Nothing here waits for the flush while holding the
         // log (one frozen memtable is within the limit), so the put below cannot deadlock.
         let manifest = lock(&shared.manifest);
-        shared.freeze_locked(&mut log).unwrap();
+        shared
+            .freeze_locked(&mut log, &[crate::keyspace::DEFAULT_ID])
+            .unwrap();
         let segment = log.number();
         drop(log);
         if let Some(value) = after {
@@ -181,7 +183,13 @@ fn a_segment_newer_than_the_manifest_with_writes_is_replayed_and_its_number_not_
     // (the table of the replayed writes, the new segment).
     let state = db.shared().state.load();
     assert!(state.log_number > segment);
-    assert!(state.version.tables().all(|t| t.number() > segment));
+    assert!(
+        state
+            .default_tree()
+            .version
+            .tables()
+            .all(|t| t.number() > segment)
+    );
     drop(state);
     assert!(!log_path(image.path(), segment).exists());
     db.close().unwrap();
@@ -203,7 +211,7 @@ fn a_segment_newer_than_the_manifest_without_writes_is_an_orphan() {
     );
     // The counter did not move past the orphan: its number went to the first file open
     // made, the table of the replayed writes.
-    let version = Arc::clone(&db.shared().state.load().version);
+    let version = Arc::clone(&db.shared().state.load().default_tree().version);
     assert!(version.tables().any(|t| t.number() == segment));
     db.close().unwrap();
     write_reopen_cycles(image.path(), &orphan, model_of(&[("before", "the switch")]));

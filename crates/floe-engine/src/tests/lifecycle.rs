@@ -169,8 +169,8 @@ fn compaction_keeps_snapshots_and_drops_deleted_keys() {
     db.compact().unwrap();
     assert_eq!(dump(&db), now);
     let state = db.shared().state.load();
-    assert!(state.version.levels[0].is_empty());
-    assert!(state.version.levels[crate::version::NUM_LEVELS - 1].len() > 1);
+    assert!(state.default_tree().version.levels[0].is_empty());
+    assert!(state.default_tree().version.levels[crate::version::NUM_LEVELS - 1].len() > 1);
     drop(state);
     db.close().unwrap();
     let db = open(dir.path(), tiny());

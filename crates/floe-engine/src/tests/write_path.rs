@@ -70,7 +70,7 @@ fn back_pressure_blocks_writers_and_releases_them() {
     };
     // While the writer runs, the number of frozen memtables never exceeds the limit.
     while !done.load(Ordering::SeqCst) {
-        assert!(db.shared().state.load().frozen.len() <= 1);
+        assert!(db.shared().state.load().default_tree().frozen.len() <= 1);
         thread::yield_now();
     }
     writer.join().unwrap();
@@ -143,12 +143,11 @@ fn writers_of_flushed_segments_are_released() {
     db.put("one more", "switch").unwrap();
     db.flush().unwrap();
     // Only segments of memtables still waiting for a flush keep an open writer.
-    let log = crate::sync::lock(&db.shared().log);
-    let frozen = db.shared().state.load().frozen.len();
+    let kept = crate::sync::lock(&db.shared().segments).closed.len();
+    let frozen = db.shared().state.load().frozen_count();
     assert!(
-        log.frozen_segments() <= frozen + 1,
-        "{} writers kept",
-        log.frozen_segments()
+        kept <= frozen,
+        "{kept} writers kept for {frozen} frozen memtables"
     );
 }
 
@@ -168,7 +167,7 @@ fn a_flush_keeps_the_versions_live_snapshots_see_and_drops_the_rest() {
     db.flush().unwrap();
 
     let state = db.shared().state.load_full();
-    let tables = &state.version.levels[0];
+    let tables = &state.default_tree().version.levels[0];
     assert_eq!(tables.len(), 1);
     // k@v2 (the snapshot's) and k@v4 (the newest), the tombstone of "gone" (it must keep
     // hiding older versions below), and other@y: v1, v3 and other@x are shadowed.

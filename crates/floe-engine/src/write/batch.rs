@@ -10,9 +10,14 @@
 //! +---------------------+--------------+-------+-------+-----+
 //! | first seqno: varint | count: varint| op 0  | op 1  | ... |
 //! +---------------------+--------------+-------+-------+-----+
-//! op (put):    kind=1 u8 | varint key len | key | varint value len | value
-//! op (delete): kind=0 u8 | varint key len | key
+//! op (put):       tag=1 u8 | varint key len | key | varint value len | value
+//! op (delete):    tag=0 u8 | varint key len | key
+//! op (put in):    tag=3 u8 | varint keyspace | varint key len | key | varint value len | value
+//! op (delete in): tag=2 u8 | varint keyspace | varint key len | key
 //! ```
+//!
+//! Operations on the `"default"` keyspace use the short forms, which are the whole format
+//! of a database without keyspaces, so its log costs nothing more than it did.
 //!
 //! The header is varints because most batches are single small writes, whose log record
 //! it would otherwise dominate: a 12-byte fixed header would be 9% of a 16-byte-key,
@@ -26,10 +31,12 @@
 use std::fmt;
 
 use bytes::Bytes;
-use floe_core::coding::{Decoder, MAX_VARINT_LEN, put_length_prefixed, write_varint};
+use floe_core::coding::{Decoder, MAX_VARINT_LEN, put_length_prefixed, put_varint, write_varint};
 use floe_core::{MAX_SEQNO, SeqNo, ValueKind};
 
 use crate::error::{Error, Result};
+use crate::keyspace::{DEFAULT_ID, Keyspace, KeyspaceId, KeyspaceRef};
+use std::sync::Arc;
 
 /// Bytes reserved in front of the operations for the header: the longest varint of a
 /// `u64` sequence number (10 bytes) and of a `u32` count (5 bytes).
@@ -68,6 +75,9 @@ pub struct WriteBatch {
     count: usize,
     /// The bytes of all keys and values, for memtable accounting.
     data_size: usize,
+    /// The keyspaces that `put_in` and `delete_in` named, each once, so that the write
+    /// can refuse a dropped keyspace or one of another database.
+    keyspaces: Vec<Arc<KeyspaceRef>>,
 }
 
 impl Default for WriteBatch {
@@ -124,6 +134,7 @@ impl WriteBatch {
             first: 0,
             count: 0,
             data_size: 0,
+            keyspaces: Vec::new(),
         };
         batch.write_header();
         batch
@@ -160,6 +171,59 @@ impl WriteBatch {
         self.count += 1;
     }
 
+    /// Adds a write of `value` under `key` in `keyspace`. A batch may mix keyspaces; it is
+    /// atomic across them.
+    pub fn put_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let id = self.note_keyspace(keyspace);
+        self.push_op(id, ValueKind::Put, key.as_ref(), value.as_ref());
+    }
+
+    /// Adds a deletion of `key` in `keyspace`.
+    pub fn delete_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) {
+        let id = self.note_keyspace(keyspace);
+        self.push_op(id, ValueKind::Delete, key.as_ref(), &[]);
+    }
+
+    /// Adds an operation in keyspace `id` as decoded from a payload, without a keyspace
+    /// handle (the value of a delete is ignored): for rebuilding a decoded batch.
+    pub(crate) fn push_op(&mut self, id: KeyspaceId, kind: ValueKind, key: &[u8], value: &[u8]) {
+        match (id == DEFAULT_ID, kind) {
+            (true, ValueKind::Put) => return self.put(key, value),
+            (true, ValueKind::Delete) => return self.delete(key),
+            (false, ValueKind::Put) => self.rep.push(TAG_PUT_IN),
+            (false, ValueKind::Delete) => self.rep.push(TAG_DELETE_IN),
+        }
+        put_varint(&mut self.rep, u64::from(id));
+        put_length_prefixed(&mut self.rep, key);
+        self.data_size += key.len();
+        if kind == ValueKind::Put {
+            put_length_prefixed(&mut self.rep, value);
+            self.data_size += value.len();
+        }
+        self.count += 1;
+    }
+
+    /// Remembers `keyspace` among the batch's keyspaces; returns its id.
+    fn note_keyspace(&mut self, keyspace: &Keyspace) -> KeyspaceId {
+        let handle = keyspace.handle();
+        if !self.keyspaces.iter().any(|k| Arc::ptr_eq(k, handle)) {
+            self.keyspaces.push(Arc::clone(handle));
+        }
+        handle.id
+    }
+
+    /// The keyspaces that `put_in` and `delete_in` named.
+    pub(crate) fn keyspaces(&self) -> &[Arc<KeyspaceRef>] {
+        &self.keyspaces
+    }
+
+    /// The bytes the batch charges to memtables: its keys and values, and the overhead
+    /// of an entry for each operation (see [`floe_memtable::charge`]).
+    pub(crate) fn memtable_charge(&self) -> usize {
+        self.data_size
+            .saturating_add(self.count.saturating_mul(floe_memtable::ENTRY_OVERHEAD))
+    }
+
     /// The number of operations in the batch.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -178,6 +242,7 @@ impl WriteBatch {
         self.first = 0;
         self.count = 0;
         self.data_size = 0;
+        self.keyspaces.clear();
         self.write_header();
     }
 
@@ -193,7 +258,7 @@ impl WriteBatch {
         }
         for (index, op) in Ops::new(&self.rep[HEADER_ROOM..]).enumerate() {
             // The batch encoded these bytes itself, so they always parse.
-            let Some((kind, key, value)) = op else {
+            let Some((_, kind, key, value)) = op else {
                 return Err(Error::invalid(format!(
                     "write batch operation {index} is malformed"
                 )));
@@ -302,9 +367,16 @@ fn kind_name(kind: ValueKind) -> &'static str {
     }
 }
 
+/// The tag of a put in a keyspace other than `"default"`.
+const TAG_PUT_IN: u8 = 3;
+/// The tag of a deletion in a keyspace other than `"default"`.
+const TAG_DELETE_IN: u8 = 2;
+
 /// One operation decoded from a batch payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BatchOp {
+    /// The keyspace it writes in.
+    pub(crate) keyspace: KeyspaceId,
     /// Whether the operation sets or deletes the key.
     pub(crate) kind: ValueKind,
     /// The user key: a zero-copy slice of the payload.
@@ -328,19 +400,26 @@ impl<'a> Ops<'a> {
         }
     }
 
-    fn next_op(&mut self) -> Option<(ValueKind, &'a [u8], &'a [u8])> {
-        let kind = ValueKind::from_u8(self.decoder.u8()?)?;
+    fn next_op(&mut self) -> Option<Op<'a>> {
+        let (keyspace, kind) = match self.decoder.u8()? {
+            TAG_PUT_IN => (self.decoder.varint_u32()?, ValueKind::Put),
+            TAG_DELETE_IN => (self.decoder.varint_u32()?, ValueKind::Delete),
+            tag => (DEFAULT_ID, ValueKind::from_u8(tag)?),
+        };
         let key = self.decoder.length_prefixed()?;
         let value = match kind {
             ValueKind::Put => self.decoder.length_prefixed()?,
             ValueKind::Delete => &[],
         };
-        Some((kind, key, value))
+        Some((keyspace, kind, key, value))
     }
 }
 
+/// One decoded operation: keyspace, kind, key, value (empty for a delete).
+pub(crate) type Op<'a> = (KeyspaceId, ValueKind, &'a [u8], &'a [u8]);
+
 impl<'a> Iterator for Ops<'a> {
-    type Item = Option<(ValueKind, &'a [u8], &'a [u8])>;
+    type Item = Option<Op<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.decoder.is_empty() {
@@ -397,10 +476,10 @@ pub(crate) fn check_batch(payload: &[u8]) -> Result<(SeqNo, u64)> {
 }
 
 /// The operations of a payload that [`check_batch`] accepted, in order, as
-/// `(kind, key, value)` borrowed from `payload` (the value of a delete is empty).
+/// `(keyspace, kind, key, value)` borrowed from `payload` (the value of a delete is empty).
 /// Operation `i` has seqno `first + i`. On a payload that `check_batch` refuses, the walk
 /// stops at the first malformed operation.
-pub(crate) fn batch_op_slices(payload: &[u8]) -> impl Iterator<Item = (ValueKind, &[u8], &[u8])> {
+pub(crate) fn batch_op_slices(payload: &[u8]) -> impl Iterator<Item = Op<'_>> {
     let body = split_header(payload).map_or(&[][..], |(_, _, ops)| ops);
     Ops::new(body).map_while(|op| op)
 }
@@ -408,7 +487,8 @@ pub(crate) fn batch_op_slices(payload: &[u8]) -> impl Iterator<Item = (ValueKind
 /// The operations of a payload that [`check_batch`] accepted, like [`batch_op_slices`],
 /// with keys and values as zero-copy [`Bytes`] slices of `payload`.
 pub(crate) fn batch_ops(payload: &Bytes) -> impl Iterator<Item = BatchOp> + '_ {
-    batch_op_slices(payload).map(|(kind, key, value)| BatchOp {
+    batch_op_slices(payload).map(|(keyspace, kind, key, value)| BatchOp {
+        keyspace,
         kind,
         key: payload.slice_ref(key),
         value: if value.is_empty() {
@@ -466,7 +546,10 @@ mod tests {
         ];
         assert_eq!(ops.len(), expected.len());
         for (op, (kind, key, value)) in ops.iter().zip(expected) {
-            assert_eq!((op.kind, &op.key[..], &op.value[..]), (kind, key, value));
+            assert_eq!(
+                (op.keyspace, op.kind, &op.key[..], &op.value[..]),
+                (DEFAULT_ID, kind, key, value)
+            );
             // Zero-copy: every non-empty slice points into the payload's buffer.
             for part in [&op.key, &op.value] {
                 if !part.is_empty() {
@@ -623,6 +706,33 @@ mod tests {
     }
 
     #[test]
+    fn keyspace_ops_carry_their_keyspace() {
+        let mut batch = WriteBatch::new();
+        batch.put("a", "1");
+        batch.push_op(7, ValueKind::Put, b"b", b"2");
+        batch.push_op(300, ValueKind::Delete, b"c", b"");
+        batch.set_seqno(5);
+        let payload = batch.into_payload();
+        let (_, ops) = decode_batch(&payload).unwrap();
+        let got: Vec<_> = ops
+            .iter()
+            .map(|op| (op.keyspace, op.kind, &op.key[..], &op.value[..]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (DEFAULT_ID, ValueKind::Put, &b"a"[..], &b"1"[..]),
+                (7, ValueKind::Put, b"b", b"2"),
+                (300, ValueKind::Delete, b"c", b""),
+            ]
+        );
+        // The keyspace varint of a put-in cut short is corruption, like any cut.
+        for cut in 0..payload.len() {
+            assert!(decode_batch(&payload.slice(..cut)).is_err());
+        }
+    }
+
+    #[test]
     fn random_bytes_never_panic() {
         let seed = floe_testkit::seed("random_bytes_never_panic");
         let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
@@ -639,10 +749,7 @@ mod tests {
                 // Whatever decodes re-encodes to a payload that decodes the same way.
                 let mut again = WriteBatch::new();
                 for op in &ops {
-                    match op.kind {
-                        ValueKind::Put => again.put(&op.key, &op.value),
-                        ValueKind::Delete => again.delete(&op.key),
-                    }
+                    again.push_op(op.keyspace, op.kind, &op.key, &op.value);
                 }
                 assert_eq!(decode_batch(&again.into_payload()).unwrap().1, ops);
             }

@@ -4,33 +4,36 @@
 //! leader at work becomes the leader: it takes every queued batch (the group), and under
 //! the log mutex assigns consecutive sequence numbers, appends all the records to the
 //! active log segment in one `write` call, and syncs once if any of them asked for it. It
-//! hands each writer its assignment and gives up leadership; every writer then inserts its
-//! own batch into the memtable of that same generation, concurrently with the others and
-//! with the next group's log write, and publishes it in order (see
-//! [`crate::write::publish`]). A group that synced is inserted and published by its leader
-//! instead (see [`Shared::lead`]). After publishing, a writer whose memtable is full
-//! switches it (`freeze.rs`).
+//! hands each writer its assignment (the state it loaded under the log mutex, whose active
+//! memtables stay active until the group is published) and gives up leadership; every
+//! writer then inserts its own batch into those memtables, each operation into its
+//! keyspace's, concurrently with the others and with the next group's log write, and
+//! publishes it in order (see [`crate::write::publish`]). A group that synced is inserted and published by its leader
+//! instead (see [`Shared::lead`]). After publishing, a writer whose memtable is full, or
+//! who finds the memtables of all keyspaces over their budget, switches one
+//! (`freeze.rs`).
 //!
 //! The steps, in the order a batch goes through them: [`Shared::write`] checks the batch,
 //! [`Shared::commit`] enqueues it and leads or waits, [`Shared::lead`] takes groups,
 //! [`Shared::log_group`] logs one, [`Shared::apply`] (or [`Shared::apply_group`] for a
 //! synced group) inserts and publishes, and the queue posts the outcomes.
 
-use std::sync::Arc;
 use std::sync::MutexGuard;
 use std::time::Instant;
 
 use floe_core::SeqNo;
-use floe_memtable::Memtable;
+use floe_memtable::WriteGuard;
 
 use crate::error::{Error, Result};
 use crate::filename::log_path;
+use crate::keyspace::{DEFAULT_ID, KeyspaceId};
 use crate::shared::Shared;
 use crate::stats::Counters;
 use crate::sync::lock;
+use crate::version::ActiveMem;
 use crate::write::batch::{WriteBatch, batch_op_slices, check_batch};
 use crate::write::log::LogState;
-use crate::write::queue::{Assigned, Group, Posted, Queue, Turn};
+use crate::write::queue::{Assigned, Group, Posted, Queue, Target, Turn};
 
 impl Shared {
     /// Commits `batch`: logged, inserted, visible, and (with `sync`) durable on return.
@@ -40,14 +43,29 @@ impl Shared {
             return Ok(());
         }
         batch.validate(crate::options::MAX_KEY_SIZE, crate::options::MAX_VALUE_SIZE)?;
+        let keyspaces = self.check_keyspaces(&batch)?;
         let assigned = self.commit(batch, sync)?;
         if !assigned.published {
             self.apply(&assigned);
         }
         // The write is logged and visible: it is acknowledged even if the switch below
         // fails (that failure poisons the database, so the next write reports it).
-        let _ = self.maybe_freeze(&assigned.mem);
+        let _ = self.maybe_freeze(&assigned.target, &keyspaces);
         Ok(())
+    }
+
+    /// The keyspaces `batch` writes in besides `"default"`, after checking that each
+    /// belongs to this database and is not dropped. (A keyspace dropped while the batch
+    /// commits loses its part, as if the drop came after the write.)
+    fn check_keyspaces(&self, batch: &WriteBatch) -> Result<Vec<KeyspaceId>> {
+        let mut ids = Vec::new();
+        for keyspace in batch.keyspaces() {
+            keyspace.check_usable(self.uid)?;
+            if keyspace.id != DEFAULT_ID {
+                ids.push(keyspace.id);
+            }
+        }
+        Ok(ids)
     }
 
     /// Queues `batch` and waits until a leader (possibly this thread) has logged it.
@@ -80,8 +98,8 @@ impl Shared {
             // inserts and publishes the whole group, and they only return. A group that
             // did not sync is inserted by its writers in parallel, who are running.
             let published = group.syncs() && logged.is_ok();
-            if let (true, Ok((mem, last))) = (published, &logged) {
-                self.apply_group(mem, &group, *last);
+            if let (true, Ok((target, last))) = (published, &logged) {
+                self.apply_group(target, &group, *last);
             }
             match self.commits.post(group, &logged, published, ticket) {
                 Posted::Mine(outcome) => return outcome,
@@ -95,12 +113,16 @@ impl Shared {
     /// sync; an unsynced group counts its bytes toward the background sync (see
     /// `log_sync.rs`). Returns the memtable they all go into and the last sequence
     /// number, or the error every batch of the group gets.
-    fn log_group(&self, group: &mut Group) -> Result<(Arc<Memtable>, SeqNo)> {
+    fn log_group(&self, group: &mut Group) -> Result<(Target, SeqNo)> {
         let mut log = lock(&self.log);
         self.check_writable()?;
-        // Only holders of the log mutex replace the active memtable, so the state loaded
-        // here has the memtable of the segment `log.writer` appends to.
-        let mem = Arc::clone(&self.state.load().active);
+        // Only holders of the log mutex replace active memtables, so the state loaded here
+        // has the memtables of the segment `log.writer` appends to, and they stay active
+        // until the group is published.
+        let target = Target {
+            state: self.state.load_full(),
+            segment: log.number,
+        };
         let first = log.next_seqno;
         let next = group.stamp(first);
         let sync = self.options.sync || group.asks_sync();
@@ -128,62 +150,90 @@ impl Shared {
         Counters::add(&self.counters.user_bytes, user_bytes as u64);
         Counters::add(&self.counters.writes, group.len() as u64);
         Counters::add(&self.counters.write_groups, 1);
-        Ok((mem, next - 1))
+        let charge: usize = group.batches().map(WriteBatch::memtable_charge).sum();
+        self.memtable_usage.add(charge);
+        Ok((target, next - 1))
     }
 
     /// Syncs the active segment for a group that asked for it (a failure poisons the
     /// database), timing the sync for the next sync leader's wait for joiners.
     fn sync_group(&self, log: &mut LogState) -> Result<()> {
         let start = Instant::now();
+        self.sync_closed_segments()?;
         self.sync_segment(log.number, &mut log.writer)?;
         Counters::add(&self.counters.log_syncs, 1);
         self.commits.record_sync(start.elapsed());
         Ok(())
     }
 
-    /// Inserts an assigned batch into its memtable and publishes it.
+    /// Inserts an assigned batch into its memtables and publishes it.
     fn apply(&self, assigned: &Assigned) {
-        self.insert(&assigned.mem, [&assigned.payload[..]]);
+        self.insert(&assigned.target, [&assigned.payload[..]]);
         // Publish even after a failure in the insert: later batches must not wait forever.
         self.publisher.complete(assigned.first, assigned.last);
     }
 
-    /// Inserts a whole logged group (whose last sequence number is `last`) into `mem` and
-    /// publishes it, for its leader (see [`Shared::lead`]).
-    fn apply_group(&self, mem: &Memtable, group: &Group, last: SeqNo) {
+    /// Inserts a whole logged group (whose last sequence number is `last`) into the
+    /// memtables of `target` and publishes it, for its leader (see [`Shared::lead`]).
+    fn apply_group(&self, target: &Target, group: &Group, last: SeqNo) {
         let Some(first) = group.batches().next().map(WriteBatch::first_seqno) else {
             return;
         };
-        self.insert(mem, group.batches().map(WriteBatch::payload));
+        self.insert(target, group.batches().map(WriteBatch::payload));
         self.publisher.complete(first, last);
     }
 
-    /// Inserts stamped batch payloads into `mem`. The memtable copies keys and values into
-    /// its arena, so the payloads are only borrowed.
-    fn insert<'p>(&self, mem: &Memtable, payloads: impl IntoIterator<Item = &'p [u8]>) {
-        let guard = match mem.enter() {
-            Ok(guard) => guard,
-            // Cannot happen: a memtable is frozen only after every batch assigned to it
-            // is published. If it did, refuse further writes rather than lose one silently.
-            Err(err) => {
-                let _ = self.poison(Error::corruption(format!(
-                    "internal error: a batch was assigned to a frozen memtable ({err})"
-                )));
-                return;
-            }
-        };
+    /// Inserts stamped batch payloads into the active memtables of `target.state`, each
+    /// operation into its keyspace's, and notes the segment in each memtable it enters
+    /// (before the batch is published; see [`ActiveMem::note_segment`]). The memtables copy
+    /// keys and values into their arenas, so the payloads are only borrowed. An operation
+    /// of a keyspace the state does not hold (dropped meanwhile) is skipped.
+    fn insert<'p>(&self, target: &Target, payloads: impl IntoIterator<Item = &'p [u8]>) {
+        let state = &target.state;
+        // The memtable of the keyspace the last operation went to, entered.
+        let mut entered: Option<(KeyspaceId, Option<WriteGuard<'_>>)> = None;
         for payload in payloads {
-            match check_batch(payload) {
-                Ok((first, _)) => {
-                    for (seqno, (kind, key, value)) in (first..).zip(batch_op_slices(payload)) {
-                        guard.insert_unchecked(key, seqno, kind, value);
-                    }
-                }
-                // Cannot happen either: the payload is the one this process encoded.
+            let first = match check_batch(payload) {
+                Ok((first, _)) => first,
+                // Cannot happen: the payload is the one this process encoded.
                 Err(err) => {
                     let _ = self.poison(err);
                     return;
                 }
+            };
+            for (seqno, (keyspace, kind, key, value)) in (first..).zip(batch_op_slices(payload)) {
+                if entered.as_ref().is_none_or(|(id, _)| *id != keyspace) {
+                    let guard = match state.tree(keyspace) {
+                        Some(tree) => match self.enter(&tree.active, target.segment) {
+                            Some(guard) => Some(guard),
+                            None => return,
+                        },
+                        None => None,
+                    };
+                    entered = Some((keyspace, guard));
+                }
+                if let Some((_, Some(guard))) = &entered {
+                    guard.insert_unchecked(key, seqno, kind, value);
+                }
+            }
+        }
+    }
+
+    /// Passes the writer gate of `active` for writes logged in `segment`; `None` (and the
+    /// database poisoned) if the memtable is frozen, which cannot happen.
+    fn enter<'m>(&self, active: &'m ActiveMem, segment: u64) -> Option<WriteGuard<'m>> {
+        match active.mem.enter() {
+            Ok(guard) => {
+                active.note_segment(segment);
+                Some(guard)
+            }
+            // A memtable is frozen only after every batch assigned to it is published. If
+            // one was not, refuse further writes rather than lose one silently.
+            Err(err) => {
+                let _ = self.poison(Error::corruption(format!(
+                    "internal error: a batch was assigned to a frozen memtable ({err})"
+                )));
+                None
             }
         }
     }

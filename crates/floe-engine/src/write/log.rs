@@ -1,5 +1,6 @@
-//! [`LogState`]: what only the holder of the log mutex may touch: the active log segment,
-//! the segments of the frozen memtables not flushed yet, and the sequence-number counter.
+//! [`LogState`]: what only the holder of the log mutex may touch: the active log segment
+//! and the sequence-number counter. (The older segments still needed are in
+//! [`crate::write::Segments`], which flushes reach without the log mutex.)
 //!
 //! Holding the log mutex is also what the freeze mutex of the design is: a memtable switch
 //! (`freeze.rs`) happens only between commit groups, so a leader always appends to the
@@ -9,7 +10,6 @@ use std::io;
 
 use floe_core::SeqNo;
 
-use crate::version::State;
 use crate::wal::LogWriter;
 use crate::write::batch::encode_group;
 use crate::write::queue::{Group, MAX_GROUP_BYTES};
@@ -21,15 +21,12 @@ const MAX_RETAINED_GROUP_RECORD: usize = 2 * MAX_GROUP_BYTES;
 /// The log mutex's data (see the module docs).
 #[derive(Debug)]
 pub(crate) struct LogState {
-    /// The writer of the active segment, which holds exactly the active memtable's writes.
+    /// The writer of the active segment, which every commit group appends to.
     pub(super) writer: LogWriter,
     /// The active segment's number (equal to `State::log_number` of the latest state).
     pub(super) number: u64,
     /// The next sequence number to assign.
     pub(super) next_seqno: SeqNo,
-    /// Writers of the segments of frozen memtables, kept so that `Shared::sync` can make
-    /// them durable too; dropped once their memtable is flushed.
-    pub(super) frozen_logs: Vec<(u64, LogWriter)>,
     /// Log bytes appended without a sync since the background syncer last took stock or
     /// `Shared::sync` synced every segment; zero means every segment is synced (or the
     /// database is poisoned). A leader that takes it past `wal_bytes_per_sync` wakes the
@@ -48,7 +45,6 @@ impl LogState {
             writer,
             number,
             next_seqno,
-            frozen_logs: Vec::new(),
             unsynced_bytes: 0,
             group_record: Vec::new(),
         }
@@ -57,12 +53,6 @@ impl LogState {
     /// The active segment's number.
     pub(crate) fn number(&self) -> u64 {
         self.number
-    }
-
-    /// How many segments of frozen memtables keep an open writer.
-    #[cfg(test)]
-    pub(crate) fn frozen_segments(&self) -> usize {
-        self.frozen_logs.len()
     }
 
     /// Appends the batches of `group`, stamped with consecutive sequence numbers from
@@ -106,20 +96,11 @@ impl LogState {
         limit > 0 && before < limit && self.unsynced_bytes >= limit
     }
 
-    /// Makes `writer` of segment `number` the active segment; the old one joins the
-    /// frozen segments. Returns the old one's number.
-    pub(super) fn switch_segment(&mut self, number: u64, writer: LogWriter) -> u64 {
+    /// Makes `writer` of segment `number` the active segment; returns the old one's
+    /// writer and number.
+    pub(super) fn switch_segment(&mut self, number: u64, writer: LogWriter) -> (LogWriter, u64) {
         let old_writer = std::mem::replace(&mut self.writer, writer);
         let old_number = std::mem::replace(&mut self.number, number);
-        self.frozen_logs.push((old_number, old_writer));
-        old_number
-    }
-
-    /// Drops the writers of segments whose memtable is no longer frozen in `state` (it is
-    /// flushed, and the file deleted or about to be), so that their descriptors do not
-    /// pile up.
-    pub(super) fn prune_frozen(&mut self, state: &State) {
-        self.frozen_logs
-            .retain(|(number, _)| state.frozen.iter().any(|f| f.log_number == *number));
+        (old_writer, old_number)
     }
 }

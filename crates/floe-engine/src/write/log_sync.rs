@@ -18,12 +18,12 @@
 //! else on the write path. The syncer also wakes each interval.
 //!
 //! A round never holds the log mutex across an `fdatasync`: under it the syncer only
-//! takes stock, for the active segment and every frozen one not yet flushed, of the
+//! takes stock, for the active segment and every closed one still needed, of the
 //! segment number, a [`FileSyncer`] (taken once per segment: a duplicated descriptor for
 //! real files) and the length appended so far, and zeroes the count. It releases the
 //! mutex and syncs those files while the writers go on appending; then it takes the mutex
 //! again and records each synced length in the segment's writer (matched by number, so a
-//! segment that was frozen meanwhile still gets it, and one that was flushed is skipped).
+//! segment closed meanwhile still gets it, and one deleted meanwhile is skipped).
 //! A file without a syncer (rare) is synced under the log mutex instead. Under the mutex
 //! the syncer also unmaps the pages of each segment's maps that appends are done with
 //! ([`LogWriter::discard_written`]): writing back a page that is still mapped means
@@ -46,6 +46,7 @@ use crate::stats::Counters;
 use crate::sync::lock;
 use crate::wal::LogWriter;
 use crate::write::log::LogState;
+use crate::write::segments::ClosedSegment;
 
 /// A segment the syncer took stock of: its number, its syncer and the length to record
 /// once the sync succeeds.
@@ -76,8 +77,8 @@ pub(crate) fn run_log_syncer(shared: Arc<Shared>) {
 }
 
 impl Shared {
-    /// Makes every acknowledged write durable: syncs the segments of the frozen memtables
-    /// that are not flushed yet, then the active segment.
+    /// Makes every acknowledged write durable: syncs (and seals) the closed segments that
+    /// are still needed, then the active segment.
     pub(crate) fn sync(&self) -> Result<()> {
         let mut log = lock(&self.log);
         self.sync_locked(&mut log)
@@ -88,21 +89,18 @@ impl Shared {
         if let Some(err) = self.poison_error() {
             return Err(err);
         }
-        log.prune_frozen(&self.state.load());
+        {
+            let mut segments = lock(&self.segments);
+            for closed in &mut segments.closed {
+                self.seal_closed(closed)?;
+            }
+        }
         let LogState {
             writer,
-            frozen_logs,
             number,
             unsynced_bytes,
             ..
         } = log;
-        for (segment, frozen) in frozen_logs.iter_mut() {
-            self.sync_segment(*segment, frozen)?;
-            // A frozen segment takes no more records, so the marker stating this sync is
-            // appended on its own; the next sync of the segment makes it durable.
-            self.seal_segment(*segment, frozen)?;
-            Counters::add(&self.counters.log_syncs, 1);
-        }
         self.sync_segment(*number, writer)?;
         // Every segment is synced: the background syncer's byte window starts afresh.
         *unsynced_bytes = 0;
@@ -110,13 +108,44 @@ impl Shared {
         Ok(())
     }
 
+    /// Makes a closed segment durable with a durable marker at its end stating all of it
+    /// (so that damage anywhere in it is told from a tail at the next open): a sync, the
+    /// marker, and a sync that makes the marker durable. A sealed segment needs nothing.
+    /// The caller holds the segments' mutex; a failure poisons the database.
+    pub(crate) fn seal_closed(&self, closed: &mut ClosedSegment) -> Result<()> {
+        if closed.sealed {
+            return Ok(());
+        }
+        self.sync_segment(closed.number, &mut closed.writer)?;
+        self.seal_segment(closed.number, &mut closed.writer)?;
+        self.sync_segment(closed.number, &mut closed.writer)?;
+        Counters::add(&self.counters.log_syncs, 2);
+        closed.sealed = true;
+        Ok(())
+    }
+
+    /// Syncs the closed segments with unsynced bytes, for a synced group about to sync the
+    /// active segment: a synced write must not depend on an older write that a power loss
+    /// can still take (recovery keeps a prefix of the log). Usually there is none: the
+    /// background sync or an earlier synced group got there first.
+    pub(crate) fn sync_closed_segments(&self) -> Result<()> {
+        let mut segments = lock(&self.segments);
+        for closed in &mut segments.closed {
+            if closed.writer.synced() < closed.writer.len() {
+                self.sync_segment(closed.number, &mut closed.writer)?;
+                Counters::add(&self.counters.log_syncs, 1);
+            }
+        }
+        Ok(())
+    }
+
     /// The sync of close. Taking the log mutex waits for the group being logged; no later
     /// group is assigned (leaders check `closed` under it).
     ///
-    /// Everything is synced (each frozen segment gets its marker then); the active segment
+    /// Everything is synced (each closed segment gets its marker then); the active segment
     /// then ends in a marker that says all of it is durable, so damage anywhere in it is
     /// told from a tail at the next open (`wal` module docs), and a second sync makes the
-    /// marker durable, and the frozen segments' too.
+    /// marker durable, and the closed segments' too.
     pub(crate) fn sync_for_close(&self) -> Result<()> {
         let mut log = lock(&self.log);
         self.sync_locked(&mut log)?;
@@ -212,17 +241,12 @@ impl Shared {
             }
         }
         let mut log = lock(&self.log);
-        let LogState {
-            writer,
-            number,
-            frozen_logs,
-            ..
-        } = &mut *log;
+        let mut segments = lock(&self.segments);
         for (segment, _, len) in jobs {
-            if segment == *number {
-                writer.note_synced(len);
-            } else if let Some((_, frozen)) = frozen_logs.iter_mut().find(|(n, _)| *n == segment) {
-                frozen.note_synced(len);
+            if segment == log.number {
+                log.writer.note_synced(len);
+            } else if let Some(closed) = segments.closed.iter_mut().find(|s| s.number == segment) {
+                closed.writer.note_synced(len);
             }
         }
     }
@@ -232,32 +256,32 @@ impl Shared {
     /// Segments whose file has no syncer are synced here. `None` if there is nothing to
     /// do, or the database is (or just got) poisoned.
     ///
-    /// Every round first drops the writers and syncers of segments whose memtable is
-    /// flushed, also when nothing is unsynced: their descriptors would otherwise keep the
-    /// deleted files' space allocated until the next memtable switch.
+    /// Every round first drops the syncers of segments that are deleted, also when
+    /// nothing is unsynced: their descriptors would otherwise keep the deleted files' space
+    /// allocated until the next memtable switch.
     fn take_stock(&self, syncers: &mut Vec<(u64, Arc<dyn FileSyncer>)>) -> Option<Vec<Job>> {
         let mut log = lock(&self.log);
         if self.is_poisoned() {
             return None;
         }
-        log.prune_frozen(&self.state.load());
+        let mut closed = lock(&self.segments);
         let LogState {
             writer,
             number,
-            frozen_logs,
             unsynced_bytes,
             ..
         } = &mut *log;
         syncers.retain(|(segment, _)| {
-            *segment == *number || frozen_logs.iter().any(|(n, _)| n == segment)
+            *segment == *number || closed.closed.iter().any(|s| s.number == *segment)
         });
         if *unsynced_bytes == 0 {
             return None;
         }
         *unsynced_bytes = 0;
-        let segments = frozen_logs
+        let segments = closed
+            .closed
             .iter_mut()
-            .map(|(n, w)| (*n, w))
+            .map(|s| (s.number, &mut s.writer))
             .chain(std::iter::once((*number, writer)));
         let mut jobs = Vec::new();
         for (segment, writer) in segments {

@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use floe_core::SeqNo;
-use floe_memtable::Memtable;
 
 use crate::error::Result;
 use crate::sync::{lock, spin_until, wait};
+use crate::version::State;
 use crate::write::batch::WriteBatch;
 
 /// The most bytes of keys and values one commit group carries (beyond its first batch),
@@ -70,9 +70,18 @@ pub(crate) struct Assigned {
     pub(super) first: SeqNo,
     pub(super) last: SeqNo,
     pub(super) payload: Bytes,
-    pub(super) mem: Arc<Memtable>,
+    /// Where it was logged and goes: the state whose active memtables take it.
+    pub(super) target: Target,
     /// Whether the leader already inserted and published the batch (a synced group).
     pub(super) published: bool,
+}
+
+/// Where a logged group goes: the state loaded under the log mutex, whose active
+/// memtables stay active until the group is published, and the segment it is in.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub(crate) state: Arc<State>,
+    pub(crate) segment: u64,
 }
 
 /// The batches a leader took from the queue, in queue order.
@@ -280,14 +289,14 @@ impl CommitQueue {
     }
 
     /// Posts the outcome of every batch of `group`: where it went if `logged` (the
-    /// memtable and the group's last sequence number), the error otherwise; `published`
+    /// target and the group's last sequence number), the error otherwise; `published`
     /// if the leader already inserted and published the group. If the leader's own batch
     /// (`ticket`) was in the group, the leader steps down in the same critical section
     /// and gets its outcome; otherwise it keeps the queue to lead the next group.
     pub(crate) fn post(
         &self,
         mut group: Group,
-        logged: &Result<(Arc<Memtable>, SeqNo)>,
+        logged: &Result<(Target, SeqNo)>,
         published: bool,
         ticket: u64,
     ) -> Posted<'_> {
@@ -295,13 +304,13 @@ impl CommitQueue {
         let mut mine = None;
         for pending in group.pending.drain(..) {
             let outcome = match logged {
-                Ok((mem, _)) => {
+                Ok((target, _)) => {
                     let first = pending.batch.first_seqno();
                     Ok(Assigned {
                         first,
                         last: first + pending.batch.len() as u64 - 1,
                         payload: pending.batch.into_payload(),
-                        mem: Arc::clone(mem),
+                        target: target.clone(),
                         published,
                     })
                 }

@@ -1,5 +1,5 @@
 //! Write stalls: the delay or the wait a commit leader takes before it logs a group while
-//! level 0 is deep (`l0_slowdown_trigger`, `l0_stop_trigger`; `docs/compaction.md`).
+//! some keyspace's level 0 is deep (`l0_slowdown_trigger`, `l0_stop_trigger`; `docs/compaction.md`).
 
 use std::time::{Duration, Instant};
 
@@ -7,9 +7,11 @@ use crate::shared::Shared;
 use crate::stats::Counters;
 
 impl Shared {
-    /// Whether level 0 is deep enough that the next group must be delayed.
+    /// Whether some keyspace's level 0 is deep enough that the next group must be delayed.
+    /// (The log is shared, so a keyspace whose compactions fall behind slows the writes of
+    /// all, as in RocksDB.)
     pub(super) fn stall_needed(&self) -> bool {
-        self.state.load().version.levels[0].len() >= self.options.slowdown_trigger()
+        self.state.load().level0_stall.slowdown_excess > 0
     }
 
     /// Write stalls: at `l0_slowdown_trigger` level-0 tables, delays the calling leader by
@@ -19,23 +21,22 @@ impl Shared {
     /// sleep is right: it spreads the backlog's cost over many groups instead of stopping
     /// writes outright later, and the compaction worker needs no signal from it.
     pub(super) fn stall_for_level0(&self) {
-        let level0 = || self.state.load().version.levels[0].len();
-        let (slowdown, stop) = (self.options.slowdown_trigger(), self.options.stop_trigger());
-        let tables = level0();
-        if tables < slowdown || self.options.is_manual_background() {
+        let stall = || self.state.load().level0_stall;
+        let first = stall();
+        if first.slowdown_excess == 0 || self.options.is_manual_background() {
             return;
         }
         let start = Instant::now();
-        if tables >= stop {
+        if first.stop {
             Counters::add(&self.counters.stops, 1);
             let mut signals = self.background.lock();
-            while level0() >= stop && !signals.shutting_down() && self.check_writable().is_ok() {
+            while stall().stop && !signals.shutting_down() && self.check_writable().is_ok() {
                 signals = self.background.wait_for_progress(signals);
             }
         } else {
             Counters::add(&self.counters.slowdowns, 1);
-            let excess = (tables - slowdown + 1) as u32;
-            std::thread::sleep(Duration::from_millis(1) * excess);
+            let excess = u32::try_from(first.slowdown_excess).unwrap_or(u32::MAX);
+            std::thread::sleep(Duration::from_millis(1).saturating_mul(excess));
         }
         self.counters.add_stall_since(start);
     }

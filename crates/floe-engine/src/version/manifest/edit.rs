@@ -13,6 +13,7 @@ use floe_core::coding::{Decoder, put_length_prefixed, put_u64, put_varint};
 use floe_core::{InternalKey, MAX_SEQNO, SeqNo, unpack_trailer};
 
 use crate::error::{Error, Result};
+use crate::keyspace::{DEFAULT_ID, KeyspaceId, KeyspaceOptions};
 
 /// Tag of [`VersionEdit::log_number`].
 const TAG_LOG_NUMBER: u64 = 1;
@@ -24,6 +25,26 @@ const TAG_LAST_SEQNO: u64 = 3;
 const TAG_ADDED_TABLE: u64 = 4;
 /// Tag of one entry of [`VersionEdit::removed`].
 const TAG_REMOVED_TABLE: u64 = 5;
+/// Tag of [`VersionEdit::log_seqno`].
+const TAG_LOG_SEQNO: u64 = 6;
+/// Tag of [`VersionEdit::keyspace`].
+const TAG_KEYSPACE: u64 = 7;
+/// Tag of [`VersionEdit::keyspace_log_number`].
+const TAG_KEYSPACE_LOG_NUMBER: u64 = 8;
+/// Tag of [`VersionEdit::next_keyspace_id`].
+const TAG_NEXT_KEYSPACE_ID: u64 = 9;
+/// Tag of [`VersionEdit::created`].
+const TAG_CREATED_KEYSPACE: u64 = 10;
+/// Tag of [`VersionEdit::dropped`].
+const TAG_DROPPED_KEYSPACE: u64 = 11;
+
+/// A keyspace as the edit that creates it records it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct KeyspaceDef {
+    pub(crate) name: String,
+    /// Its tree options, every one set.
+    pub(crate) options: KeyspaceOptions,
+}
 
 /// A table file as the manifest records it.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,10 +66,18 @@ pub(crate) struct TableFile {
 }
 
 /// One change to the version: fields that are `None` or empty leave the version as it is.
+///
+/// The database-wide fields are the log number and its first sequence number, the next
+/// file number, the last sequence number and the next keyspace id. The others apply to
+/// the one keyspace [`VersionEdit::keyspace`] names: the tables added and removed, its log
+/// number, and its creation or drop. A manifest snapshot is one edit per keyspace.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct VersionEdit {
-    /// Logs with a number below this are obsolete: their data is in tables.
+    /// Logs with a number below this are obsolete: the writes in them are in tables.
     pub(crate) log_number: Option<u64>,
+    /// The first sequence number that the segment at `log_number` can hold: replay
+    /// expects its first batch to carry it.
+    pub(crate) log_seqno: Option<SeqNo>,
     /// The next unused file number.
     pub(crate) next_file_number: Option<u64>,
     /// The largest sequence number in use by the tables (and logs below `log_number`).
@@ -57,6 +86,18 @@ pub(crate) struct VersionEdit {
     pub(crate) added: Vec<(u32, TableFile)>,
     /// Tables removed: level and file number.
     pub(crate) removed: Vec<(u32, u64)>,
+    /// The keyspace the tables, the keyspace log number, `created` and `dropped` belong
+    /// to (`"default"`, 0, unless the edit says otherwise).
+    pub(crate) keyspace: KeyspaceId,
+    /// The keyspace's writes in logs below this number are in its tables.
+    pub(crate) keyspace_log_number: Option<u64>,
+    /// The next unused keyspace id: ids are never reused, so a log record of a dropped
+    /// keyspace never replays into a new one.
+    pub(crate) next_keyspace_id: Option<KeyspaceId>,
+    /// The keyspace is created with this name and these options.
+    pub(crate) created: Option<KeyspaceDef>,
+    /// The keyspace is dropped, with all its tables.
+    pub(crate) dropped: bool,
 }
 
 fn put_internal_key(buf: &mut Vec<u8>, key: &InternalKey) {
@@ -73,6 +114,12 @@ fn varint(decoder: &mut Decoder<'_>, what: &str) -> Result<u64> {
     decoder
         .varint()
         .ok_or_else(|| corrupt(&format!("{what} is truncated or malformed")))
+}
+
+fn keyspace_id(decoder: &mut Decoder<'_>, what: &str) -> Result<KeyspaceId> {
+    decoder
+        .varint_u32()
+        .ok_or_else(|| corrupt(&format!("{what} is truncated or too large")))
 }
 
 fn level(decoder: &mut Decoder<'_>) -> Result<u32> {
@@ -143,12 +190,25 @@ impl VersionEdit {
             (TAG_LOG_NUMBER, self.log_number),
             (TAG_NEXT_FILE_NUMBER, self.next_file_number),
             (TAG_LAST_SEQNO, self.last_seqno),
+            (TAG_LOG_SEQNO, self.log_seqno),
+            (TAG_NEXT_KEYSPACE_ID, self.next_keyspace_id.map(u64::from)),
+            (
+                TAG_KEYSPACE,
+                (self.keyspace != DEFAULT_ID).then_some(u64::from(self.keyspace)),
+            ),
+            (TAG_KEYSPACE_LOG_NUMBER, self.keyspace_log_number),
+            (TAG_DROPPED_KEYSPACE, self.dropped.then_some(1)),
         ];
         for (tag, value) in scalars {
             if let Some(value) = value {
                 put_varint(&mut buf, tag);
                 put_varint(&mut buf, value);
             }
+        }
+        if let Some(def) = &self.created {
+            put_varint(&mut buf, TAG_CREATED_KEYSPACE);
+            put_length_prefixed(&mut buf, def.name.as_bytes());
+            put_length_prefixed(&mut buf, &def.options.encode());
         }
         for &(level, number) in &self.removed {
             put_varint(&mut buf, TAG_REMOVED_TABLE);
@@ -186,6 +246,45 @@ impl VersionEdit {
                 TAG_LAST_SEQNO => {
                     let value = seqno(&mut decoder, "the last sequence number")?;
                     set_once(&mut edit.last_seqno, value, "last sequence number")?;
+                }
+                TAG_LOG_SEQNO => {
+                    let value = seqno(&mut decoder, "the log's first sequence number")?;
+                    set_once(&mut edit.log_seqno, value, "log sequence number")?;
+                }
+                TAG_KEYSPACE => {
+                    let value = keyspace_id(&mut decoder, "the keyspace id")?;
+                    let mut slot = (edit.keyspace != DEFAULT_ID).then_some(edit.keyspace);
+                    set_once(&mut slot, value, "keyspace")?;
+                    edit.keyspace = value;
+                }
+                TAG_KEYSPACE_LOG_NUMBER => {
+                    let value = varint(&mut decoder, "the keyspace log number")?;
+                    set_once(&mut edit.keyspace_log_number, value, "keyspace log number")?;
+                }
+                TAG_NEXT_KEYSPACE_ID => {
+                    let value = keyspace_id(&mut decoder, "the next keyspace id")?;
+                    set_once(&mut edit.next_keyspace_id, value, "next keyspace id")?;
+                }
+                TAG_DROPPED_KEYSPACE => {
+                    if varint(&mut decoder, "the dropped flag")? != 1 || edit.dropped {
+                        return Err(corrupt("the dropped flag is malformed or repeated"));
+                    }
+                    edit.dropped = true;
+                }
+                TAG_CREATED_KEYSPACE => {
+                    let name = decoder
+                        .length_prefixed()
+                        .and_then(|name| std::str::from_utf8(name).ok())
+                        .ok_or_else(|| corrupt("a keyspace name is truncated or not UTF-8"))?
+                        .to_owned();
+                    let options = decoder
+                        .length_prefixed()
+                        .ok_or_else(|| corrupt("keyspace options are truncated"))?;
+                    let def = KeyspaceDef {
+                        name,
+                        options: KeyspaceOptions::decode(options)?,
+                    };
+                    set_once(&mut edit.created, def, "created keyspace")?;
                 }
                 TAG_ADDED_TABLE => {
                     let level = level(&mut decoder)?;
@@ -235,6 +334,15 @@ pub(crate) mod tests {
             last_seqno: Some(MAX_SEQNO),
             added: vec![(0, table(7, "a", "m")), (3, table(u64::MAX, "", "\u{ff}"))],
             removed: vec![(1, 5), (u32::MAX, 0)],
+            log_seqno: Some(77),
+            keyspace: 9,
+            keyspace_log_number: Some(11),
+            next_keyspace_id: Some(10),
+            created: Some(KeyspaceDef {
+                name: "index".to_owned(),
+                options: KeyspaceOptions::default().block_size(128),
+            }),
+            dropped: true,
         }
     }
 

@@ -23,7 +23,7 @@ pub(crate) struct ManifestWriter {
 }
 
 impl ManifestWriter {
-    /// Writes manifest `number` holding `snapshot` and makes it the live manifest,
+    /// Writes manifest `number` holding `snapshot` (one edit per keyspace) and makes it the live manifest,
     /// following durability order 3: the manifest is written whole, fsynced and its
     /// directory entry fsynced before `CURRENT` names it; `CURRENT` is replaced by writing
     /// `CURRENT.tmp`, fsyncing it, renaming it over `CURRENT` and fsyncing the directory.
@@ -37,7 +37,7 @@ impl ManifestWriter {
         fs: Arc<dyn FileSystem>,
         dir: &Path,
         number: u64,
-        snapshot: &VersionEdit,
+        snapshot: &[VersionEdit],
     ) -> Result<ManifestWriter> {
         let name = manifest_file_name(number);
         let path = manifest_path(dir, number);
@@ -45,7 +45,9 @@ impl ManifestWriter {
             .create(&path)
             .map_err(|err| Error::io(format!("creating {}", path.display()), err))?;
         let mut log = LogWriter::new(file);
-        log.append([snapshot.encode()])
+        snapshot
+            .iter()
+            .try_for_each(|edit| log.append([edit.encode()]))
             .and_then(|()| log.sync_all())
             .map_err(|err| Error::io(format!("writing {}", path.display()), err))?;
         fs.sync_dir(dir)
@@ -204,7 +206,8 @@ mod tests {
     fn write_manifest() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let edits = edits();
-        let mut writer = ManifestWriter::create(Arc::new(StdFs), dir.path(), 5, &edits[0]).unwrap();
+        let mut writer =
+            ManifestWriter::create(Arc::new(StdFs), dir.path(), 5, &edits[..1]).unwrap();
         for edit in &edits[1..] {
             writer.append(edit).unwrap();
         }
@@ -228,7 +231,7 @@ mod tests {
         assert_eq!(replay_manifest(&fs, dir.path(), 5).unwrap(), edits());
 
         // A second manifest replaces CURRENT; the old one is left for the caller to delete.
-        ManifestWriter::create(Arc::new(StdFs), dir.path(), 9, &edits()[2]).unwrap();
+        ManifestWriter::create(Arc::new(StdFs), dir.path(), 9, &edits()[2..3]).unwrap();
         assert_eq!(read_current(&fs, dir.path()).unwrap(), Some(9));
         assert_eq!(
             replay_manifest(&fs, dir.path(), 9).unwrap(),
