@@ -200,8 +200,8 @@ impl EngineKind {
     #[must_use]
     pub fn has_keyspaces(self) -> bool {
         match self {
-            EngineKind::Fjall => true,
-            EngineKind::Floe | EngineKind::RocksDb => false,
+            EngineKind::Floe | EngineKind::Fjall => true,
+            EngineKind::RocksDb => false,
         }
     }
 
@@ -217,12 +217,13 @@ impl EngineKind {
         count: usize,
     ) -> anyhow::Result<Box<dyn Keyspaces>> {
         match self {
+            EngineKind::Floe => Ok(Box::new(super::floe::FloeKeyspaces::open(
+                path, options, count,
+            )?)),
             EngineKind::Fjall => Ok(Box::new(super::fjall::FjallKeyspaces::open(
                 path, options, count,
             )?)),
-            EngineKind::Floe | EngineKind::RocksDb => {
-                bail!("the harness has no keyspaces for {self}")
-            }
+            EngineKind::RocksDb => bail!("the harness has no keyspaces for {self}"),
         }
     }
 }

@@ -17,6 +17,7 @@ fn tiny(dir: &Path) -> (Config, DbBenchOptions) {
         // A 32 KiB write buffer makes the load flush several tables, so reads cross
         // memtables and tables.
         write_buffer: 32 << 10,
+        workloads: Workload::ALL.to_vec(),
         threads: Some(vec![1, 2]),
         sync_ops: 20,
         dir: dir.to_path_buf(),
