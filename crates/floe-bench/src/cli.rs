@@ -22,7 +22,8 @@ dbbench options:
   --engines a,b        engines to compare: floe, fjall, rocksdb (default floe,fjall;
                        rocksdb needs a build with --features rocksdb)
   --workloads a,b      fillseq, fillrandom, overwrite, readrandom, readmissing,
-                       seekrandom, readseq, readwhilewriting, fillsync (default: all)
+                       seekrandom, readseq, readwhilewriting, fillsync (the
+                       default), keyspaces (8 keyspaces: writes, batches, reads)
   --write-buffer SIZE  memtable size of every engine, e.g. 64MiB (default 64MiB)
   --sync-ops N         fsynced writes per thread in fillsync (default 1000)
   --sync-rounds N      fillsync in N rounds, the engines taking turns (default 4)
@@ -217,7 +218,7 @@ mod tests {
         assert_eq!(args.config.key_size, 16);
         assert_eq!(args.config.value_size, 100);
         assert_eq!(args.dbbench.engines, [EngineKind::Floe, EngineKind::Fjall]);
-        assert_eq!(args.dbbench.workloads, Workload::ALL);
+        assert_eq!(args.dbbench.workloads, Workload::DEFAULT);
         assert_eq!(args.dbbench.write_buffer, 64 << 20);
         assert_eq!(args.dbbench.threads, None);
         assert!(args.json.is_none());

@@ -1,4 +1,5 @@
-//! The one interface every compared engine is driven through, and the list of engines.
+//! The interfaces every compared engine is driven through (one keyspace, or several in
+//! one database), and the list of engines.
 
 use std::fmt;
 use std::path::Path;
@@ -27,6 +28,11 @@ pub(super) fn copy_found(found: Option<impl AsRef<[u8]>>, value: &mut Vec<u8>) -
         }
         None => false,
     }
+}
+
+/// The name of keyspace `index` in every engine's database of the `keyspaces` workload.
+pub(super) fn keyspace_name(index: usize) -> String {
+    format!("ks{index}")
 }
 
 /// A key-value engine as the workloads see it.
@@ -93,6 +99,50 @@ pub trait Engine: Send + Sync {
     fn close(self: Box<Self>) -> anyhow::Result<()>;
 }
 
+/// One database of an engine holding several keyspaces (column families), as the
+/// `keyspaces` workload sees it: the keyspaces are named by their index, `0..count` of
+/// [`EngineKind::open_keyspaces`].
+///
+/// Writes are acknowledged as [`Engine`]'s are; a batch commits all its puts atomically,
+/// whatever keyspaces they go to. Every method takes `&self`, as [`Engine`]'s do.
+pub trait Keyspaces: Send + Sync {
+    /// Writes `value` under `key` in keyspace `keyspace`.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn put(&self, keyspace: usize, key: &[u8], value: &[u8]) -> anyhow::Result<()>;
+
+    /// Looks `key` up in keyspace `keyspace`, as [`Engine::get`] does.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn get(&self, keyspace: usize, key: &[u8], value: &mut Vec<u8>) -> anyhow::Result<bool>;
+
+    /// Writes every `(keyspace, key, value)` of `puts` atomically, in one commit.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn write_batch(&self, puts: &[(usize, &[u8], &[u8])]) -> anyhow::Result<()>;
+
+    /// Moves every acknowledged write of every keyspace into table files and returns when
+    /// they are there.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn flush(&self) -> anyhow::Result<()>;
+
+    /// What the engine reports about itself, as [`Engine::notes`].
+    fn notes(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Finishes background work and releases the directory.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn close(self: Box<Self>) -> anyhow::Result<()>;
+}
+
 /// The engines the harness can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EngineKind {
@@ -141,6 +191,39 @@ impl EngineKind {
             )?)),
             #[cfg(not(feature = "rocksdb"))]
             EngineKind::RocksDb => bail!("{}", NOT_BUILT),
+        }
+    }
+
+    /// Whether the harness can open this engine with several keyspaces
+    /// ([`EngineKind::open_keyspaces`]). The RocksDB adapter drives only the default column
+    /// family.
+    #[must_use]
+    pub fn has_keyspaces(self) -> bool {
+        match self {
+            EngineKind::Floe | EngineKind::Fjall => true,
+            EngineKind::RocksDb => false,
+        }
+    }
+
+    /// Opens (creating) a database of this engine at `path` with `count` keyspaces, each
+    /// with a memtable of [`EngineOptions::write_buffer`] bytes.
+    ///
+    /// # Errors
+    /// The engine's error, or an explanation if the harness has no keyspaces for the engine.
+    pub fn open_keyspaces(
+        self,
+        path: &Path,
+        options: EngineOptions,
+        count: usize,
+    ) -> anyhow::Result<Box<dyn Keyspaces>> {
+        match self {
+            EngineKind::Floe => Ok(Box::new(super::floe::FloeKeyspaces::open(
+                path, options, count,
+            )?)),
+            EngineKind::Fjall => Ok(Box::new(super::fjall::FjallKeyspaces::open(
+                path, options, count,
+            )?)),
+            EngineKind::RocksDb => bail!("the harness has no keyspaces for {self}"),
         }
     }
 }

@@ -1,6 +1,10 @@
-//! The fjall adapter: fjall 3's default keyspace, set up to match floe's behaviour.
+//! The fjall adapter: fjall 3's default keyspace, or several keyspaces of one database
+//! for the `keyspaces` workload, set up to match floe's behaviour.
 //!
-//! - The memtable limit is the harness's write buffer (`max_memtable_size`).
+//! - The memtable limit of each keyspace is the harness's write buffer
+//!   (`max_memtable_size`); fjall puts no limit on the memtables of all keyspaces
+//!   together (its `max_write_buffer_size` is off by default and deprecated), so each
+//!   keyspace flushes when its own memtable fills.
 //! - Compression is off: the `lz4` feature is not enabled, so fjall has no compressor.
 //! - Each write reaches the operating system before it returns (fjall's default,
 //!   `manual_journal_persist(false)`), as floe's do.
@@ -13,7 +17,7 @@ use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use super::engine::{Engine, EngineOptions, copy_found};
+use super::engine::{Engine, EngineOptions, Keyspaces, copy_found, keyspace_name};
 
 /// A fjall database and its one keyspace.
 pub struct FjallEngine {
@@ -30,10 +34,7 @@ impl FjallEngine {
     /// fjall's error.
     pub fn open(path: &Path, options: EngineOptions) -> anyhow::Result<FjallEngine> {
         let db = Database::builder(path).open()?;
-        let write_buffer = options.write_buffer as u64;
-        let keyspace = db.keyspace("default", || {
-            KeyspaceCreateOptions::default().max_memtable_size(write_buffer)
-        })?;
+        let keyspace = db.keyspace("default", || keyspace_options(options))?;
         Ok(FjallEngine {
             keyspace,
             db,
@@ -42,11 +43,21 @@ impl FjallEngine {
     }
 
     fn persist_if_sync(&self) -> anyhow::Result<()> {
-        if self.sync {
-            self.db.persist(PersistMode::SyncData)?;
-        }
-        Ok(())
+        persist_if(&self.db, self.sync)
     }
+}
+
+/// fdatasyncs the journal of `db` if `sync` says so.
+fn persist_if(db: &Database, sync: bool) -> anyhow::Result<()> {
+    if sync {
+        db.persist(PersistMode::SyncData)?;
+    }
+    Ok(())
+}
+
+/// The options each keyspace of the harness is created with.
+fn keyspace_options(options: EngineOptions) -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().max_memtable_size(options.write_buffer as u64)
 }
 
 impl Engine for FjallEngine {
@@ -102,6 +113,74 @@ impl Engine for FjallEngine {
         // the last handle stops and joins its background threads.
         let FjallEngine { keyspace, db, .. } = *self;
         drop(keyspace);
+        drop(db);
+        Ok(())
+    }
+}
+
+/// A fjall database and its keyspaces, named by [`keyspace_name`].
+pub struct FjallKeyspaces {
+    // The keyspaces are declared first so that they are dropped before the database.
+    keyspaces: Vec<Keyspace>,
+    db: Database,
+    sync: bool,
+}
+
+impl FjallKeyspaces {
+    /// Opens (creating) a fjall database at `path` with `count` keyspaces.
+    ///
+    /// # Errors
+    /// fjall's error.
+    pub fn open(
+        path: &Path,
+        options: EngineOptions,
+        count: usize,
+    ) -> anyhow::Result<FjallKeyspaces> {
+        let db = Database::builder(path).open()?;
+        let keyspaces = (0..count)
+            .map(|index| db.keyspace(&keyspace_name(index), || keyspace_options(options)))
+            .collect::<Result<_, _>>()?;
+        Ok(FjallKeyspaces {
+            keyspaces,
+            db,
+            sync: options.sync,
+        })
+    }
+}
+
+impl Keyspaces for FjallKeyspaces {
+    fn put(&self, keyspace: usize, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+        self.keyspaces[keyspace].insert(key, value)?;
+        persist_if(&self.db, self.sync)
+    }
+
+    fn get(&self, keyspace: usize, key: &[u8], value: &mut Vec<u8>) -> anyhow::Result<bool> {
+        Ok(copy_found(self.keyspaces[keyspace].get(key)?, value))
+    }
+
+    fn write_batch(&self, puts: &[(usize, &[u8], &[u8])]) -> anyhow::Result<()> {
+        let mut batch = self.db.batch();
+        for &(keyspace, key, value) in puts {
+            batch.insert(&self.keyspaces[keyspace], key, value);
+        }
+        if self.sync {
+            batch = batch.durability(Some(PersistMode::SyncData));
+        }
+        Ok(batch.commit()?)
+    }
+
+    fn flush(&self) -> anyhow::Result<()> {
+        // One keyspace after the other: fjall's call waits only when it sealed a memtable
+        // itself, so sealing them all first and waiting after is not available.
+        for keyspace in &self.keyspaces {
+            keyspace.rotate_memtable_and_wait()?;
+        }
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> anyhow::Result<()> {
+        let FjallKeyspaces { keyspaces, db, .. } = *self;
+        drop(keyspaces);
         drop(db);
         Ok(())
     }

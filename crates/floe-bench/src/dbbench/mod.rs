@@ -7,12 +7,14 @@
 //! then the timed phase runs with a progress bar. Every read is checked against what was
 //! written, so a fast but wrong engine fails instead of winning. Fill workloads also
 //! measure the directory's size after a flush and close, against the raw size of the keys
-//! and values.
+//! and values. The `keyspaces` workload ([`keyspaces`]) has two timed phases, writes from
+//! an empty database and then reads, and reports each as a measurement of its own.
 
 pub mod data;
 pub mod engine;
 pub mod fjall;
 pub mod floe;
+mod keyspaces;
 pub mod progress;
 #[cfg(feature = "rocksdb")]
 pub mod rocksdb;
@@ -24,7 +26,7 @@ use std::str::FromStr;
 
 use anyhow::{Context as _, bail, ensure};
 
-pub use self::engine::{Engine, EngineKind, EngineOptions};
+pub use self::engine::{Engine, EngineKind, EngineOptions, Keyspaces};
 use self::progress::Display;
 use crate::report::percentiles;
 use crate::{Config, Measurement};
@@ -52,11 +54,32 @@ pub enum Workload {
     /// Random writes, each fsynced before it is acknowledged (a few thousand per thread;
     /// concurrent writers may share an fsync: group commit).
     FillSync,
+    /// Random writes spread over 8 keyspaces of one database, every 10th a batch across 4
+    /// of them, as many entries as keys; then as many random reads over the keyspaces.
+    /// Reported as two measurements, `keyspaces-write` and `keyspaces-read`; not among
+    /// the [`Workload::DEFAULT`] ones.
+    Keyspaces,
 }
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
+        Workload::FillSeq,
+        Workload::FillRandom,
+        Workload::Overwrite,
+        Workload::ReadRandom,
+        Workload::ReadMissing,
+        Workload::SeekRandom,
+        Workload::ReadSeq,
+        Workload::ReadWhileWriting,
+        Workload::FillSync,
+        Workload::Keyspaces,
+    ];
+
+    /// The workloads a run measures unless told otherwise: all but `keyspaces`, which is
+    /// asked for by name (`--workloads keyspaces`) since it would add about a seventh to
+    /// the time of a default run.
+    pub const DEFAULT: [Workload; 9] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -81,6 +104,7 @@ impl Workload {
             Workload::ReadSeq => "readseq",
             Workload::ReadWhileWriting => "readwhilewriting",
             Workload::FillSync => "fillsync",
+            Workload::Keyspaces => "keyspaces",
         }
     }
 
@@ -106,7 +130,7 @@ impl Workload {
     fn needs_load(self) -> bool {
         !matches!(
             self,
-            Workload::FillSeq | Workload::FillRandom | Workload::FillSync
+            Workload::FillSeq | Workload::FillRandom | Workload::FillSync | Workload::Keyspaces
         )
     }
 
@@ -147,7 +171,7 @@ impl FromStr for Workload {
 pub struct DbBenchOptions {
     /// The engines to compare, in the order results are shown.
     pub engines: Vec<EngineKind>,
-    /// The workloads to run, in order.
+    /// The workloads to run, in order ([`Workload::DEFAULT`] by default).
     pub workloads: Vec<Workload>,
     /// Memtable capacity in bytes for every engine (64 MiB by default).
     pub write_buffer: usize,
@@ -172,7 +196,7 @@ impl Default for DbBenchOptions {
     fn default() -> DbBenchOptions {
         DbBenchOptions {
             engines: vec![EngineKind::Floe, EngineKind::Fjall],
-            workloads: Workload::ALL.to_vec(),
+            workloads: Workload::DEFAULT.to_vec(),
             write_buffer: 64 << 20,
             threads: None,
             sync_ops: 1000,
@@ -223,16 +247,18 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
     let data = data::Data::new(config.key_size, config.value_size, config.seed);
     let mut out = Vec::new();
     for &workload in &options.workloads {
+        let engines = engines_for(workload, options);
         for threads in options.threads_for(workload) {
             let rounds = if workload == Workload::FillSync {
                 options.sync_rounds.max(1)
             } else {
                 1
             };
-            let mut pooled: Vec<Option<Run>> = options.engines.iter().map(|_| None).collect();
+            // Per engine, one pooled run for each timed phase of the workload.
+            let mut pooled: Vec<Vec<Run>> = engines.iter().map(|_| Vec::new()).collect();
             for round in 0..rounds {
-                for (&engine, pool) in options.engines.iter().zip(&mut pooled) {
-                    let run = run_one(
+                for (&engine, pool) in engines.iter().zip(&mut pooled) {
+                    let runs = run_one(
                         config,
                         options,
                         &data,
@@ -244,30 +270,58 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
                         },
                         engine,
                     )?;
-                    *pool = Some(match pool.take() {
-                        None => run,
-                        Some(earlier) => earlier.pool(run),
-                    });
+                    *pool = if pool.is_empty() {
+                        runs
+                    } else {
+                        std::mem::take(pool)
+                            .into_iter()
+                            .zip(runs)
+                            .map(|(earlier, later)| earlier.pool(later))
+                            .collect()
+                    };
                 }
             }
-            for run in pooled.into_iter().flatten() {
-                let Run {
-                    mut measurement,
-                    mut samples,
-                } = run;
-                measurement.latency_ns = percentiles(&mut samples);
-                if workload == Workload::FillSync {
-                    let per_thread = measurement.ops / threads.max(1) as u64;
-                    measurement.notes.extend([
-                        ("ops_per_thread".to_string(), per_thread.to_string()),
-                        ("rounds".to_string(), rounds.to_string()),
-                    ]);
+            // Phase by phase, the engines side by side.
+            let phases = pooled.iter().map(Vec::len).max().unwrap_or(0);
+            let mut pooled: Vec<_> = pooled.into_iter().map(Vec::into_iter).collect();
+            for _ in 0..phases {
+                for run in pooled.iter_mut().filter_map(Iterator::next) {
+                    let Run {
+                        mut measurement,
+                        mut samples,
+                    } = run;
+                    measurement.latency_ns = percentiles(&mut samples);
+                    if workload == Workload::FillSync {
+                        let per_thread = measurement.ops / threads.max(1) as u64;
+                        measurement.notes.extend([
+                            ("ops_per_thread".to_string(), per_thread.to_string()),
+                            ("rounds".to_string(), rounds.to_string()),
+                        ]);
+                    }
+                    out.push(measurement);
                 }
-                out.push(measurement);
             }
         }
     }
     Ok(out)
+}
+
+/// The chosen engines that can run `workload`; for `keyspaces`, those the harness can
+/// open with several keyspaces, saying on stderr which it leaves out.
+fn engines_for(workload: Workload, options: &DbBenchOptions) -> Vec<EngineKind> {
+    if workload != Workload::Keyspaces {
+        return options.engines.clone();
+    }
+    let (with, without): (Vec<EngineKind>, Vec<EngineKind>) = options
+        .engines
+        .iter()
+        .partition(|kind| kind.has_keyspaces());
+    if options.display != Display::Quiet {
+        for kind in without {
+            eprintln!("{workload}: {kind} left out (the harness has no keyspaces for it)");
+        }
+    }
+    with
 }
 
 /// Which run of a workload [`run_one`] makes: at what thread count, and which of how many
@@ -299,13 +353,15 @@ impl Run {
     }
 }
 
+/// One engine's run of a workload on a fresh directory: one [`Run`] for each timed phase
+/// (two for `keyspaces`, one for every other workload).
 fn run_one(
     config: &Config,
     options: &DbBenchOptions,
     data: &data::Data,
     run: Round,
     kind: EngineKind,
-) -> anyhow::Result<Run> {
+) -> anyhow::Result<Vec<Run>> {
     let Round {
         workload,
         threads,
@@ -326,6 +382,17 @@ fn run_one(
         write_buffer: options.write_buffer,
         sync: workload == Workload::FillSync,
     };
+    if workload == Workload::Keyspaces {
+        let phase = Phase {
+            config,
+            options,
+            data,
+            threads,
+            kind,
+            label: &label,
+        };
+        return run_keyspaces(&phase, &path, engine_options);
+    }
     let engine = kind
         .open(&path, engine_options)
         .with_context(|| format!("{label}: opening"))?;
@@ -393,10 +460,81 @@ fn run_one(
             .close()
             .with_context(|| format!("{label}: closing"))?;
     }
-    Ok(Run {
+    Ok(vec![Run {
         measurement,
         samples: outcome.samples,
-    })
+    }])
+}
+
+/// What [`run_keyspaces`] shares with [`run_one`].
+struct Phase<'a> {
+    config: &'a Config,
+    options: &'a DbBenchOptions,
+    data: &'a data::Data,
+    threads: usize,
+    kind: EngineKind,
+    label: &'a str,
+}
+
+/// The `keyspaces` workload on one engine at `path`: the write phase on an empty database,
+/// a flush of every keyspace and a settled disk, then the read phase and the check that
+/// no key shows up in another keyspace.
+fn run_keyspaces(
+    phase: &Phase<'_>,
+    path: &Path,
+    engine_options: EngineOptions,
+) -> anyhow::Result<Vec<Run>> {
+    let Phase {
+        config,
+        options,
+        data,
+        threads,
+        kind,
+        label,
+    } = *phase;
+    let engine = kind
+        .open_keyspaces(path, engine_options, keyspaces::KEYSPACES)
+        .with_context(|| format!("{label}: opening"))?;
+    let write_label = format!("{label} (write)");
+    let read_label = format!("{label} (read)");
+    let ctx = |label| keyspaces::Context {
+        engine: &*engine,
+        data,
+        keys: config.keys as u64,
+        threads,
+        display: options.display,
+        label,
+    };
+    settle_disk();
+    let write = keyspaces::write(&ctx(&write_label)).with_context(|| write_label.clone())?;
+    engine
+        .flush()
+        .with_context(|| format!("{label}: flushing"))?;
+    settle_disk();
+    let read_ctx = ctx(&read_label);
+    let read = keyspaces::read(&read_ctx).with_context(|| read_label.clone())?;
+    keyspaces::check_apart(&read_ctx)?;
+    let notes = engine.notes();
+    engine
+        .close()
+        .with_context(|| format!("{label}: closing"))?;
+    let runs = [("write", write), ("read", read)].map(|(name, outcome)| {
+        let mut measurement = Measurement::new(
+            &format!("{}-{name}", Workload::Keyspaces),
+            kind.name(),
+            threads,
+            outcome.ops,
+            outcome.elapsed,
+        );
+        measurement.notes = outcome.notes;
+        Run {
+            measurement,
+            samples: outcome.samples,
+        }
+    });
+    let [write, mut read] = runs;
+    read.measurement.notes.extend(notes);
+    Ok(vec![write, read])
 }
 
 /// Waits until every dirty page on the machine is written back (`sync(2)`), so that a

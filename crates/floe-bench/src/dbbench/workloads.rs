@@ -132,6 +132,9 @@ pub(super) fn run(workload: Workload, ctx: &Context<'_>) -> anyhow::Result<Outco
         Workload::SeekRandom => seek_random(ctx)?,
         Workload::ReadSeq => read_seq(ctx)?,
         Workload::ReadWhileWriting => read_while_writing(ctx)?,
+        Workload::Keyspaces => {
+            anyhow::bail!("keyspaces drives several keyspaces; the driver runs it on its own")
+        }
     };
     Ok(outcome)
 }
@@ -248,15 +251,31 @@ fn read_while_writing(ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// Runs operations `0..ops` split into `threads` contiguous shares, one thread each, all
-/// released at once; times each operation and the whole phase.
+/// [`parallel_with`] with the buffers of [`Scratch`] and the display and label of `ctx`.
 fn parallel<F>(ctx: &Context<'_>, threads: usize, ops: u64, op: F) -> anyhow::Result<Outcome>
 where
     F: Fn(u64, &mut Scratch) -> anyhow::Result<()> + Sync,
 {
+    parallel_with(ctx.display, ctx.label, threads, ops, op)
+}
+
+/// Runs operations `0..ops` split into `threads` contiguous shares, one thread each, all
+/// released at once, each thread with its own `S` for buffers; times each operation and
+/// the whole phase, with a progress bar labelled `label`.
+pub(super) fn parallel_with<S, F>(
+    display: Display,
+    label: &str,
+    threads: usize,
+    ops: u64,
+    op: F,
+) -> anyhow::Result<Outcome>
+where
+    S: Default,
+    F: Fn(u64, &mut S) -> anyhow::Result<()> + Sync,
+{
     let threads = threads.max(1);
     let shares = threads as u64;
-    progress::show(ctx.display, ctx.label, ops, |progress| {
+    progress::show(display, label, ops, |progress| {
         let barrier = Barrier::new(threads + 1);
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..shares)
@@ -265,7 +284,7 @@ where
                     scope.spawn(move || -> anyhow::Result<Vec<u64>> {
                         let share = (ops * t / shares)..(ops * (t + 1) / shares);
                         let mut samples = Vec::with_capacity((share.end - share.start) as usize);
-                        let mut scratch = Scratch::default();
+                        let mut scratch = S::default();
                         barrier.wait();
                         for (done, i) in share.enumerate() {
                             let start = Instant::now();
@@ -290,7 +309,7 @@ where
             let elapsed = start.elapsed();
             let mut samples = Vec::with_capacity(ops as usize);
             for result in results {
-                samples.extend(result.with_context(|| ctx.label.to_string())?);
+                samples.extend(result.with_context(|| label.to_string())?);
             }
             Ok(Outcome {
                 ops,
