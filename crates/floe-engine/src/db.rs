@@ -14,6 +14,7 @@ use crate::flush::run_flush_worker;
 use crate::keyspace::{DEFAULT_NAME, Keyspace, KeyspaceOptions};
 use crate::options::Options;
 use crate::read::{Iter, Snapshot, owned_bounds, prefix_bounds};
+use crate::readable::{Readable, key_slices};
 use crate::recovery;
 use crate::shared::Shared;
 use crate::stats::Stats;
@@ -302,6 +303,28 @@ impl Db {
     /// failure poisoned the database (reopen it to recover every acknowledged write).
     pub fn close(self) -> Result<()> {
         self.inner.close()
+    }
+}
+
+impl Readable for Db {
+    fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        Db::get(self, key)
+    }
+
+    fn iter(&self) -> Iter {
+        Db::iter(self)
+    }
+
+    fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        Db::range(self, range)
+    }
+
+    fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
+        Db::prefix(self, prefix)
+    }
+
+    fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        self.inner.shared.multi_get(None, &key_slices(keys))
     }
 }
 

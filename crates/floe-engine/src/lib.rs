@@ -3,7 +3,8 @@
 //! merging iterators, snapshots and leveled compaction.
 //!
 //! Users program against the facade crate `floe`, which re-exports the public items here:
-//! [`Db`], [`Options`], [`WriteBatch`], [`Snapshot`], [`Iter`], [`Error`] and [`Result`].
+//! [`Db`], [`Options`], [`WriteBatch`], [`Snapshot`], [`Iter`], [`Readable`], [`Error`] and
+//! [`Result`].
 //!
 //! Code map, by concern:
 //!
@@ -12,6 +13,7 @@
 //! shared.rs       Shared, the core every handle and worker reaches, made of the parts below
 //! recovery.rs     open: lock, manifest, tables, log replay, new segment and manifest, orphans
 //! read.rs         reads, Iter and Snapshot
+//! readable.rs     Readable, the read calls Db, Keyspace and Snapshot share, and multi-get
 //! flush.rs        the flush worker and the flush of one frozen memtable
 //! background.rs   the signals that wake the workers and whoever waits for them
 //! snapshots.rs    the registry of live snapshots
@@ -52,6 +54,7 @@ mod iter;
 mod keyspace;
 mod options;
 mod read;
+mod readable;
 mod recovery;
 mod shared;
 mod snapshots;
@@ -72,6 +75,7 @@ pub use filter::{CompactionFilter, Decision};
 pub use keyspace::{Keyspace, KeyspaceOptions};
 pub use options::{MAX_KEY_SIZE, MAX_VALUE_SIZE, Options};
 pub use read::{Iter, Snapshot};
+pub use readable::Readable;
 pub use stats::{LevelStats, Stats};
 pub use write::{WriteBatch, WriteOptions};
 

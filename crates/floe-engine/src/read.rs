@@ -25,6 +25,7 @@ use floe_core::SeqNo;
 use crate::error::{Error, Result};
 use crate::iter::{MergingIter, VisibleIter, prefix_upper_bound};
 use crate::keyspace::{Keyspace, KeyspaceRef};
+use crate::readable::{Readable, key_slices, multi_get};
 use crate::shared::Shared;
 use crate::version::{State, Tree};
 
@@ -189,6 +190,25 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// The latest values of `keys` in keyspace `keyspace` (`None`: `"default"`), all at
+    /// one point in time.
+    pub(crate) fn multi_get(
+        &self,
+        keyspace: Option<&KeyspaceRef>,
+        keys: &[&[u8]],
+    ) -> Result<Vec<Option<Bytes>>> {
+        if let Some(keyspace) = keyspace {
+            keyspace.check_usable(self.uid)?;
+        }
+        // State first, then the sequence number (see the module docs). The state is held
+        // by a count rather than a guard, as a batch of keys can take a while.
+        let state = self.state.load_full();
+        let snapshot = self.publisher.visible();
+        multi_get(tree_of(&state, keyspace)?, keys, snapshot)
+    }
+}
+
 /// A consistent read view of the database at one point in time, in one keyspace
 /// (`"default"`, or the one [`Snapshot::keyspace`] names); the point in time is the same for
 /// every keyspace.
@@ -291,6 +311,30 @@ impl Snapshot {
             ),
             Err(err) => Iter::failed(err),
         }
+    }
+}
+
+impl Readable for Snapshot {
+    fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        Snapshot::get(self, key)
+    }
+
+    fn iter(&self) -> Iter {
+        Snapshot::iter(self)
+    }
+
+    fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        Snapshot::range(self, range)
+    }
+
+    fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
+        Snapshot::prefix(self, prefix)
+    }
+
+    fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        let keyspace = self.checked_keyspace()?;
+        let state = self.shared.state.load_full();
+        multi_get(tree_of(&state, keyspace)?, &key_slices(keys), self.seqno)
     }
 }
 

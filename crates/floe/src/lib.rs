@@ -85,6 +85,33 @@
 //! # }
 //! ```
 //!
+//! # One read trait
+//!
+//! [`Db`] (which reads the `"default"` keyspace), [`Keyspace`] and [`Snapshot`] implement
+//! [`Readable`], so one function can read from any of them. With the trait in scope they
+//! also answer `contains_key`, `first_key_value`, `last_key_value` and `multi_get`, which
+//! looks up many keys at one point in time in one pass over the database:
+//!
+//! ```
+//! # fn main() -> floe::Result<()> {
+//! # let dir = tempfile::tempdir().expect("a temporary directory");
+//! use floe::{Db, Readable, Result};
+//!
+//! fn present<R: Readable>(view: &R, keys: &[&str]) -> Result<usize> {
+//!     Ok(view.multi_get(keys)?.iter().filter(|value| value.is_some()).count())
+//! }
+//!
+//! let db = Db::open(dir.path())?;
+//! db.put("a", "1")?;
+//! let snapshot = db.snapshot();
+//! db.put("b", "2")?;
+//! assert_eq!(present(&db, &["a", "b", "c"])?, 2);
+//! assert_eq!(present(&snapshot, &["a", "b", "c"])?, 1);
+//! assert_eq!(db.last_key_value()?.map(|(key, _)| key), Some("b".into()));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Durability
 //!
 //! An acknowledged write is in the operating system before the call returns, so it
@@ -113,7 +140,7 @@ pub use bytes::Bytes;
 #[doc(inline)]
 pub use floe_engine::{
     CompactionFilter, Db, Decision, Error, Iter, Keyspace, KeyspaceOptions, LevelStats, Options,
-    Result, Snapshot, Stats, WriteBatch, WriteOptions,
+    Readable, Result, Snapshot, Stats, WriteBatch, WriteOptions,
 };
 #[doc(inline)]
 pub use floe_engine::{backup, ttl};

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::KeyspaceId;
 use crate::error::{Error, Result};
 use crate::read::{Iter, Snapshot, owned_bounds, prefix_bounds};
+use crate::readable::{Readable, key_slices};
 use crate::shared::Shared;
 use crate::write::WriteBatch;
 
@@ -167,5 +168,27 @@ impl Keyspace {
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::new(&self.shared).keyspace(self)
+    }
+}
+
+impl Readable for Keyspace {
+    fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        Keyspace::get(self, key)
+    }
+
+    fn iter(&self) -> Iter {
+        Keyspace::iter(self)
+    }
+
+    fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        Keyspace::range(self, range)
+    }
+
+    fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
+        Keyspace::prefix(self, prefix)
+    }
+
+    fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        self.shared.multi_get(Some(&self.handle), &key_slices(keys))
     }
 }
