@@ -388,9 +388,10 @@ impl FileSystem for StdFs {
         // the mapping lives, or reads through it are undefined behaviour. floe maps only
         // immutable files (tables), which are written, fsynced and renamed into place
         // before they are mapped, and which floe never opens for writing again; the
-        // directory lock keeps other floe processes out. A file is deleted only after the
-        // last reader's state is dropped, and deleting an open file does not change its
-        // mapped pages on Unix.
+        // directory lock keeps other floe writers out (a read-only open, which takes no
+        // lock, maps only tables a manifest lists, which no writer modifies either). A
+        // file is deleted only after the last reader's state is dropped, and deleting an
+        // open file does not change its mapped pages on Unix.
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::from_owner(map))
     }

@@ -17,22 +17,36 @@
 //! for all keyspaces, since writes go on between their flushes. Linking a closed segment
 //! costs nothing; the copy pays the replay when it is opened.
 //!
+//! A database opened read-only has no log to rotate, and may not be able to read the
+//! segments it replayed any more (a writer beside it deletes them): its checkpoint links
+//! the tables it opened and writes the writes it replayed, which it holds in memtables,
+//! as level-0 tables of the copy, beside an empty segment. The copy then holds exactly
+//! what the read-only handle reads.
+//!
 //! A file that cannot be linked (another file system, or a file system without links) is
 //! copied and synced. Tables and closed segments never change but for the durable-offset
 //! marker a closed segment may still get at its end, which the copy reads like the
 //! original does.
 
+use std::ops::Bound;
 use std::path::Path;
+
+use floe_core::fs::FileSystem;
 
 use crate::error::{Error, Result};
 use crate::filename::{log_path, table_path};
+use crate::keyspace::{DEFAULT_ID, KeyspaceOptions};
 use crate::shared::Shared;
 use crate::sync::lock;
-use crate::version::manifest::ManifestWriter;
+use crate::version::TableWriter;
+use crate::version::manifest::{KeyspaceDef, ManifestWriter, VersionEdit};
 
 impl Shared {
     /// Writes a checkpoint into `target`, which must not exist (see the module docs).
     pub(crate) fn checkpoint(&self, target: &Path) -> Result<()> {
+        if self.is_read_only() {
+            return self.checkpoint_read_only(target);
+        }
         self.check_writable()?;
         if self.fs.exists(target) {
             return Err(Error::invalid(format!(
@@ -97,14 +111,114 @@ impl Shared {
         Ok(())
     }
 
+    /// The checkpoint of a database opened read-only (see the module docs).
+    fn checkpoint_read_only(&self, target: &Path) -> Result<()> {
+        // The database's own file system refuses every change; the copy is written
+        // through the one underneath.
+        let fs = crate::recovery::file_system(&self.options);
+        if fs.exists(target) {
+            return Err(Error::invalid(format!(
+                "the checkpoint directory {} exists already; a checkpoint goes into a new directory",
+                target.display()
+            )));
+        }
+        fs.create_dir_all(target).map_err(|err| {
+            Error::io(
+                format_args!("creating the checkpoint directory {}", target.display()),
+                err,
+            )
+        })?;
+        let state = self.state.load_full();
+        let last_seqno = self.publisher.visible();
+        // Past every file the manifest knew: the linked tables keep their numbers.
+        let mut next = self.file_numbers.peek();
+        let mut allocate = || {
+            let number = next;
+            next = next
+                .checked_add(1)
+                .ok_or_else(|| crate::filename::numbers_exhausted(number))?;
+            Ok::<u64, Error>(number)
+        };
+        let log_number = allocate()?;
+        let mut edits = Vec::with_capacity(state.trees.len() + 1);
+        for tree in &state.trees {
+            let mut edit = VersionEdit {
+                keyspace: tree.id,
+                ..VersionEdit::default()
+            };
+            if tree.id != DEFAULT_ID {
+                edit.created = Some(KeyspaceDef {
+                    name: tree.name.to_string(),
+                    options: KeyspaceOptions::of(&tree.options),
+                });
+            }
+            for (level, tables) in tree.version.levels.iter().enumerate() {
+                for table in tables {
+                    let number = table.number();
+                    link_or_copy(
+                        &*fs,
+                        &table_path(&self.dir, number),
+                        &table_path(target, number),
+                    )?;
+                    edit.added.push((level as u32, table.file.clone()));
+                }
+            }
+            for mem in tree.memtables().filter(|mem| !mem.is_empty()) {
+                let mut writer =
+                    TableWriter::create(&fs, target, allocate()?, tree.options.table_options())?;
+                for (key, value) in mem.entries(Bound::Unbounded, Bound::Unbounded) {
+                    writer.add(&key, &value)?;
+                }
+                edit.added.push((0, writer.finish()?));
+            }
+            edits.push(edit);
+        }
+        let manifest_number = allocate()?;
+        let path = log_path(target, log_number);
+        fs.create(&path)
+            .and_then(|mut file| file.sync_all())
+            .map_err(|err| Error::io(format_args!("creating {}", path.display()), err))?;
+        let next_keyspace_id = lock(&self.manifest).next_keyspace_id();
+        edits.insert(
+            0,
+            VersionEdit {
+                log_number: Some(log_number),
+                log_seqno: Some(last_seqno + 1),
+                last_seqno: Some(last_seqno),
+                next_file_number: Some(allocate()?),
+                next_keyspace_id: Some(next_keyspace_id),
+                ..VersionEdit::default()
+            },
+        );
+        ManifestWriter::create(std::sync::Arc::clone(&fs), target, manifest_number, &edits)?;
+        sync_parent(&*fs, target)
+    }
+
     /// Links `from` as `to`, or copies it (synced) where it cannot be linked.
     fn link_or_copy(&self, from: &Path, to: &Path) -> Result<()> {
-        if self.fs.hard_link(from, to).is_ok() {
+        link_or_copy(&*self.fs, from, to)
+    }
+}
+
+/// Syncs the directory that holds `target`, so that the new directory's entry is durable.
+fn sync_parent(fs: &dyn FileSystem, target: &Path) -> Result<()> {
+    match target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => fs
+            .sync_dir(parent)
+            .map_err(|err| Error::io(format_args!("syncing {}", parent.display()), err)),
+        None => Ok(()),
+    }
+}
+
+/// Links `from` as `to` through `fs`, or copies it (synced) where it cannot be linked.
+fn link_or_copy(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<()> {
+    {
+        if fs.hard_link(from, to).is_ok() {
             return Ok(());
         }
         let copy = || -> std::io::Result<()> {
-            let bytes = self.fs.read(from)?;
-            let mut file = self.fs.create(to)?;
+            let bytes = fs.read(from)?;
+            let mut file = fs.create(to)?;
             file.write_all(&bytes)?;
             file.sync_all()
         };

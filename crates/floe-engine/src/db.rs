@@ -26,7 +26,8 @@ use crate::write::{WriteOptions, log_sync};
 ///
 /// The last handle to be dropped closes the database (best effort; call [`Db::close`] to
 /// see errors). A second open of a directory that is open fails with
-/// [`Error::Locked`], in this process or another.
+/// [`Error::Locked`], in this process or another; [`Db::open_read_only`] opens one all the
+/// same.
 #[derive(Clone)]
 pub struct Db {
     inner: Arc<DbInner>,
@@ -103,12 +104,53 @@ impl Db {
         })
     }
 
+    /// Opens the last durable state of the database in the directory `path` read-only,
+    /// with default options: without writing, creating, renaming or deleting any file.
+    ///
+    /// It works on a directory the process cannot write to, and while another handle or
+    /// process holds the database open for writing (it takes no lock); it sees the state
+    /// as of its open, and nothing written later. It replays the unflushed log into
+    /// memory, as a writable open replays it into a table. Reads, iterators, snapshots
+    /// and [`Db::keyspace`] of an existing keyspace work; every write (through the
+    /// database or a [`Keyspace`]), [`Db::flush`], [`Db::compact`],
+    /// [`Db::drop_keyspace`] and [`Db::keyspace`] of a name that is not a keyspace fail
+    /// with [`Error::ReadOnly`]. [`Db::sync`] and [`Db::wait_for_compactions`] have
+    /// nothing to do and return `Ok`; [`Db::close`] only ends the handle.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the directory does not exist, holds no database (no `CURRENT`) or
+    /// cannot be read; [`Error::Corruption`] if its files are damaged or a file it needs is
+    /// missing (as for [`Db::open`]).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Db> {
+        Db::open_read_only_with(path, Options::default())
+    }
+
+    /// [`Db::open_read_only`] with `options`, whose table and read options apply to the
+    /// `"default"` keyspace (the other keyspaces keep the options recorded when they were
+    /// created); options that govern writes have nothing to govern.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if an option is outside its documented range, otherwise
+    /// as for [`Db::open_read_only`].
+    pub fn open_read_only_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let shared = recovery::open_read_only(path.as_ref(), options)?;
+        // No background thread: a read-only database has no memtable to flush and no
+        // table to compact.
+        Ok(Db {
+            inner: Arc::new(DbInner {
+                shared: Arc::new(shared),
+                workers: std::sync::Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
     /// Sets `key` to `value`.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the key or value is too long, [`Error::Poisoned`] or
     /// [`Error::Io`] if the log cannot be written (or a background sync of it failed, see
-    /// [`Options::wal_bytes_per_sync`]), [`Error::Closed`] after close.
+    /// [`Options::wal_bytes_per_sync`]), [`Error::Closed`] after close, [`Error::ReadOnly`]
+    /// if the database is open read-only.
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         self.write(WriteBatch::single_put(key.as_ref(), value.as_ref()))
     }
@@ -147,7 +189,8 @@ impl Db {
     /// # Errors
     /// [`Error::InvalidArgument`] if the name is not 1 to 255 bytes of UTF-8 without
     /// control characters or `/`; [`Error::Poisoned`] or [`Error::Io`] if the manifest
-    /// cannot be written.
+    /// cannot be written; [`Error::ReadOnly`] for a name that is not a keyspace if the
+    /// database is open read-only.
     pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
         self.keyspace_with(name, KeyspaceOptions::default())
     }
@@ -161,6 +204,9 @@ impl Db {
     /// range.
     pub fn keyspace_with(&self, name: &str, options: KeyspaceOptions) -> Result<Keyspace> {
         let shared = &self.inner.shared;
+        if shared.keyspaces.get(name).is_none() {
+            shared.refuse_if_read_only(format_args!("creating keyspace {name:?}"))?;
+        }
         let handle = shared.open_keyspace(name, &options)?;
         Ok(Keyspace::new(Arc::clone(shared), handle))
     }
@@ -172,13 +218,16 @@ impl Db {
     }
 
     /// Drops the keyspace `name` and all its data, durably before this returns. Handles to
-    /// it fail with [`Error::KeyspaceDropped`] from then on; iterators and snapshots taken
-    /// before keep reading what they saw. Its files are deleted once nothing reads them.
+    /// it fail with [`Error::KeyspaceDropped`] from then on, and so do reads of it through
+    /// snapshots; iterators made before keep reading what they saw. Its files are deleted
+    /// once nothing reads them.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for `"default"` or a name that is not a keyspace;
-    /// [`Error::Poisoned`] or [`Error::Io`] if the manifest cannot be written.
+    /// [`Error::Poisoned`] or [`Error::Io`] if the manifest cannot be written;
+    /// [`Error::ReadOnly`] if the database is open read-only.
     pub fn drop_keyspace(&self, name: &str) -> Result<()> {
+        self.inner.shared.refuse_if_read_only("drop_keyspace")?;
         self.inner.shared.drop_keyspace(name)
     }
 
@@ -227,8 +276,10 @@ impl Db {
     /// Writes every write acknowledged before the call into a table; returns when done.
     ///
     /// # Errors
-    /// [`Error::Poisoned`] or [`Error::Io`] if a table or the manifest cannot be written.
+    /// [`Error::Poisoned`] or [`Error::Io`] if a table or the manifest cannot be written,
+    /// [`Error::ReadOnly`] if the database is open read-only.
     pub fn flush(&self) -> Result<()> {
+        self.inner.shared.refuse_if_read_only("flush")?;
         self.inner.shared.flush()
     }
 
@@ -244,6 +295,7 @@ impl Db {
     /// # Errors
     /// As for [`Db::flush`], and [`Error::Corruption`] if a damaged table is read.
     pub fn compact(&self) -> Result<()> {
+        self.inner.shared.refuse_if_read_only("compact")?;
         self.inner.shared.compact()
     }
 
@@ -255,8 +307,11 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::Poisoned`] if a background flush or compaction failed, [`Error::Closed`]
-    /// if the database is closed meanwhile.
+    /// if the database is closed meanwhile. A read-only database has nothing to wait for.
     pub fn wait_for_compactions(&self) -> Result<()> {
+        if self.inner.shared.is_read_only() {
+            return Ok(());
+        }
         self.inner.shared.wait_for_compactions()
     }
 
@@ -285,18 +340,23 @@ impl Db {
         self.inner.shared.checkpoint(dir.as_ref())
     }
 
-    /// Makes every write acknowledged before the call durable against power loss.
+    /// Makes every write acknowledged before the call durable against power loss. In a
+    /// read-only database there is none, and this does nothing.
     ///
     /// # Errors
     /// [`Error::Io`] or [`Error::Poisoned`] if a sync fails; the database is then poisoned.
     pub fn sync(&self) -> Result<()> {
+        if self.inner.shared.is_read_only() {
+            return Ok(());
+        }
         self.inner.shared.sync()
     }
 
     /// Closes the database: syncs the log, waits for background flushes to finish and
     /// releases the directory, so that it can be opened again at once. Other clones of
     /// this handle can still read, but every write through them fails with
-    /// [`Error::Closed`].
+    /// [`Error::Closed`]. A read-only database is only marked closed: it has nothing to
+    /// sync or release.
     ///
     /// # Errors
     /// [`Error::Io`] if the final sync fails, [`Error::Poisoned`] if an earlier write-path
@@ -339,6 +399,10 @@ impl Db {
     /// # Errors
     /// The failure of the flush or compaction.
     pub fn step_background(&self) -> Result<bool> {
+        // A read-only database has no background work: its replayed memtables stay.
+        if self.inner.shared.is_read_only() {
+            return Ok(false);
+        }
         self.inner.shared.step_background()
     }
 }
@@ -354,7 +418,7 @@ impl Db {
 impl DbInner {
     fn close(&self) -> Result<()> {
         let shared = &self.shared;
-        if !shared.end_writes() {
+        if !shared.end_writes() || shared.is_read_only() {
             return Ok(());
         }
         // Sync what is acknowledged (see `Shared::sync_for_close`).

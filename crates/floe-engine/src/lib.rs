@@ -12,6 +12,8 @@
 //! db.rs           Db, the handle: open, the background threads, close and drop
 //! shared.rs       Shared, the core every handle and worker reaches, made of the parts below
 //! recovery.rs     open: lock, manifest, tables, log replay, new segment and manifest, orphans
+//! recovery/       read_only.rs, the read-only open (the log replayed into memtables, no file
+//!                 changed), over read_only_fs.rs, a file system that refuses every change
 //! read.rs         reads, Iter and Snapshot
 //! readable.rs     Readable, the read calls Db, Keyspace and Snapshot share, and multi-get
 //! flush.rs        the flush worker and the flush of one frozen memtable

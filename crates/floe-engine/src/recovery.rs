@@ -56,6 +56,9 @@
 //! (snapshot of the version, log number past every old segment) is installed before the
 //! old segments are deleted. So a torn segment never lingers in front of new writes, and
 //! open costs time in proportion to the unflushed log, not to the data.
+//!
+//! A read-only open (`read_only.rs`) takes the same steps up to the replay and none of
+//! those that change the directory.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -82,6 +85,11 @@ use crate::version::manifest::{
 use crate::version::{NUM_LEVELS, State, TableHandle, TableWriter, Tree, version_from};
 use crate::wal::{LogWriter, read_log, segment_reserve};
 use crate::write::batch::{batch_ops, check_batch};
+
+mod read_only;
+mod read_only_fs;
+
+pub(crate) use read_only::open_read_only;
 
 /// One keyspace as the manifest describes it.
 #[derive(Debug, Default)]
@@ -212,7 +220,7 @@ impl Recovered {
 }
 
 /// The file system the options name (a fault-injecting one in tests), or the real one.
-fn file_system(options: &Options) -> Arc<dyn FileSystem> {
+pub(crate) fn file_system(options: &Options) -> Arc<dyn FileSystem> {
     #[cfg(any(test, feature = "fault-injection"))]
     if let Some(fs) = &options.file_system {
         return Arc::clone(fs);
@@ -309,7 +317,8 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         dir,
         fs,
         options,
-        dir_lock,
+        dir_lock: Some(dir_lock),
+        read_only: false,
         trees: state.trees,
         log,
         log_number: created.log_number,

@@ -21,6 +21,7 @@
 //! `log` for its `fdatasync` calls, and never takes `log` while it holds the gate (see
 //! `write/log_sync.rs`).
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -52,8 +53,11 @@ pub(crate) struct Opened {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn FileSystem>,
     pub(crate) options: Options,
-    /// The directory lock, held until close.
-    pub(crate) dir_lock: Box<dyn DirLock>,
+    /// The directory lock, held until close; `None` for a read-only open, which takes none.
+    pub(crate) dir_lock: Option<Box<dyn DirLock>>,
+    /// Whether the database is open read-only: then `log` and `manifest` are stand-ins
+    /// that write nothing, and every change is refused.
+    pub(crate) read_only: bool,
     /// Every keyspace with the tables the new manifest lists, `"default"` first, with
     /// empty memtables.
     pub(crate) trees: Vec<Arc<Tree>>,
@@ -116,6 +120,9 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// The directory lock, released by close.
     dir_lock: Mutex<Option<Box<dyn DirLock>>>,
+    /// Set by a read-only open: every change fails with `ReadOnly` (see
+    /// [`Shared::refuse_if_read_only`]).
+    read_only: bool,
 }
 
 impl Shared {
@@ -127,6 +134,7 @@ impl Shared {
             fs,
             options,
             dir_lock,
+            read_only,
             trees,
             log,
             log_number,
@@ -168,13 +176,18 @@ impl Shared {
             segments: Mutex::new(Segments::new(log_number, last_seqno + 1)),
             poisoned: OnceLock::new(),
             closed: AtomicBool::new(false),
-            dir_lock: Mutex::new(Some(dir_lock)),
+            dir_lock: Mutex::new(dir_lock),
+            read_only,
             options,
         }
     }
 
-    /// `Ok` if the database accepts writes; `Poisoned` or `Closed` otherwise.
+    /// `Ok` if the database accepts writes; `ReadOnly`, `Poisoned` or `Closed` otherwise.
+    /// Every write, memtable switch, compaction and keyspace change checks this first;
+    /// with the background work, which a read-only database never starts, that is every
+    /// path that changes the database.
     pub(crate) fn check_writable(&self) -> Result<()> {
+        self.refuse_if_read_only("write")?;
         if let Some(err) = self.poison_error() {
             return Err(err);
         }
@@ -182,6 +195,21 @@ impl Shared {
             return Err(Error::Closed);
         }
         Ok(())
+    }
+
+    /// `Err(ReadOnly)` naming `operation` if the database is open read-only.
+    pub(crate) fn refuse_if_read_only(&self, operation: impl fmt::Display) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly {
+                operation: operation.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the database is open read-only.
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The error the database is poisoned with, if any.

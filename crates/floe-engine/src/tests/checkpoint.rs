@@ -97,3 +97,41 @@ fn a_checkpoint_taken_while_batches_commit_holds_a_prefix_with_whole_batches() {
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
 }
+
+#[test]
+fn a_read_only_database_checkpoints_what_it_reads_its_replayed_log_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), tiny());
+    let other = db.keyspace("other").unwrap();
+    for i in 0..300u32 {
+        db.put(format!("k{i:04}"), i.to_string()).unwrap();
+    }
+    db.flush().unwrap();
+    other.put("only-in-log", "1").unwrap();
+    db.put("k0000", "changed in the log").unwrap();
+    let reader = crate::Db::open_read_only(dir.path()).unwrap();
+    // The writer goes on; the reader, and so its checkpoint, stays at its open.
+    db.put("after", "x").unwrap();
+    let copies = tempfile::tempdir().unwrap();
+    let target = copies.path().join("cp");
+    reader.checkpoint(&target).unwrap();
+    let copy = open(&target, Options::default());
+    assert_eq!(copy.iter().count(), 300);
+    assert_eq!(
+        copy.get("k0000").unwrap().as_deref(),
+        Some(&b"changed in the log"[..])
+    );
+    assert_eq!(copy.get("after").unwrap(), None);
+    assert_eq!(
+        copy.keyspace("other")
+            .unwrap()
+            .get("only-in-log")
+            .unwrap()
+            .as_deref(),
+        Some(&b"1"[..])
+    );
+    copy.put("new", "write").unwrap();
+    copy.close().unwrap();
+    let again = open(&target, Options::default());
+    assert_eq!(again.get("new").unwrap().as_deref(), Some(&b"write"[..]));
+}

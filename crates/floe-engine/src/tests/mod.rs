@@ -1,5 +1,5 @@
 //! Unit tests of the engine as a whole: the write path, freeze and flush, back-pressure,
-//! poisoning, the background log sync, recovery and compaction.
+//! poisoning, the background log sync, recovery, read-only open and compaction.
 
 mod background_sync;
 mod checkpoint;
@@ -10,6 +10,7 @@ mod lifecycle;
 mod option_limits;
 mod poison;
 mod power_loss;
+mod read_only;
 mod write_path;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use floe_core::fs::FileSystem;
+use floe_core::fs::{FileSystem, WritableFile};
 
 use super::VersionEdit;
 use crate::error::{Error, Result};
@@ -75,6 +75,16 @@ impl ManifestWriter {
         fs.sync_dir(dir)
             .map_err(|err| Error::io(format!("syncing directory {}", dir.display()), err))?;
         Ok(ManifestWriter { log, number })
+    }
+
+    /// The stand-in for manifest `number` of a database opened read-only: it appends to
+    /// `file`, which refuses every write, instead of to the manifest (and the database
+    /// refuses every edit before it would get here).
+    pub(crate) fn read_only(number: u64, file: Box<dyn WritableFile>) -> ManifestWriter {
+        ManifestWriter {
+            log: LogWriter::new(file),
+            number,
+        }
     }
 
     /// Appends one edit and makes it durable (`fdatasync`) before returning. An error here
