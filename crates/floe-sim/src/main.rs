@@ -33,12 +33,20 @@ struct Args {
     replay: String,
 }
 
-/// The closing line (after a line with the damaged-file count, which it leaves out so that
-/// its shape stays fixed for scripts).
+/// The closing line (after lines with the keyspace counts and the damaged-file count,
+/// which it leaves out so that its shape stays fixed for scripts).
 fn closing_line(tally: &Tally, failures: usize) -> String {
     format!(
-        "sim: {} damaged files checked\nsim: {} seeds, {} crash images, {} injected errors, {failures} failures",
-        tally.flips, tally.seeds, tally.images, tally.injected
+        "sim: {} keyspaces created, {} dropped, {} writes synced on their own\n\
+         sim: {} damaged files checked\n\
+         sim: {} seeds, {} crash images, {} injected errors, {failures} failures",
+        tally.created,
+        tally.dropped,
+        tally.synced,
+        tally.flips,
+        tally.seeds,
+        tally.images,
+        tally.injected
     )
 }
 

@@ -1,77 +1,196 @@
-//! The oracle: the writes a run applied, which of them are durable, and the check that a
-//! recovered database is exactly a prefix of them that holds every durable one.
+//! The oracle: the keyspaces a run created and dropped, the writes it applied across them,
+//! which of those are durable, and the check that a recovered database holds exactly the
+//! keyspaces that must exist, each at the same prefix of the writes, a prefix that holds
+//! every durable one.
+//!
+//! The writes of all keyspaces form one sequence, the order they were acknowledged in:
+//! they share one log, and recovery must keep a prefix of that log, never a later write
+//! of one keyspace without an earlier one of another (a table of a busy keyspace that
+//! outlives an unsynced write of a quiet one). Creating and dropping a keyspace are
+//! manifest edits, durable when they return; they are not part of the write sequence (an
+//! unsynced write before a creation can be lost while the keyspace stays), so the oracle
+//! checks them apart: the recovered keyspaces are exactly the ones live in the model, and
+//! each keyspace's contents are the writes of the prefix made in the keyspace of that
+//! name as it is now, not in an earlier one of the same name that was dropped.
 
 use std::collections::BTreeMap;
 
 /// A key-value state: user key to value.
 pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
 
+/// A database's contents: each keyspace's name with its state.
+pub type DbState = BTreeMap<String, State>;
+
 /// One operation of a write: a put (`Some(value)`) or a delete (`None`).
 pub type Op = (Vec<u8>, Option<Vec<u8>>);
 
-/// What a run has written since its base state.
-#[derive(Debug, Clone, Default)]
-pub struct History {
-    /// The state every write applies on top of: what the database held when this history
-    /// began (a fresh database, or one just recovered and checked).
-    base: State,
-    /// The writes, in commit order, each atomic. The last one may be `uncertain`.
-    writes: Vec<Vec<Op>>,
-    /// How many of the first writes are durable: they must survive any crash.
-    durable: usize,
-    /// Whether the last write's call failed: it may be present or absent, as a whole.
-    uncertain: bool,
-    /// The state after every write, kept up to date for reads.
-    current: State,
+/// One operation in the keyspace of that name.
+pub type KeyspaceOp = (String, Op);
+
+/// The name of the keyspace every database has.
+pub const DEFAULT: &str = "default";
+
+/// A keyspace as the model numbers it: one per creation, so that a keyspace dropped and
+/// created again under the same name is another one.
+type Incarnation = usize;
+
+/// The call that failed, last in the history: it may have taken effect or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pending {
+    /// The last write, present or absent as a whole.
+    Write,
+    /// The creation of this keyspace: it may exist (empty) or not.
+    Create(String),
+    /// The drop of this keyspace: it may be gone or still hold its writes.
+    Drop(String),
 }
 
-/// Applies one write to `state`.
-fn apply(state: &mut State, write: &[Op]) {
-    for (key, value) in write {
-        match value {
-            Some(value) => {
-                state.insert(key.clone(), value.clone());
-            }
-            None => {
-                state.remove(key);
-            }
+/// What a run has done since its base state.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// The state each keyspace began with: what the database held when this history
+    /// began (a fresh database, or one just recovered and checked), empty for a keyspace
+    /// created since.
+    base: BTreeMap<Incarnation, State>,
+    /// How many incarnations were handed out.
+    incarnations: usize,
+    /// The live keyspaces by name, after every creation and drop that returned `Ok`.
+    live: BTreeMap<String, Incarnation>,
+    /// The writes, in commit order, each atomic across its keyspaces. The last one may be
+    /// uncertain (`pending` is `Write`).
+    writes: Vec<Vec<(Incarnation, Op)>>,
+    /// How many of the first writes are durable: they must survive any crash.
+    durable: usize,
+    /// The first call that failed, if one did (every later call is refused).
+    pending: Option<Pending>,
+    /// The contents of every live keyspace after every write, kept up to date for reads.
+    current: DbState,
+}
+
+/// Applies one operation to `state`.
+fn apply(state: &mut State, (key, value): &Op) {
+    match value {
+        Some(value) => {
+            state.insert(key.clone(), value.clone());
+        }
+        None => {
+            state.remove(key);
         }
     }
 }
 
 impl History {
-    /// A history starting from `base`, all of which is durable.
-    pub fn new(base: State) -> History {
-        History {
+    /// A history starting from `base` (which holds `"default"`), all of which is durable.
+    pub fn new(mut base: DbState) -> History {
+        base.entry(DEFAULT.to_string()).or_default();
+        let mut history = History {
             current: base.clone(),
-            base,
             ..History::default()
+        };
+        for (name, state) in base {
+            let incarnation = history.next_incarnation();
+            history.base.insert(incarnation, state);
+            history.live.insert(name, incarnation);
         }
+        history
     }
 
-    /// Records a write whose call returned `Ok`.
-    pub fn acknowledged(&mut self, write: Vec<Op>) {
-        debug_assert!(!self.uncertain, "no write succeeds after a failed one");
-        apply(&mut self.current, &write);
+    fn next_incarnation(&mut self) -> Incarnation {
+        self.incarnations += 1;
+        self.incarnations - 1
+    }
+
+    /// The write `write` with each keyspace name resolved to the live keyspace.
+    fn resolve(&self, write: Vec<KeyspaceOp>) -> Vec<(Incarnation, Op)> {
+        write
+            .into_iter()
+            .map(|(name, op)| {
+                let incarnation = *self
+                    .live
+                    .get(&name)
+                    .unwrap_or_else(|| panic!("a write in keyspace {name:?}, which is not live"));
+                (incarnation, op)
+            })
+            .collect()
+    }
+
+    /// Records a write whose call returned `Ok`; each of its keyspaces must be live.
+    pub fn acknowledged(&mut self, write: Vec<KeyspaceOp>) {
+        debug_assert!(
+            self.pending.is_none(),
+            "no call succeeds after a failed one"
+        );
+        for (name, op) in &write {
+            apply(self.current.get_mut(name).expect("a live keyspace"), op);
+        }
+        let write = self.resolve(write);
         self.writes.push(write);
     }
 
     /// Records a write whose call failed: it may or may not have taken effect.
-    pub fn failed(&mut self, write: Vec<Op>) {
-        if !self.uncertain {
+    pub fn failed(&mut self, write: Vec<KeyspaceOp>) {
+        if self.pending.is_none() {
+            let write = self.resolve(write);
             self.writes.push(write);
-            self.uncertain = true;
+            self.pending = Some(Pending::Write);
+        }
+    }
+
+    /// Records the creation of keyspace `name`, which returned `Ok`.
+    pub fn created(&mut self, name: &str) {
+        debug_assert!(
+            self.pending.is_none(),
+            "no call succeeds after a failed one"
+        );
+        assert!(!self.live.contains_key(name), "{name:?} exists already");
+        let incarnation = self.next_incarnation();
+        self.base.insert(incarnation, State::new());
+        self.live.insert(name.to_string(), incarnation);
+        self.current.insert(name.to_string(), State::new());
+    }
+
+    /// Records a creation of keyspace `name` that failed: it may exist or not.
+    pub fn create_failed(&mut self, name: &str) {
+        if self.pending.is_none() {
+            self.pending = Some(Pending::Create(name.to_string()));
+        }
+    }
+
+    /// Records the drop of keyspace `name`, which returned `Ok`.
+    pub fn dropped(&mut self, name: &str) {
+        debug_assert!(
+            self.pending.is_none(),
+            "no call succeeds after a failed one"
+        );
+        self.live.remove(name).expect("a live keyspace");
+        self.current.remove(name);
+    }
+
+    /// Records a drop of keyspace `name` that failed: it may be gone or not.
+    pub fn drop_failed(&mut self, name: &str) {
+        if self.pending.is_none() {
+            self.pending = Some(Pending::Drop(name.to_string()));
         }
     }
 
     /// Every acknowledged write so far is durable.
     pub fn all_durable(&mut self) {
-        self.durable = self.writes.len() - usize::from(self.uncertain);
+        self.durable = self.writes.len() - usize::from(self.pending == Some(Pending::Write));
     }
 
-    /// The state of every acknowledged write, as reads must see it.
-    pub fn current(&self) -> &State {
+    /// The contents of every live keyspace, as reads must see them.
+    pub fn current(&self) -> &DbState {
         &self.current
+    }
+
+    /// The contents of the live keyspace `name`.
+    pub fn current_of(&self, name: &str) -> Option<&State> {
+        self.current.get(name)
+    }
+
+    /// The names of the live keyspaces, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.live.keys().map(String::as_str)
     }
 
     /// How many writes were applied (the uncertain one included).
@@ -89,83 +208,210 @@ impl History {
         self.durable
     }
 
-    /// Checks a recovered `state`: it must equal the state after some prefix of the
-    /// writes at least as long as the durable part. Returns that prefix's length, or a
-    /// description of what is wrong.
-    pub fn check_recovered(&self, state: &State) -> Result<usize, String> {
-        let mut model = self.base.clone();
+    /// The keyspaces a recovery may hold, each by name with its incarnation (`None`: a
+    /// creation that failed and took effect, which holds nothing): the live ones, and if
+    /// a creation or a drop failed, also the live ones with that call's effect.
+    fn possible_keyspaces(&self) -> Vec<BTreeMap<String, Option<Incarnation>>> {
+        let live: BTreeMap<String, Option<Incarnation>> = self
+            .live
+            .iter()
+            .map(|(name, incarnation)| (name.clone(), Some(*incarnation)))
+            .collect();
+        let mut other = live.clone();
+        match &self.pending {
+            Some(Pending::Create(name)) => {
+                other.insert(name.clone(), None);
+            }
+            Some(Pending::Drop(name)) => {
+                other.remove(name);
+            }
+            Some(Pending::Write) | None => return vec![live],
+        }
+        vec![live, other]
+    }
+
+    /// Checks a recovered database `state`: it must hold exactly the keyspaces that must
+    /// exist, and its contents must equal the state after some prefix of the writes at
+    /// least as long as the durable part. Returns that prefix's length, or a description
+    /// of what is wrong.
+    pub fn check_recovered(&self, state: &DbState) -> Result<usize, String> {
+        let possible = self.possible_keyspaces();
+        let Some(keyspaces) = possible
+            .iter()
+            .find(|keyspaces| keyspaces.keys().eq(state.keys()))
+        else {
+            let want: Vec<String> = possible
+                .iter()
+                .map(|keyspaces| format!("{:?}", keyspaces.keys().collect::<Vec<_>>()))
+                .collect();
+            return Err(format!(
+                "the recovered keyspaces {:?} are not the ones that must exist ({})",
+                state.keys().collect::<Vec<_>>(),
+                want.join(" or ")
+            ));
+        };
+        let names: BTreeMap<Incarnation, &str> = keyspaces
+            .iter()
+            .filter_map(|(name, incarnation)| incarnation.map(|i| (i, name.as_str())))
+            .collect();
+        let mut model: DbState = keyspaces
+            .iter()
+            .map(|(name, incarnation)| {
+                let base = incarnation
+                    .and_then(|i| self.base.get(&i).cloned())
+                    .unwrap_or_default();
+                (name.clone(), base)
+            })
+            .collect();
+        let apply_write = |model: &mut DbState, write: &[(Incarnation, Op)]| {
+            for (incarnation, op) in write {
+                if let Some(name) = names.get(incarnation) {
+                    apply(model.get_mut(*name).expect("a recovered keyspace"), op);
+                }
+            }
+        };
         for write in &self.writes[..self.durable] {
-            apply(&mut model, write);
+            apply_write(&mut model, write);
         }
         for k in self.durable..=self.writes.len() {
             if k > self.durable {
-                apply(&mut model, &self.writes[k - 1]);
+                apply_write(&mut model, &self.writes[k - 1]);
             }
             if &model == state {
                 return Ok(k);
             }
         }
-        Err(describe_mismatch(self, state))
+        Err(self.describe_mismatch(&names, state))
+    }
+
+    /// Says how `state` differs from the durable prefix and from the full history, so
+    /// that a failure names the keyspaces and keys involved: for each keyspace the
+    /// prefixes its contents alone would match (a hole across keyspaces shows as
+    /// keyspaces that match disjoint prefixes), then the entries that differ. `names`
+    /// are the recovered keyspaces' incarnations.
+    fn describe_mismatch(&self, names: &BTreeMap<Incarnation, &str>, state: &DbState) -> String {
+        let apply_write = |model: &mut DbState, write: &[(Incarnation, Op)]| {
+            for (incarnation, op) in write {
+                if let Some(name) = names.get(incarnation) {
+                    apply(model.get_mut(*name).expect("a recovered keyspace"), op);
+                }
+            }
+        };
+        let mut model: DbState = names
+            .iter()
+            .map(|(i, name)| {
+                let base = self.base.get(i).cloned().unwrap_or_default();
+                ((*name).to_string(), base)
+            })
+            .collect();
+        for write in &self.writes[..self.durable] {
+            apply_write(&mut model, write);
+        }
+        let durable = model.clone();
+        let mut matching: BTreeMap<&str, Vec<usize>> =
+            names.values().map(|name| (*name, Vec::new())).collect();
+        for k in self.durable..=self.writes.len() {
+            if k > self.durable {
+                apply_write(&mut model, &self.writes[k - 1]);
+            }
+            for (name, at) in &mut matching {
+                if state.get(*name) == model.get(*name) {
+                    at.push(k);
+                }
+            }
+        }
+        let all = model;
+        let prefixes: Vec<String> = matching
+            .iter()
+            .map(|(name, ks)| format!("{name}: {}", ranges(ks)))
+            .collect();
+        let empty = State::new();
+        let mut lost = Vec::new();
+        for (name, want) in &durable {
+            let got = state.get(name).unwrap_or(&empty);
+            for (k, v) in want.iter().filter(|(k, v)| got.get(*k) != Some(*v)) {
+                lost.push(format!(
+                    "{name}/{} = {} (found {})",
+                    show(k),
+                    show(v),
+                    got.get(k).map_or_else(|| "none".to_string(), |v| show(v))
+                ));
+            }
+        }
+        let mut unknown = Vec::new();
+        for (name, got) in state {
+            let (all, durable) = (
+                all.get(name).unwrap_or(&empty),
+                durable.get(name).unwrap_or(&empty),
+            );
+            for (k, v) in got
+                .iter()
+                .filter(|(k, v)| all.get(*k) != Some(*v) && durable.get(*k) != Some(*v))
+            {
+                unknown.push(format!("{name}/{} = {}", show(k), show(v)));
+            }
+        }
+        lost.truncate(4);
+        unknown.truncate(4);
+        format!(
+            "the recovered state is no prefix of the {} writes ({} durable); the prefixes \
+             each keyspace alone matches: [{}]; entries of the durable prefix missing or \
+             changed: [{}]; entries no prefix explains: [{}]",
+            self.writes.len(),
+            self.durable,
+            prefixes.join(", "),
+            lost.join(", "),
+            unknown.join(", ")
+        )
     }
 }
 
-/// Says how `state` differs from the durable prefix and from the full history, so that a
-/// failure names the keys involved.
-fn describe_mismatch(history: &History, state: &State) -> String {
-    let mut durable = history.base.clone();
-    for write in &history.writes[..history.durable] {
-        apply(&mut durable, write);
+/// Shows a key or a value, a long one cut after its first 24 bytes.
+fn show(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(24)]).into_owned();
+    if bytes.len() > 24 {
+        format!("{text}... ({} bytes)", bytes.len())
+    } else {
+        text
     }
-    let lost: Vec<String> = durable
-        .iter()
-        .filter(|(k, v)| state.get(*k) != Some(*v))
-        .take(4)
-        .map(|(k, v)| {
-            format!(
-                "{} = {} (found {:?})",
-                String::from_utf8_lossy(k),
-                String::from_utf8_lossy(v),
-                state
-                    .get(k)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            )
-        })
-        .collect();
-    let mut all = history.current.clone();
-    if history.uncertain
-        && let Some(last) = history.writes.last()
-    {
-        apply(&mut all, last);
+}
+
+/// Shows sorted numbers as ranges: `0-3 5 7-8`, or `none`.
+fn ranges(numbers: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut at = 0;
+    while at < numbers.len() {
+        let mut end = at;
+        while end + 1 < numbers.len() && numbers[end + 1] == numbers[end] + 1 {
+            end += 1;
+        }
+        out.push(if end == at {
+            numbers[at].to_string()
+        } else {
+            format!("{}-{}", numbers[at], numbers[end])
+        });
+        at = end + 1;
     }
-    let unknown: Vec<String> = state
-        .iter()
-        .filter(|(k, v)| all.get(*k) != Some(*v) && durable.get(*k) != Some(*v))
-        .take(4)
-        .map(|(k, v)| {
-            format!(
-                "{} = {}",
-                String::from_utf8_lossy(k),
-                String::from_utf8_lossy(v)
-            )
-        })
-        .collect();
-    format!(
-        "the recovered state ({} keys) is no prefix of the {} writes ({} durable): \
-         durable entries missing or changed: [{}]; entries no prefix explains: [{}]",
-        state.len(),
-        history.writes.len(),
-        history.durable,
-        lost.join(", "),
-        unknown.join(", ")
-    )
+    if out.is_empty() {
+        "none".to_string()
+    } else {
+        out.join(" ")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn put(k: &str, v: &str) -> Op {
-        (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()))
+    fn put(keyspace: &str, k: &str, v: &str) -> KeyspaceOp {
+        (
+            keyspace.to_string(),
+            (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec())),
+        )
+    }
+
+    fn delete(keyspace: &str, k: &str) -> KeyspaceOp {
+        (keyspace.to_string(), (k.as_bytes().to_vec(), None))
     }
 
     fn state(pairs: &[(&str, &str)]) -> State {
@@ -175,49 +421,154 @@ mod tests {
             .collect()
     }
 
+    fn db(keyspaces: &[(&str, &[(&str, &str)])]) -> DbState {
+        keyspaces
+            .iter()
+            .map(|(name, pairs)| ((*name).to_string(), state(pairs)))
+            .collect()
+    }
+
     #[test]
     fn prefixes_at_least_as_long_as_the_durable_part_pass_and_others_fail() {
-        let mut history = History::new(State::new());
-        history.acknowledged(vec![put("a", "1")]);
+        let mut history = History::new(DbState::new());
+        history.acknowledged(vec![put(DEFAULT, "a", "1")]);
         history.all_durable();
-        history.acknowledged(vec![put("b", "2"), put("c", "3")]);
-        history.acknowledged(vec![(b"a".to_vec(), None)]);
-        assert_eq!(history.check_recovered(&state(&[("a", "1")])), Ok(1));
+        history.acknowledged(vec![put(DEFAULT, "b", "2"), put(DEFAULT, "c", "3")]);
+        history.acknowledged(vec![delete(DEFAULT, "a")]);
+        let one = |pairs: &[(&str, &str)]| db(&[(DEFAULT, pairs)]);
+        assert_eq!(history.check_recovered(&one(&[("a", "1")])), Ok(1));
         assert_eq!(
-            history.check_recovered(&state(&[("a", "1"), ("b", "2"), ("c", "3")])),
+            history.check_recovered(&one(&[("a", "1"), ("b", "2"), ("c", "3")])),
             Ok(2)
         );
         assert_eq!(
-            history.check_recovered(&state(&[("b", "2"), ("c", "3")])),
+            history.check_recovered(&one(&[("b", "2"), ("c", "3")])),
             Ok(3)
         );
         // A lost durable write, half a batch, a resurrected delete's absence of order.
-        assert!(history.check_recovered(&State::new()).is_err());
+        assert!(history.check_recovered(&one(&[])).is_err());
         assert!(
             history
-                .check_recovered(&state(&[("a", "1"), ("b", "2")]))
+                .check_recovered(&one(&[("a", "1"), ("b", "2")]))
                 .is_err()
         );
-        assert!(history.check_recovered(&state(&[("c", "3")])).is_err());
+        assert!(history.check_recovered(&one(&[("c", "3")])).is_err());
     }
 
     #[test]
     fn a_failed_write_may_be_present_or_absent_whole() {
-        let mut history = History::new(state(&[("x", "0")]));
-        history.acknowledged(vec![put("a", "1")]);
+        let mut history = History::new(db(&[(DEFAULT, &[("x", "0")])]));
+        history.acknowledged(vec![put(DEFAULT, "a", "1")]);
         history.all_durable();
-        history.failed(vec![put("b", "2"), put("c", "3")]);
+        history.failed(vec![put(DEFAULT, "b", "2"), put(DEFAULT, "c", "3")]);
         history.all_durable();
         assert_eq!(history.durable(), 1);
+        let one = |pairs: &[(&str, &str)]| db(&[(DEFAULT, pairs)]);
         assert_eq!(
-            history.check_recovered(&state(&[("x", "0"), ("a", "1")])),
+            history.check_recovered(&one(&[("x", "0"), ("a", "1")])),
             Ok(1)
         );
-        let all = state(&[("x", "0"), ("a", "1"), ("b", "2"), ("c", "3")]);
+        let all = one(&[("x", "0"), ("a", "1"), ("b", "2"), ("c", "3")]);
         assert_eq!(history.check_recovered(&all), Ok(2));
         assert!(
             history
-                .check_recovered(&state(&[("x", "0"), ("a", "1"), ("b", "2")]))
+                .check_recovered(&one(&[("x", "0"), ("a", "1"), ("b", "2")]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn keyspaces_share_one_prefix_and_batches_are_whole_across_them() {
+        let mut history = History::new(DbState::new());
+        history.created("quiet");
+        history.created("busy");
+        history.acknowledged(vec![put("quiet", "q", "1")]);
+        history.acknowledged(vec![put("busy", "b", "1")]);
+        history.acknowledged(vec![put("quiet", "q", "2"), put("busy", "b", "2")]);
+        let empty: &[(&str, &str)] = &[];
+        let at = |quiet: &[(&str, &str)], busy: &[(&str, &str)]| {
+            db(&[(DEFAULT, empty), ("quiet", quiet), ("busy", busy)])
+        };
+        assert_eq!(history.check_recovered(&at(empty, empty)), Ok(0));
+        assert_eq!(history.check_recovered(&at(&[("q", "1")], empty)), Ok(1));
+        assert_eq!(
+            history.check_recovered(&at(&[("q", "1")], &[("b", "1")])),
+            Ok(2)
+        );
+        assert_eq!(
+            history.check_recovered(&at(&[("q", "2")], &[("b", "2")])),
+            Ok(3)
+        );
+        // The busy keyspace's write without the quiet one's earlier write: a hole.
+        assert!(history.check_recovered(&at(empty, &[("b", "1")])).is_err());
+        // Half of the batch across both.
+        assert!(
+            history
+                .check_recovered(&at(&[("q", "2")], &[("b", "1")]))
+                .is_err()
+        );
+        // A keyspace missing or one too many.
+        assert!(
+            history
+                .check_recovered(&db(&[(DEFAULT, empty), ("quiet", empty)]))
+                .is_err()
+        );
+        let mut extra = at(empty, empty);
+        extra.insert("other".to_string(), State::new());
+        assert!(history.check_recovered(&extra).is_err());
+    }
+
+    #[test]
+    fn a_dropped_keyspace_is_gone_and_one_created_again_starts_empty() {
+        let mut history = History::new(db(&[(DEFAULT, &[]), ("a", &[("k", "0")])]));
+        history.acknowledged(vec![put("a", "k", "1"), put(DEFAULT, "d", "1")]);
+        history.dropped("a");
+        history.created("a");
+        history.acknowledged(vec![put("a", "j", "2")]);
+        let empty: &[(&str, &str)] = &[];
+        assert_eq!(
+            history.check_recovered(&db(&[(DEFAULT, empty), ("a", empty)])),
+            Ok(0)
+        );
+        assert_eq!(
+            history.check_recovered(&db(&[(DEFAULT, &[("d", "1")]), ("a", &[("j", "2")])])),
+            Ok(2)
+        );
+        // The old keyspace's data under the new one's name.
+        assert!(
+            history
+                .check_recovered(&db(&[(DEFAULT, empty), ("a", &[("k", "0")])]))
+                .is_err()
+        );
+        assert!(history.check_recovered(&db(&[(DEFAULT, empty)])).is_err());
+    }
+
+    #[test]
+    fn a_failed_creation_or_drop_may_have_taken_effect() {
+        let empty: &[(&str, &str)] = &[];
+        let mut created = History::new(DbState::new());
+        created.acknowledged(vec![put(DEFAULT, "a", "1")]);
+        created.create_failed("new");
+        assert_eq!(created.check_recovered(&db(&[(DEFAULT, empty)])), Ok(0));
+        assert_eq!(
+            created.check_recovered(&db(&[(DEFAULT, &[("a", "1")]), ("new", empty)])),
+            Ok(1)
+        );
+        assert!(
+            created
+                .check_recovered(&db(&[(DEFAULT, empty), ("new", &[("a", "1")])]))
+                .is_err()
+        );
+        let mut dropped = History::new(db(&[(DEFAULT, empty), ("old", &[("k", "0")])]));
+        dropped.drop_failed("old");
+        assert_eq!(dropped.check_recovered(&db(&[(DEFAULT, empty)])), Ok(0));
+        assert_eq!(
+            dropped.check_recovered(&db(&[(DEFAULT, empty), ("old", &[("k", "0")])])),
+            Ok(0)
+        );
+        assert!(
+            dropped
+                .check_recovered(&db(&[(DEFAULT, empty), ("old", empty)]))
                 .is_err()
         );
     }

@@ -1,21 +1,28 @@
-//! One seed's run: a seeded workload on a [`SimFs`], crash images taken at seed-chosen
-//! points and reopened, injected I/O errors, and the oracle's checks after each.
+//! One seed's run: a seeded workload over several keyspaces on a [`SimFs`], crash images
+//! taken at seed-chosen points and reopened, injected I/O errors, and the oracle's checks
+//! after each.
 //!
-//! Everything a run does follows from its seed: the options, the operations, where it
-//! crashes, which unsynced state each power-loss image keeps, which call fails. The
-//! engine runs with `Options::manual_background`, so flushes and compactions happen at
-//! seed-chosen points in the workload's thread, and a failing seed replays exactly.
+//! Everything a run does follows from its seed: the options (the database's and each
+//! keyspace's), the operations, where it crashes, which unsynced state each power-loss
+//! image keeps, which call fails. The engine runs with `Options::manual_background`, so
+//! flushes and compactions happen at seed-chosen points in the workload's thread, and a
+//! failing seed replays exactly. The operations themselves are in `runner/workload.rs`,
+//! the options in `runner/params.rs`.
 
+mod params;
+mod workload;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use floe_core::fs::FileSystem;
 use floe_core::sim_fs::{SimError, SimFs, SimOp};
-use floe_engine::{Db, Error, Options, Snapshot, WriteBatch};
+use floe_engine::{Db, Error, Iter, Keyspace, Snapshot};
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 
-use crate::model::{History, Op, State};
+use self::params::Params;
+use crate::model::{DEFAULT, DbState, History, State};
 
 /// Where the database lives inside each simulated file system.
 const DB_DIR: &str = "/db";
@@ -31,6 +38,12 @@ pub struct Tally {
     pub injected: u64,
     /// Damaged files (a flipped bit in a closed log or manifest) reopened and checked.
     pub flips: u64,
+    /// Keyspaces created (at the start of a run and during it).
+    pub created: u64,
+    /// Keyspaces dropped.
+    pub dropped: u64,
+    /// Writes acknowledged that asked to be durable on their own (`WriteOptions::sync`).
+    pub synced: u64,
 }
 
 impl Tally {
@@ -40,51 +53,9 @@ impl Tally {
         self.images += other.images;
         self.injected += other.injected;
         self.flips += other.flips;
-    }
-}
-
-/// The options of one seed, drawn once so that every reopen uses the same ones.
-#[derive(Debug, Clone)]
-struct Params {
-    write_buffer: usize,
-    block_size: usize,
-    sync: bool,
-    max_immutable: usize,
-    l0_trigger: usize,
-    target_file: u64,
-    level_base: u64,
-    dynamic: bool,
-    wal_bytes_per_sync: u64,
-}
-
-impl Params {
-    fn draw(rng: &mut SmallRng) -> Params {
-        Params {
-            write_buffer: [4096, 8192, 16 << 10][rng.random_range(0..3)],
-            block_size: [64, 256, 1024, 4096][rng.random_range(0..4)],
-            sync: rng.random_bool(0.3),
-            max_immutable: rng.random_range(1..=3),
-            l0_trigger: rng.random_range(2..=4),
-            target_file: [4096, 16 << 10, 64 << 10][rng.random_range(0..3)],
-            level_base: [16 << 10, 64 << 10][rng.random_range(0..2)],
-            dynamic: rng.random_bool(0.7),
-            wal_bytes_per_sync: [0, 512, 4096][rng.random_range(0..3)],
-        }
-    }
-
-    fn options(&self, fs: &SimFs) -> Options {
-        Options::default()
-            .file_system(Arc::new(fs.clone()))
-            .manual_background(true)
-            .write_buffer_size(self.write_buffer)
-            .block_size(self.block_size)
-            .sync(self.sync)
-            .max_immutable_memtables(self.max_immutable)
-            .l0_compaction_trigger(self.l0_trigger)
-            .target_file_size(self.target_file)
-            .max_bytes_for_level_base(self.level_base)
-            .dynamic_level_bytes(self.dynamic)
-            .wal_bytes_per_sync(self.wal_bytes_per_sync)
+        self.created += other.created;
+        self.dropped += other.dropped;
+        self.synced += other.synced;
     }
 }
 
@@ -119,6 +90,16 @@ impl Plan {
     };
 }
 
+/// A snapshot of one keyspace, with the state it must show.
+struct SnapshotCheck {
+    keyspace: String,
+    snapshot: Snapshot,
+    state: State,
+    /// Whether its keyspace was dropped since: a read may then fail with
+    /// `KeyspaceDropped` instead.
+    dropped: bool,
+}
+
 /// A live simulation of one database.
 struct Sim {
     seed: u64,
@@ -127,10 +108,20 @@ struct Sim {
     params: Params,
     db: Option<Db>,
     history: History,
+    /// A handle to each live keyspace (the model's live ones), `"default"` included.
+    handles: BTreeMap<String, Keyspace>,
+    /// How often the workload writes in each keyspace it knows by name (see
+    /// [`params::activity`]).
+    activity: BTreeMap<String, u32>,
+    /// Handles to keyspaces dropped since the last open: every call on them must fail.
+    dropped: Vec<Keyspace>,
     /// Set once a write-path call failed: every later write must be refused.
     errored: Option<String>,
     /// Snapshots with the state each must show.
-    snapshots: Vec<(Snapshot, State)>,
+    snapshots: Vec<SnapshotCheck>,
+    /// Iterators not yet read, each with its keyspace and the state it must yield (even
+    /// when the keyspace is dropped meanwhile).
+    iterators: Vec<(String, Iter, State)>,
     tally: Tally,
     /// The last operations, for a failure report.
     trace: Vec<String>,
@@ -167,6 +158,32 @@ fn is_poisoned(err: &Error) -> bool {
     matches!(err, Error::Poisoned { .. })
 }
 
+/// Reads every keyspace of `db` by the names it lists, and checks on the way that
+/// `Db::iter` reads `"default"` as its keyspace handle does.
+fn read_all(db: &Db) -> Result<DbState, String> {
+    let mut contents = DbState::new();
+    for name in db.keyspace_names() {
+        let keyspace = if name == DEFAULT {
+            db.default_keyspace()
+        } else {
+            db.keyspace(&name)
+                .map_err(|err| format!("opening the listed keyspace {name:?}: {err}"))?
+        };
+        let state =
+            collect(keyspace.iter()).map_err(|err| format!("reading keyspace {name:?}: {err}"))?;
+        contents.insert(name, state);
+    }
+    let default = collect(db.iter()).map_err(|err| format!("reading Db::iter: {err}"))?;
+    if contents.get(DEFAULT) != Some(&default) {
+        return Err(format!(
+            "Db::iter read {} pairs, the \"default\" keyspace's handle {:?}",
+            default.len(),
+            contents.get(DEFAULT).map(State::len)
+        ));
+    }
+    Ok(contents)
+}
+
 impl Sim {
     fn new(seed: u64, fs: SimFs) -> Result<Sim, String> {
         let mut rng = SmallRng::seed_from_u64(seed);
@@ -177,9 +194,13 @@ impl Sim {
             fs,
             params,
             db: None,
-            history: History::new(State::new()),
+            history: History::new(DbState::new()),
+            handles: BTreeMap::new(),
+            activity: BTreeMap::new(),
+            dropped: Vec::new(),
             errored: None,
             snapshots: Vec::new(),
+            iterators: Vec::new(),
             tally: Tally::default(),
             trace: Vec::new(),
             next_write: 0,
@@ -188,7 +209,7 @@ impl Sim {
             sweeping: false,
         };
         let db = sim.open_healthy("the first open")?;
-        sim.db = Some(db);
+        sim.adopt(db)?;
         Ok(sim)
     }
 
@@ -220,6 +241,38 @@ impl Sim {
             .expect("the simulation always holds an open database")
     }
 
+    /// Takes `db` as the open database: a handle to each of its keyspaces, and an
+    /// activity for each name the run has not seen before.
+    fn adopt(&mut self, db: Db) -> Result<(), String> {
+        self.handles.clear();
+        self.dropped.clear();
+        for name in db.keyspace_names() {
+            let handle = if name == DEFAULT {
+                db.default_keyspace()
+            } else {
+                db.keyspace(&name).map_err(|err| {
+                    self.fail(format!("opening the listed keyspace {name:?}: {err}"))
+                })?
+            };
+            if !self.activity.contains_key(&name) {
+                let activity = params::activity(&mut self.rng);
+                self.activity.insert(name.clone(), activity);
+            }
+            self.handles.insert(name, handle);
+        }
+        self.db = Some(db);
+        Ok(())
+    }
+
+    /// Drops every snapshot, iterator and keyspace handle of the open database, before it
+    /// is closed or replaced.
+    fn release_readers(&mut self) {
+        self.snapshots.clear();
+        self.iterators.clear();
+        self.dropped.clear();
+        self.handles.clear();
+    }
+
     /// Opens the database on the current file system. An injected error may make one
     /// open fail (with a typed error); the faults are then cleared and the next must work.
     fn open_healthy(&mut self, context: &str) -> Result<Db, String> {
@@ -235,23 +288,9 @@ impl Sim {
         }
     }
 
-    fn key(&mut self) -> Vec<u8> {
-        format!("k{:02}", self.rng.random_range(0..40)).into_bytes()
-    }
-
-    fn value(&mut self) -> Vec<u8> {
-        self.next_write += 1;
-        let len = match self.rng.random_range(0..20) {
-            0 => self.rng.random_range(1000..5000),
-            1..=4 => self.rng.random_range(100..400),
-            _ => self.rng.random_range(1..40),
-        };
-        let mut value = format!("v{}.{}:", self.seed % 1000, self.next_write).into_bytes();
-        value.resize(value.len() + len, b'a' + (self.next_write % 26) as u8);
-        value
-    }
-
-    /// The outcome of a write-path call that is not itself a write.
+    /// The outcome of a write-path call that changes nothing the model tracks, or that
+    /// the caller records itself: `Ok` once the first failure, which an injected error
+    /// must explain, is noted; every later call must be refused with `Poisoned`.
     fn after_call(&mut self, what: &str, result: floe_engine::Result<()>) -> Result<(), String> {
         match result {
             Ok(()) => {
@@ -282,133 +321,17 @@ impl Sim {
         }
     }
 
-    /// Applies one write and records its outcome.
-    fn write(&mut self, ops: Vec<Op>) -> Result<(), String> {
-        let single = ops.len() == 1;
-        let result = if single {
-            let (key, value) = &ops[0];
-            match value {
-                Some(value) => self.db().put(key, value),
-                None => self.db().delete(key),
-            }
-        } else {
-            let mut batch = WriteBatch::new();
-            for (key, value) in &ops {
-                match value {
-                    Some(value) => batch.put(key, value),
-                    None => batch.delete(key),
-                }
-            }
-            self.db().write(batch)
-        };
-        self.note(format!(
-            "write of {} ops: {}",
-            ops.len(),
-            if result.is_ok() { "ok" } else { "err" }
-        ));
-        match result {
-            Ok(()) => {
-                if let Some(first) = &self.errored {
-                    return Err(self.fail(format!(
-                        "a write was acknowledged after an earlier call failed ({first})"
-                    )));
-                }
-                self.history.acknowledged(ops);
-                if self.params.sync {
-                    self.history.all_durable();
-                }
-                Ok(())
-            }
-            Err(err) => {
-                if self.errored.is_none() {
-                    if self.fs.injected() <= self.injected_counted {
-                        return Err(
-                            self.fail(format!("a write failed with no injected error: {err}"))
-                        );
-                    }
-                    self.errored = Some(err.to_string());
-                    self.history.failed(ops);
-                } else if !is_poisoned(&err) {
-                    return Err(
-                        self.fail(format!("a write after a failure gave {err}, not Poisoned"))
-                    );
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Whether the database refuses writes now (probed with a sync, which changes nothing
-    /// a model tracks).
-    fn poisoned_now(&self) -> bool {
-        matches!(self.db().sync(), Err(Error::Poisoned { .. }))
-    }
-
-    /// Checks a read of `key` against the model (while every write's outcome is known).
-    fn check_get(&mut self) -> Result<(), String> {
-        let key = self.key();
-        let got = self.db().get(&key);
-        if self.errored.is_some() {
-            return Ok(());
-        }
-        let want = self.history.current().get(&key);
-        match got {
-            Ok(value) if value.as_deref() == want.map(Vec::as_slice) => Ok(()),
-            other => Err(self.fail(format!(
-                "get({}) returned {other:?}, the model holds {:?}",
-                String::from_utf8_lossy(&key),
-                want.map(|v| String::from_utf8_lossy(v).into_owned())
-            ))),
-        }
-    }
-
-    fn check_scan(&mut self) -> Result<(), String> {
-        if self.errored.is_some() {
-            return Ok(());
-        }
-        let (low, high) = (self.key(), self.key());
-        let (low, high) = if low <= high {
-            (low, high)
-        } else {
-            (high, low)
-        };
-        let got = collect(self.db().range(low.clone()..high.clone()))
-            .map_err(|err| self.fail(format!("a scan failed: {err}")))?;
-        let want: State = self
-            .history
-            .current()
-            .range(low..high)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if got != want {
-            return Err(self.fail(format!(
-                "a range scan returned {} pairs, the model {}",
-                got.len(),
-                want.len()
-            )));
-        }
-        Ok(())
-    }
-
-    fn check_snapshot(&mut self) -> Result<(), String> {
-        if self.snapshots.is_empty() {
-            return Ok(());
-        }
-        let at = self.rng.random_range(0..self.snapshots.len());
-        let (snapshot, want) = &self.snapshots[at];
-        let got =
-            collect(snapshot.iter()).map_err(|err| format!("a snapshot scan failed: {err}"))?;
-        if &got != want {
-            return Err(self.fail(format!(
-                "a snapshot shows {} pairs, it was taken over {}",
-                got.len(),
-                want.len()
-            )));
-        }
-        if self.rng.random_bool(0.3) {
-            self.snapshots.swap_remove(at);
-        }
-        Ok(())
+    /// Opens `image`, reads every keyspace and checks it against the model; returns the
+    /// database and what it holds.
+    fn recover(&self, image: &SimFs, context: &str) -> Result<(Db, DbState), String> {
+        let db = Db::open_with(dir(), self.params.options(image))
+            .map_err(|err| self.fail(format!("{context}: open failed: {err}")))?;
+        let state = read_all(&db)
+            .map_err(|err| self.fail(format!("{context}: reading the database: {err}")))?;
+        self.history
+            .check_recovered(&state)
+            .map_err(|err| self.fail(format!("{context}: {err}")))?;
+        Ok((db, state))
     }
 
     /// Takes power-loss images of the present state, reopens and checks each, and goes on
@@ -419,37 +342,28 @@ impl Sim {
         for _ in 0..images {
             let image_seed = self.rng.next_u64();
             let image = self.fs.crash(image_seed);
-            let db = Db::open_with(dir(), self.params.options(&image)).map_err(|err| {
-                self.fail(format!(
-                    "open after a power loss (image {image_seed}) failed: {err}"
-                ))
-            })?;
-            let state = collect(db.iter()).map_err(|err| {
-                self.fail(format!("reading the recovered database failed: {err}"))
-            })?;
-            self.history.check_recovered(&state).map_err(|err| {
-                self.fail(format!("after a power loss (image {image_seed}): {err}"))
-            })?;
+            let (db, state) =
+                self.recover(&image, &format!("after a power loss (image {image_seed})"))?;
             self.tally.images += 1;
             last = Some((image, db, state));
         }
         let (image, db, state) = last.expect("at least one image");
         self.note(format!("crash: {images} images"));
-        self.snapshots.clear();
+        self.release_readers();
         self.count_injected();
-        drop(self.db.replace(db));
+        drop(self.db.take());
         self.fs = image;
         self.injected_counted = 0;
         self.faults_armed = false;
         self.history = History::new(state);
         self.errored = None;
-        Ok(())
+        self.adopt(db)
     }
 
     /// Closes cleanly and reopens; sometimes first damages one bit of a closed log or
     /// manifest, which open must report as corruption or prove harmless.
     fn reopen(&mut self) -> Result<(), String> {
-        self.snapshots.clear();
+        self.release_readers();
         let db = self.db.take().expect("open");
         let closed = db.close();
         self.note(format!(
@@ -472,8 +386,8 @@ impl Sim {
     }
 
     fn reopened(&mut self, db: Db) -> Result<(), String> {
-        let state = collect(db.iter())
-            .map_err(|err| self.fail(format!("reading the reopened database failed: {err}")))?;
+        let state = read_all(&db)
+            .map_err(|err| self.fail(format!("reading the reopened database: {err}")))?;
         self.history
             .check_recovered(&state)
             .map_err(|err| self.fail(format!("after a clean reopen: {err}")))?;
@@ -482,10 +396,9 @@ impl Sim {
             self.fs.clear_faults();
             self.faults_armed = false;
         }
-        self.db = Some(db);
         self.history = History::new(state);
         self.errored = None;
-        Ok(())
+        self.adopt(db)
     }
 
     /// Flips one bit of a closed log segment or manifest and opens: `Corruption` (then the
@@ -526,14 +439,19 @@ impl Sim {
             }
             Err(err) => Err(self.fail(format!("{context}: open gave {err}, not Corruption"))),
             Ok(db) => {
-                let state =
-                    collect(db.iter()).map_err(|err| self.fail(format!("{context}: {err}")))?;
+                let state = read_all(&db).map_err(|err| self.fail(format!("{context}: {err}")))?;
                 if &state != self.history.current() {
+                    let keys = |state: &DbState| -> Vec<String> {
+                        state
+                            .iter()
+                            .map(|(name, s)| format!("{name}: {}", s.len()))
+                            .collect()
+                    };
                     return Err(self.fail(format!(
-                        "{context}: open succeeded with {} keys where {} were durable: \
-                         damage to durable data went unreported",
-                        state.len(),
-                        self.history.current().len()
+                        "{context}: open succeeded with keys by keyspace {:?} where {:?} \
+                         were durable: damage to durable data went unreported",
+                        keys(&state),
+                        keys(self.history.current())
                     )));
                 }
                 Ok(Some(db))
@@ -565,100 +483,12 @@ impl Sim {
         self.faults_armed = true;
     }
 
-    /// One operation of the workload.
-    fn step(&mut self, plan: &Plan) -> Result<(), String> {
-        match self.rng.random_range(0..100) {
-            0..=34 => {
-                let (key, value) = (self.key(), self.value());
-                self.write(vec![(key, Some(value))])
-            }
-            35..=44 => {
-                let key = self.key();
-                self.write(vec![(key, None)])
-            }
-            45..=54 => {
-                let n = self.rng.random_range(2..=6);
-                let ops = (0..n)
-                    .map(|_| {
-                        let key = self.key();
-                        let value = self.rng.random_bool(0.8).then(|| self.value());
-                        (key, value)
-                    })
-                    .collect();
-                self.write(ops)
-            }
-            55..=62 => self.check_get(),
-            63..=65 => self.check_scan(),
-            66..=67 => {
-                if self.errored.is_none() && self.snapshots.len() < 4 {
-                    let snapshot = self.db().snapshot();
-                    self.snapshots
-                        .push((snapshot, self.history.current().clone()));
-                }
-                Ok(())
-            }
-            68..=70 => self.check_snapshot(),
-            71..=74 => {
-                let result = self.db().sync();
-                let ok = result.is_ok();
-                self.after_call("sync", result)?;
-                if ok {
-                    self.history.all_durable();
-                }
-                Ok(())
-            }
-            75..=78 => {
-                let result = self.db().flush();
-                let ok = result.is_ok();
-                self.after_call("flush", result)?;
-                if ok {
-                    self.history.all_durable();
-                }
-                Ok(())
-            }
-            79..=86 => {
-                let result = self.db().step_background().map(|_| ());
-                self.after_call("background step", result)
-            }
-            87 => {
-                // A manual compaction that fails to write its outputs leaves the tree as
-                // it was and the write path healthy: it reports the error without
-                // poisoning the database (a failed flush or manifest edit inside it does).
-                let result = self.db().compact();
-                match result {
-                    Ok(()) => {
-                        self.after_call("compact", Ok(()))?;
-                        self.history.all_durable();
-                        Ok(())
-                    }
-                    Err(err) if self.errored.is_none() && !self.poisoned_now() => {
-                        if self.fs.injected() <= self.injected_counted {
-                            return Err(
-                                self.fail(format!("compact failed with no injected error: {err}"))
-                            );
-                        }
-                        self.note(format!("compact -> {err} (not poisoned)"));
-                        Ok(())
-                    }
-                    Err(err) => self.after_call("compact", Err(err)),
-                }
-            }
-            88 => {
-                let result = self.db().wait_for_compactions();
-                self.after_call("wait for compactions", result)
-            }
-            89..=91 => self.reopen(),
-            92..=96 if plan.crashes => self.crash(),
-            97 if plan.faults && self.fs.injected() == 0 => {
-                self.arm_fault();
-                Ok(())
-            }
-            _ => self.check_get(),
-        }
-    }
-
-    /// Runs `plan` to its end, then one last power loss (or clean reopen) and check.
+    /// Runs `plan` to its end (after creating the seed's first keyspaces), then one last
+    /// power loss (or clean reopen) and check.
     fn run(&mut self, plan: &Plan) -> Result<(), String> {
+        for _ in 0..self.params.keyspaces {
+            self.create_keyspace()?;
+        }
         for _ in 0..plan.ops {
             self.step(plan)?;
         }
@@ -668,14 +498,7 @@ impl Sim {
             // An error sweep ends with a power-loss image of wherever the failure left
             // the disk, reopened on healthy hardware.
             let image = self.fs.crash(self.rng.next_u64());
-            let db = Db::open_with(dir(), self.params.options(&image))
-                .map_err(|err| self.fail(format!("open after the injected error failed: {err}")))?;
-            let state = collect(db.iter()).map_err(|err| {
-                self.fail(format!("reading the recovered database failed: {err}"))
-            })?;
-            self.history.check_recovered(&state).map_err(|err| {
-                self.fail(format!("after the injected error and a power loss: {err}"))
-            })?;
+            self.recover(&image, "after the injected error and a power loss")?;
             self.tally.images += 1;
         }
         self.count_injected();
