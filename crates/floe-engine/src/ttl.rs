@@ -91,9 +91,9 @@ impl CompactionFilter for TtlFilter {
 /// use floe_engine::ttl::TtlKeyspace;
 ///
 /// let db = floe_engine::Db::open(dir.path())?;
-/// let sessions = TtlKeyspace::open(&db, "sessions", Duration::from_secs(3600))?;
-/// sessions.put("token", "alice")?;
-/// assert_eq!(sessions.get("token")?.as_deref(), Some(&b"alice"[..]));
+/// let tokens = TtlKeyspace::open(&db, "tokens", Duration::from_secs(3600))?;
+/// tokens.put("t-1", "alice")?;
+/// assert_eq!(tokens.get("t-1")?.as_deref(), Some(&b"alice"[..]));
 /// # Ok::<(), floe_engine::Error>(())
 /// ```
 #[derive(Clone)]
