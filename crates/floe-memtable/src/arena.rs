@@ -4,20 +4,35 @@
 //!
 //! # The protocol
 //!
-//! Small allocations are carved from the *current chunk*, a block of `chunk_size` bytes,
-//! by a compare-and-swap loop on the chunk's `used` offset: every successful CAS moves the
-//! offset forward, and the CASes on one atomic are totally ordered, so the ranges they
-//! hand out never overlap. The offset never passes the chunk's end: an allocation that
-//! does not fit leaves it alone. That thread then allocates a fresh chunk with its own
-//! allocation already reserved at the start, links it to the exhausted one, and swaps it
-//! into `current` with a CAS *from the exhausted chunk*: exactly one of several racing
-//! threads installs its chunk, the others free theirs and carve from the winner's. Since
-//! `current` only ever moves from a chunk to one that links back to it, following the
-//! links from `current` visits every chunk ever installed.
+//! Small allocations are carved from the *current chunk* by a compare-and-swap loop on the
+//! chunk's `used` offset: every successful CAS moves the offset forward, and the CASes on
+//! one atomic are totally ordered, so the ranges they hand out never overlap. The offset
+//! never passes the chunk's end: an allocation that does not fit leaves it alone. That
+//! thread then allocates a fresh chunk with its own allocation already reserved at the
+//! start, links it to the exhausted one, and swaps it into `current` with a CAS *from the
+//! exhausted chunk*: exactly one of several racing threads installs its chunk, the others
+//! free theirs and carve from the winner's. Since `current` only ever moves from a chunk
+//! to one that links back to it, following the links from `current` visits every chunk
+//! ever installed.
 //!
-//! Allocations larger than a quarter chunk get a block of their own, pushed on a second,
-//! push-only list (a Treiber stack that is never popped, so it has no ABA problem), which
-//! keeps the tail a chunk wastes under a quarter of it.
+//! # Growth
+//!
+//! Chunks grow, so that an arena that holds little also allocates little (a database of
+//! many keyspaces has a memtable per keyspace, most of them nearly empty). The first chunk
+//! is [`FIRST_CHUNK_SIZE`] bytes, and each fresh chunk is twice the size of the exhausted
+//! one it replaces, up to the arena's `chunk_size`; a fresh chunk is also at least the
+//! allocation it is made for, rounded up to a power of two. Each chunk carries its own
+//! size (its block's layout), and a racer computes its fresh chunk's size from the
+//! exhausted chunk it read, so chunks built by racers may differ in size (one made for a
+//! larger allocation): whichever wins, its own size is what is added to the count of
+//! allocated bytes, and the losers' chunks were never counted. Reaching the full
+//! `chunk_size` takes chunks that add up to about `chunk_size` themselves, so the growth
+//! costs a large arena a few more chunk switches (eight from 4 KiB to 1 MiB) and the
+//! small tails they leave.
+//!
+//! Allocations larger than a quarter of `chunk_size` get a block of their own, pushed on a
+//! second, push-only list (a Treiber stack that is never popped, so it has no ABA
+//! problem), which keeps the tail a full-size chunk wastes under a quarter of it.
 //!
 //! Memory is zeroed when allocated and freed only when the arena is dropped (which needs
 //! `&mut`, so no allocation or reader can be in flight). The bytes a caller writes reach
@@ -25,7 +40,9 @@
 //! store): the arena orders only its own bookkeeping.
 //!
 //! The loom model `tests/loom_arena.rs` checks that concurrent allocations across chunk
-//! switches never overlap and that every block is freed exactly once.
+//! switches (chunks at the cap, growing chunks, and racing chunks of different sizes) never
+//! overlap, that exactly the installed chunks are counted, and that every block is freed
+//! exactly once.
 
 use std::alloc::{self, Layout};
 use std::ptr::{self, NonNull};
@@ -40,6 +57,9 @@ const LARGE_FRACTION: usize = 4;
 
 /// The smallest chunk an arena uses.
 pub const MIN_CHUNK_SIZE: usize = 64;
+
+/// The size of an arena's first chunk (a memory page), unless its `chunk_size` is smaller.
+pub const FIRST_CHUNK_SIZE: usize = 4096;
 
 /// A zeroed heap block, freed when the last handle to it goes (the arena's, or a sealed
 /// [`Bytes`] handed out by [`Arena::sealed_blocks`]).
@@ -75,7 +95,8 @@ impl Drop for Block {
     }
 }
 
-/// A block and the bytes handed out of it so far.
+/// A block and the bytes handed out of it so far. Its size is its block's, so the chunks
+/// of one arena, which grow, and the dedicated blocks need no other record of their sizes.
 struct Chunk {
     block: Arc<Block>,
     /// Bytes handed out from the start of the block; never above the block's size.
@@ -129,6 +150,9 @@ pub struct Arena {
     current: AtomicPtr<Chunk>,
     /// The most recently pushed dedicated block; null if none.
     large: AtomicPtr<Chunk>,
+    /// The size of the first chunk, between [`MIN_CHUNK_SIZE`] and `chunk_size`.
+    first_chunk_size: usize,
+    /// The size chunks grow to, and four times the largest allocation they serve.
     chunk_size: usize,
     /// Bytes of every block installed (chunks and dedicated blocks).
     allocated: AtomicUsize,
@@ -142,19 +166,30 @@ unsafe impl Send for Arena {}
 unsafe impl Sync for Arena {}
 
 impl Arena {
-    /// An arena that carves small allocations from chunks of `chunk_size` bytes
-    /// ([`MIN_CHUNK_SIZE`] at least). No memory is allocated until the first allocation.
+    /// An arena whose chunks start at [`FIRST_CHUNK_SIZE`] bytes and double up to
+    /// `chunk_size` ([`MIN_CHUNK_SIZE`] at least). No memory is allocated until the first
+    /// allocation.
     #[must_use]
     pub fn new(chunk_size: usize) -> Arena {
+        Arena::with_first_chunk(FIRST_CHUNK_SIZE, chunk_size)
+    }
+
+    /// An arena whose chunks start at `first_chunk_size` bytes and double up to
+    /// `chunk_size` ([`MIN_CHUNK_SIZE`] at least); the first chunk is clamped between the
+    /// two.
+    #[must_use]
+    pub fn with_first_chunk(first_chunk_size: usize, chunk_size: usize) -> Arena {
+        let chunk_size = chunk_size.max(MIN_CHUNK_SIZE);
         Arena {
             current: AtomicPtr::new(ptr::null_mut()),
             large: AtomicPtr::new(ptr::null_mut()),
-            chunk_size: chunk_size.max(MIN_CHUNK_SIZE),
+            first_chunk_size: first_chunk_size.clamp(MIN_CHUNK_SIZE, chunk_size),
+            chunk_size,
             allocated: AtomicUsize::new(0),
         }
     }
 
-    /// The size of the chunks small allocations come from.
+    /// The size chunks grow to; allocations above a quarter of it get blocks of their own.
     #[must_use]
     pub fn chunk_size(&self) -> usize {
         self.chunk_size
@@ -164,6 +199,34 @@ impl Arena {
     #[must_use]
     pub fn allocated_bytes(&self) -> usize {
         self.allocated.load(Ordering::Relaxed)
+    }
+
+    /// The sizes of the chunks installed so far, oldest first (dedicated blocks are not
+    /// chunks). For the tests and the loom models, which check the growth and the count.
+    #[cfg(any(test, floe_loom))]
+    #[must_use]
+    pub fn chunk_sizes(&self) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        let mut at = self.current.load(Ordering::Acquire);
+        // SAFETY: every installed chunk lives until `Drop`, and its size and `next` were
+        // written before it was published.
+        while let Some(chunk) = unsafe { at.as_ref() } {
+            sizes.push(chunk.size());
+            at = chunk.next;
+        }
+        sizes.reverse();
+        sizes
+    }
+
+    /// The size of the chunk to install after `exhausted` (`None`: the first chunk) for
+    /// an allocation of `len` bytes, which is at most a quarter of `chunk_size`.
+    fn fresh_chunk_size(&self, exhausted: Option<&Chunk>, len: usize) -> usize {
+        let grown = exhausted.map_or(self.first_chunk_size, |chunk| {
+            chunk.size().saturating_mul(2)
+        });
+        // The power of two at or above `len` is below `2 * len`, which is at most half of
+        // `chunk_size`: capping at `chunk_size` never makes the chunk smaller than `len`.
+        grown.max(len.next_power_of_two()).min(self.chunk_size)
     }
 
     /// The start of `len` zeroed bytes that no other call returns, valid until the arena
@@ -176,24 +239,40 @@ impl Arena {
         if len > self.chunk_size / LARGE_FRACTION {
             return self.alloc_large(len);
         }
-        let mut current = self.current.load(Ordering::Acquire);
+        let current = self.current.load(Ordering::Acquire);
+        // SAFETY: a chunk stored in `current` was fully built before its `Release`
+        // publication (which this thread acquired) and is freed only in `Drop`.
+        if let Some(chunk) = unsafe { current.as_ref() }
+            && let Some(at) = chunk.reserve(len)
+        {
+            return at;
+        }
+        self.alloc_in_fresh_chunk(current, len)
+    }
+
+    /// The slow path of [`Arena::alloc`], once `current` (the chunk last read, or null)
+    /// cannot take `len` bytes: installs a fresh chunk that links back to it, with the
+    /// allocation reserved at its start, or carves from the chunk another thread installed
+    /// first. Cold and never inlined, so that the sizing of fresh chunks stays out of the
+    /// fast path, which runs for every entry while this runs once per chunk.
+    #[cold]
+    #[inline(never)]
+    fn alloc_in_fresh_chunk(&self, mut current: *mut Chunk, len: usize) -> NonNull<u8> {
         loop {
-            // SAFETY: a chunk stored in `current` was fully built before its `Release`
-            // publication (which this thread acquired) and is freed only in `Drop`.
-            if let Some(chunk) = unsafe { current.as_ref() }
-                && let Some(at) = chunk.reserve(len)
-            {
-                return at;
-            }
-            // The chunk is exhausted (or there is none yet): install a fresh one that
-            // links back to it, with this allocation reserved at its start.
-            let fresh = Chunk::boxed(self.chunk_size, len, current);
+            // SAFETY: as in `alloc`: `current` is null or an installed chunk, read with
+            // `Acquire`, and installed chunks are freed only in `Drop`.
+            let exhausted = unsafe { current.as_ref() };
+            // The fresh chunk's size follows from the chunk it replaces, so a racer that
+            // read the same chunk for a larger allocation may build a larger one; only the
+            // winner's is counted.
+            let size = self.fresh_chunk_size(exhausted, len);
+            let fresh = Chunk::boxed(size, len, current);
             match self
                 .current
                 .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    self.allocated.fetch_add(self.chunk_size, Ordering::Relaxed);
+                    self.allocated.fetch_add(size, Ordering::Relaxed);
                     // SAFETY: `fresh` is installed, so it lives until `Drop`.
                     return unsafe { (*fresh).base() };
                 }
@@ -202,6 +281,13 @@ impl Arena {
                     // SAFETY: `fresh` was never published; this thread still owns it.
                     drop(unsafe { Box::from_raw(fresh) });
                     current = actual;
+                    // SAFETY: `actual` was read with `Acquire` from `current`, which only
+                    // ever holds installed chunks once it is no longer null.
+                    if let Some(chunk) = unsafe { current.as_ref() }
+                        && let Some(at) = chunk.reserve(len)
+                    {
+                        return at;
+                    }
                 }
             }
         }
@@ -264,6 +350,7 @@ impl Arena {
 impl std::fmt::Debug for Arena {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Arena")
+            .field("first_chunk_size", &self.first_chunk_size)
             .field("chunk_size", &self.chunk_size)
             .field("allocated_bytes", &self.allocated_bytes())
             .finish_non_exhaustive()
@@ -361,9 +448,97 @@ mod tests {
         assert_eq!(&blocks[0].1[..], b"hello");
     }
 
+    /// Every chunk after the first is at least double the one it replaced, or the cap,
+    /// and never above the cap; the count of allocated bytes is exactly the chunks' sum
+    /// (with `large`, the bytes of the dedicated blocks).
+    fn check_growth(arena: &Arena, large: usize) -> Vec<usize> {
+        let sizes = arena.chunk_sizes();
+        for pair in sizes.windows(2) {
+            assert!(
+                pair[1] >= (2 * pair[0]).min(arena.chunk_size) && pair[1] <= arena.chunk_size,
+                "a chunk of {} after one of {}: {sizes:?}",
+                pair[1],
+                pair[0]
+            );
+        }
+        assert_eq!(arena.allocated_bytes(), sizes.iter().sum::<usize>() + large);
+        sizes
+    }
+
+    #[test]
+    fn one_small_allocation_takes_one_small_chunk() {
+        let arena = Arena::new(1 << 20);
+        assert_eq!(
+            arena.allocated_bytes(),
+            0,
+            "nothing before the first allocation"
+        );
+        fill(arena.alloc(100), 100, 1);
+        assert_eq!(arena.chunk_sizes(), [FIRST_CHUNK_SIZE]);
+        assert_eq!(arena.allocated_bytes(), FIRST_CHUNK_SIZE);
+        // An arena whose chunks are smaller than a page starts at its chunk size.
+        let small = Arena::new(1024);
+        fill(small.alloc(100), 100, 1);
+        assert_eq!(small.chunk_sizes(), [1024]);
+    }
+
+    #[test]
+    fn chunks_double_up_to_the_chunk_size() {
+        // Small sizes, so that Miri gets through eight chunks quickly.
+        let arena = Arena::with_first_chunk(256, 4096);
+        let mut used = 0;
+        while arena.chunk_sizes().len() < 8 {
+            fill(arena.alloc(10), 10, 2);
+            used += 10;
+        }
+        assert_eq!(
+            check_growth(&arena, 0),
+            [256, 512, 1024, 2048, 4096, 4096, 4096, 4096]
+        );
+        // Sealing sees every chunk, whatever its size, with exactly its handed-out bytes.
+        // SAFETY: nothing allocates or writes any more.
+        let blocks = unsafe { arena.sealed_blocks() };
+        assert_eq!(blocks.len(), 8);
+        assert_eq!(blocks.iter().map(|(_, b)| b.len()).sum::<usize>(), used);
+        assert!(blocks.iter().all(|(_, b)| b.iter().all(|&byte| byte == 2)));
+    }
+
+    #[test]
+    fn a_fresh_chunk_holds_an_allocation_larger_than_its_doubled_size() {
+        // Allocations up to a quarter of 1 MiB come from chunks: one of 100 KiB after the
+        // first page needs a chunk of 128 KiB, and growth goes on from there.
+        let arena = Arena::new(1 << 20);
+        fill(arena.alloc(100), 100, 1);
+        fill(arena.alloc(100 << 10), 100 << 10, 2);
+        assert_eq!(check_growth(&arena, 0), [4 << 10, 128 << 10]);
+        fill(arena.alloc(50 << 10), 50 << 10, 3);
+        assert_eq!(check_growth(&arena, 0), [4 << 10, 128 << 10, 256 << 10]);
+        // The first chunk too is made large enough for the allocation it is made for.
+        let first = Arena::new(1 << 20);
+        fill(first.alloc(10_000), 10_000, 4);
+        assert_eq!(check_growth(&first, 0), [16 << 10]);
+        // A quarter of the cap and no more is the largest chunk allocation.
+        let capped = Arena::with_first_chunk(MIN_CHUNK_SIZE, 1024);
+        fill(capped.alloc(256), 256, 5);
+        fill(capped.alloc(257), 257, 6);
+        assert_eq!(check_growth(&capped, 257), [256]);
+    }
+
+    #[test]
+    fn the_first_chunk_is_clamped_between_the_minimum_and_the_chunk_size() {
+        let tiny = Arena::with_first_chunk(1, 1024);
+        fill(tiny.alloc(1), 1, 1);
+        assert_eq!(tiny.chunk_sizes(), [MIN_CHUNK_SIZE]);
+        let huge = Arena::with_first_chunk(1 << 20, 1024);
+        fill(huge.alloc(1), 1, 1);
+        assert_eq!(huge.chunk_sizes(), [1024]);
+    }
+
     #[test]
     fn concurrent_allocations_never_overlap() {
-        let arena = Arena::new(256);
+        // Chunks grow from the minimum to 1 KiB, so the threads race through chunks of
+        // different sizes (a request of up to 90 bytes can also outgrow a doubled chunk).
+        let arena = Arena::with_first_chunk(MIN_CHUNK_SIZE, 1024);
         // Miri interprets every allocation; a few dozen per thread still cross chunks.
         let per_thread: usize = if cfg!(miri) { 50 } else { 2000 };
         let regions = std::thread::scope(|scope| {
@@ -397,5 +572,7 @@ mod tests {
             let bytes = unsafe { std::slice::from_raw_parts(at as *const u8, len) };
             assert!(bytes.iter().all(|&b| b == t));
         }
+        let sizes = check_growth(&arena, 0);
+        assert_eq!(sizes.last(), Some(&1024), "{sizes:?}");
     }
 }

@@ -47,7 +47,7 @@ mod memtable;
 mod reclaim;
 mod sync;
 
-pub use arena::{Arena, MIN_CHUNK_SIZE};
+pub use arena::{Arena, FIRST_CHUNK_SIZE, MIN_CHUNK_SIZE};
 pub use atomic_key::AtomicKey;
 pub use error::{Error, Result};
 pub use gate::WriterGate;

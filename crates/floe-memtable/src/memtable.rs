@@ -36,9 +36,11 @@ pub const PAGE_SIZE: usize = 4096;
 /// 75 on average, and a few more for the arena's unused chunk tails, hence 80.
 pub const ENTRY_OVERHEAD: usize = 80;
 
-/// The arena chunk size of a memtable: a sixteenth of its capacity, between 1 KiB and
-/// 1 MiB, so that a small memtable does not allocate far beyond its capacity and a large
-/// one allocates rarely.
+/// The arena chunk size of a memtable, the size its chunks grow to from a first chunk of
+/// [`crate::FIRST_CHUNK_SIZE`]: a sixteenth of its capacity, between 1 KiB and 1 MiB, so
+/// that a small memtable does not allocate far beyond its capacity and a large one
+/// allocates rarely. The growth keeps a nearly empty memtable's arena small whatever its
+/// capacity.
 fn chunk_size(capacity: usize) -> usize {
     (capacity / 16).clamp(1 << 10, 1 << 20)
 }

@@ -1,37 +1,55 @@
 //! The size account against the allocator: a counting global allocator measures what the
-//! memtable really allocates per entry, and the charge must match it.
+//! memtable really allocates per entry, and the charge must match it; and a memtable that
+//! holds one small entry allocates a few KiB, whatever its capacity.
 //!
 //! Memory is estimated as glibc's malloc uses it: each allocation takes its size plus an
-//! 8-byte header, rounded up to 16, and at least 32 bytes.
+//! 8-byte header, rounded up to 16, and at least 32 bytes. The counters are per thread, so
+//! the tests of this file, which the harness runs side by side, do not count each other's
+//! allocations (nothing a test measures is allocated or freed on another thread).
 #![cfg(not(floe_loom))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use bytes::Bytes;
-use floe_memtable::{ENTRY_OVERHEAD, Memtable, charge};
+use floe_memtable::{ENTRY_OVERHEAD, FIRST_CHUNK_SIZE, Memtable, charge};
 
 struct Counting;
 
-static REQUESTED: AtomicUsize = AtomicUsize::new(0);
-static FOOTPRINT: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Constant-initialized and without a destructor: reading them never allocates and
+    // works at any point of a thread's life, as the allocator needs.
+    static REQUESTED: Cell<usize> = const { Cell::new(0) };
+    static FOOTPRINT: Cell<usize> = const { Cell::new(0) };
+}
 
 fn footprint(size: usize) -> usize {
     (size + 8).div_ceil(16).max(2) * 16
 }
 
+/// Adds `delta` (wrapping, so that negative amounts are two's complement) to a counter.
+fn add(counter: &'static std::thread::LocalKey<Cell<usize>>, delta: usize) {
+    counter.with(|c| c.set(c.get().wrapping_add(delta)));
+}
+
+/// This thread's (bytes requested, estimated footprint) so far; differences of two
+/// readings are what the thread allocated in between.
+fn counters() -> (usize, usize) {
+    (REQUESTED.with(Cell::get), FOOTPRINT.with(Cell::get))
+}
+
 // SAFETY: forwards to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        REQUESTED.fetch_add(layout.size(), Ordering::Relaxed);
-        FOOTPRINT.fetch_add(footprint(layout.size()), Ordering::Relaxed);
+        add(&REQUESTED, layout.size());
+        add(&FOOTPRINT, footprint(layout.size()));
         // SAFETY: the caller's contract, passed on.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        REQUESTED.fetch_sub(layout.size(), Ordering::Relaxed);
-        FOOTPRINT.fetch_sub(footprint(layout.size()), Ordering::Relaxed);
+        add(&REQUESTED, layout.size().wrapping_neg());
+        add(&FOOTPRINT, footprint(layout.size()).wrapping_neg());
         // SAFETY: the caller's contract, passed on.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -44,14 +62,11 @@ static ALLOCATOR: Counting = Counting;
 /// (bytes requested, estimated footprint, bytes charged).
 fn measure(count: u64, key_len: usize, value_len: usize) -> (usize, usize, usize) {
     // Sized to hold exactly these entries, as a memtable is when it fills: the arena's
-    // chunks are a sixteenth of the capacity, so the unused tail of the last one is
+    // chunks grow to a sixteenth of the capacity, so the unused tail of the last one is
     // measured in the proportion a full memtable has it.
     let memtable = Memtable::new(count as usize * charge(&vec![0; key_len], &vec![0; value_len]));
     let guard = memtable.enter().unwrap();
-    let (requested, footprint) = (
-        REQUESTED.load(Ordering::Relaxed),
-        FOOTPRINT.load(Ordering::Relaxed),
-    );
+    let (requested, footprint) = counters();
     for i in 0..count {
         let mut key = vec![0u8; key_len];
         key[..8].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
@@ -59,8 +74,9 @@ fn measure(count: u64, key_len: usize, value_len: usize) -> (usize, usize, usize
             .put(Bytes::from(key), i + 1, Bytes::from(vec![7u8; value_len]))
             .unwrap();
     }
-    let requested = REQUESTED.load(Ordering::Relaxed) - requested;
-    let footprint = FOOTPRINT.load(Ordering::Relaxed) - footprint;
+    let (requested_after, footprint_after) = counters();
+    let requested = requested_after.wrapping_sub(requested);
+    let footprint = footprint_after.wrapping_sub(footprint);
     let charged = memtable.approximate_size();
     drop(guard);
     (requested, footprint, charged)
@@ -94,4 +110,35 @@ fn charge_matches_allocated_memory() {
             "charged/footprint = {ratio:.3}"
         );
     }
+}
+
+#[test]
+fn a_memtable_with_one_small_entry_allocates_a_few_kib() {
+    // A first memtable registers this thread with the epoch collector, whose record would
+    // otherwise be counted against the measured one.
+    let warm = Memtable::new(1 << 20);
+    warm.enter().unwrap().put(b"warm", 1, b"up").unwrap();
+    drop(warm);
+    let before = counters();
+    let memtable = Memtable::new(64 << 20);
+    memtable
+        .enter()
+        .unwrap()
+        .put(Bytes::from(vec![1u8; 16]), 1, Bytes::from(vec![7u8; 100]))
+        .unwrap();
+    let after = counters();
+    let (requested, footprint) = (
+        after.0.wrapping_sub(before.0),
+        after.1.wrapping_sub(before.1),
+    );
+    println!(
+        "a 64 MiB memtable with one 16/100 entry: requested {requested} B, footprint {footprint} B"
+    );
+    assert_eq!(memtable.arena_bytes_allocated(), FIRST_CHUNK_SIZE);
+    // The arena's first chunk, the skiplist's head and node, the two key-range slots and
+    // bookkeeping of a few dozen bytes each.
+    assert!(
+        footprint <= FIRST_CHUNK_SIZE + 2048,
+        "a memtable with one small entry holds {footprint} bytes"
+    );
 }

@@ -1,5 +1,5 @@
 //! Behaviour of one memtable on one thread: versions and snapshots, capacity and the hard
-//! ceiling, the writer gate, and iterator bounds.
+//! ceiling, the writer gate, iterator bounds, and the arena memory it holds.
 #![cfg(not(floe_loom))]
 
 use std::ops::Bound;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use floe_core::{InternalKey, ValueKind};
-use floe_memtable::{ENTRY_OVERHEAD, Error, Lookup, Memtable, PAGE_SIZE, charge};
+use floe_memtable::{ENTRY_OVERHEAD, Error, FIRST_CHUNK_SIZE, Lookup, Memtable, PAGE_SIZE, charge};
 
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
@@ -427,6 +427,42 @@ fn a_frozen_memtable_reads_the_same_and_shares_its_arena() {
     drop(m);
     drop(after);
     assert!(first.iter().all(|&b| b == 50));
+}
+
+/// A database of many keyspaces has a memtable per keyspace, most holding a few small
+/// writes: each must hold arena memory in proportion to them, not a full chunk of its
+/// large capacity.
+#[test]
+fn memtables_holding_a_few_small_entries_allocate_one_small_chunk() {
+    let memtables: Vec<Memtable> = (0..if cfg!(miri) { 4 } else { 1000 })
+        .map(|_| Memtable::new(64 << 20))
+        .collect();
+    for (i, m) in memtables.iter().enumerate() {
+        assert_eq!(m.arena_bytes_allocated(), 0);
+        let w = m.enter().unwrap();
+        for seqno in 1..=3u64 {
+            w.put(format!("key-{i}-{seqno}"), seqno, [7u8; 100])
+                .unwrap();
+        }
+    }
+    for m in &memtables {
+        assert_eq!(m.arena_bytes_allocated(), FIRST_CHUNK_SIZE);
+    }
+    // As the memtable fills, its chunks grow with it: the arena holds at least the
+    // entries' bytes and at most about twice them, since while the chunks double, the
+    // newest one is as large as all the others together.
+    let m = Memtable::new(64 << 20);
+    let w = m.enter().unwrap();
+    let entries = if cfg!(miri) { 100 } else { 10_000 };
+    for seqno in 1..=entries {
+        w.put(format!("key-{seqno:08}"), seqno, [7u8; 100]).unwrap();
+    }
+    let payload = entries as usize * (12 + 100);
+    let allocated = m.arena_bytes_allocated();
+    assert!(
+        allocated >= payload && allocated <= 2 * payload.max(FIRST_CHUNK_SIZE),
+        "{allocated} bytes of arena for {payload} bytes of entries"
+    );
 }
 
 #[test]
