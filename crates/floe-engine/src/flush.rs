@@ -185,7 +185,7 @@ impl Shared {
         Ok(true)
     }
 
-    /// One piece of background work in the calling thread (see [`crate::Db::step_background`]).
+    /// One piece of background work in the calling thread (see `Db::step_background`).
     pub(crate) fn step_background(&self) -> Result<bool> {
         if self.log_sync_inline() {
             return match self.poison_error() {

@@ -19,7 +19,7 @@ pub(crate) struct ClosedSegment {
     pub(crate) start_seqno: SeqNo,
     pub(crate) writer: LogWriter,
     /// Whether it ends in a durable marker stating all of it (see
-    /// [`crate::Shared::seal_segment`]): nothing more to sync.
+    /// `Shared::seal_closed`): nothing more to sync.
     pub(crate) sealed: bool,
 }
 
