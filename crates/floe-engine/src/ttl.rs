@@ -285,6 +285,7 @@ mod tests {
             space.put(format!("new{i:03}"), "n").unwrap();
         }
         assert_eq!(space.iter().count(), 400);
+        let snapshot = db.snapshot().keyspace(space.keyspace());
         // Five more seconds: the old values are past their time to live.
         now.fetch_add(5_000, Ordering::Relaxed);
         assert_eq!(space.get("old000").unwrap(), None);
@@ -293,8 +294,8 @@ mod tests {
         assert_eq!(space.iter().rev().count(), 200);
         assert_eq!(space.prefix("old").count(), 0);
 
-        // A snapshot keeps the versions it reads on disk (its reads still hide them).
-        let snapshot = db.snapshot().keyspace(space.keyspace());
+        // The snapshot (taken before the values expired, so that no background
+        // compaction can have dropped them yet) keeps the versions it reads on disk.
         db.compact().unwrap();
         assert_eq!(snapshot.prefix("old").count(), 200);
         drop(snapshot);
