@@ -118,7 +118,7 @@ impl Engine for FjallEngine {
     }
 }
 
-/// A fjall database and its keyspaces, named by [`keyspace_name`].
+/// A fjall database and its keyspaces, named by `keyspace_name`.
 pub struct FjallKeyspaces {
     // The keyspaces are declared first so that they are dropped before the database.
     keyspaces: Vec<Keyspace>,

@@ -118,7 +118,7 @@ fn stats_notes(db: &Db, synced: bool) -> Vec<(String, String)> {
     notes
 }
 
-/// A floe database and its keyspaces, named by [`keyspace_name`].
+/// A floe database and its keyspaces, named by `keyspace_name`.
 #[derive(Debug)]
 pub struct FloeKeyspaces {
     keyspaces: Vec<Keyspace>,

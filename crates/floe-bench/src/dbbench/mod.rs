@@ -7,7 +7,7 @@
 //! then the timed phase runs with a progress bar. Every read is checked against what was
 //! written, so a fast but wrong engine fails instead of winning. Fill workloads also
 //! measure the directory's size after a flush and close, against the raw size of the keys
-//! and values. The `keyspaces` workload ([`keyspaces`]) has two timed phases, writes from
+//! and values. The `keyspaces` workload (`keyspaces.rs`) has two timed phases, writes from
 //! an empty database and then reads, and reports each as a measurement of its own.
 
 pub mod data;
