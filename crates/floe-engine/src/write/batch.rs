@@ -234,13 +234,6 @@ impl WriteBatch {
         &self.keyspaces
     }
 
-    /// The bytes the batch charges to memtables: its keys and values, and the overhead
-    /// of an entry for each operation (see [`floe_memtable::charge`]).
-    pub(crate) fn memtable_charge(&self) -> usize {
-        self.data_size
-            .saturating_add(self.count.saturating_mul(floe_memtable::ENTRY_OVERHEAD))
-    }
-
     /// The number of operations in the batch.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -153,12 +153,16 @@ impl Shared {
         log.next_seqno = next;
         // Every batch of a logged group is acknowledged, so the leader counts them all:
         // one add per group instead of two contended adds per writer.
-        let user_bytes: usize = group.batches().map(WriteBatch::approximate_size).sum();
+        // One pass over the group for the user bytes and the memtable charge (their
+        // difference is the per-entry overhead, counted per operation).
+        let (user_bytes, ops) = group.batches().fold((0usize, 0usize), |(bytes, ops), b| {
+            (bytes + b.approximate_size(), ops + b.len())
+        });
         Counters::add(&self.counters.user_bytes, user_bytes as u64);
         Counters::add(&self.counters.writes, group.len() as u64);
         Counters::add(&self.counters.write_groups, 1);
-        let charge: usize = group.batches().map(WriteBatch::memtable_charge).sum();
-        self.memtable_usage.add(charge);
+        self.memtable_usage
+            .add(user_bytes.saturating_add(ops.saturating_mul(floe_memtable::ENTRY_OVERHEAD)));
         Ok((target, next - 1))
     }
 
