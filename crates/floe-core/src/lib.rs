@@ -1,5 +1,5 @@
-//! The small shared vocabulary of floe: internal keys and sequence numbers, checksums,
-//! on-disk integer coding and the file-system seam.
+//! The small shared vocabulary of floe: internal keys and sequence numbers, range
+//! tombstones, checksums, on-disk integer coding and the file-system seam.
 //!
 //! Two crates or more need each item here; anything that only one crate needs lives in
 //! that crate instead. This crate knows nothing of memtables, tables or the engine.
@@ -8,6 +8,7 @@ pub mod checksum;
 pub mod coding;
 pub mod fs;
 mod key;
+pub mod range_del;
 #[cfg(feature = "sim")]
 pub mod sim_fs;
 
