@@ -195,6 +195,13 @@ impl Memtable {
     /// `None` if the memtable holds no such version.
     #[must_use]
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<Lookup> {
+        self.get_version(user_key, snapshot).map(|(_, lookup)| lookup)
+    }
+
+    /// Like [`Memtable::get`], with the sequence number of the version found (to weigh it
+    /// against range tombstones).
+    #[must_use]
+    pub fn get_version(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(SeqNo, Lookup)> {
         // One pin for the whole lookup: the pins inside nest in it and cost next to nothing.
         let _pinned = epoch::pin();
         if !self.may_hold(user_key) {
@@ -213,11 +220,12 @@ impl Memtable {
         if !key.same_user_key(&probe) {
             return None;
         }
-        Some(if key.is_tombstone() {
+        let lookup = if key.is_tombstone() {
             Lookup::Deleted
         } else {
             Lookup::Value(self.value_bytes(key))
-        })
+        };
+        Some((key.seqno(), lookup))
     }
 
     /// The user-visible pairs in `(lower, upper)` at `snapshot`: for each user key the

@@ -146,6 +146,21 @@ impl Table {
     /// # Errors
     /// `Corruption` if the data block it reads is damaged.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<(ValueKind, Bytes)>> {
+        Ok(self
+            .get_version(user_key, snapshot)?
+            .map(|(_, kind, value)| (kind, value)))
+    }
+
+    /// Like [`Table::get`], with the sequence number of the version found (to weigh it
+    /// against range tombstones).
+    ///
+    /// # Errors
+    /// As for [`Table::get`].
+    pub fn get_version(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
         if !self.may_contain(user_key) {
             return Ok(None);
         }
@@ -171,14 +186,14 @@ impl Table {
         else {
             return Err(inner.index_mismatch(block_idx));
         };
-        let Some((_, kind)) = trailer.and_then(unpack_trailer) else {
+        let Some((seqno, kind)) = trailer.and_then(unpack_trailer) else {
             return Err(inner.malformed_key(block_idx));
         };
         if !same_user_key {
             return Ok(None);
         }
         let value = range.start + pos.value_start..range.start + pos.value_end;
-        Ok(Some((kind, inner.file.slice(value))))
+        Ok(Some((seqno, kind, inner.file.slice(value))))
     }
 
     /// Every version of every key in the user-key range `lower..upper`, in internal-key
