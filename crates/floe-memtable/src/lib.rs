@@ -10,7 +10,9 @@
 //! * the minimum and maximum user key in two [`AtomicKey`]s, so that reads outside
 //!   `[min, max]` skip the skiplist;
 //! * a [`WriterGate`], so that [`Memtable::freeze`] returns only when no writer is inside
-//!   and no write can land afterwards.
+//!   and no write can land afterwards;
+//! * its range tombstones, apart from the point entries, in [`RangeTombstones`]: a second
+//!   skiplist and a cache of their fragmented form ([`Memtable::range_tombstones`]).
 //!
 //! ```
 //! use std::ops::Bound;
@@ -31,6 +33,12 @@
 //! let visible: Vec<_> = memtable.range(Bound::Unbounded, Bound::Unbounded, 3).collect();
 //! assert_eq!(visible, [(Bytes::from("pear"), Bytes::from("green"))]);
 //!
+//! // A range tombstone hides older versions of every key in [a, p); the reader applies it.
+//! memtable.enter()?.insert_range_tombstone(b"a", Some(b"p"), 4);
+//! let deletes = memtable.range_tombstones().expect("one range tombstone");
+//! assert_eq!(deletes.max_covering(b"apple", 4), Some(4));
+//! assert_eq!(deletes.max_covering(b"pear", 4), None);
+//!
 //! memtable.freeze();
 //! assert!(memtable.enter().is_err());
 //! assert_eq!(memtable.entries(Bound::Unbounded, Bound::Unbounded).count(), 3);
@@ -44,6 +52,7 @@ mod gate;
 mod iter;
 mod key;
 mod memtable;
+mod range_del;
 mod reclaim;
 mod sync;
 
@@ -52,4 +61,7 @@ pub use atomic_key::AtomicKey;
 pub use error::{Error, Result};
 pub use gate::WriterGate;
 pub use iter::{EntryIter, VisibleIter};
-pub use memtable::{ENTRY_OVERHEAD, Lookup, Memtable, PAGE_SIZE, WriteGuard, charge};
+pub use memtable::{
+    ENTRY_OVERHEAD, Lookup, Memtable, PAGE_SIZE, WriteGuard, charge, range_tombstone_charge,
+};
+pub use range_del::RangeTombstones;

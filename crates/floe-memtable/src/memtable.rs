@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
+use floe_core::range_del::Fragments;
 use floe_core::{MAX_SEQNO, SeqNo, ValueKind, pack_trailer};
 
 use crate::arena::Arena;
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::gate::WriterGate;
 use crate::iter::{EntryIter, VisibleIter};
 use crate::key::{Key, KeyView, Probe, TRAILER_FIRST};
+use crate::range_del::RangeTombstones;
 use crate::reclaim as epoch;
 use crate::sync::{AtomicUsize, Ordering};
 
@@ -72,6 +74,15 @@ pub enum Lookup {
 ///
 /// Writers pass the writer gate ([`Memtable::enter`]); [`Memtable::freeze`] closes it and
 /// waits for the writers inside, after which the memtable never changes again.
+///
+/// # Range tombstones
+///
+/// [`WriteGuard::insert_range_tombstone`] stores a range tombstone apart from the point
+/// entries, which it does not change: [`Memtable::get`], [`Memtable::range`] and
+/// [`Memtable::entries`] return point versions only, and the reader applies
+/// [`Memtable::range_tombstones`] to them (and to older memtables and tables). Point reads
+/// pay nothing for range tombstones; [`Memtable::range_tombstones`] pays one atomic load
+/// when there are none.
 pub struct Memtable {
     // Field order matters: the skiplist's keys point into the arena, so the skiplist is
     // declared (and dropped) first.
@@ -89,6 +100,8 @@ pub struct Memtable {
     min: AtomicKey,
     max: AtomicKey,
     gate: WriterGate,
+    /// The range tombstones, apart from the point entries.
+    range_tombstones: RangeTombstones,
 }
 
 impl Memtable {
@@ -112,6 +125,7 @@ impl Memtable {
             min: AtomicKey::new(),
             max: AtomicKey::new(),
             gate: WriterGate::new(),
+            range_tombstones: RangeTombstones::new(),
         }
     }
 
@@ -128,22 +142,45 @@ impl Memtable {
         self.ceiling
     }
 
-    /// The bytes charged so far: keys, values and [`ENTRY_OVERHEAD`] per entry.
+    /// The bytes charged so far: keys, values and [`ENTRY_OVERHEAD`] per entry, and
+    /// [`range_tombstone_charge`] per range tombstone.
     #[must_use]
     pub fn approximate_size(&self) -> usize {
         self.size.load(Ordering::Relaxed)
     }
 
-    /// The number of entries (versions, tombstones included).
+    /// The number of point entries (versions, point tombstones included); range
+    /// tombstones are counted by [`Memtable::range_tombstone_count`].
     #[must_use]
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
-    /// Whether the memtable holds no entry.
+    /// Whether the memtable holds nothing: no point entry and no range tombstone. A
+    /// memtable that holds only range tombstones is not empty, and a flush must write them.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.is_empty() && self.range_tombstones.is_empty()
+    }
+
+    /// The number of range tombstones stored (an empty range is not stored, a sequence
+    /// number stored twice counts once).
+    #[must_use]
+    pub fn range_tombstone_count(&self) -> usize {
+        self.range_tombstones.len()
+    }
+
+    /// The range tombstones in fragmented form, or `None` if the memtable holds none. The
+    /// result holds every range tombstone whose insert returned before this call started.
+    ///
+    /// Without range tombstones this costs one atomic load. With them it is cached: while
+    /// no range tombstone is inserted, a call costs that load, a load of the cache and an
+    /// `Arc` clone; the first call after an insert rebuilds it (`O(n log n)` in the
+    /// number of range tombstones). Once the memtable is frozen it never changes: every
+    /// call returns the same `Arc`.
+    #[must_use]
+    pub fn range_tombstones(&self) -> Option<Arc<Fragments>> {
+        self.range_tombstones.fragments()
     }
 
     /// Passes the writer gate; `Err(Frozen)` once the memtable is frozen.
@@ -162,8 +199,12 @@ impl Memtable {
 
     /// Closes the writer gate and returns once no writer is inside: from then on the
     /// memtable never changes, and every write admitted before happens before the return.
+    /// The fragments of the range tombstones are built here, once for good.
     pub fn freeze(&self) {
         self.gate.freeze();
+        // Every range tombstone insert happened before the drained gate: this builds the
+        // final cache, which no later read replaces.
+        self.range_tombstones.freeze();
         self.sealed.get_or_init(|| {
             // SAFETY: the gate is frozen and drained: no writer is inside and none can
             // enter, so no arena allocation runs now or later, and every write into the
@@ -179,13 +220,14 @@ impl Memtable {
         self.gate.is_frozen()
     }
 
-    /// The smallest user key written, if any.
+    /// The smallest user key of a point entry, if any. Range tombstones do not count: a
+    /// memtable of range tombstones only has no minimum.
     #[must_use]
     pub fn min_key(&self) -> Option<Bytes> {
         self.min.load()
     }
 
-    /// The largest user key written, if any.
+    /// The largest user key of a point entry, if any; range tombstones do not count.
     #[must_use]
     pub fn max_key(&self) -> Option<Bytes> {
         self.max.load()
@@ -410,10 +452,25 @@ pub fn charge(user_key: &[u8], value: &[u8]) -> usize {
         .saturating_add(ENTRY_OVERHEAD)
 }
 
+/// The bytes a range tombstone `[start, end)` charges to the size account: its start, its
+/// end and [`ENTRY_OVERHEAD`]; zero for an empty range (`end <= start`), which is not
+/// stored.
+#[must_use]
+pub fn range_tombstone_charge(start: &[u8], end: Option<&[u8]>) -> usize {
+    if end.is_some_and(|end| end <= start) {
+        return 0;
+    }
+    start
+        .len()
+        .saturating_add(end.map_or(0, <[u8]>::len))
+        .saturating_add(ENTRY_OVERHEAD)
+}
+
 impl fmt::Debug for Memtable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Memtable")
             .field("len", &self.len())
+            .field("range_tombstones", &self.range_tombstone_count())
             .field("approximate_size", &self.approximate_size())
             .field("capacity", &self.capacity)
             .field("frozen", &self.is_frozen())
@@ -486,6 +543,32 @@ impl WriteGuard<'_> {
         {
             Ok(()) | Err(Error::Duplicate { .. }) => {}
             Err(error) => panic!("unchecked memtable insert failed: {error}"),
+        }
+    }
+
+    /// Stores the range tombstone `[start, end)` at `seqno` (`end` `None`: no upper bound),
+    /// which hides every version below `seqno` of every key in the range. Like
+    /// [`WriteGuard::insert_unchecked`], for a write already in the log: the capacity is
+    /// not checked, but [`range_tombstone_charge`] is charged.
+    ///
+    /// A sequence number already stored as a range tombstone is left as it is and not
+    /// charged twice (recovery may replay it). An empty range (`end <= start`) deletes
+    /// nothing and is neither stored nor charged. The point entries, and the memtable's
+    /// [`min_key`](Memtable::min_key) and [`max_key`](Memtable::max_key), are unchanged.
+    ///
+    /// # Panics
+    /// If `seqno` exceeds [`MAX_SEQNO`]: the log never holds such a write.
+    pub fn insert_range_tombstone(&self, start: &[u8], end: Option<&[u8]>, seqno: SeqNo) {
+        assert!(
+            seqno <= MAX_SEQNO,
+            "unchecked memtable insert failed: {}",
+            Error::SeqnoTooLarge { seqno }
+        );
+        let memtable = self.memtable;
+        if memtable.range_tombstones.insert(start, end, seqno) {
+            memtable
+                .size
+                .fetch_add(range_tombstone_charge(start, end), Ordering::Relaxed);
         }
     }
 
