@@ -1,20 +1,23 @@
 //! The table builder: streams sorted entries into data blocks, then writes the filter,
-//! index and properties blocks and the footer, and syncs the file.
+//! range tombstone, index and properties blocks and the footer, and syncs the file.
 
 use std::cmp::Ordering;
 use std::io::Write;
 
 use floe_core::coding::put_varint;
 use floe_core::fs::WritableFile;
+use floe_core::range_del::Fragments;
 use floe_core::{InternalKey, MAX_SEQNO, SeqNo};
 
 use crate::block::BlockBuilder;
 use crate::bloom::{bloom_hash, build_filter};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlockHandle, BlockType, FRAME_OVERHEAD, Footer, compare_encoded, put_frame, put_internal_key,
+    BlockHandle, BlockType, FORMAT_VERSION, FRAME_OVERHEAD, Footer, compare_encoded, put_frame,
+    put_internal_key,
 };
 use crate::properties::{Properties, TableMeta};
+use crate::range_block;
 
 /// The longest user key a table accepts, in bytes.
 pub const MAX_KEY_LEN: usize = 16 << 20;
@@ -71,7 +74,8 @@ impl TableOptions {
     }
 }
 
-/// Writes one table from entries added in strictly increasing internal-key order.
+/// Writes one table from entries added in strictly increasing internal-key order, and
+/// the range tombstones given to [`TableBuilder::set_range_tombstones`].
 ///
 /// Dropping a builder without `finish` leaves a partial file that is not a valid table;
 /// the caller deletes it.
@@ -94,6 +98,8 @@ pub struct TableBuilder {
     data_blocks: u64,
     min_seqno: SeqNo,
     max_seqno: SeqNo,
+    /// The range tombstones to write, every end finite.
+    range_tombstones: Fragments,
     /// Set after a write failed: the file's contents are unknown, so every later call fails.
     failed: bool,
 }
@@ -128,6 +134,7 @@ impl TableBuilder {
             data_blocks: 0,
             min_seqno: SeqNo::MAX,
             max_seqno: 0,
+            range_tombstones: Fragments::default(),
             failed: false,
         }
     }
@@ -193,6 +200,40 @@ impl TableBuilder {
         Ok(())
     }
 
+    /// Sets the table's range tombstones, replacing any set before (an empty list clears
+    /// them). May be called any time before [`TableBuilder::finish`]; they are written
+    /// in a block of their own, and count in the table's key and sequence number ranges.
+    ///
+    /// # Errors
+    /// `InvalidArgument`, keeping the earlier set, if a fragment has no upper bound (a
+    /// table stores only finite ends; cut an unbounded one first), a key longer than
+    /// [`MAX_KEY_LEN`], or a sequence number above `MAX_SEQNO`.
+    pub fn set_range_tombstones(&mut self, fragments: Fragments) -> Result<()> {
+        self.check_usable()?;
+        for fragment in fragments.fragments() {
+            let Some(end) = &fragment.end else {
+                return Err(Error::invalid(format!(
+                    "the range tombstone fragment from {:?} has no upper bound; a table stores only finite ends",
+                    fragment.start
+                )));
+            };
+            if fragment.start.len().max(end.len()) > MAX_KEY_LEN {
+                return Err(Error::invalid(format!(
+                    "a range tombstone key exceeds the table limit of {MAX_KEY_LEN} bytes"
+                )));
+            }
+            if let Some(&seqno) = fragment.seqnos.first()
+                && seqno > MAX_SEQNO
+            {
+                return Err(Error::invalid(format!(
+                    "range tombstone sequence number {seqno} exceeds MAX_SEQNO"
+                )));
+            }
+        }
+        self.range_tombstones = fragments;
+        Ok(())
+    }
+
     /// The bytes of the table so far, written or buffered; an engine cuts its output files
     /// by this.
     #[must_use]
@@ -200,31 +241,65 @@ impl TableBuilder {
         self.written + self.pending.len() as u64 + self.block.estimated_size() as u64
     }
 
-    /// The number of entries added so far.
+    /// The number of point entries added so far.
     #[must_use]
     pub fn entries(&self) -> u64 {
         self.entries
     }
 
-    /// Writes the last data block, the filter, index and properties blocks and the footer,
-    /// syncs the file with `sync_all`, and returns what the table holds.
+    /// Writes the last data block, the filter, range tombstone (if any), index and
+    /// properties blocks and the footer, syncs the file with `sync_all`, and returns what
+    /// the table holds.
     ///
     /// # Errors
-    /// `InvalidArgument` if no entry was added (a table is never empty); `Io` if a write
-    /// or the sync failed.
+    /// `InvalidArgument` if neither an entry was added nor range tombstones set (a table
+    /// is never empty), or if the range tombstones exceed a block's 4 GiB limit; `Io` if
+    /// a write or the sync failed.
     pub fn finish(mut self) -> Result<TableMeta> {
         self.check_usable()?;
-        let Some(smallest) = self.first.take() else {
-            return Err(Error::invalid("a table needs at least one entry"));
+        let tombstones = std::mem::take(&mut self.range_tombstones);
+        let tombstone_range = range_block::key_range(&tombstones);
+        let point_range = match self.first.take() {
+            None => None,
+            Some(first) => {
+                self.flush_block()?;
+                let (user_key, seqno, kind) = crate::format::parse_internal_key(&self.last_key)
+                    .ok_or_else(|| Error::invalid("the last key could not be re-read"))?;
+                let last = InternalKey::new(bytes::Bytes::copy_from_slice(user_key), seqno, kind);
+                Some((first, last))
+            }
         };
-        self.flush_block()?;
-        let largest_encoded = &self.last_key;
-        let (user_key, seqno, kind) = crate::format::parse_internal_key(largest_encoded)
-            .ok_or_else(|| Error::invalid("the last key could not be re-read"))?;
-        let largest = InternalKey::new(bytes::Bytes::copy_from_slice(user_key), seqno, kind);
+        let (smallest, largest) = match (point_range, tombstone_range) {
+            (None, None) => {
+                return Err(Error::invalid(
+                    "a table needs at least one entry or range tombstone",
+                ));
+            }
+            (Some(range), None) | (None, Some(range)) => range,
+            (Some((first, last)), Some((start, end))) => (first.min(start), last.max(end)),
+        };
+        let (mut min_seqno, mut max_seqno) = (self.min_seqno, self.max_seqno);
+        if let Some((lo, hi)) = tombstones.seqno_range() {
+            min_seqno = min_seqno.min(lo);
+            max_seqno = max_seqno.max(hi);
+        }
+        let range_contents = (!tombstones.is_empty()).then(|| range_block::encode(&tombstones));
+        if range_contents
+            .as_ref()
+            .is_some_and(|contents| u32::try_from(contents.len()).is_err())
+        {
+            return Err(Error::invalid(
+                "the range tombstones take more than the 4 GiB a block may hold",
+            ));
+        }
 
         let filter_contents = build_filter(&self.hashes, self.options.bloom_bits_per_key);
         let filter = self.frame(BlockType::Filter, &filter_contents);
+        // The range tombstone block has no handle: it is whatever lies between the filter
+        // and the index.
+        if let Some(contents) = &range_contents {
+            self.frame(BlockType::RangeTombstones, contents);
+        }
         let index_contents = self.index.finish().to_vec();
         let index = self.frame(BlockType::Index, &index_contents);
         let mut meta = TableMeta {
@@ -232,12 +307,14 @@ impl TableBuilder {
             entries: self.entries,
             smallest,
             largest,
-            min_seqno: self.min_seqno,
-            max_seqno: self.max_seqno,
+            min_seqno,
+            max_seqno,
+            range_tombstones: range_block::pair_count(&tombstones),
         };
         let properties_contents = Properties {
             meta: meta.clone(),
             data_blocks: self.data_blocks,
+            range_fragments: tombstones.len() as u64,
         }
         .encode();
         let properties = self.frame(BlockType::Properties, &properties_contents);
@@ -245,6 +322,7 @@ impl TableBuilder {
             filter,
             index,
             properties,
+            version: FORMAT_VERSION,
         }
         .encode(&mut self.pending);
         self.write_pending()?;

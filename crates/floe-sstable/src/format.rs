@@ -1,9 +1,11 @@
 //! The byte layout of a table file: block frames, the footer, and encoded internal keys.
 //!
 //! `docs/format.md` draws every layout defined here. A table is
-//! `data blocks | filter block | index block | properties block | footer`, laid end to
-//! end with no gaps; the reader checks that the handles in the footer and the index tile
-//! the file exactly, so no byte of a table escapes both a checksum and a structural check.
+//! `data blocks | filter block | [range tombstone block] | index block | properties block |
+//! footer`, laid end to end with no gaps (the range tombstone block only from format
+//! version 2 on, and only when the table has range tombstones); the reader checks that the
+//! handles in the footer and the index tile the file exactly, so no byte of a table
+//! escapes both a checksum and a structural check.
 
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
@@ -18,8 +20,17 @@ use crate::error::{Error, Result};
 /// little-endian integer, so a hex dump of the file ends in that text).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"floe-sst");
 
-/// The format version this crate writes and the only one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this crate writes. It reads this one and every version from
+/// [`OLDEST_READABLE_VERSION`] up.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version the reader accepts: version 1 has no range tombstone block
+/// and a shorter properties block.
+pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;
+
+/// The first format version with a range tombstone block and range tombstone counts in
+/// the properties block.
+pub(crate) const RANGE_TOMBSTONE_VERSION: u32 = 2;
 
 /// The size of the footer in bytes.
 pub const FOOTER_LEN: usize = 64;
@@ -44,6 +55,8 @@ pub(crate) enum BlockType {
     Filter = 3,
     /// Table-wide facts: key range, sequence range, counts.
     Properties = 4,
+    /// The table's range tombstones, fragmented (format version 2 on).
+    RangeTombstones = 5,
 }
 
 impl BlockType {
@@ -54,6 +67,7 @@ impl BlockType {
             BlockType::Index => "index block",
             BlockType::Filter => "filter block",
             BlockType::Properties => "properties block",
+            BlockType::RangeTombstones => "range tombstone block",
         }
     }
 }
@@ -156,6 +170,9 @@ pub(crate) struct Footer {
     pub(crate) filter: BlockHandle,
     pub(crate) index: BlockHandle,
     pub(crate) properties: BlockHandle,
+    /// The format version of the table: [`FORMAT_VERSION`] when writing, any readable
+    /// version when read.
+    pub(crate) version: u32,
 }
 
 impl Footer {
@@ -168,7 +185,7 @@ impl Footer {
             put_u64(&mut head, handle.offset);
             put_u64(&mut head, handle.len);
         }
-        put_u32(&mut head, FORMAT_VERSION);
+        put_u32(&mut head, self.version);
         debug_assert_eq!(head.len(), 52);
         let start = out.len();
         out.extend_from_slice(&head);
@@ -215,15 +232,16 @@ impl Footer {
                 "footer at byte {at}: checksum mismatch (stored {stored_crc:#010x}, computed {crc:#010x})"
             )));
         }
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::corruption(format!(
-                "footer at byte {at}: format version {version}; this reader knows version {FORMAT_VERSION}"
+                "footer at byte {at}: format version {version}; this reader knows versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}"
             )));
         }
         Ok(Footer {
             filter,
             index,
             properties,
+            version,
         })
     }
 }
@@ -304,6 +322,7 @@ mod tests {
                 offset: 55,
                 len: 30,
             },
+            version: FORMAT_VERSION,
         };
         let mut file = vec![0xaa; 3];
         footer.encode(&mut file);
@@ -320,6 +339,18 @@ mod tests {
         assert!(Footer::decode(&file[1..]).is_ok());
         assert!(Footer::decode(&file[..file.len() - 1]).is_err());
         assert!(Footer::decode(&[]).is_err());
+        // Every readable version decodes; the ones around them do not.
+        for version in [
+            0,
+            OLDEST_READABLE_VERSION,
+            FORMAT_VERSION,
+            FORMAT_VERSION + 1,
+        ] {
+            let mut file = Vec::new();
+            Footer { version, ..footer }.encode(&mut file);
+            let readable = (OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version);
+            assert_eq!(Footer::decode(&file).is_ok(), readable, "version {version}");
+        }
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub(crate) struct Index {
 
 impl Index {
     /// Decodes the index block and checks that its handles tile the data region
-    /// `0..data_end` in order and that its keys strictly increase.
+    /// `0..data_end` in order and that its keys strictly increase. An empty index (a
+    /// table of range tombstones alone) tiles an empty data region; the caller checks the
+    /// block count against the properties.
     pub(crate) fn decode(block: &Block, data_end: u64, index_at: u64) -> Result<Index> {
         let corrupt =
             |why: String| Error::corruption(format!("index block at byte {index_at}: {why}"));
@@ -92,9 +94,6 @@ impl Index {
             return Err(corrupt(format!(
                 "the data blocks end at byte {expected_offset}, but the filter block starts at byte {data_end}"
             )));
-        }
-        if index.spans.is_empty() {
-            return Err(corrupt("no data blocks".to_string()));
         }
         // The keys strictly increase, so their user keys, and so their prefixes, never
         // decrease: the order the tree needs.

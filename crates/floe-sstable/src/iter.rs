@@ -233,6 +233,10 @@ impl TableIter {
     fn back_next(&mut self) -> Result<Option<(InternalKey, Bytes)>> {
         if self.back.is_none() {
             let table = &self.table;
+            // A table of range tombstones alone has no data block.
+            if table.index.len() == 0 {
+                return Ok(None);
+            }
             let upper = &self.upper;
             let after = match upper {
                 Bound::Unbounded => table.index.len(),

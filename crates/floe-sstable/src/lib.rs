@@ -55,6 +55,7 @@ mod iter;
 mod prefetch;
 mod prefix_tree;
 mod properties;
+mod range_block;
 mod table;
 
 #[cfg(feature = "fuzz")]

@@ -6,18 +6,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use floe_core::{MAX_SEQNO, SeqNo, ValueKind, pack_trailer, unpack_trailer};
+use floe_core::range_del::Fragments;
+use floe_core::{InternalKey, MAX_SEQNO, SeqNo, ValueKind, pack_trailer, unpack_trailer};
 
 use crate::block::{Block, BlockRef, PointSeek, Target};
 use crate::bloom::Filter;
 use crate::error::{Error, Result};
 use crate::format::{
-    BlockHandle, BlockType, FOOTER_LEN, Footer, check_frame, compare_encoded, parse_internal_key,
+    BlockHandle, BlockType, FOOTER_LEN, FRAME_OVERHEAD, Footer, RANGE_TOMBSTONE_VERSION,
+    check_frame, compare_encoded, parse_internal_key,
 };
 use crate::index::Index;
 use crate::iter::TableIter;
 use crate::prefetch::prefetch;
 use crate::properties::{Properties, TableMeta};
+use crate::range_block;
 
 /// An open table: immutable, cheap to clone, `Send + Sync`.
 #[derive(Debug, Clone)]
@@ -31,6 +34,7 @@ pub(crate) struct TableInner {
     pub(crate) index: Index,
     filter: Filter,
     meta: TableMeta,
+    range_tombstones: Fragments,
     /// One bit per data block: set once the block's checksum has been verified. The
     /// mapping never changes, so a block verified once stays verified.
     verified: Box<[AtomicU64]>,
@@ -41,8 +45,9 @@ impl Table {
     /// bytes in memory (tests, miri, fuzzing).
     ///
     /// Checks the footer, the layout of every block handle against the file's length,
-    /// and the checksums and structure of the index, filter and properties blocks; data
-    /// blocks are checked when first read.
+    /// and the checksums and structure of the index, filter, range tombstone and
+    /// properties blocks; data blocks are checked when first read. Reads format versions 1
+    /// and 2.
     ///
     /// The mmap contract, restated where the reader takes the mapping: `FileSystem::map`'s
     /// caller promises that the file was written, synced and renamed into place before it
@@ -57,10 +62,11 @@ impl Table {
         let footer = Footer::decode(&file)?;
         let file_len = file.len() as u64;
         let footer_at = file_len - FOOTER_LEN as u64;
-        // The blocks must tile the file: data from 0, then filter, index, properties and
-        // the footer, each starting where the one before ends.
+        let range_handle = range_block_handle(&footer, footer_at)?;
+        // The blocks must tile the file: data from 0, then filter, the range tombstone
+        // block (placed by `range_block_handle`), index, properties and the footer, each
+        // starting where the one before ends.
         let layout = [
-            (footer.filter, footer.index.offset, "filter"),
             (footer.index, footer.properties.offset, "index"),
             (footer.properties, footer_at, "properties"),
         ];
@@ -79,6 +85,7 @@ impl Table {
         let properties_at = footer.properties.offset;
         let properties = Properties::decode(
             &read_meta(footer.properties, BlockType::Properties)?,
+            footer.version,
             file_len,
             properties_at,
         )?;
@@ -86,6 +93,13 @@ impl Table {
             read_meta(footer.filter, BlockType::Filter)?,
             footer.filter.offset,
         )?;
+        let range_tombstones = match range_handle {
+            Some(handle) => range_block::decode(
+                &read_meta(handle, BlockType::RangeTombstones)?,
+                handle.offset,
+            )?,
+            None => Fragments::default(),
+        };
         let index_block = Block::new(
             read_meta(footer.index, BlockType::Index)?,
             footer.index.offset,
@@ -93,20 +107,28 @@ impl Table {
         )?;
         let index = Index::decode(&index_block, footer.filter.offset, footer.index.offset)?;
 
-        let last_key = index.last_key(index.len() - 1);
+        let corrupt = |why: &str| {
+            Error::corruption(format!("properties block at byte {properties_at}: {why}"))
+        };
         if properties.data_blocks != index.len() as u64 {
-            return Err(Error::corruption(format!(
-                "properties block at byte {properties_at}: {} data blocks, but the index lists {}",
+            return Err(corrupt(&format!(
+                "{} data blocks, but the index lists {}",
                 properties.data_blocks,
                 index.len()
             )));
         }
-        let largest = &properties.meta.largest;
-        if compare_encoded(last_key, &largest.user_key, largest.trailer()).is_ne() {
-            return Err(Error::corruption(format!(
-                "properties block at byte {properties_at}: the largest key differs from the index's last key"
+        let pairs = range_block::pair_count(&range_tombstones);
+        if properties.range_fragments != range_tombstones.len() as u64
+            || properties.meta.range_tombstones != pairs
+        {
+            return Err(corrupt(&format!(
+                "{} range tombstone fragments with {} sequence numbers, but the range tombstone block holds {} with {pairs}",
+                properties.range_fragments,
+                properties.meta.range_tombstones,
+                range_tombstones.len()
             )));
         }
+        check_bounds(&properties.meta, &index, &range_tombstones).map_err(corrupt)?;
         let verified = (0..index.len().div_ceil(64))
             .map(|_| AtomicU64::new(0))
             .collect();
@@ -116,6 +138,7 @@ impl Table {
                 index,
                 filter,
                 meta: properties.meta,
+                range_tombstones,
                 verified,
             }),
         })
@@ -127,7 +150,15 @@ impl Table {
         &self.inner.meta
     }
 
-    /// The number of data blocks.
+    /// The table's range tombstones, fragmented: empty for a table without any (and for
+    /// every version-1 table). [`Table::get`] and [`Table::iter`] return point entries
+    /// only; applying these to them is the caller's part.
+    #[must_use]
+    pub fn range_tombstones(&self) -> &Fragments {
+        &self.inner.range_tombstones
+    }
+
+    /// The number of data blocks (zero for a table of range tombstones alone).
     #[must_use]
     pub fn data_blocks(&self) -> usize {
         self.inner.index.len()
@@ -161,7 +192,7 @@ impl Table {
         user_key: &[u8],
         snapshot: SeqNo,
     ) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
-        if !self.may_contain(user_key) {
+        if self.inner.index.len() == 0 || !self.may_contain(user_key) {
             return Ok(None);
         }
         // The smallest internal key of `user_key` visible at `snapshot`: newer versions
@@ -202,6 +233,90 @@ impl Table {
     pub fn iter(&self, lower: std::ops::Bound<&[u8]>, upper: std::ops::Bound<&[u8]>) -> TableIter {
         TableIter::new(Arc::clone(&self.inner), lower, upper)
     }
+}
+
+/// The handle of the range tombstone block, implied by the tiling: whatever lies between
+/// the filter's end and the index's start, if anything. A version-1 table has no gap.
+fn range_block_handle(footer: &Footer, footer_at: u64) -> Result<Option<BlockHandle>> {
+    let (filter, index_at) = (footer.filter, footer.index.offset);
+    match filter.end() {
+        Some(end) if end == index_at => return Ok(None),
+        Some(end) if end < index_at && footer.version >= RANGE_TOMBSTONE_VERSION => {
+            if let Some(len) = (index_at - end).checked_sub(FRAME_OVERHEAD as u64) {
+                return Ok(Some(BlockHandle { offset: end, len }));
+            }
+            return Err(Error::corruption(format!(
+                "footer at byte {footer_at}: the {} bytes between the filter block's end (byte {end}) and the index block (byte {index_at}) are too few for a range tombstone block",
+                index_at - end
+            )));
+        }
+        _ => {}
+    }
+    let what = if footer.version >= RANGE_TOMBSTONE_VERSION {
+        "at or before the next structure"
+    } else {
+        "where the next structure begins (a version-1 table has no range tombstone block)"
+    };
+    Err(Error::corruption(format!(
+        "footer at byte {footer_at}: the filter block at byte {} with {} bytes of contents does not end {what} (byte {index_at})",
+        filter.offset, filter.len
+    )))
+}
+
+/// Checks the key and sequence number ranges of `meta` against the index and the range
+/// tombstones: the largest key is exactly the larger of the index's last key and the
+/// tombstones' largest key, the smallest key sorts at or before the first block's last key
+/// and the tombstones' smallest key (and is the latter in a table without points), and the
+/// sequence number range holds the tombstones' (exactly, without points).
+fn check_bounds(
+    meta: &TableMeta,
+    index: &Index,
+    tombstones: &Fragments,
+) -> std::result::Result<(), &'static str> {
+    let parse = |encoded: &[u8]| {
+        parse_internal_key(encoded).map(|(user_key, seqno, kind)| {
+            InternalKey::new(Bytes::copy_from_slice(user_key), seqno, kind)
+        })
+    };
+    // `Index::decode` checked every key.
+    let last_point = index
+        .len()
+        .checked_sub(1)
+        .and_then(|i| parse(index.last_key(i)));
+    let tombstone_range = range_block::key_range(tombstones);
+    let largest = match (last_point, &tombstone_range) {
+        (Some(last), Some((_, end))) => Some(last.max(end.clone())),
+        (last, tombstone) => last.or_else(|| tombstone.as_ref().map(|(_, end)| end.clone())),
+    };
+    if largest.as_ref() != Some(&meta.largest) {
+        return Err(
+            "the largest key differs from the larger of the index's last key and the range tombstones' end",
+        );
+    }
+    let no_points = index.len() == 0;
+    if !no_points
+        && compare_encoded(
+            index.last_key(0),
+            &meta.smallest.user_key,
+            meta.smallest.trailer(),
+        )
+        .is_lt()
+    {
+        return Err("the smallest key sorts after the first data block's last key");
+    }
+    if let Some((start, _)) = &tombstone_range
+        && (meta.smallest > *start || (no_points && meta.smallest != *start))
+    {
+        return Err("the smallest key disagrees with the range tombstones' start");
+    }
+    if let Some((lo, hi)) = tombstones.seqno_range()
+        && (meta.min_seqno > lo
+            || meta.max_seqno < hi
+            || (no_points && (meta.min_seqno, meta.max_seqno) != (lo, hi)))
+    {
+        return Err("the sequence number range disagrees with the range tombstones'");
+    }
+    Ok(())
 }
 
 /// Asks for every cache line of a data block that a seek is about to search. In a table
