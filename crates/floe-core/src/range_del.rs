@@ -279,6 +279,19 @@ impl Fragments {
         self.fragment_at(key)?.newest_at(snapshot)
     }
 
+    /// The oldest sequence number of a tombstone over `key` that is above `seqno`: the
+    /// first tombstone that hides the version of `key` at `seqno` from the readers that
+    /// see it. A compaction drops the version when no snapshot lies between the two.
+    #[must_use]
+    pub fn oldest_above(&self, key: &[u8], seqno: SeqNo) -> Option<SeqNo> {
+        let fragment = self.fragment_at(key)?;
+        let newer = fragment.seqnos.partition_point(|&s| s > seqno);
+        newer
+            .checked_sub(1)
+            .and_then(|at| fragment.seqnos.get(at))
+            .copied()
+    }
+
     /// Whether the version of `key` at `seqno` is deleted by a range for a reader at
     /// `snapshot`.
     #[must_use]
@@ -516,6 +529,9 @@ mod tests {
         assert_eq!(fragments.max_covering(b"h", 10), None);
         assert_eq!(fragments.max_covering(b"a", 10), None);
         assert!(fragments.covers(b"c", 4, 10));
+        assert_eq!(fragments.oldest_above(b"e", 4), Some(5));
+        assert_eq!(fragments.oldest_above(b"e", 5), Some(9));
+        assert_eq!(fragments.oldest_above(b"e", 9), None);
         assert!(!fragments.covers(b"c", 5, 10));
     }
 

@@ -36,6 +36,7 @@ use floe_core::fs::FileSystem;
 use crate::error::{Error, Result};
 use crate::filename::{log_path, table_path};
 use crate::keyspace::{DEFAULT_ID, KeyspaceOptions};
+use crate::range_del::bounded;
 use crate::shared::Shared;
 use crate::sync::lock;
 use crate::version::TableWriter;
@@ -163,12 +164,25 @@ impl Shared {
                     edit.added.push((level as u32, table.file.clone()));
                 }
             }
+            let max_key = tree.max_user_key();
             for mem in tree.memtables().filter(|mem| !mem.is_empty()) {
                 let mut writer =
                     TableWriter::create(&fs, target, allocate()?, tree.options.table_options())?;
+                let mut written = 0u64;
                 for (key, value) in mem.entries(Bound::Unbounded, Bound::Unbounded) {
                     writer.add(&key, &value)?;
+                    written += 1;
                 }
+                let ranges = mem
+                    .range_tombstones()
+                    .map(|ranges| bounded(&ranges, max_key.as_ref()))
+                    .unwrap_or_default();
+                if written == 0 && ranges.is_empty() {
+                    // Range tombstones that delete nothing: no table (the writer removes
+                    // its temporary file as it drops).
+                    continue;
+                }
+                writer.set_range_tombstones(ranges)?;
                 edit.added.push((0, writer.finish()?));
             }
             edits.push(edit);

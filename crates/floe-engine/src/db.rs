@@ -163,6 +163,32 @@ impl Db {
         self.write(WriteBatch::single_delete(key.as_ref()))
     }
 
+    /// Deletes every key in `range` as one write, in time independent of how many keys it
+    /// covers: one range tombstone, which reads respect at once and compaction turns
+    /// into reclaimed space. Later writes into the range are visible; snapshots taken
+    /// before it still see the old keys. An empty or inverted range deletes nothing and
+    /// is not an error.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = floe_engine::Db::open(dir.path())?;
+    /// for key in ["a", "b", "c", "d"] {
+    ///     db.put(key, "v")?;
+    /// }
+    /// db.delete_range("b"..="c")?;
+    /// let keys: Vec<_> = db.iter().map(|kv| kv.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(keys, ["a", "d"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`Db::put`].
+    pub fn delete_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.delete_range(range);
+        self.write(batch)
+    }
+
     /// Applies every operation of `batch` atomically: after a crash, and to every reader,
     /// either all of them took effect or none.
     ///

@@ -23,6 +23,7 @@ use floe_core::SeqNo;
 use crate::error::{Error, Result};
 use crate::iter::{BoxedSource, CompactionIter, MergingIter};
 use crate::options::Options;
+use crate::range_del::bounded;
 use crate::shared::Shared;
 use crate::sync::lock;
 use crate::version::manifest::VersionEdit;
@@ -138,6 +139,22 @@ impl Shared {
         if frozen.mem.is_empty() {
             return Ok((added, last_seqno));
         }
+        // The range tombstones: those some reader needs, every end bounded (see
+        // [`bounded`]). Their sequence numbers count among the memtable's whether or not
+        // they reach the table.
+        let snapshots = self.snapshots.live();
+        let ranges = frozen.mem.range_tombstones().unwrap_or_default();
+        if let Some((_, newest)) = ranges.seqno_range() {
+            last_seqno = newest;
+        }
+        let mut kept_ranges = (*ranges).clone();
+        kept_ranges.retain_needed(&snapshots, false);
+        let max_key = self
+            .state
+            .load()
+            .tree(frozen.keyspace)
+            .and_then(|tree| tree.max_user_key());
+        let kept_ranges = bounded(&kept_ranges, max_key.as_ref());
         let number = self.file_numbers.allocate()?;
         let mut writer = TableWriter::create(&self.fs, &self.dir, number, options.table_options())?;
         // Only the versions some reader can still see go into the table: the newest of
@@ -146,21 +163,30 @@ impl Shared {
         // snapshots are read after the memtable was frozen, and every entry in it was
         // published before that, so a snapshot taken later sees the newest version of each
         // key, which is always kept.
-        let snapshots = self.snapshots.live();
         let entries: BoxedSource = Box::new(
             frozen
                 .mem
                 .entries(Bound::Unbounded, Bound::Unbounded)
                 .map(Ok),
         );
-        let kept = CompactionIter::new(MergingIter::new(vec![entries]), snapshots, false);
+        let kept = CompactionIter::new(MergingIter::new(vec![entries]), snapshots, false)
+            .with_ranges((*ranges).clone());
+        let mut written = 0u64;
         for entry in kept {
             let (key, value) = entry?;
-            // The newest version of each key is always kept, so this is the largest
+            // The newest version of each key is kept unless a range tombstone hides it,
+            // and that tombstone is newer still: with the tombstones' this is the largest
             // sequence number in the memtable.
             last_seqno = last_seqno.max(key.seqno);
             writer.add(&key, &value)?;
+            written += 1;
         }
+        if written == 0 && kept_ranges.is_empty() {
+            // Only range tombstones that delete nothing: no table (the writer removes its
+            // temporary file as it drops).
+            return Ok((added, last_seqno));
+        }
+        writer.set_range_tombstones(kept_ranges)?;
         let file = writer.finish()?;
         self.counters.add_flush(file.size);
         self.fs

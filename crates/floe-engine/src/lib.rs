@@ -55,6 +55,7 @@ pub mod fuzz_api;
 mod iter;
 mod keyspace;
 mod options;
+mod range_del;
 mod read;
 mod readable;
 mod recovery;

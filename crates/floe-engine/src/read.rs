@@ -132,8 +132,9 @@ pub(crate) fn scan(
         return Iter::empty();
     }
     let sources = tree.sources(&lower, &upper);
+    let ranges = tree.scan_ranges(&lower, &upper, snapshot);
     Iter {
-        inner: Some(VisibleIter::new(MergingIter::new(sources), snapshot)),
+        inner: Some(VisibleIter::new(MergingIter::new(sources), snapshot).with_ranges(ranges)),
         _state: Some(state),
         error: None,
     }

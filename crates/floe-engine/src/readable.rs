@@ -126,6 +126,11 @@ pub(crate) fn multi_get(
     keys: &[&[u8]],
     snapshot: SeqNo,
 ) -> Result<Vec<Option<Bytes>>> {
+    if tree.has_range_tombstones() {
+        // The batched walk below resolves keys table by table without weighing range
+        // tombstones; with any in the keyspace, each key takes the point lookup that does.
+        return keys.iter().map(|key| tree.get(key, snapshot)).collect();
+    }
     let mut values = vec![None; keys.len()];
     let mut probes: Vec<Probe<'_>> = keys.iter().copied().zip(0..).collect();
     probes.sort_unstable_by(|a, b| a.0.cmp(b.0));

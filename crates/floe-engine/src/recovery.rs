@@ -67,6 +67,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use floe_core::fs::{DirLock, FileSystem, WritableFile};
+use floe_core::range_del::{Fragments, RangeTombstone};
 use floe_core::{InternalKey, SeqNo};
 
 use crate::error::{Error, Result};
@@ -76,6 +77,7 @@ use crate::filename::{
 };
 use crate::keyspace::{DEFAULT_ID, DEFAULT_NAME, KeyspaceId, KeyspaceOptions};
 use crate::options::Options;
+use crate::range_del::bounded;
 use crate::shared::{Opened, Shared};
 use crate::stats::Counters;
 use crate::version::manifest::{
@@ -84,7 +86,7 @@ use crate::version::manifest::{
 };
 use crate::version::{NUM_LEVELS, State, TableHandle, TableWriter, Tree, version_from};
 use crate::wal::{LogWriter, read_log, segment_reserve};
-use crate::write::batch::{batch_ops, check_batch};
+use crate::write::batch::{OpKind, batch_ops, check_batch};
 
 mod read_only;
 mod read_only_fs;
@@ -273,6 +275,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         &dir,
         &tree_options,
         replay.entries,
+        &tables,
         &mut next_file,
         threads,
     )?;
@@ -454,12 +457,33 @@ fn open_tables(
 /// What replaying the unflushed segments gave.
 struct Replay {
     /// Every replayed write of each keyspace, in log order.
-    entries: BTreeMap<KeyspaceId, Vec<(InternalKey, Bytes)>>,
+    entries: BTreeMap<KeyspaceId, Replayed>,
     /// The sequence number of the last replayed write (the manifest's if none).
     last_seqno: SeqNo,
     /// Whether each segment read holds a record, in the order of the segments; those
     /// after a tear that lost records are not read, and not in here.
     written: Vec<bool>,
+}
+
+/// The replayed writes of one keyspace, in log order.
+#[derive(Debug, Default)]
+pub(crate) struct Replayed {
+    /// Puts and deletes.
+    pub(crate) points: Vec<(InternalKey, Bytes)>,
+    /// Range deletions.
+    pub(crate) ranges: Vec<RangeTombstone>,
+}
+
+impl Replayed {
+    /// Whether no write was replayed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.points.is_empty() && self.ranges.is_empty()
+    }
+
+    /// The largest user key of a point write, if any.
+    fn max_key(&self) -> Option<&Bytes> {
+        self.points.iter().map(|(key, _)| &key.user_key).max()
+    }
 }
 
 /// Replays the segments `logs` (ascending) from the first sequence number of the
@@ -477,7 +501,7 @@ fn replay_segments(
     logs: &[u64],
     recovered: &Recovered,
 ) -> Result<Replay> {
-    let mut entries: BTreeMap<KeyspaceId, Vec<(InternalKey, Bytes)>> = BTreeMap::new();
+    let mut entries: BTreeMap<KeyspaceId, Replayed> = BTreeMap::new();
     let manifest_last_seqno = recovered.last_seqno;
     let first = match recovered.log_seqno {
         Some(seqno) => Some(seqno),
@@ -513,8 +537,8 @@ fn replay_segments(
                      expected; a log segment or record is missing"
                 )));
             }
-            // The vector of the keyspace the last operation went to (`None`: skipped).
-            let mut target: Option<(KeyspaceId, Option<&mut Vec<_>>)> = None;
+            // The writes of the keyspace the last operation went to (`None`: skipped).
+            let mut target: Option<(KeyspaceId, Option<&mut Replayed>)> = None;
             for (seqno, op) in (first..).zip(batch_ops(record)) {
                 if target.as_ref().is_none_or(|(id, _)| *id != op.keyspace) {
                     let replays = recovered
@@ -524,8 +548,17 @@ fn replay_segments(
                     let vector = replays.then(|| entries.entry(op.keyspace).or_default());
                     target = Some((op.keyspace, vector));
                 }
-                if let Some((_, Some(vector))) = &mut target {
-                    vector.push((InternalKey::new(op.key, seqno, op.kind), op.value));
+                if let Some((_, Some(replayed))) = &mut target {
+                    match op.kind.point() {
+                        Some(kind) => replayed
+                            .points
+                            .push((InternalKey::new(op.key, seqno, kind), op.value)),
+                        None => replayed.ranges.push(RangeTombstone::new(
+                            op.key,
+                            (op.kind == OpKind::DeleteRange).then_some(op.value),
+                            seqno,
+                        )),
+                    }
                 }
             }
             expected = first.checked_add(count).ok_or_else(|| {
@@ -619,22 +652,36 @@ fn flush_replay(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     options: &BTreeMap<KeyspaceId, Options>,
-    entries: BTreeMap<KeyspaceId, Vec<(InternalKey, Bytes)>>,
+    entries: BTreeMap<KeyspaceId, Replayed>,
+    tables: &BTreeMap<KeyspaceId, Vec<(u32, Arc<TableHandle>)>>,
     next_file: &mut u64,
     threads: usize,
 ) -> Result<Vec<(KeyspaceId, Arc<TableHandle>)>> {
     let mut jobs = Vec::new();
-    for (id, entries) in entries {
-        if entries.is_empty() {
-            continue;
-        }
+    for (id, mut replayed) in entries {
         let Some(options) = options.get(&id) else {
             continue;
         };
-        jobs.push((id, allocate(next_file)?, options, entries));
+        // Range tombstones without an end are cut past the largest key the keyspace
+        // holds (see `crate::range_del::bounded`): in its tables or replayed here.
+        let table_max = tables
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .map(|(_, table)| &table.file.largest.user_key)
+            .max();
+        let max_key = replayed.max_key().max(table_max).cloned();
+        let ranges = bounded(
+            &Fragments::new(std::mem::take(&mut replayed.ranges)),
+            max_key.as_ref(),
+        );
+        if replayed.points.is_empty() && ranges.is_empty() {
+            continue;
+        }
+        jobs.push((id, allocate(next_file)?, options, replayed.points, ranges));
     }
-    let write = |(id, number, options, entries): (KeyspaceId, u64, &Options, Vec<_>)| {
-        write_replay_table(fs, dir, number, options, entries).map(|table| (id, table))
+    let write = |(id, number, options, points, ranges): ReplayJob<'_>| {
+        write_replay_table(fs, dir, number, options, points, ranges).map(|table| (id, table))
     };
     if threads <= 1 || jobs.len() <= 1 {
         return jobs.into_iter().map(write).collect();
@@ -664,15 +711,26 @@ fn flush_replay(
     })
 }
 
-/// Writes the replayed `entries` of one keyspace, sorted, to table `number` with
-/// `options`, synced and renamed into place (not its directory entry, see
-/// [`flush_replay`]).
+/// One replay table to write: keyspace, file number, tree options, point writes, range
+/// tombstones.
+type ReplayJob<'o> = (
+    KeyspaceId,
+    u64,
+    &'o Options,
+    Vec<(InternalKey, Bytes)>,
+    Fragments,
+);
+
+/// Writes the replayed `entries` of one keyspace, sorted, and its range tombstones
+/// `ranges` to table `number` with `options`, synced and renamed into place (not its
+/// directory entry, see [`flush_replay`]).
 fn write_replay_table(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     number: u64,
     options: &Options,
     entries: Vec<(InternalKey, Bytes)>,
+    ranges: Fragments,
 ) -> Result<Arc<TableHandle>> {
     let mut writer = TableWriter::create(fs, dir, number, options.table_options())?;
     for &(_, at) in &sorted_order(&entries) {
@@ -680,6 +738,7 @@ fn write_replay_table(
         writer.add(key, value)?;
     }
     drop(entries);
+    writer.set_range_tombstones(ranges)?;
     let file = writer.finish()?;
     TableHandle::open(fs, dir, file)
 }

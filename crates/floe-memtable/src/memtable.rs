@@ -237,7 +237,8 @@ impl Memtable {
     /// `None` if the memtable holds no such version.
     #[must_use]
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<Lookup> {
-        self.get_version(user_key, snapshot).map(|(_, lookup)| lookup)
+        self.get_version(user_key, snapshot)
+            .map(|(_, lookup)| lookup)
     }
 
     /// Like [`Memtable::get`], with the sequence number of the version found (to weigh it

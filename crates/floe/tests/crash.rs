@@ -1,9 +1,9 @@
 //! A `kill -9` harness. The test binary re-executes itself as a child that opens the
-//! database and applies a deterministic sequence of operations, printing `ack <i>` after
-//! each one returns; the parent kills it at a random moment (some kills land during
-//! `open`), reopens the database and checks that it holds exactly the effect of
-//! operations `0..k` for some `k` after the last acknowledged one: every acknowledged
-//! write is there, and there are no holes, no half batches and no resurrected deletes.
+//! database and applies a deterministic sequence of operations (puts, deletes, range
+//! deletes and batches), printing `ack <i>` after each one returns; the parent kills it
+//! at a random moment (some kills land during `open`), reopens the database and checks
+//! that it holds exactly the effect of operations `0..k` for some `k` after the last
+//! acknowledged one: every acknowledged write is there, and there are no holes, no half batches and no resurrected deletes.
 //! The next cycle continues the sequence on the same directory.
 //!
 //! A second harness runs several writer threads in the child, each with its own keys and
@@ -46,6 +46,8 @@ const KEY_SPACE: u64 = 120;
 enum Op {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
+    /// The deletion of every key in `[start, end)`.
+    DeleteRange(Vec<u8>, Vec<u8>),
     /// Puts (`Some`) and deletes (`None`), applied atomically.
     Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
 }
@@ -73,7 +75,12 @@ fn op(seed: u64, writer: usize, i: usize) -> Op {
     };
     match rng.random_range(0..10) {
         0..5 => Op::Put(key(&mut rng), value(&mut rng, 0)),
-        5..7 => Op::Delete(key(&mut rng)),
+        5 => Op::Delete(key(&mut rng)),
+        6 => {
+            let start = rng.random_range(0..KEY_SPACE);
+            let end = start + rng.random_range(1..30);
+            Op::DeleteRange(key_of(writer, start), key_of(writer, end))
+        }
         _ => Op::Batch(
             (0..rng.random_range(2..12))
                 .map(|part| {
@@ -95,6 +102,13 @@ fn describe(op: &Op) -> String {
     match op {
         Op::Put(k, v) => entry(k, Some(v)),
         Op::Delete(k) => entry(k, None),
+        Op::DeleteRange(start, end) => {
+            format!(
+                "delete range {}..{}",
+                common::show(start),
+                common::show(end)
+            )
+        }
         Op::Batch(entries) => {
             let parts: Vec<_> = entries.iter().map(|(k, v)| entry(k, v.as_ref())).collect();
             format!("batch [{}]", parts.join(", "))
@@ -109,6 +123,9 @@ fn apply_to_model(model: &mut Model, op: &Op) {
         }
         Op::Delete(k) => {
             model.remove(k);
+        }
+        Op::DeleteRange(start, end) => {
+            model.retain(|k, _| k < start || k >= end);
         }
         Op::Batch(entries) => {
             for (k, v) in entries {
@@ -125,6 +142,7 @@ fn apply_to_db(db: &Db, op: Op) -> floe::Result<()> {
     match op {
         Op::Put(k, v) => db.put(k, v),
         Op::Delete(k) => db.delete(k),
+        Op::DeleteRange(start, end) => db.delete_range(start..end),
         Op::Batch(entries) => {
             let mut batch = WriteBatch::new();
             for (k, v) in entries {

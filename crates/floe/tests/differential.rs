@@ -1,5 +1,5 @@
-//! A randomized run of floe against a `BTreeMap` model: puts, deletes, batches, point
-//! reads, range scans both ways, prefix scans, flushes, compactions, close and reopen,
+//! A randomized run of floe against a `BTreeMap` model: puts, deletes, range deletes,
+//! batches mixing all three, point reads, range scans both ways, prefix scans, flushes, compactions, close and reopen,
 //! and snapshots and iterators checked long after they were taken against a cloned model.
 //!
 //! The seed is printed; `FLOE_SEED` replays a run and `FLOE_DIFF_OPS` sets its length.
@@ -67,6 +67,18 @@ fn as_slices(range: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) -> SliceRange<'_> {
         range.0.as_ref().map(Vec::as_slice),
         range.1.as_ref().map(Vec::as_slice),
     )
+}
+
+/// Removes from `model` every key within `bounds` (nothing for an empty or inverted
+/// range), as `delete_range` does.
+fn remove_range(model: &mut Model, bounds: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) {
+    let doomed: Vec<Vec<u8>> = model_range(model, as_slices(bounds))
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    for key in doomed {
+        model.remove(&key);
+    }
 }
 
 /// Drains `iter` forwards or backwards into pairs, panicking with `what` on an error.
@@ -151,7 +163,7 @@ fn differential_against_a_btreemap_model() {
     let mut model = Model::new();
     let mut snapshots: Vec<HeldSnapshot> = Vec::new();
     let mut iters: Vec<HeldIter> = Vec::new();
-    let mut counts = [0usize; 12];
+    let mut counts = [0usize; 13];
 
     for op in 0..ops {
         let what = format!("seed {seed} op {op}");
@@ -168,6 +180,7 @@ fn differential_against_a_btreemap_model() {
             809..811 => 8,
             811..830 => 9,
             830..880 => 10,
+            880..910 => 12,
             _ => 11,
         };
         counts[kind] += 1;
@@ -194,6 +207,13 @@ fn differential_against_a_btreemap_model() {
                 let mut batch = WriteBatch::new();
                 let mut next = model.clone();
                 for _ in 0..rng.random_range(1..10) {
+                    if rng.random_bool(0.1) {
+                        // Later operations of the batch apply over it.
+                        let bounds = (random_bound(&mut rng), random_bound(&mut rng));
+                        batch.delete_range::<&[u8], _>(as_slices(&bounds));
+                        remove_range(&mut next, &bounds);
+                        continue;
+                    }
                     let key = random_key(&mut rng);
                     if rng.random_bool(0.3) {
                         batch.delete(&key);
@@ -299,6 +319,12 @@ fn differential_against_a_btreemap_model() {
                     backwards,
                     created_at: op,
                 });
+            }
+            12 => {
+                let bounds = (random_bound(&mut rng), random_bound(&mut rng));
+                db.delete_range::<&[u8], _>(as_slices(&bounds))
+                    .unwrap_or_else(|e| panic!("{what}: delete_range: {e}"));
+                remove_range(&mut model, &bounds);
             }
             _ => {
                 let key = random_key(&mut rng);

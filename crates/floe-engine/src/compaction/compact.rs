@@ -25,6 +25,8 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use floe_core::SeqNo;
+use floe_core::range_del::{Fragments, successor};
 
 use crate::compaction::grandparents::{Cut, GRANDPARENT_OVERLAP_FACTOR, GrandparentOverlap};
 use crate::compaction::pick::{self, Job};
@@ -264,16 +266,41 @@ impl Shared {
         snapshots: Vec<u64>,
         outputs: &mut Vec<TableFile>,
     ) -> Result<bool> {
+        let ranges = Fragments::new(
+            job.inputs
+                .iter()
+                .flat_map(|(_, t)| t.range_tombstones().tombstones()),
+        );
+        // A table whose every version a newer range tombstone of the same stripe hides is
+        // dropped without being read (it leaves the version with the other inputs).
+        let stripe = |seqno: SeqNo| snapshots.partition_point(|&s| s < seqno);
         let sources = job
             .inputs
             .iter()
+            .filter(|(_, t)| {
+                let (file, oldest) = (&t.file, stripe(t.file.min_seqno));
+                ranges.is_empty()
+                    || !ranges.covers_span(
+                        &file.smallest.user_key,
+                        &file.largest.user_key,
+                        |seqno| stripe(seqno) == oldest,
+                        file.max_seqno,
+                    )
+            })
             .map(|(_, t)| t.source(Bound::Unbounded, Bound::Unbounded))
             .collect();
+        let mut kept_ranges = ranges.clone();
+        kept_ranges.retain_needed(&snapshots, job.bottommost);
         let filter = options.compaction_filter.as_ref().map(|f| Arc::clone(&f.0));
         let entries = CompactionIter::new(MergingIter::new(sources), snapshots, job.bottommost)
-            .with_filter(filter);
+            .with_filter(filter)
+            .with_ranges(ranges);
         let mut writer: Option<TableWriter> = None;
         let mut last_user_key = Bytes::new();
+        // Where the range tombstones of the next output start: each output takes those
+        // below the key just past its last one, so that outputs never overlap and leave
+        // no gap a tombstone must cover (see `crate::range_del`).
+        let mut ranges_from: Option<Bytes> = None;
         let mut grandparents = GrandparentOverlap::new(
             &job.grandparents,
             options
@@ -306,7 +333,12 @@ impl Shared {
             if cut {
                 grandparents.start_output();
             }
-            if cut && let Some(done) = writer.take() {
+            if cut && let Some(mut done) = writer.take() {
+                let boundary = successor(&last_user_key);
+                done.set_range_tombstones(
+                    kept_ranges.clip(ranges_from.as_deref(), Some(&boundary)),
+                )?;
+                ranges_from = Some(boundary);
                 outputs.push(done.finish()?);
             }
             let w = match &mut writer {
@@ -321,7 +353,18 @@ impl Shared {
             w.add(&key, &value)?;
             last_user_key = key.user_key;
         }
-        if let Some(done) = writer {
+        let rest = kept_ranges.clip(ranges_from.as_deref(), None);
+        if writer.is_none() && !rest.is_empty() {
+            // Every version went, but range tombstones stay: they get a table of their own.
+            writer = Some(TableWriter::create(
+                &self.fs,
+                &self.dir,
+                self.file_numbers.allocate()?,
+                options.table_options(),
+            )?);
+        }
+        if let Some(mut done) = writer {
+            done.set_range_tombstones(rest)?;
             outputs.push(done.finish()?);
         }
         Ok(true)

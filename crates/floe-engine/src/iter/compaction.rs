@@ -34,6 +34,15 @@
 //! before. Above the bottommost level the output is `Del@10, Put@6, Del@3`, since `Del@3`
 //! must keep hiding any older `Put` of the key in the levels below.
 //!
+//! # Range tombstones
+//!
+//! A version covered by a range tombstone of the same stripe is invisible to every reader
+//! (each one sees both or neither, and the tombstone is newer), so it is dropped before
+//! the rule above looks at the key, as if it had never been written. One covered by a
+//! tombstone of a newer stripe stays: the snapshots between them still read it. The
+//! tombstones themselves go to the output's range tombstone block, thinned to what some
+//! reader needs by [`Fragments::retain_needed`].
+//!
 //! # Compaction filters
 //!
 //! A keyspace's [`CompactionFilter`] sees the kept `Put` of the top stripe, the one only
@@ -43,7 +52,8 @@
 //! goes unless a snapshot's `Put` lies under it).
 
 use bytes::Bytes;
-use floe_core::{SeqNo, ValueKind};
+use floe_core::range_del::Fragments;
+use floe_core::{InternalKey, SeqNo, ValueKind};
 
 use std::sync::Arc;
 
@@ -68,6 +78,8 @@ pub(crate) struct CompactionIter {
     done: bool,
     /// The keyspace's compaction filter, if it has one.
     filter: Option<Arc<dyn CompactionFilter>>,
+    /// The range tombstones of the inputs, if they hold any.
+    ranges: Option<Fragments>,
 }
 
 impl CompactionIter {
@@ -91,7 +103,24 @@ impl CompactionIter {
             queued: None,
             done: false,
             filter: None,
+            ranges: None,
         }
+    }
+
+    /// This iterator dropping the versions that `ranges` hide from every reader (see the
+    /// module docs).
+    pub(crate) fn with_ranges(mut self, ranges: Fragments) -> Self {
+        self.ranges = (!ranges.is_empty()).then_some(ranges);
+        self
+    }
+
+    /// Whether a range tombstone of the same stripe hides `key`'s version from everyone.
+    fn range_hides(&self, key: &InternalKey) -> bool {
+        self.ranges.as_ref().is_some_and(|ranges| {
+            ranges
+                .oldest_above(&key.user_key, key.seqno)
+                .is_some_and(|t| self.stripe(t) == self.stripe(key.seqno))
+        })
     }
 
     /// This iterator with `filter` applied to the versions only reads to come see (see
@@ -141,6 +170,9 @@ impl Iterator for CompactionIter {
                     return None;
                 }
             };
+            if self.range_hides(&entry.0) {
+                continue;
+            }
             let stripe = self.stripe(entry.0.seqno);
             match &mut self.current {
                 Some((key, last_stripe)) if *key == entry.0.user_key => {

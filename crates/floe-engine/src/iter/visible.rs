@@ -1,7 +1,8 @@
 //! The user's view of a merged stream at one snapshot: one value per live user key.
 
 use bytes::Bytes;
-use floe_core::{SeqNo, ValueKind};
+use floe_core::range_del::Fragments;
+use floe_core::{InternalKey, SeqNo, ValueKind};
 
 use super::{Entry, MergingIter};
 use crate::Result;
@@ -10,7 +11,10 @@ use crate::Result;
 /// the front and descending from the back.
 ///
 /// For each user key the newest version with seqno `<= snapshot` decides: a `Put` yields
-/// the pair, a tombstone hides the key; newer versions are invisible.
+/// the pair, a tombstone hides the key; newer versions are invisible. A range tombstone
+/// visible at the snapshot and newer than that version hides the key too: the scan
+/// gathers the range tombstones of all its sources into one [`Fragments`] oracle, and
+/// asks it only about the deciding version of each key, in `O(log n)`.
 ///
 /// Forward, the versions of a key arrive newest first, so the first visible one decides
 /// and the rest are skipped as they come. Backward they arrive oldest first, so the back
@@ -32,6 +36,8 @@ pub(crate) struct VisibleIter {
     back_pending: Option<Entry>,
     /// Set once the ends met or an error was yielded.
     done: bool,
+    /// The range tombstones visible at the snapshot over the scanned keys, if any.
+    ranges: Option<Fragments>,
 }
 
 impl VisibleIter {
@@ -43,7 +49,24 @@ impl VisibleIter {
             front_key: None,
             back_pending: None,
             done: false,
+            ranges: None,
         }
+    }
+
+    /// This view with the range tombstones `ranges` applied (none if empty).
+    pub(crate) fn with_ranges(mut self, ranges: Fragments) -> VisibleIter {
+        self.ranges = (!ranges.is_empty()).then_some(ranges);
+        self
+    }
+
+    /// Whether the deciding version `key` of its user key is a live value: a `Put` that no
+    /// range tombstone hides.
+    fn is_live(&self, key: &InternalKey) -> bool {
+        key.kind == ValueKind::Put
+            && !self
+                .ranges
+                .as_ref()
+                .is_some_and(|r| r.covers(&key.user_key, key.seqno, self.snapshot))
     }
 
     /// Ends the stream with `err`.
@@ -74,7 +97,7 @@ impl Iterator for VisibleIter {
                 continue;
             }
             self.front_key = Some(key.user_key.clone());
-            if key.kind == ValueKind::Put {
+            if self.is_live(&key) {
                 return Some(Ok((key.user_key, value)));
             }
         }
@@ -120,7 +143,7 @@ impl DoubleEndedIterator for VisibleIter {
                 return None;
             }
             if let Some((key, value)) = decisive
-                && key.kind == ValueKind::Put
+                && self.is_live(&key)
             {
                 return Some(Ok((key.user_key, value)));
             }

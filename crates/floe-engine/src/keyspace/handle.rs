@@ -137,6 +137,19 @@ impl Keyspace {
         self.shared.write(batch, false)
     }
 
+    /// Deletes every key in `range` in this keyspace as one write, like
+    /// [`crate::Db::delete_range`].
+    ///
+    /// # Errors
+    /// As for [`Keyspace::put`] (a dropped keyspace is [`Error::KeyspaceDropped`] even for
+    /// an empty range).
+    pub fn delete_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
+        self.handle.check_usable(self.shared.uid)?;
+        let mut batch = WriteBatch::new();
+        batch.delete_range_in(self, range);
+        self.shared.write(batch, false)
+    }
+
     /// The latest value of `key` in this keyspace, or `None` if it is absent.
     ///
     /// # Errors

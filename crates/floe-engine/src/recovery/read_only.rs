@@ -29,13 +29,11 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use floe_core::InternalKey;
 use floe_core::fs::FileSystem;
 use floe_memtable::{Memtable, charge};
 
 use super::read_only_fs::{ReadOnlyFs, RefusedFile};
-use super::{classify_files, file_system, open_tables, read_manifest, replay_segments};
+use super::{Replayed, classify_files, file_system, open_tables, read_manifest, replay_segments};
 use crate::error::{Error, Result};
 use crate::filename::{current_path, manifest_path};
 use crate::options::Options;
@@ -153,15 +151,16 @@ fn read_database(fs: &Arc<dyn FileSystem>, dir: &Path, options: &Options) -> Res
     })
 }
 
-/// A frozen memtable holding the replayed `entries` of keyspace `keyspace`; `None` if
-/// there are none. Its capacity is what they charge, so every one is admitted; one the
-/// memtable cannot hold (a sequence number or length beyond its limits, which no write
-/// the engine logs has) is [`Error::Corruption`].
-fn replayed_memtable(keyspace: &str, entries: &[(InternalKey, Bytes)]) -> Result<Option<Memtable>> {
-    if entries.is_empty() {
+/// A frozen memtable holding the replayed writes of keyspace `keyspace`; `None` if there
+/// are none. Its capacity is what they charge, so every one is admitted; one the memtable
+/// cannot hold (a sequence number or length beyond its limits, which no write the engine
+/// logs has) is [`Error::Corruption`].
+fn replayed_memtable(keyspace: &str, replayed: &Replayed) -> Result<Option<Memtable>> {
+    if replayed.is_empty() {
         return Ok(None);
     }
-    let capacity = entries
+    let capacity = replayed
+        .points
         .iter()
         .map(|(key, value)| charge(&key.user_key, value))
         .fold(0, usize::saturating_add);
@@ -173,10 +172,13 @@ fn replayed_memtable(keyspace: &str, entries: &[(InternalKey, Bytes)]) -> Result
     };
     {
         let writer = mem.enter().map_err(damaged)?;
-        for (key, value) in entries {
+        for (key, value) in &replayed.points {
             writer
                 .insert(&key.user_key, key.seqno, key.kind, value)
                 .map_err(damaged)?;
+        }
+        for range in &replayed.ranges {
+            writer.insert_range_tombstone(&range.start, range.end.as_deref(), range.seqno);
         }
     }
     mem.freeze();

@@ -4,8 +4,8 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use floe_core::{SeqNo, ValueKind};
+use floe_core::SeqNo;
+use floe_memtable::Lookup;
 
 use crate::error::Result;
 use crate::iter::BoxedSource;
@@ -21,6 +21,9 @@ pub(crate) const NUM_LEVELS: usize = crate::options::MAX_LEVELS;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Version {
     pub(crate) levels: Vec<Vec<Arc<TableHandle>>>,
+    /// Whether any table holds a range tombstone: without one, batched lookups and scans
+    /// skip the range tombstone checks altogether.
+    has_range_tombstones: bool,
 }
 
 impl Version {
@@ -28,6 +31,7 @@ impl Version {
     pub(crate) fn empty() -> Version {
         Version {
             levels: vec![Vec::new(); NUM_LEVELS],
+            has_range_tombstones: false,
         }
     }
 
@@ -53,31 +57,48 @@ impl Version {
             levels[level].push(table);
         }
         sort_levels(&mut levels);
-        Version { levels }
+        let has_range_tombstones = levels
+            .iter()
+            .flatten()
+            .any(|t| !t.range_tombstones().is_empty());
+        Version {
+            levels,
+            has_range_tombstones,
+        }
     }
 
-    /// The newest version of `user_key` at or below `snapshot` in the tables.
+    /// The newest version of `user_key` at or below `snapshot` in the tables, newest
+    /// first, as a point lookup across sources sees it: `covering` is the newest range
+    /// tombstone over the key met in the memtables (see [`crate::range_del::weigh`]).
+    /// `None` if no table resolves the key.
     pub(crate) fn get(
         &self,
         user_key: &[u8],
         snapshot: SeqNo,
-    ) -> Result<Option<(ValueKind, Bytes)>> {
+        mut covering: Option<SeqNo>,
+    ) -> Result<Option<Lookup>> {
         for table in &self.levels[0] {
-            if let Some(found) = table.get(user_key, snapshot)? {
+            if let Some(found) = table.lookup(user_key, snapshot, &mut covering)? {
                 return Ok(Some(found));
             }
         }
         for tables in &self.levels[1..] {
             // The first table whose largest key is not below `user_key` is the only one
-            // that can hold it, since a deeper level's tables do not overlap.
+            // that can hold it, since a deeper level's tables do not overlap (their key
+            // ranges include their range tombstones).
             let at = tables.partition_point(|t| t.file.largest.user_key.as_ref() < user_key);
             if let Some(table) = tables.get(at)
-                && let Some(found) = table.get(user_key, snapshot)?
+                && let Some(found) = table.lookup(user_key, snapshot, &mut covering)?
             {
                 return Ok(Some(found));
             }
         }
         Ok(None)
+    }
+
+    /// Whether any table holds a range tombstone.
+    pub(crate) fn has_range_tombstones(&self) -> bool {
+        self.has_range_tombstones
     }
 
     /// A source over every table that may hold keys within the bounds.
@@ -88,7 +109,7 @@ impl Version {
         out: &mut Vec<BoxedSource>,
     ) {
         for table in self.tables() {
-            if overlaps(table, lower, upper) {
+            if table.overlaps(lower, upper) {
                 out.push(table.source(lower, upper));
             }
         }
@@ -116,10 +137,17 @@ fn sort_levels(levels: &mut [Vec<Arc<TableHandle>>]) {
     }
 }
 
-fn overlaps(table: &TableHandle, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+impl TableHandle {
+    /// Whether the table's key range meets the bounds.
+    pub(crate) fn overlaps(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+        overlaps_range(&self.file, lower, upper)
+    }
+}
+
+fn overlaps_range(file: &TableFile, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
     let TableFile {
         smallest, largest, ..
-    } = &table.file;
+    } = file;
     let above_lower = match lower {
         Bound::Included(key) => largest.user_key.as_ref() >= key,
         Bound::Excluded(key) => largest.user_key.as_ref() > key,

@@ -22,13 +22,15 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
 use bytes::Bytes;
-use floe_core::{SeqNo, ValueKind};
-use floe_memtable::{Lookup, Memtable};
+use floe_core::SeqNo;
+use floe_core::range_del::Fragments;
+use floe_memtable::Memtable;
 
 use crate::error::Result;
 use crate::iter::BoxedSource;
 use crate::keyspace::{DEFAULT_ID, KeyspaceId};
 use crate::options::Options;
+use crate::range_del::{value_of, visible_within, weigh};
 use crate::sync::lock;
 use crate::version::levels::Version;
 use crate::version::table::TableHandle;
@@ -160,18 +162,44 @@ impl Tree {
 
     /// The newest version of `user_key` at or below `snapshot`: memtables first (newest
     /// first), then tables. `None` if the key has no version or its newest is a tombstone.
+    ///
+    /// Range tombstones are weighed source by source (see [`crate::range_del::weigh`]): a
+    /// lookup never scans the keys a range covers, and stops at the first source that
+    /// resolves the key or the first that leaves it covered.
     pub(crate) fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<Bytes>> {
+        let mut covering = None;
         for mem in self.memtables() {
-            match mem.get(user_key, snapshot) {
-                Some(Lookup::Value(value)) => return Ok(Some(value)),
-                Some(Lookup::Deleted) => return Ok(None),
-                None => {}
+            if let Some(ranges) = mem.range_tombstones() {
+                covering = covering.max(ranges.max_covering(user_key, snapshot));
+            }
+            if let Some(found) = weigh(mem.get_version(user_key, snapshot), covering) {
+                return Ok(value_of(found));
             }
         }
-        Ok(match self.version.get(user_key, snapshot)? {
-            Some((ValueKind::Put, value)) => Some(value),
-            Some((ValueKind::Delete, _)) | None => None,
-        })
+        Ok(self
+            .version
+            .get(user_key, snapshot, covering)?
+            .and_then(value_of))
+    }
+
+    /// Whether any memtable or table of the keyspace holds a range tombstone.
+    pub(crate) fn has_range_tombstones(&self) -> bool {
+        self.version.has_range_tombstones()
+            || self.memtables().any(|m| m.range_tombstone_count() > 0)
+    }
+
+    /// The largest user key any memtable or table of the keyspace may hold (a table's
+    /// largest key bounds its keys from above), `None` if it holds none: no version that
+    /// a range tombstone written now can delete lies above it.
+    pub(crate) fn max_user_key(&self) -> Option<Bytes> {
+        let tables = self
+            .version
+            .tables()
+            .map(|t| t.file.largest.user_key.clone());
+        self.memtables()
+            .filter_map(|m| m.max_key())
+            .chain(tables)
+            .max()
     }
 
     /// The active memtable, then the frozen ones, newest first.
@@ -190,6 +218,33 @@ impl Tree {
         self.version
             .sources(as_slice_bound(lower), as_slice_bound(upper), &mut sources);
         sources
+    }
+
+    /// The range tombstones of every memtable and table that a scan within the bounds at
+    /// `snapshot` must respect, as one oracle (empty, and nothing gathered, when the
+    /// keyspace holds none).
+    pub(crate) fn scan_ranges(
+        &self,
+        lower: &Bound<Bytes>,
+        upper: &Bound<Bytes>,
+        snapshot: SeqNo,
+    ) -> Fragments {
+        let (lower, upper) = (as_slice_bound(lower), as_slice_bound(upper));
+        let mut gathered = Vec::new();
+        for mem in self.memtables() {
+            if let Some(ranges) = mem.range_tombstones() {
+                gathered.extend(visible_within(&ranges, lower, upper, snapshot));
+            }
+        }
+        if self.version.has_range_tombstones() {
+            for table in self.version.tables() {
+                let ranges = table.range_tombstones();
+                if !ranges.is_empty() && table.overlaps(lower, upper) {
+                    gathered.extend(visible_within(ranges, lower, upper, snapshot));
+                }
+            }
+        }
+        Fragments::new(gathered)
     }
 
     /// The oldest log segment holding a write of this keyspace that is in no table yet,

@@ -11,12 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use floe_core::fs::FileSystem;
+use floe_core::range_del::Fragments;
 use floe_core::{InternalKey, SeqNo, ValueKind};
+use floe_memtable::Lookup;
 use floe_sstable::{Table, TableBuilder, TableOptions};
 
 use crate::error::{Error, Result};
 use crate::filename::{table_path, temp_table_path};
 use crate::iter::BoxedSource;
+use crate::range_del::{lookup_of, weigh};
 use crate::version::manifest::TableFile;
 
 /// Converts a table-crate error into the engine's, naming the file it concerns.
@@ -106,7 +109,35 @@ impl TableHandle {
             && user_key <= self.file.largest.user_key.as_ref()
     }
 
-    /// The newest version of `user_key` at or below `snapshot`, if the table holds one.
+    /// The newest version of `user_key` at or below `snapshot` that the table holds, as a
+    /// point lookup across sources sees it: `covering` is the newest range tombstone over
+    /// the key met in the newer sources, and this table's own raise it. `None` if the
+    /// lookup must go on to older sources (see [`crate::range_del::weigh`]).
+    pub(crate) fn lookup(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+        covering: &mut Option<SeqNo>,
+    ) -> Result<Option<Lookup>> {
+        if !self.covers(user_key) {
+            return Ok(None);
+        }
+        let ranges = self.table.range_tombstones();
+        if !ranges.is_empty() {
+            *covering = (*covering).max(ranges.max_covering(user_key, snapshot));
+        }
+        let version = self
+            .table
+            .get_version(user_key, snapshot)
+            .map_err(|err| table_error(&self.path, err))?;
+        Ok(weigh(
+            version.map(|(seqno, kind, value)| (seqno, lookup_of(kind, value))),
+            *covering,
+        ))
+    }
+
+    /// The newest version of `user_key` at or below `snapshot` in the points of the table,
+    /// range tombstones left aside (for a caller that knows the tree has none).
     pub(crate) fn get(
         &self,
         user_key: &[u8],
@@ -118,6 +149,11 @@ impl TableHandle {
         self.table
             .get(user_key, snapshot)
             .map_err(|err| table_error(&self.path, err))
+    }
+
+    /// The table's range tombstones.
+    pub(crate) fn range_tombstones(&self) -> &Fragments {
+        self.table.range_tombstones()
     }
 
     /// Every version of the keys within the bounds, in internal-key order.
@@ -189,6 +225,13 @@ impl TableWriter {
         self.builder
             .as_mut()
             .expect("the builder is only taken by finish, which consumes the writer")
+    }
+
+    /// Sets the range tombstones the table holds (every end finite), replacing any set
+    /// before.
+    pub(crate) fn set_range_tombstones(&mut self, fragments: Fragments) -> Result<()> {
+        let result = self.builder().set_range_tombstones(fragments);
+        result.map_err(|err| table_error(&self.temp, err))
     }
 
     /// Appends one entry; entries must come in strictly increasing internal-key order.

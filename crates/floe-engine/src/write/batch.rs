@@ -14,7 +14,16 @@
 //! op (delete):    tag=0 u8 | varint key len | key
 //! op (put in):    tag=3 u8 | varint keyspace | varint key len | key | varint value len | value
 //! op (delete in): tag=2 u8 | varint keyspace | varint key len | key
+//! op (delete range):    tag=4 u8 | varint start len | start | varint end len | end
+//! op (delete from):     tag=5 u8 | varint start len | start
+//! op (delete range in): tag=6 u8 | varint keyspace | varint start len | start | varint end len | end
+//! op (delete from in):  tag=7 u8 | varint keyspace | varint start len | start
 //! ```
+//!
+//! A range deletion covers `[start, end)`; "delete from" has no upper bound. The batch
+//! turns every [`RangeBounds`] into that form (an excluded start `k` or an included end
+//! `k` becomes `k` followed by a zero byte, the next key after `k`) and leaves out a range
+//! that holds no key.
 //!
 //! Operations on the `"default"` keyspace use the short forms, which are the whole format
 //! of a database without keyspaces, so its log costs nothing more than it did.
@@ -29,10 +38,12 @@
 //! `s + i`, so a later operation on the same key in one batch wins.
 
 use std::fmt;
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use floe_core::coding::{Decoder, MAX_VARINT_LEN, put_length_prefixed, put_varint, write_varint};
+use floe_core::range_del::successor;
 use floe_core::{MAX_SEQNO, SeqNo, ValueKind};
 use smallvec::SmallVec;
 
@@ -172,7 +183,7 @@ impl WriteBatch {
     /// Adds a write of `value` under `key`.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let (key, value) = (key.as_ref(), value.as_ref());
-        self.rep.push(ValueKind::Put as u8);
+        self.rep.push(TAG_PUT);
         put_length_prefixed(&mut self.rep, key);
         put_length_prefixed(&mut self.rep, value);
         self.data_size += key.len() + value.len();
@@ -182,7 +193,7 @@ impl WriteBatch {
     /// Adds a deletion of `key` (deleting a key that does not exist is not an error).
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
         let key = key.as_ref();
-        self.rep.push(ValueKind::Delete as u8);
+        self.rep.push(TAG_DELETE);
         put_length_prefixed(&mut self.rep, key);
         self.data_size += key.len();
         self.count += 1;
@@ -192,28 +203,80 @@ impl WriteBatch {
     /// atomic across them.
     pub fn put_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let id = self.note_keyspace(keyspace);
-        self.push_op(id, ValueKind::Put, key.as_ref(), value.as_ref());
+        self.push_op(id, OpKind::Put, key.as_ref(), value.as_ref());
     }
 
     /// Adds a deletion of `key` in `keyspace`.
     pub fn delete_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) {
         let id = self.note_keyspace(keyspace);
-        self.push_op(id, ValueKind::Delete, key.as_ref(), &[]);
+        self.push_op(id, OpKind::Delete, key.as_ref(), &[]);
+    }
+
+    /// Adds the deletion of every key in `range`, as one operation whatever the number of
+    /// keys it covers. Operations apply in the order they were added: a put added after
+    /// it, to a key in the range, survives it. An empty or inverted range adds nothing.
+    ///
+    /// ```
+    /// use floe_engine::WriteBatch;
+    ///
+    /// let mut batch = WriteBatch::new();
+    /// batch.delete_range("a".."m"); // a, b, ..., every key below "m"
+    /// batch.delete_range("x"..);    // every key from "x" on
+    /// batch.delete_range("q".."c"); // inverted: nothing
+    /// assert_eq!(batch.len(), 2);
+    /// ```
+    pub fn delete_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&mut self, range: R) {
+        self.push_range(DEFAULT_ID, &range);
+    }
+
+    /// Adds the deletion of every key in `range` in `keyspace`, like
+    /// [`WriteBatch::delete_range`].
+    pub fn delete_range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &mut self,
+        keyspace: &Keyspace,
+        range: R,
+    ) {
+        if let Some((start, end)) = half_open(&range) {
+            let id = self.note_keyspace(keyspace);
+            self.push_half_open(id, &start, end.as_deref());
+        }
+    }
+
+    fn push_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&mut self, id: KeyspaceId, range: &R) {
+        if let Some((start, end)) = half_open(range) {
+            self.push_half_open(id, &start, end.as_deref());
+        }
+    }
+
+    /// Adds the deletion of `[start, end)` (`end` `None`: no upper bound) in keyspace `id`.
+    fn push_half_open(&mut self, id: KeyspaceId, start: &[u8], end: Option<&[u8]>) {
+        match end {
+            Some(end) => self.push_op(id, OpKind::DeleteRange, start, end),
+            None => self.push_op(id, OpKind::DeleteFrom, start, &[]),
+        }
     }
 
     /// Adds an operation in keyspace `id` as decoded from a payload, without a keyspace
-    /// handle (the value of a delete is ignored): for rebuilding a decoded batch.
-    pub(crate) fn push_op(&mut self, id: KeyspaceId, kind: ValueKind, key: &[u8], value: &[u8]) {
-        match (id == DEFAULT_ID, kind) {
-            (true, ValueKind::Put) => return self.put(key, value),
-            (true, ValueKind::Delete) => return self.delete(key),
-            (false, ValueKind::Put) => self.rep.push(TAG_PUT_IN),
-            (false, ValueKind::Delete) => self.rep.push(TAG_DELETE_IN),
+    /// handle: for rebuilding a decoded batch. `key` is the start of a range deletion and
+    /// `value` its end; the value of a delete or a delete-from is ignored.
+    pub(crate) fn push_op(&mut self, id: KeyspaceId, kind: OpKind, key: &[u8], value: &[u8]) {
+        let default = id == DEFAULT_ID;
+        match (default, kind) {
+            (true, OpKind::Put) => return self.put(key, value),
+            (true, OpKind::Delete) => return self.delete(key),
+            (true, OpKind::DeleteRange) => self.rep.push(TAG_DELETE_RANGE),
+            (true, OpKind::DeleteFrom) => self.rep.push(TAG_DELETE_FROM),
+            (false, OpKind::Put) => self.rep.push(TAG_PUT_IN),
+            (false, OpKind::Delete) => self.rep.push(TAG_DELETE_IN),
+            (false, OpKind::DeleteRange) => self.rep.push(TAG_DELETE_RANGE_IN),
+            (false, OpKind::DeleteFrom) => self.rep.push(TAG_DELETE_FROM_IN),
         }
-        put_varint(&mut self.rep, u64::from(id));
+        if !default {
+            put_varint(&mut self.rep, u64::from(id));
+        }
         put_length_prefixed(&mut self.rep, key);
         self.data_size += key.len();
-        if kind == ValueKind::Put {
+        if kind.has_value() {
             put_length_prefixed(&mut self.rep, value);
             self.data_size += value.len();
         }
@@ -273,10 +336,21 @@ impl WriteBatch {
                     "write batch operation {index} is malformed"
                 )));
             };
+            if kind.is_range() {
+                // A range's bounds are keys, but an included end or an excluded start `k`
+                // is stored as the next key, `k` and a zero byte.
+                if let Some(bound) = [key, value].into_iter().find(|b| b.len() > max_key + 1) {
+                    return Err(Error::invalid(format!(
+                        "write batch operation {index} (delete range) has a bound of {} bytes; the limit for keys is {max_key}",
+                        bound.len()
+                    )));
+                }
+                continue;
+            }
             if key.len() > max_key {
                 return Err(Error::invalid(format!(
                     "write batch operation {index} ({}) has a key of {} bytes; the limit is {max_key}",
-                    kind_name(kind),
+                    kind.name(),
                     key.len()
                 )));
             }
@@ -370,28 +444,97 @@ fn split_header(payload: &[u8]) -> Option<(SeqNo, u32, &[u8])> {
     Some((first, count, header.remaining()))
 }
 
-fn kind_name(kind: ValueKind) -> &'static str {
-    match kind {
-        ValueKind::Put => "put",
-        ValueKind::Delete => "delete",
+/// What one operation of a batch does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum OpKind {
+    /// Sets the key to the value.
+    Put,
+    /// Deletes the key.
+    Delete,
+    /// Deletes every key in `[key, value)`.
+    DeleteRange,
+    /// Deletes every key from `key` on.
+    DeleteFrom,
+}
+
+impl OpKind {
+    /// The point write this operation is, if it is one.
+    pub(crate) fn point(self) -> Option<ValueKind> {
+        match self {
+            OpKind::Put => Some(ValueKind::Put),
+            OpKind::Delete => Some(ValueKind::Delete),
+            OpKind::DeleteRange | OpKind::DeleteFrom => None,
+        }
+    }
+
+    /// Whether the operation deletes a range.
+    pub(crate) fn is_range(self) -> bool {
+        self.point().is_none()
+    }
+
+    /// Whether a second byte string (a value, or a range's end) follows the key.
+    fn has_value(self) -> bool {
+        matches!(self, OpKind::Put | OpKind::DeleteRange)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            OpKind::Put => "put",
+            OpKind::Delete => "delete",
+            OpKind::DeleteRange | OpKind::DeleteFrom => "delete range",
+        }
     }
 }
 
+/// `range` as the half-open `[start, end)` a range deletion stores (`end` `None`: no upper
+/// bound), or `None` if it holds no key.
+pub(crate) fn half_open<K: AsRef<[u8]>, R: RangeBounds<K> + ?Sized>(
+    range: &R,
+) -> Option<(Bytes, Option<Bytes>)> {
+    let start = match range.start_bound() {
+        Bound::Included(key) => Bytes::copy_from_slice(key.as_ref()),
+        Bound::Excluded(key) => successor(key.as_ref()),
+        Bound::Unbounded => Bytes::new(),
+    };
+    let end = match range.end_bound() {
+        Bound::Included(key) => Some(successor(key.as_ref())),
+        Bound::Excluded(key) => Some(Bytes::copy_from_slice(key.as_ref())),
+        Bound::Unbounded => None,
+    };
+    match &end {
+        Some(end) if *end <= start => None,
+        _ => Some((start, end)),
+    }
+}
+
+/// The tag of a put in the `"default"` keyspace (the byte of [`ValueKind::Put`]).
+const TAG_PUT: u8 = ValueKind::Put as u8;
+/// The tag of a deletion in the `"default"` keyspace (the byte of [`ValueKind::Delete`]).
+const TAG_DELETE: u8 = ValueKind::Delete as u8;
 /// The tag of a put in a keyspace other than `"default"`.
 const TAG_PUT_IN: u8 = 3;
 /// The tag of a deletion in a keyspace other than `"default"`.
 const TAG_DELETE_IN: u8 = 2;
+/// The tag of a range deletion `[start, end)` in the `"default"` keyspace.
+const TAG_DELETE_RANGE: u8 = 4;
+/// The tag of a deletion of every key from `start` on in the `"default"` keyspace.
+const TAG_DELETE_FROM: u8 = 5;
+/// The tag of a range deletion in a keyspace other than `"default"`.
+const TAG_DELETE_RANGE_IN: u8 = 6;
+/// The tag of a delete-from in a keyspace other than `"default"`.
+const TAG_DELETE_FROM_IN: u8 = 7;
 
 /// One operation decoded from a batch payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BatchOp {
     /// The keyspace it writes in.
     pub(crate) keyspace: KeyspaceId,
-    /// Whether the operation sets or deletes the key.
-    pub(crate) kind: ValueKind,
-    /// The user key: a zero-copy slice of the payload.
+    /// What the operation does.
+    pub(crate) kind: OpKind,
+    /// The user key, or a range's start: a zero-copy slice of the payload.
     pub(crate) key: Bytes,
-    /// The value (empty for a delete): a zero-copy slice of the payload.
+    /// The value, or a range's end (empty for a delete and a delete-from): a zero-copy
+    /// slice of the payload.
     pub(crate) value: Bytes,
 }
 
@@ -411,22 +554,35 @@ impl<'a> Ops<'a> {
     }
 
     fn next_op(&mut self) -> Option<Op<'a>> {
-        let (keyspace, kind) = match self.decoder.u8()? {
-            TAG_PUT_IN => (self.decoder.varint_u32()?, ValueKind::Put),
-            TAG_DELETE_IN => (self.decoder.varint_u32()?, ValueKind::Delete),
-            tag => (DEFAULT_ID, ValueKind::from_u8(tag)?),
+        let (in_keyspace, kind) = match self.decoder.u8()? {
+            TAG_PUT => (false, OpKind::Put),
+            TAG_DELETE => (false, OpKind::Delete),
+            TAG_PUT_IN => (true, OpKind::Put),
+            TAG_DELETE_IN => (true, OpKind::Delete),
+            TAG_DELETE_RANGE => (false, OpKind::DeleteRange),
+            TAG_DELETE_FROM => (false, OpKind::DeleteFrom),
+            TAG_DELETE_RANGE_IN => (true, OpKind::DeleteRange),
+            TAG_DELETE_FROM_IN => (true, OpKind::DeleteFrom),
+            _ => return None,
+        };
+        let keyspace = if in_keyspace {
+            self.decoder.varint_u32()?
+        } else {
+            DEFAULT_ID
         };
         let key = self.decoder.length_prefixed()?;
-        let value = match kind {
-            ValueKind::Put => self.decoder.length_prefixed()?,
-            ValueKind::Delete => &[],
+        let value = if kind.has_value() {
+            self.decoder.length_prefixed()?
+        } else {
+            &[]
         };
         Some((keyspace, kind, key, value))
     }
 }
 
-/// One decoded operation: keyspace, kind, key, value (empty for a delete).
-pub(crate) type Op<'a> = (KeyspaceId, ValueKind, &'a [u8], &'a [u8]);
+/// One decoded operation: keyspace, kind, key (or a range's start), value (or a range's
+/// end; empty for a delete and a delete-from).
+pub(crate) type Op<'a> = (KeyspaceId, OpKind, &'a [u8], &'a [u8]);
 
 impl<'a> Iterator for Ops<'a> {
     type Item = Option<Op<'a>>;
@@ -549,11 +705,11 @@ mod tests {
         let (first, ops) = decode_batch(&payload).unwrap();
         assert_eq!(first, 100);
         let expected = [
-            (ValueKind::Put, &b"apple"[..], &b"red"[..]),
-            (ValueKind::Delete, b"banana", b""),
-            (ValueKind::Put, b"", b""),
-            (ValueKind::Put, &[0xff; 300], &[7; 200]),
-            (ValueKind::Delete, b"", b""),
+            (OpKind::Put, &b"apple"[..], &b"red"[..]),
+            (OpKind::Delete, b"banana", b""),
+            (OpKind::Put, b"", b""),
+            (OpKind::Put, &[0xff; 300], &[7; 200]),
+            (OpKind::Delete, b"", b""),
         ];
         assert_eq!(ops.len(), expected.len());
         for (op, (kind, key, value)) in ops.iter().zip(expected) {
@@ -646,7 +802,7 @@ mod tests {
         // The header of seqno 1 and count 5 is the two bytes [1, 5].
         assert_eq!(good[..2], [1, 5]);
         let mut unknown = good.clone();
-        unknown[2] = 7;
+        unknown[2] = 9;
         corrupt(unknown);
         // A count larger than the ops present.
         let mut counted = good.clone();
@@ -720,8 +876,8 @@ mod tests {
     fn keyspace_ops_carry_their_keyspace() {
         let mut batch = WriteBatch::new();
         batch.put("a", "1");
-        batch.push_op(7, ValueKind::Put, b"b", b"2");
-        batch.push_op(300, ValueKind::Delete, b"c", b"");
+        batch.push_op(7, OpKind::Put, b"b", b"2");
+        batch.push_op(300, OpKind::Delete, b"c", b"");
         batch.set_seqno(5);
         let payload = batch.into_payload();
         let (_, ops) = decode_batch(&payload).unwrap();
@@ -732,15 +888,83 @@ mod tests {
         assert_eq!(
             got,
             [
-                (DEFAULT_ID, ValueKind::Put, &b"a"[..], &b"1"[..]),
-                (7, ValueKind::Put, b"b", b"2"),
-                (300, ValueKind::Delete, b"c", b""),
+                (DEFAULT_ID, OpKind::Put, &b"a"[..], &b"1"[..]),
+                (7, OpKind::Put, b"b", b"2"),
+                (300, OpKind::Delete, b"c", b""),
             ]
         );
         // The keyspace varint of a put-in cut short is corruption, like any cut.
         for cut in 0..payload.len() {
             assert!(decode_batch(&payload.slice(..cut)).is_err());
         }
+    }
+
+    #[test]
+    fn range_deletions_encode_every_bound_as_half_open() {
+        let key = |k: &[u8]| Bytes::copy_from_slice(k);
+        assert_eq!(
+            half_open(&(&b"a"[..]..&b"m"[..])),
+            Some((key(b"a"), Some(key(b"m"))))
+        );
+        assert_eq!(
+            half_open(&(&b"a"[..]..=&b"m"[..])),
+            Some((key(b"a"), Some(key(b"m\0"))))
+        );
+        assert_eq!(half_open::<&[u8], _>(&(..)), Some((key(b""), None)));
+        assert_eq!(
+            half_open::<&[u8], _>(&(Bound::Excluded(&b"a"[..]), Bound::Unbounded)),
+            Some((key(b"a\0"), None))
+        );
+        // Empty and inverted ranges hold no key.
+        assert_eq!(half_open(&(&b"m"[..]..&b"a"[..])), None);
+        assert_eq!(half_open(&(&b"m"[..]..&b"m"[..])), None);
+        assert_eq!(
+            half_open::<&[u8], _>(&(Bound::Excluded(&b"m"[..]), Bound::Included(&b"m"[..]))),
+            None
+        );
+        assert_eq!(
+            half_open(&(&b"m"[..]..=&b"m"[..])),
+            Some((key(b"m"), Some(key(b"m\0"))))
+        );
+
+        let mut batch = WriteBatch::new();
+        batch.delete_range("a".."m");
+        batch.delete_range("x"..);
+        batch.delete_range("q".."c");
+        batch.push_op(9, OpKind::DeleteRange, b"b", b"c");
+        batch.push_op(9, OpKind::DeleteFrom, b"z", b"ignored");
+        assert_eq!(batch.len(), 4);
+        assert_eq!(batch.approximate_size(), 2 + 1 + 2 + 1);
+        batch.set_seqno(1);
+        let payload = batch.into_payload();
+        let (_, ops) = decode_batch(&payload).unwrap();
+        let got: Vec<_> = ops
+            .iter()
+            .map(|op| (op.keyspace, op.kind, &op.key[..], &op.value[..]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (DEFAULT_ID, OpKind::DeleteRange, &b"a"[..], &b"m"[..]),
+                (DEFAULT_ID, OpKind::DeleteFrom, b"x", b""),
+                (9, OpKind::DeleteRange, b"b", b"c"),
+                (9, OpKind::DeleteFrom, b"z", b""),
+            ]
+        );
+        for cut in 0..payload.len() {
+            assert!(decode_batch(&payload.slice(..cut)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_range_bound_may_be_one_byte_past_the_key_limit() {
+        let mut batch = WriteBatch::new();
+        batch.delete_range(&[1u8; 10][..]..=&[1u8; 10][..]);
+        batch.validate(10, 0).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.delete_range(&[1u8; 12][..]..);
+        let err = batch.validate(10, 0).unwrap_err();
+        assert!(err.to_string().contains("bound of 12 bytes"), "{err}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::shared::Shared;
 use crate::stats::Counters;
 use crate::sync::lock;
 use crate::version::ActiveMem;
-use crate::write::batch::{WriteBatch, batch_op_slices, check_batch};
+use crate::write::batch::{OpKind, WriteBatch, batch_op_slices, check_batch};
 use crate::write::log::LogState;
 use crate::write::queue::{Assigned, Group, Posted, Queue, Target, Turn};
 
@@ -224,7 +224,14 @@ impl Shared {
                     entered = Some((keyspace, guard));
                 }
                 if let Some((_, Some(guard))) = &entered {
-                    guard.insert_unchecked(key, seqno, kind, value);
+                    match kind.point() {
+                        Some(kind) => guard.insert_unchecked(key, seqno, kind, value),
+                        None => guard.insert_range_tombstone(
+                            key,
+                            (kind == OpKind::DeleteRange).then_some(value),
+                            seqno,
+                        ),
+                    }
                 }
             }
         }
