@@ -3,7 +3,9 @@
 //!
 //! The atomics of the lock-free protocols (the writer gate, the size account) come from
 //! here; [`crate::AtomicKey`]'s pointer and its reclamation come from `crate::reclaim`,
-//! the seam that the models replace. The skiplist is crossbeam's own and is not modelled.
+//! the seam that the models replace. The point skiplist is crossbeam's own and is not
+//! modelled; the range tombstones' skiplist and cache cell sit behind a seam of their own
+//! (`crate::range_del`), which the models replace with loom primitives.
 
 #[cfg(not(floe_loom))]
 pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};

@@ -142,3 +142,68 @@ fn a_memtable_with_one_small_entry_allocates_a_few_kib() {
         "a memtable with one small entry holds {footprint} bytes"
     );
 }
+
+/// A range tombstone charges its start, its end and `ENTRY_OVERHEAD`, once: an empty range
+/// and a replayed sequence number charge nothing. The memory it really takes is printed
+/// (its node of the tombstone skiplist and one buffer holding start and end).
+#[test]
+fn range_tombstones_charge_start_end_and_the_entry_overhead() {
+    use floe_memtable::range_tombstone_charge;
+
+    let memtable = Memtable::new(1 << 20);
+    let guard = memtable.enter().unwrap();
+    guard.put(b"warm", 1, b"up").unwrap();
+    let mut expected = memtable.approximate_size();
+    guard.insert_range_tombstone(b"apple", Some(b"pear"), 2);
+    expected += 5 + 4 + ENTRY_OVERHEAD;
+    assert_eq!(memtable.approximate_size(), expected);
+    assert_eq!(
+        range_tombstone_charge(b"apple", Some(b"pear")),
+        9 + ENTRY_OVERHEAD
+    );
+    guard.insert_range_tombstone(b"apple", Some(b"pear"), 2);
+    guard.insert_range_tombstone(b"zz", Some(b"zz"), 3);
+    guard.insert_range_tombstone(b"zz", Some(b"a"), 4);
+    assert_eq!(range_tombstone_charge(b"zz", Some(b"a")), 0);
+    assert_eq!(
+        memtable.approximate_size(),
+        expected,
+        "no charge twice or for nothing"
+    );
+    guard.insert_range_tombstone(b"zz", None, 5);
+    expected += 2 + ENTRY_OVERHEAD;
+    assert_eq!(range_tombstone_charge(b"zz", None), 2 + ENTRY_OVERHEAD);
+    assert_eq!(memtable.approximate_size(), expected);
+    // Capacity is not checked: a full memtable still takes a tombstone from the log.
+    let small = Memtable::with_pages(1);
+    let writer = small.enter().unwrap();
+    writer.put(vec![0u8; 4096], 1, b"").unwrap();
+    let before = small.approximate_size();
+    for seqno in 2..12 {
+        writer.insert_range_tombstone(&[1u8; 100], None, seqno);
+    }
+    assert_eq!(
+        small.approximate_size(),
+        before + 10 * (100 + ENTRY_OVERHEAD)
+    );
+    assert!(small.approximate_size() > small.hard_ceiling());
+
+    // The footprint of many tombstones of 16-byte bounds, against their charge.
+    let count = if cfg!(miri) { 100u64 } else { 5_000 };
+    let memtable = Memtable::new(64 << 20);
+    let guard = memtable.enter().unwrap();
+    let (_, footprint) = counters();
+    for i in 0..count {
+        let start = (i * 2).to_be_bytes().repeat(2);
+        let end = (i * 2 + 1).to_be_bytes().repeat(2);
+        guard.insert_range_tombstone(&start, Some(&end), i + 1);
+    }
+    let footprint = counters().1.wrapping_sub(footprint);
+    let charged = memtable.approximate_size();
+    assert_eq!(charged, count as usize * (32 + ENTRY_OVERHEAD));
+    println!(
+        "range tombstones of 16/16-byte bounds: footprint {:.1} B each, charged {:.1}",
+        footprint as f64 / count as f64,
+        charged as f64 / count as f64
+    );
+}

@@ -1,5 +1,6 @@
 //! Behaviour of one memtable on one thread: versions and snapshots, capacity and the hard
-//! ceiling, the writer gate, iterator bounds, and the arena memory it holds.
+//! ceiling, the writer gate, iterator bounds, the arena memory it holds, and range
+//! tombstones.
 #![cfg(not(floe_loom))]
 
 use std::ops::Bound;
@@ -474,4 +475,101 @@ fn reads_of_an_active_memtable_are_copies() {
     };
     assert_eq!(a, b);
     assert_ne!(a.as_ptr(), b.as_ptr());
+}
+
+/// Range tombstones: stored apart from the point entries, an empty range stored nowhere, a
+/// sequence number stored once, an unbounded end, and the counts and key range they leave
+/// alone.
+#[test]
+fn range_tombstones_sit_beside_the_point_entries() {
+    let m = Memtable::new(1 << 20);
+    assert_eq!(m.range_tombstones(), None);
+    assert_eq!(m.range_tombstone_count(), 0);
+    {
+        let w = m.enter().unwrap();
+        w.put(b("k"), 1, b("v")).unwrap();
+        w.insert_range_tombstone(b"a", Some(b"m"), 5);
+        // Empty ranges delete nothing and are not stored.
+        w.insert_range_tombstone(b"q", Some(b"q"), 6);
+        w.insert_range_tombstone(b"q", Some(b"p"), 7);
+        w.insert_range_tombstone(b"x", None, 8);
+        // A replayed sequence number is left as it is, whatever its range.
+        w.insert_range_tombstone(b"a", Some(b"m"), 5);
+        w.insert_range_tombstone(b"0", Some(b"z"), 8);
+    }
+    assert_eq!(m.range_tombstone_count(), 2);
+    assert_eq!(m.len(), 1);
+    // Points read as before: the reader applies the range tombstones.
+    assert_eq!(m.get(b"k", 10), Some(Lookup::Value(b("v"))));
+    assert_eq!(m.get(b"b", 10), None);
+    assert_eq!(m.min_key(), Some(b("k")));
+    assert_eq!(m.max_key(), Some(b("k")));
+    let fragments = m.range_tombstones().unwrap();
+    assert_eq!(fragments.max_covering(b"k", 10), Some(5));
+    assert_eq!(fragments.max_covering(b"k", 4), None);
+    assert_eq!(fragments.max_covering(b"m", 10), None);
+    assert_eq!(fragments.max_covering(b"q", 10), None);
+    assert_eq!(fragments.max_covering(b"x", 10), Some(8));
+    assert_eq!(fragments.max_covering(b"\xff\xff\xff", 10), Some(8));
+    assert_eq!(
+        fragments.max_covering(b"1", 10),
+        None,
+        "the replay of 8 was stored"
+    );
+    assert!(fragments.covers(b"k", 1, 10));
+}
+
+#[test]
+fn a_memtable_of_range_tombstones_only_is_not_empty() {
+    let m = Memtable::new(1 << 20);
+    assert!(m.is_empty());
+    m.enter()
+        .unwrap()
+        .insert_range_tombstone(b"b", Some(b"b"), 1);
+    assert!(m.is_empty(), "an empty range is stored nowhere");
+    m.enter().unwrap().insert_range_tombstone(b"a", None, 2);
+    assert!(!m.is_empty());
+    assert_eq!(m.len(), 0);
+    assert_eq!((m.min_key(), m.max_key()), (None, None));
+    m.freeze();
+    assert!(!m.is_empty());
+    assert!(m.enter().is_err());
+    assert_eq!(m.range_tombstone_count(), 1);
+}
+
+/// The fragments are cached: the same `Arc` until an insert, and once frozen for good.
+#[test]
+fn range_tombstone_fragments_are_cached_and_stable_once_frozen() {
+    let m = Memtable::new(1 << 20);
+    let w = m.enter().unwrap();
+    w.insert_range_tombstone(b"a", Some(b"c"), 1);
+    let first = m.range_tombstones().unwrap();
+    assert!(Arc::ptr_eq(&first, &m.range_tombstones().unwrap()));
+    w.insert_range_tombstone(b"b", Some(b"d"), 2);
+    let second = m.range_tombstones().unwrap();
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert_eq!(second.max_covering(b"c", 2), Some(2));
+    w.insert_range_tombstone(b"e", Some(b"f"), 3);
+    drop(w);
+    m.freeze();
+    let frozen = m.range_tombstones().unwrap();
+    assert_eq!(frozen.max_covering(b"e", 3), Some(3));
+    for _ in 0..3 {
+        assert!(Arc::ptr_eq(&frozen, &m.range_tombstones().unwrap()));
+    }
+}
+
+#[test]
+#[should_panic(expected = "unchecked memtable insert failed")]
+fn a_range_tombstone_above_max_seqno_panics() {
+    let m = Memtable::new(1 << 20);
+    m.enter()
+        .unwrap()
+        .insert_range_tombstone(b"a", None, floe_core::MAX_SEQNO + 1);
+}
+
+#[test]
+fn range_tombstones_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<floe_memtable::RangeTombstones>();
 }

@@ -179,3 +179,64 @@ fn matches_a_btreemap_model() {
         }
     }
 }
+
+/// `range_tombstones().max_covering(key, snapshot)` against testing every tombstone
+/// inserted, over random tombstones (overlapping, unbounded, empty, replayed sequence
+/// numbers) read at random points of the inserts, so that the cache is rebuilt and reused.
+#[test]
+fn range_tombstones_match_brute_force() {
+    let mut rng = SmallRng::seed_from_u64(floe_testkit::seed("range_tombstones_match_brute_force"));
+    let rounds = if cfg!(miri) { 3 } else { 100 };
+    let key = |i: u32| format!("{i:02}").into_bytes();
+    for _ in 0..rounds {
+        let memtable = Memtable::new(1 << 20);
+        let guard = memtable.enter().unwrap();
+        // seqno -> (start, end): the first insert of a sequence number wins.
+        let mut model: BTreeMap<u64, (Vec<u8>, Option<Vec<u8>>)> = BTreeMap::new();
+        let mut charged = 0;
+        for _ in 0..rng.random_range(0..40) {
+            let seqno = rng.random_range(1..30);
+            let start = key(rng.random_range(0..30));
+            let end = rng.random_bool(0.85).then(|| key(rng.random_range(0..35)));
+            guard.insert_range_tombstone(&start, end.as_deref(), seqno);
+            let empty = end.as_ref().is_some_and(|end| *end <= start);
+            if !empty && !model.contains_key(&seqno) {
+                charged += floe_memtable::range_tombstone_charge(&start, end.as_deref());
+                model.insert(seqno, (start, end));
+            }
+            if rng.random_bool(0.3) {
+                check_range_tombstones(&memtable, &model, &mut rng);
+            }
+        }
+        assert_eq!(memtable.range_tombstone_count(), model.len());
+        assert_eq!(memtable.approximate_size(), charged);
+        assert_eq!(memtable.is_empty(), model.is_empty());
+        drop(guard);
+        memtable.freeze();
+        check_range_tombstones(&memtable, &model, &mut rng);
+    }
+}
+
+fn check_range_tombstones(
+    memtable: &Memtable,
+    model: &BTreeMap<u64, (Vec<u8>, Option<Vec<u8>>)>,
+    rng: &mut SmallRng,
+) {
+    let fragments = memtable.range_tombstones();
+    assert_eq!(fragments.is_none(), model.is_empty());
+    for _ in 0..50 {
+        let key = format!("{:02}", rng.random_range(0..40)).into_bytes();
+        let snapshot = rng.random_range(0..32);
+        let expected = model
+            .iter()
+            .filter(|(seqno, (start, end))| {
+                **seqno <= snapshot && *start <= key && end.as_ref().is_none_or(|end| key < *end)
+            })
+            .map(|(&seqno, _)| seqno)
+            .max();
+        let found = fragments
+            .as_ref()
+            .and_then(|f| f.max_covering(&key, snapshot));
+        assert_eq!(found, expected, "key {key:?} at {snapshot}, {model:?}");
+    }
+}

@@ -216,3 +216,99 @@ fn freeze_waits_for_writers_and_then_nothing_changes() {
     assert_eq!(memtable.approximate_size(), frozen_size);
     assert_eq!(memtable.enter().err(), Some(Error::Frozen));
 }
+
+/// Writers insert range tombstones while readers read the fragments: every tombstone whose
+/// insert returned before a read started is in what the read returns. Each writer
+/// publishes, after each insert returns, how many it has completed; a reader loads those
+/// counts before it reads, and checks each of those tombstones.
+#[test]
+fn completed_range_tombstones_are_always_in_the_fragments() {
+    const WRITERS: u64 = 4;
+    let per_writer: u64 = if cfg!(miri) { 20 } else { 2_000 };
+    let seed = floe_testkit::seed("completed_range_tombstones_are_always_in_the_fragments");
+    let memtable = Arc::new(Memtable::new(64 << 20));
+    let completed: Arc<Vec<AtomicU64>> =
+        Arc::new((0..WRITERS).map(|_| AtomicU64::new(0)).collect());
+    let done = Arc::new(AtomicBool::new(false));
+    // Tombstone `j` of writer `w`: a range around key `n` of its own, at a seqno of its
+    // own, so that a reader can name it from `(w, j)` alone.
+    let tombstone = |writer: u64, j: u64| {
+        let seqno = j * WRITERS + writer + 1;
+        let n = seqno.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 100_000;
+        (key_for(n), key_for(n + 1 + n % 7), seqno)
+    };
+
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (memtable, completed, done) = (memtable.clone(), completed.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !done.load(Ordering::Acquire) || reads < 2 {
+                    let counts: Vec<u64> = completed
+                        .iter()
+                        .map(|c| c.load(Ordering::Acquire))
+                        .collect();
+                    let fragments = memtable.range_tombstones();
+                    for (writer, &count) in (0..).zip(&counts) {
+                        for j in 0..count {
+                            let (start, _, seqno) = tombstone(writer, j);
+                            let covering = fragments
+                                .as_ref()
+                                .and_then(|f| f.max_covering(&start, seqno));
+                            assert_eq!(
+                                covering,
+                                Some(seqno),
+                                "a read missed tombstone {j} of writer {writer}"
+                            );
+                        }
+                    }
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (memtable, completed) = (memtable.clone(), completed.clone());
+            std::thread::spawn(move || {
+                let mut rng = SmallRng::seed_from_u64(seed ^ writer);
+                for j in 0..per_writer {
+                    let (start, end, seqno) = tombstone(writer, j);
+                    let guard = memtable.enter().unwrap();
+                    guard.insert_range_tombstone(&start, Some(&end), seqno);
+                    // A point write now and then, so both skiplists grow side by side.
+                    if rng.random_bool(0.2) {
+                        guard
+                            .put(start.clone(), seqno, value_for(&start, seqno))
+                            .unwrap();
+                    }
+                    drop(guard);
+                    completed[writer as usize].store(j + 1, Ordering::Release);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    done.store(true, Ordering::Release);
+    for reader in readers {
+        let reads = reader.join().unwrap();
+        println!("a reader read the fragments {reads} times");
+        assert!(reads >= 2);
+    }
+    memtable.freeze();
+    assert_eq!(
+        memtable.range_tombstone_count(),
+        (WRITERS * per_writer) as usize
+    );
+    let fragments = memtable.range_tombstones().unwrap();
+    for writer in 0..WRITERS {
+        for j in 0..per_writer {
+            let (start, _, seqno) = tombstone(writer, j);
+            assert_eq!(fragments.max_covering(&start, seqno), Some(seqno));
+        }
+    }
+}
