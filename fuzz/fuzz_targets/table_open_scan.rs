@@ -1,12 +1,12 @@
 //! Opens bytes as a table and reads everything it will give: scans from both ends,
-//! bounded scans, point lookups. Under `cfg(fuzzing)` the reader ignores checksum
-//! mismatches, so the fuzzer reaches the structural decoders behind them.
+//! bounded scans, point lookups, and the range tombstones. Under `cfg(fuzzing)` the reader
+//! ignores checksum mismatches, so the fuzzer reaches the structural decoders behind them.
 //!
 //! The first input byte picks the mode. Even: the rest is the file, as is. Odd: the
-//! first half of the rest describes entries, which are written into a valid table by the
-//! real builder; the second half is a list of (offset, xor) edits applied to that table
-//! before it is read. With no edits the reads must return exactly the entries written,
-//! so the fuzzer also checks the round trip.
+//! first half of the rest describes entries and range tombstones, which are written into
+//! a valid table by the real builder; the second half is a list of (offset, xor) edits
+//! applied to that table before it is read. With no edits the reads must return exactly
+//! the entries and tombstones written, so the fuzzer also checks the round trip.
 
 #![no_main]
 
@@ -16,6 +16,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 use floe_core::fs::WritableFile;
+use floe_core::range_del::{Fragments, RangeTombstone};
 use floe_core::{InternalKey, MAX_SEQNO, ValueKind};
 use floe_sstable::{Table, TableBuilder, TableOptions};
 use libfuzzer_sys::fuzz_target;
@@ -47,8 +48,9 @@ impl WritableFile for MemFile {
     }
 }
 
-/// Reads everything from the table in `file`; returns the forward scan if it succeeded.
-fn read_everything(file: Bytes) -> Option<Vec<(InternalKey, Bytes)>> {
+/// Reads everything from the table in `file`; returns the forward scan, if it succeeded,
+/// and the range tombstones.
+fn read_everything(file: Bytes) -> Option<(Vec<(InternalKey, Bytes)>, Fragments)> {
     let table = Table::open(file).ok()?;
     let forward: Result<Vec<_>, _> = table
         .iter(Bound::Unbounded, Bound::Unbounded)
@@ -81,15 +83,35 @@ fn read_everything(file: Bytes) -> Option<Vec<(InternalKey, Bytes)>> {
         }
     }
     let _ = table.get(b"", MAX_SEQNO);
-    forward.ok()
+    let mut probes: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
+    for fragment in table.range_tombstones().fragments().iter().take(16) {
+        probes.push(&fragment.start);
+        probes.extend(fragment.end.as_deref());
+    }
+    floe_sstable::fuzz::check_range_tombstones(&table, &probes);
+    let tombstones = table.range_tombstones().clone();
+    Some((forward.ok()?, tombstones))
 }
 
 fn built_table(data: &[u8]) {
     let (spec, edits) = data.split_at(data.len() / 2);
     let mut model = BTreeMap::new();
+    let mut tombstones = Vec::new();
     for chunk in spec.chunks(4) {
         let [a, b, c, d] = [0, 1, 2, 3].map(|i| chunk.get(i).copied().unwrap_or(0));
         let key = vec![a % 4; usize::from(b % 6)];
+        // A chunk with the top bit of its first byte set is a range tombstone over
+        // `[key, key + one more byte)`, which is never empty.
+        if a & 0x80 != 0 {
+            let mut end = key.clone();
+            end.push(d % 3);
+            tombstones.push(RangeTombstone::new(
+                key,
+                Some(Bytes::from(end)),
+                u64::from(c >> 1),
+            ));
+            continue;
+        }
         let kind = if c & 1 == 0 {
             ValueKind::Put
         } else {
@@ -101,7 +123,8 @@ fn built_table(data: &[u8]) {
             Bytes::from(value),
         );
     }
-    if model.is_empty() {
+    let tombstones = Fragments::new(tombstones);
+    if model.is_empty() && tombstones.is_empty() {
         return;
     }
     let block_size = 64 + usize::from(data[0]) * 8;
@@ -111,12 +134,17 @@ fn built_table(data: &[u8]) {
         Box::new(file),
         TableOptions::default().block_size(block_size),
     );
+    builder
+        .set_range_tombstones(tombstones.clone())
+        .expect("finite fragments are accepted");
     for (key, value) in &model {
         builder
             .add(key, value)
             .expect("sorted entries are accepted");
     }
-    builder.finish().expect("a table with entries finishes");
+    builder
+        .finish()
+        .expect("a table with entries or tombstones finishes");
     let mut file = bytes.lock().map(|b| b.clone()).unwrap_or_default();
     let len = file.len().max(1);
     for edit in edits.chunks_exact(3) {
@@ -130,7 +158,7 @@ fn built_table(data: &[u8]) {
         let expected: Vec<_> = model.into_iter().collect();
         assert_eq!(
             read,
-            Some(expected),
+            Some((expected, tombstones)),
             "an undamaged table must read back exactly"
         );
     }

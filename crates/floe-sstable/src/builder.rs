@@ -293,7 +293,14 @@ impl TableBuilder {
             ));
         }
 
-        let filter_contents = build_filter(&self.hashes, self.options.bloom_bits_per_key);
+        // A table without points has nothing to filter: it gets the one-byte "no filter"
+        // (its lookups stop at its empty index anyway).
+        let bits_per_key = if self.hashes.is_empty() {
+            0
+        } else {
+            self.options.bloom_bits_per_key
+        };
+        let filter_contents = build_filter(&self.hashes, bits_per_key);
         let filter = self.frame(BlockType::Filter, &filter_contents);
         // The range tombstone block has no handle: it is whatever lies between the filter
         // and the index.

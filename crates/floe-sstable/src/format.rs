@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 /// little-endian integer, so a hex dump of the file ends in that text).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"floe-sst");
 
-/// The format version this crate writes. It reads this one and every version from
-/// [`OLDEST_READABLE_VERSION`] up.
+/// The format version this crate writes. The reader reads this one and version 1 (no
+/// range tombstones).
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The oldest format version the reader accepts: version 1 has no range tombstone block

@@ -1,9 +1,12 @@
 //! The sorted string table format of floe: block writer, table builder, reader and bloom
 //! filter.
 //!
-//! A table is an immutable file of internal-key entries in sorted order, written once by
-//! a [`TableBuilder`] and read through a [`Table`] over the file's bytes (a mapping in
-//! production, a `Vec` in tests and fuzzing). `docs/format.md` draws the layout.
+//! A table is an immutable file of internal-key entries in sorted order, and of range
+//! tombstones (already fragmented, [`floe_core::range_del::Fragments`]), written once by a
+//! [`TableBuilder`] and read through a [`Table`] over the file's bytes (a mapping in
+//! production, a `Vec` in tests and fuzzing). Point lookups and iterators return the
+//! entries only; [`Table::range_tombstones`] returns the tombstones, for the engine to
+//! apply. A table may hold tombstones alone. `docs/format.md` draws the layout.
 //!
 //! ```
 //! use std::ops::Bound;

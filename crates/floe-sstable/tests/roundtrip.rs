@@ -1,14 +1,18 @@
 //! Round trips against a `BTreeMap` model: whatever a builder writes, the reader returns
 //! exactly, through lookups at every snapshot, bounded scans from both ends, and mixed
-//! front and back iteration, at every block size from 64 bytes to 64 KiB.
+//! front and back iteration, at every block size from 64 bytes to 64 KiB; range
+//! tombstones come back exactly too, and count in the meta's key and sequence ranges.
 
 mod common;
 
 use std::ops::Bound;
 
 use bytes::Bytes;
-use common::{Model, build, model_get, model_range, scan, scan_back};
+use common::{
+    Model, build, build_with, expected_meta, fragments, model_get, model_range, scan, scan_back,
+};
 use floe_core::fs::{FileSystem, StdFs};
+use floe_core::range_del::{Fragment, Fragments, RangeTombstone};
 use floe_core::{InternalKey, MAX_SEQNO, SeqNo, ValueKind};
 use floe_sstable::{Error, Table, TableBuilder, TableIter, TableOptions};
 use floe_testkit::seed;
@@ -119,13 +123,27 @@ fn mixed_scan(mut iter: TableIter, rng: &mut SmallRng) -> Vec<(InternalKey, Byte
 
 /// Checks every read path of the table built from `model` against the model.
 fn check(model: &Model, bytes: Bytes, rng: &mut SmallRng) {
+    check_with(model, &Fragments::default(), bytes, rng);
+}
+
+/// Checks every read path of the table built from `model` and `tombstones` against them:
+/// the tombstones come back exactly, and the point reads return the points alone.
+fn check_with(model: &Model, tombstones: &Fragments, bytes: Bytes, rng: &mut SmallRng) {
+    let file_size = bytes.len() as u64;
     let table = Table::open(bytes).unwrap();
     let meta = table.meta();
-    assert_eq!(meta.entries, model.len() as u64);
-    assert_eq!(Some(&meta.smallest), model.keys().next());
-    assert_eq!(Some(&meta.largest), model.keys().next_back());
-    assert_eq!(Some(meta.min_seqno), model.keys().map(|k| k.seqno).min());
-    assert_eq!(Some(meta.max_seqno), model.keys().map(|k| k.seqno).max());
+    assert_eq!(meta, &expected_meta(model, tombstones, file_size));
+    if tombstones.is_empty() {
+        assert_eq!(Some(&meta.smallest), model.keys().next());
+        assert_eq!(Some(&meta.largest), model.keys().next_back());
+        assert_eq!(Some(meta.min_seqno), model.keys().map(|k| k.seqno).min());
+        assert_eq!(Some(meta.max_seqno), model.keys().map(|k| k.seqno).max());
+    }
+    assert_eq!(table.range_tombstones(), tombstones);
+    assert_eq!(
+        meta.range_tombstones,
+        tombstones.tombstones().count() as u64
+    );
 
     let all = model_range(model, Bound::Unbounded, Bound::Unbounded);
     assert_eq!(
@@ -473,4 +491,229 @@ fn io_failures_are_reported_and_stick() {
         .add(&InternalKey::new("k", 1, ValueKind::Put), b"v")
         .unwrap();
     assert!(matches!(builder.finish(), Err(Error::Io(_))));
+}
+
+/// Random range tombstones over the key alphabet of [`random_user_key`], overlapping a lot.
+fn random_tombstones(rng: &mut SmallRng, count: usize) -> Fragments {
+    let tombstones: Vec<RangeTombstone> = (0..count)
+        .map(|_| {
+            let (a, b) = (random_user_key(rng), random_user_key(rng));
+            let (start, end) = if a <= b { (a, b) } else { (b, a) };
+            let seqno = if rng.random_bool(0.05) {
+                MAX_SEQNO
+            } else {
+                rng.random_range(0..1000)
+            };
+            RangeTombstone::new(start, Some(Bytes::from(end)), seqno)
+        })
+        .collect();
+    Fragments::new(tombstones)
+}
+
+#[test]
+fn range_tombstones_round_trip_with_points_alone_and_without() {
+    let mut rng = SmallRng::seed_from_u64(seed("range_tombstones_round_trip"));
+    let block_sizes = if cfg!(miri) {
+        &MIRI_BLOCK_SIZES[..]
+    } else {
+        &BLOCK_SIZES[..]
+    };
+    let entries = if cfg!(miri) { 20 } else { 150 };
+    for &block_size in block_sizes {
+        let options = TableOptions::default().block_size(block_size);
+        let model = random_model(&mut rng, entries, 3);
+        let count = rng.random_range(1..40);
+        let mut tombstones = random_tombstones(&mut rng, count);
+        while tombstones.is_empty() {
+            tombstones = random_tombstones(&mut rng, 5);
+        }
+        // Points and tombstones.
+        let (bytes, meta) = build_with(&model, &tombstones, options.clone());
+        assert_eq!(meta, expected_meta(&model, &tombstones, bytes.len() as u64));
+        check_with(&model, &tombstones, bytes, &mut rng);
+        // Tombstones alone: no data block, and every point read finds nothing.
+        let (bytes, meta) = build_with(&Model::new(), &tombstones, options.clone());
+        assert_eq!(meta.entries, 0);
+        let table = Table::open(bytes.clone()).unwrap();
+        assert_eq!(table.data_blocks(), 0);
+        check_with(&Model::new(), &tombstones, bytes, &mut rng);
+        // Points alone: a version-2 table without a range tombstone block.
+        let (bytes, meta) = build_with(&model, &Fragments::default(), options);
+        assert_eq!(meta.range_tombstones, 0);
+        check_with(&model, &Fragments::default(), bytes, &mut rng);
+    }
+}
+
+#[test]
+fn a_table_of_range_tombstones_alone_reads_as_empty() {
+    let tombstones = fragments(&[(b"b", b"d", 5), (b"c", b"f", 9)]);
+    for bloom_bits in [0, 10] {
+        let options = TableOptions::default().bloom_bits_per_key(bloom_bits);
+        let (bytes, meta) = build_with(&Model::new(), &tombstones, options);
+        assert_eq!(meta.entries, 0);
+        assert_eq!(meta.range_tombstones, 4);
+        assert_eq!(
+            (meta.smallest.clone(), meta.largest.clone()),
+            (
+                InternalKey::new("b", MAX_SEQNO, ValueKind::Delete),
+                InternalKey::new("f", 0, ValueKind::Delete)
+            )
+        );
+        assert_eq!((meta.min_seqno, meta.max_seqno), (5, 9));
+        let table = Table::open(bytes).unwrap();
+        assert_eq!(table.data_blocks(), 0);
+        assert_eq!(table.range_tombstones(), &tombstones);
+        assert_eq!(table.range_tombstones().max_covering(b"c", 100), Some(9));
+        for key in [&b""[..], b"b", b"c", b"e", b"zz"] {
+            assert_eq!(table.get(key, MAX_SEQNO).unwrap(), None);
+        }
+        for (lower, upper) in [
+            (Bound::Unbounded, Bound::Unbounded),
+            (Bound::Included(&b"c"[..]), Bound::Excluded(&b"e"[..])),
+        ] {
+            assert!(scan(&table, lower, upper).unwrap().is_empty());
+            assert!(scan_back(&table, lower, upper).unwrap().is_empty());
+            let mut iter = table.iter(lower, upper);
+            assert!(iter.next_back().is_none() && iter.next().is_none());
+        }
+    }
+}
+
+#[test]
+fn meta_covers_tombstones_before_after_and_around_the_points() {
+    let mut model = Model::new();
+    model.insert(InternalKey::new("m", 50, ValueKind::Put), Bytes::from("v"));
+    model.insert(InternalKey::new("p", 60, ValueKind::Delete), Bytes::new());
+    let key =
+        |k: &str, seqno, kind| InternalKey::new(Bytes::copy_from_slice(k.as_bytes()), seqno, kind);
+    let points = (
+        key("m", 50, ValueKind::Put),
+        key("p", 60, ValueKind::Delete),
+    );
+    let cases: [(Fragments, InternalKey, InternalKey, SeqNo, SeqNo); 7] = [
+        // Before the points: the start is the smallest key.
+        (
+            fragments(&[(b"a", b"c", 70)]),
+            key("a", MAX_SEQNO, ValueKind::Delete),
+            points.1.clone(),
+            50,
+            70,
+        ),
+        // After them: the end is the largest (inclusive when it ends in a zero byte).
+        (
+            fragments(&[(b"x", b"z\0", 10)]),
+            points.0.clone(),
+            key("z", 0, ValueKind::Delete),
+            10,
+            60,
+        ),
+        // Around them.
+        (
+            fragments(&[(b"a", b"b", 3), (b"y", b"z", MAX_SEQNO)]),
+            key("a", MAX_SEQNO, ValueKind::Delete),
+            key("z", 0, ValueKind::Delete),
+            3,
+            MAX_SEQNO,
+        ),
+        // Inside them: the points decide both ends and the seqnos may widen.
+        (
+            fragments(&[(b"n", b"o", 55), (b"n", b"o", 1)]),
+            points.0.clone(),
+            points.1.clone(),
+            1,
+            60,
+        ),
+        // Starting at the first point's key: every version of it sorts after the start.
+        (
+            fragments(&[(b"m", b"n", 20)]),
+            key("m", MAX_SEQNO, ValueKind::Delete),
+            points.1.clone(),
+            20,
+            60,
+        ),
+        // Ending just past the last point's key: (p, 0, delete) sorts after (p, 60).
+        (
+            fragments(&[(b"o", b"p\0", 20)]),
+            points.0.clone(),
+            key("p", 0, ValueKind::Delete),
+            20,
+            60,
+        ),
+        // Ending at the last point's key, exclusive: keys below `p` come arbitrarily
+        // close to it, so `p` itself stands in as the inclusive bound.
+        (
+            fragments(&[(b"o", b"p", 20)]),
+            points.0.clone(),
+            key("p", 0, ValueKind::Delete),
+            20,
+            60,
+        ),
+    ];
+    for (tombstones, smallest, largest, min_seqno, max_seqno) in cases {
+        for block_size in [64, 4096] {
+            let options = TableOptions::default().block_size(block_size);
+            let (bytes, meta) = build_with(&model, &tombstones, options);
+            assert_eq!(
+                (
+                    &meta.smallest,
+                    &meta.largest,
+                    meta.min_seqno,
+                    meta.max_seqno
+                ),
+                (&smallest, &largest, min_seqno, max_seqno),
+                "{tombstones:?}"
+            );
+            let table = Table::open(bytes).unwrap();
+            assert_eq!(table.meta(), &meta);
+            assert_eq!(table.range_tombstones(), &tombstones);
+        }
+    }
+}
+
+#[test]
+fn builder_refuses_bad_range_tombstones_and_keeps_the_last_set() {
+    let file = common::MemFile::default();
+    let mut builder = TableBuilder::new(Box::new(file.clone()), TableOptions::default());
+    let unbounded = Fragments::new([RangeTombstone::new("a", None, 3)]);
+    assert!(matches!(
+        builder.set_range_tombstones(unbounded),
+        Err(Error::InvalidArgument { .. })
+    ));
+    let too_new = Fragments::from_fragments(vec![Fragment {
+        start: Bytes::from_static(b"a"),
+        end: Some(Bytes::from_static(b"b")),
+        seqnos: vec![MAX_SEQNO + 1],
+    }])
+    .unwrap();
+    assert!(matches!(
+        builder.set_range_tombstones(too_new),
+        Err(Error::InvalidArgument { .. })
+    ));
+    // A later set replaces an earlier one; a refused set leaves it in place.
+    builder
+        .set_range_tombstones(fragments(&[(b"a", b"b", 1)]))
+        .unwrap();
+    let kept = fragments(&[(b"c", b"d", 2)]);
+    builder.set_range_tombstones(kept.clone()).unwrap();
+    assert!(
+        builder
+            .set_range_tombstones(Fragments::new([RangeTombstone::new("e", None, 3)]))
+            .is_err()
+    );
+    let meta = builder.finish().unwrap();
+    assert_eq!((meta.entries, meta.range_tombstones), (0, 1));
+    let table = Table::open(Bytes::from(file.0.lock().unwrap().clone())).unwrap();
+    assert_eq!(table.range_tombstones(), &kept);
+
+    // An empty set clears them, and a table with neither points nor tombstones is refused.
+    let mut builder = TableBuilder::new(
+        Box::new(common::MemFile::default()),
+        TableOptions::default(),
+    );
+    builder.set_range_tombstones(kept).unwrap();
+    builder.set_range_tombstones(Fragments::default()).unwrap();
+    assert!(matches!(
+        builder.finish(),
+        Err(Error::InvalidArgument { .. })
+    ));
 }

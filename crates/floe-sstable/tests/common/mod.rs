@@ -1,6 +1,11 @@
 //! Helpers shared by the integration tests: an in-memory file, a table built from a
 //! model, and the reference answers a `BTreeMap` model gives.
 
+#![allow(
+    dead_code,
+    reason = "each test binary includes this module and uses a different part of it"
+)]
+
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::ops::Bound;
@@ -8,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use floe_core::fs::WritableFile;
-use floe_core::{InternalKey, SeqNo, ValueKind};
+use floe_core::range_del::{Fragments, RangeTombstone, inclusive_end};
+use floe_core::{InternalKey, MAX_SEQNO, SeqNo, ValueKind};
 use floe_sstable::{Table, TableBuilder, TableMeta, TableOptions};
 
 /// The model of a table: every entry, in internal-key order.
@@ -41,10 +47,27 @@ impl WritableFile for MemFile {
 
 /// Builds a table holding `model` and returns its bytes and meta.
 pub(crate) fn build(model: &Model, options: TableOptions) -> (Bytes, TableMeta) {
+    build_with(model, &Fragments::default(), options)
+}
+
+/// Builds a table holding `model` and the range tombstones `fragments` (set halfway
+/// through the entries, to show that any time before `finish` will do) and returns its
+/// bytes and meta.
+pub(crate) fn build_with(
+    model: &Model,
+    fragments: &Fragments,
+    options: TableOptions,
+) -> (Bytes, TableMeta) {
     let file = MemFile::default();
     let mut builder = TableBuilder::new(Box::new(file.clone()), options);
-    for (key, value) in model {
+    for (i, (key, value)) in model.iter().enumerate() {
+        if i == model.len() / 2 {
+            builder.set_range_tombstones(fragments.clone()).unwrap();
+        }
         builder.add(key, value).unwrap();
+    }
+    if model.is_empty() {
+        builder.set_range_tombstones(fragments.clone()).unwrap();
     }
     let meta = builder.finish().unwrap();
     let bytes = Bytes::from(file.0.lock().unwrap().clone());
@@ -115,4 +138,54 @@ pub(crate) fn scan_back(
         .collect::<floe_sstable::Result<_>>()?;
     entries.reverse();
     Ok(entries)
+}
+
+/// Fragments of tombstones given as `(start, end, seqno)`.
+pub(crate) fn fragments(tombstones: &[(&[u8], &[u8], SeqNo)]) -> Fragments {
+    Fragments::new(tombstones.iter().map(|&(start, end, seqno)| {
+        RangeTombstone::new(
+            Bytes::copy_from_slice(start),
+            Some(Bytes::copy_from_slice(end)),
+            seqno,
+        )
+    }))
+}
+
+/// The meta a table of `model` and `fragments` must report, but for its file size.
+pub(crate) fn expected_meta(model: &Model, fragments: &Fragments, file_size: u64) -> TableMeta {
+    let tombstone_range =
+        fragments
+            .smallest()
+            .zip(fragments.end().flatten())
+            .map(|(start, end)| {
+                (
+                    InternalKey::new(start.clone(), MAX_SEQNO, ValueKind::Delete),
+                    InternalKey::new(inclusive_end(end), 0, ValueKind::Delete),
+                )
+            });
+    let point_range = model
+        .keys()
+        .next()
+        .cloned()
+        .zip(model.keys().next_back().cloned());
+    let (smallest, largest) = match (point_range, tombstone_range) {
+        (Some((a, b)), Some((c, d))) => (a.min(c), b.max(d)),
+        (Some(range), None) | (None, Some(range)) => range,
+        (None, None) => panic!("an empty table"),
+    };
+    let seqnos = model.keys().map(|k| k.seqno).chain(
+        fragments
+            .fragments()
+            .iter()
+            .flat_map(|f| f.seqnos.iter().copied()),
+    );
+    TableMeta {
+        file_size,
+        entries: model.len() as u64,
+        smallest,
+        largest,
+        min_seqno: seqnos.clone().min().unwrap(),
+        max_seqno: seqnos.max().unwrap(),
+        range_tombstones: fragments.tombstones().count() as u64,
+    }
 }
