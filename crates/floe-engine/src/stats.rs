@@ -61,6 +61,9 @@ pub struct Stats {
     pub compactions: u64,
     /// Compactions that moved tables one level down without rewriting them.
     pub trivial_moves: u64,
+    /// Tables a compaction dropped without reading them, every version in them hidden by
+    /// a newer range tombstone.
+    pub tables_dropped_by_range_tombstones: u64,
     /// Write groups that were delayed because level 0 reached its slowdown trigger.
     pub slowdowns: u64,
     /// Write groups that waited because level 0 reached its stop trigger.
@@ -131,6 +134,7 @@ pub(crate) struct Counters {
     pub(crate) flushes: AtomicU64,
     pub(crate) compactions: AtomicU64,
     pub(crate) trivial_moves: AtomicU64,
+    pub(crate) tables_dropped_by_range_tombstones: AtomicU64,
     pub(crate) slowdowns: AtomicU64,
     pub(crate) stops: AtomicU64,
     pub(crate) memtable_stops: AtomicU64,
@@ -210,6 +214,7 @@ impl Counters {
                 .sum(),
             compactions: get(&self.compactions),
             trivial_moves: get(&self.trivial_moves),
+            tables_dropped_by_range_tombstones: get(&self.tables_dropped_by_range_tombstones),
             slowdowns: get(&self.slowdowns),
             stops: get(&self.stops),
             memtable_stops: get(&self.memtable_stops),

@@ -274,21 +274,22 @@ impl Shared {
         // A table whose every version a newer range tombstone of the same stripe hides is
         // dropped without being read (it leaves the version with the other inputs).
         let stripe = |seqno: SeqNo| snapshots.partition_point(|&s| s < seqno);
-        let sources = job
-            .inputs
-            .iter()
-            .filter(|(_, t)| {
-                let (file, oldest) = (&t.file, stripe(t.file.min_seqno));
-                ranges.is_empty()
-                    || !ranges.covers_span(
-                        &file.smallest.user_key,
-                        &file.largest.user_key,
-                        |seqno| stripe(seqno) == oldest,
-                        file.max_seqno,
-                    )
-            })
-            .map(|(_, t)| t.source(Bound::Unbounded, Bound::Unbounded))
-            .collect();
+        let mut sources = Vec::with_capacity(job.inputs.len());
+        for (_, table) in &job.inputs {
+            let (file, oldest) = (&table.file, stripe(table.file.min_seqno));
+            let hidden = !ranges.is_empty()
+                && ranges.covers_span(
+                    &file.smallest.user_key,
+                    &file.largest.user_key,
+                    |seqno| stripe(seqno) == oldest,
+                    file.max_seqno,
+                );
+            if hidden {
+                Counters::add(&self.counters.tables_dropped_by_range_tombstones, 1);
+            } else {
+                sources.push(table.source(Bound::Unbounded, Bound::Unbounded));
+            }
+        }
         let mut kept_ranges = ranges.clone();
         kept_ranges.retain_needed(&snapshots, job.bottommost);
         let filter = options.compaction_filter.as_ref().map(|f| Arc::clone(&f.0));
