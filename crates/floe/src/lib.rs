@@ -34,6 +34,11 @@
 //!     batch.delete("banana");
 //!     db.write(batch)?;
 //!
+//!     // A range delete is one write, however many keys it covers.
+//!     db.put("elderberry", "black")?;
+//!     db.delete_range("e"..)?;
+//!     assert_eq!(db.get("elderberry")?, None);
+//!
 //!     // A snapshot is a consistent view that later writes do not change.
 //!     let snapshot: Snapshot = db.snapshot();
 //!     db.put("date", "brown")?;
