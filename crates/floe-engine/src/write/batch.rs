@@ -431,6 +431,7 @@ pub(crate) type Op<'a> = (KeyspaceId, ValueKind, &'a [u8], &'a [u8]);
 impl<'a> Iterator for Ops<'a> {
     type Item = Option<Op<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.decoder.is_empty() {
             return None;

@@ -179,7 +179,7 @@ impl Shared {
 
     /// Inserts an assigned batch into its memtables and publishes it.
     fn apply(&self, assigned: &Assigned) {
-        self.insert(&assigned.target, [&assigned.payload[..]]);
+        self.insert(&assigned.target, [(assigned.first, &assigned.payload[..])]);
         // Publish even after a failure in the insert: later batches must not wait forever.
         self.publisher.complete(assigned.first, assigned.last);
     }
@@ -190,28 +190,33 @@ impl Shared {
         let Some(first) = group.batches().next().map(WriteBatch::first_seqno) else {
             return;
         };
-        self.insert(target, group.batches().map(WriteBatch::payload));
+        self.insert(
+            target,
+            group
+                .batches()
+                .map(|batch| (batch.first_seqno(), batch.payload())),
+        );
         self.publisher.complete(first, last);
     }
 
-    /// Inserts stamped batch payloads into the active memtables of `target.state`, each
-    /// operation into its keyspace's, and notes the segment in each memtable it enters
-    /// (before the batch is published; see [`ActiveMem::note_segment`]). The memtables copy
-    /// keys and values into their arenas, so the payloads are only borrowed. An operation
-    /// of a keyspace the state does not hold (dropped meanwhile) is skipped.
-    fn insert<'p>(&self, target: &Target, payloads: impl IntoIterator<Item = &'p [u8]>) {
+    /// Inserts stamped batch payloads, each with its first sequence number, into the active
+    /// memtables of `target.state`, each operation into its keyspace's, and notes the
+    /// segment in each memtable it enters (before the batch is published; see
+    /// [`ActiveMem::note_segment`]). The memtables copy keys and values into their arenas,
+    /// so the payloads are only borrowed. An operation of a keyspace the state does not
+    /// hold (dropped meanwhile) is skipped.
+    ///
+    /// The payloads are the ones this process encoded and `WriteBatch::validate` walked
+    /// before they were queued, stamped by the leader since: they are not checked again.
+    fn insert<'p>(&self, target: &Target, payloads: impl IntoIterator<Item = (SeqNo, &'p [u8])>) {
         let state = &target.state;
         // The memtable of the keyspace the last operation went to, entered.
         let mut entered: Option<(KeyspaceId, Option<WriteGuard<'_>>)> = None;
-        for payload in payloads {
-            let first = match check_batch(payload) {
-                Ok((first, _)) => first,
-                // Cannot happen: the payload is the one this process encoded.
-                Err(err) => {
-                    let _ = self.poison(err);
-                    return;
-                }
-            };
+        for (first, payload) in payloads {
+            debug_assert!(
+                check_batch(payload).is_ok_and(|(stamped, _)| stamped == first),
+                "a batch payload as stamped"
+            );
             for (seqno, (keyspace, kind, key, value)) in (first..).zip(batch_op_slices(payload)) {
                 if entered.as_ref().is_none_or(|(id, _)| *id != keyspace) {
                     let guard = match state.tree(keyspace) {
