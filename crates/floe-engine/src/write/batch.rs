@@ -319,6 +319,7 @@ impl WriteBatch {
     }
 
     /// The payload as shared bytes, so that decoded keys and values can borrow from it.
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn into_payload(mut self) -> Bytes {
         self.write_header();
         let mut payload = Bytes::from(self.rep);

@@ -179,7 +179,10 @@ impl Shared {
 
     /// Inserts an assigned batch into its memtables and publishes it.
     fn apply(&self, assigned: &Assigned) {
-        self.insert(&assigned.target, [(assigned.first, &assigned.payload[..])]);
+        self.insert(
+            &assigned.target,
+            [(assigned.first, assigned.batch.payload())],
+        );
         // Publish even after a failure in the insert: later batches must not wait forever.
         self.publisher.complete(assigned.first, assigned.last);
     }
