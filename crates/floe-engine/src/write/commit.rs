@@ -19,6 +19,7 @@
 //! synced group) inserts and publishes, and the queue posts the outcomes.
 
 use std::sync::MutexGuard;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use floe_core::{MAX_SEQNO, SeqNo};
@@ -35,6 +36,15 @@ use crate::version::ActiveMem;
 use crate::write::batch::{WriteBatch, batch_op_slices, check_batch};
 use crate::write::log::LogState;
 use crate::write::queue::{Assigned, Group, Posted, Queue, Target, Turn};
+
+/// Adds `amount` to one of the counters that only a commit leader changes, holding the log
+/// mutex (`user_bytes`, `writes`, `write_groups`): no two adds can race, so a relaxed load
+/// and store do, without the locked read-modify-write of [`Counters::add`]. Readers of the
+/// statistics load every counter relaxed either way.
+fn add_as_log_holder(counter: &AtomicU64, amount: u64) {
+    let count = counter.load(Ordering::Relaxed);
+    counter.store(count.wrapping_add(amount), Ordering::Relaxed);
+}
 
 impl Shared {
     /// Commits `batch`: logged, inserted, visible, and (with `sync`) durable on return.
@@ -158,9 +168,9 @@ impl Shared {
         let (user_bytes, ops) = group.batches().fold((0usize, 0usize), |(bytes, ops), b| {
             (bytes + b.approximate_size(), ops + b.len())
         });
-        Counters::add(&self.counters.user_bytes, user_bytes as u64);
-        Counters::add(&self.counters.writes, group.len() as u64);
-        Counters::add(&self.counters.write_groups, 1);
+        add_as_log_holder(&self.counters.user_bytes, user_bytes as u64);
+        add_as_log_holder(&self.counters.writes, group.len() as u64);
+        add_as_log_holder(&self.counters.write_groups, 1);
         self.memtable_usage
             .add(user_bytes.saturating_add(ops.saturating_mul(floe_memtable::ENTRY_OVERHEAD)));
         Ok((target, next - 1))
