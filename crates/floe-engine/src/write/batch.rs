@@ -393,6 +393,7 @@ impl WriteBatch {
     }
 
     /// The payload as shared bytes, so that decoded keys and values can borrow from it.
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn into_payload(mut self) -> Bytes {
         self.write_header();
         let mut payload = Bytes::from(self.rep);
@@ -587,6 +588,7 @@ pub(crate) type Op<'a> = (KeyspaceId, OpKind, &'a [u8], &'a [u8]);
 impl<'a> Iterator for Ops<'a> {
     type Item = Option<Op<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.decoder.is_empty() {
             return None;

@@ -19,6 +19,7 @@
 //! synced group) inserts and publishes, and the queue posts the outcomes.
 
 use std::sync::MutexGuard;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use floe_core::{MAX_SEQNO, SeqNo};
@@ -35,6 +36,15 @@ use crate::version::ActiveMem;
 use crate::write::batch::{OpKind, WriteBatch, batch_op_slices, check_batch};
 use crate::write::log::LogState;
 use crate::write::queue::{Assigned, Group, Posted, Queue, Target, Turn};
+
+/// Adds `amount` to one of the counters that only a commit leader changes, holding the log
+/// mutex (`user_bytes`, `writes`, `write_groups`): no two adds can race, so a relaxed load
+/// and store do, without the locked read-modify-write of [`Counters::add`]. Readers of the
+/// statistics load every counter relaxed either way.
+fn add_as_log_holder(counter: &AtomicU64, amount: u64) {
+    let count = counter.load(Ordering::Relaxed);
+    counter.store(count.wrapping_add(amount), Ordering::Relaxed);
+}
 
 impl Shared {
     /// Commits `batch`: logged, inserted, visible, and (with `sync`) durable on return.
@@ -158,9 +168,9 @@ impl Shared {
         let (user_bytes, ops) = group.batches().fold((0usize, 0usize), |(bytes, ops), b| {
             (bytes + b.approximate_size(), ops + b.len())
         });
-        Counters::add(&self.counters.user_bytes, user_bytes as u64);
-        Counters::add(&self.counters.writes, group.len() as u64);
-        Counters::add(&self.counters.write_groups, 1);
+        add_as_log_holder(&self.counters.user_bytes, user_bytes as u64);
+        add_as_log_holder(&self.counters.writes, group.len() as u64);
+        add_as_log_holder(&self.counters.write_groups, 1);
         self.memtable_usage
             .add(user_bytes.saturating_add(ops.saturating_mul(floe_memtable::ENTRY_OVERHEAD)));
         Ok((target, next - 1))
@@ -179,7 +189,10 @@ impl Shared {
 
     /// Inserts an assigned batch into its memtables and publishes it.
     fn apply(&self, assigned: &Assigned) {
-        self.insert(&assigned.target, [&assigned.payload[..]]);
+        self.insert(
+            &assigned.target,
+            [(assigned.first, assigned.batch.payload())],
+        );
         // Publish even after a failure in the insert: later batches must not wait forever.
         self.publisher.complete(assigned.first, assigned.last);
     }
@@ -190,28 +203,33 @@ impl Shared {
         let Some(first) = group.batches().next().map(WriteBatch::first_seqno) else {
             return;
         };
-        self.insert(target, group.batches().map(WriteBatch::payload));
+        self.insert(
+            target,
+            group
+                .batches()
+                .map(|batch| (batch.first_seqno(), batch.payload())),
+        );
         self.publisher.complete(first, last);
     }
 
-    /// Inserts stamped batch payloads into the active memtables of `target.state`, each
-    /// operation into its keyspace's, and notes the segment in each memtable it enters
-    /// (before the batch is published; see [`ActiveMem::note_segment`]). The memtables copy
-    /// keys and values into their arenas, so the payloads are only borrowed. An operation
-    /// of a keyspace the state does not hold (dropped meanwhile) is skipped.
-    fn insert<'p>(&self, target: &Target, payloads: impl IntoIterator<Item = &'p [u8]>) {
+    /// Inserts stamped batch payloads, each with its first sequence number, into the active
+    /// memtables of `target.state`, each operation into its keyspace's, and notes the
+    /// segment in each memtable it enters (before the batch is published; see
+    /// [`ActiveMem::note_segment`]). The memtables copy keys and values into their arenas,
+    /// so the payloads are only borrowed. An operation of a keyspace the state does not
+    /// hold (dropped meanwhile) is skipped.
+    ///
+    /// The payloads are the ones this process encoded and `WriteBatch::validate` walked
+    /// before they were queued, stamped by the leader since: they are not checked again.
+    fn insert<'p>(&self, target: &Target, payloads: impl IntoIterator<Item = (SeqNo, &'p [u8])>) {
         let state = &target.state;
         // The memtable of the keyspace the last operation went to, entered.
         let mut entered: Option<(KeyspaceId, Option<WriteGuard<'_>>)> = None;
-        for payload in payloads {
-            let first = match check_batch(payload) {
-                Ok((first, _)) => first,
-                // Cannot happen: the payload is the one this process encoded.
-                Err(err) => {
-                    let _ = self.poison(err);
-                    return;
-                }
-            };
+        for (first, payload) in payloads {
+            debug_assert!(
+                check_batch(payload).is_ok_and(|(stamped, _)| stamped == first),
+                "a batch payload as stamped"
+            );
             for (seqno, (keyspace, kind, key, value)) in (first..).zip(batch_op_slices(payload)) {
                 if entered.as_ref().is_none_or(|(id, _)| *id != keyspace) {
                     let guard = match state.tree(keyspace) {

@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use floe_core::{MAX_SEQNO, SeqNo};
 
 use crate::error::Result;
@@ -69,7 +68,8 @@ struct Pending {
 pub(crate) struct Assigned {
     pub(super) first: SeqNo,
     pub(super) last: SeqNo,
-    pub(super) payload: Bytes,
+    /// The batch, stamped: its payload is what the writer inserts.
+    pub(super) batch: WriteBatch,
     /// Where it was logged and goes: the state whose active memtables take it.
     pub(super) target: Target,
     /// Whether the leader already inserted and published the batch (a synced group).
@@ -307,14 +307,16 @@ impl CommitQueue {
     ) -> Posted<'_> {
         let mut queue = self.lock();
         let mut mine = None;
-        for pending in group.pending.drain(..) {
+        // The outcomes go into a map, so their order does not matter: popping from the back
+        // leaves the group's vector empty, with its capacity, for the next group.
+        while let Some(pending) = group.pending.pop() {
             let outcome = match logged {
                 Ok((target, _)) => {
                     let first = pending.batch.first_seqno();
                     Ok(Assigned {
                         first,
                         last: first + pending.batch.len() as u64 - 1,
-                        payload: pending.batch.into_payload(),
+                        batch: pending.batch,
                         target: target.clone(),
                         published,
                     })
