@@ -19,6 +19,7 @@ use crate::recovery;
 use crate::shared::Shared;
 use crate::stats::Stats;
 use crate::sync::lock;
+use crate::txn::Transaction;
 use crate::write::batch::WriteBatch;
 use crate::write::{WriteOptions, log_sync};
 
@@ -297,6 +298,13 @@ impl Db {
     /// A consistent read view of the database as it is now.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::new(&self.inner.shared)
+    }
+
+    /// Begins a serializable optimistic transaction: its reads see this point in time
+    /// plus its own writes, and its commit applies every write atomically or fails with
+    /// [`Error::Conflict`] (see [`Transaction`]).
+    pub fn transaction(&self) -> Transaction {
+        Transaction::begin(&self.inner.shared)
     }
 
     /// Writes every write acknowledged before the call into a table; returns when done.

@@ -41,6 +41,13 @@ pub enum Error {
         /// The keyspace's name.
         name: String,
     },
+    /// A transaction's commit found that a write after the transaction began touched a
+    /// key it read or wrote, or a key inside a range it scanned; nothing of the
+    /// transaction was applied. Run the transaction again.
+    Conflict {
+        /// What was written, and where.
+        message: String,
+    },
     /// A write (or a flush, compaction or keyspace change) on a database opened with
     /// [`crate::Db::open_read_only`].
     ReadOnly {
@@ -96,6 +103,10 @@ impl fmt::Display for Error {
             }
             Error::Closed => write!(f, "the database is closed"),
             Error::KeyspaceDropped { name } => write!(f, "keyspace {name:?} was dropped"),
+            Error::Conflict { message } => write!(
+                f,
+                "transaction conflict: {message}; nothing of it was applied, run it again"
+            ),
             Error::ReadOnly { operation } => write!(
                 f,
                 "{operation} refused: the database is open read-only (Db::open_read_only)"

@@ -26,6 +26,7 @@ use crate::options::Options;
 use crate::range_del::bounded;
 use crate::shared::Shared;
 use crate::sync::lock;
+use crate::txn::Flushed;
 use crate::version::manifest::VersionEdit;
 use crate::version::{FrozenMem, State, TableHandle, TableWriter};
 
@@ -104,6 +105,15 @@ impl Shared {
         // finds them gone.
         if log_seqno.is_some() {
             self.remove_segments_below(floor);
+        }
+        // Validation of a live transaction may need the writes leaving the state: the
+        // history keeps them, before the state without them is installed.
+        if last_seqno > 0 {
+            self.history.keep(Flushed {
+                keyspace: frozen.keyspace,
+                mem: Arc::clone(&frozen.mem),
+                newest: last_seqno,
+            });
         }
         self.state
             .install(|current| current.with_flushed(frozen, added));

@@ -68,6 +68,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 pub mod ttl;
+mod txn;
 mod version;
 mod wal;
 mod write;
@@ -80,6 +81,7 @@ pub use options::{MAX_KEY_SIZE, MAX_VALUE_SIZE, Options};
 pub use read::{Iter, Snapshot};
 pub use readable::Readable;
 pub use stats::{LevelStats, Stats};
+pub use txn::Transaction;
 pub use write::{WriteBatch, WriteOptions};
 
 /// The engine's own concurrency protocols, for the loom models in `tests/loom_*.rs`: built

@@ -78,6 +78,8 @@ pub struct Options {
     pub(crate) wal_sync_interval: Duration,
     pub(crate) db_write_buffer_size: Option<usize>,
     pub(crate) max_total_wal_size: Option<u64>,
+    pub(crate) max_transaction_bytes: usize,
+    pub(crate) transaction_history_bytes: usize,
     pub(crate) compaction_filter: Option<FilterRef>,
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) file_system: Option<Arc<dyn FileSystem>>,
@@ -105,6 +107,8 @@ impl Default for Options {
             wal_sync_interval: Duration::from_secs(1),
             db_write_buffer_size: None,
             max_total_wal_size: None,
+            max_transaction_bytes: 64 << 20,
+            transaction_history_bytes: 256 << 20,
             compaction_filter: None,
             #[cfg(any(test, feature = "fault-injection"))]
             file_system: None,
@@ -319,6 +323,28 @@ impl Options {
     #[must_use]
     pub fn max_total_wal_size(mut self, bytes: u64) -> Options {
         self.max_total_wal_size = Some(bytes);
+        self
+    }
+
+    /// The most bytes of keys and values one transaction may write (default 64 MiB): a
+    /// transaction that writes more fails its `commit` with
+    /// [`crate::Error::InvalidArgument`] and applies nothing, since it must fit one log
+    /// record and the memory that buffers it.
+    #[must_use]
+    pub fn max_transaction_bytes(mut self, bytes: usize) -> Options {
+        self.max_transaction_bytes = bytes;
+        self
+    }
+
+    /// The most bytes of flushed memtables kept for validating transactions (default
+    /// 256 MiB). A flush keeps its memtable while a live transaction began before the
+    /// memtable's newest write, so that commit validation finds the writes since without
+    /// reading tables; past this bound the oldest kept ones go, and a transaction that
+    /// began before them fails its commit with [`crate::Error::Conflict`] (never commits
+    /// unvalidated). Only long transactions over busy databases reach it.
+    #[must_use]
+    pub fn transaction_history_bytes(mut self, bytes: usize) -> Options {
+        self.transaction_history_bytes = bytes;
         self
     }
 

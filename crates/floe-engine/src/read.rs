@@ -27,6 +27,7 @@ use crate::iter::{MergingIter, VisibleIter, prefix_upper_bound};
 use crate::keyspace::{Keyspace, KeyspaceRef};
 use crate::readable::{Readable, key_slices, multi_get};
 use crate::shared::Shared;
+use crate::txn::{Overlay, PendingWrite};
 use crate::version::{State, Tree};
 
 /// An iterator over key-value pairs in ascending key order (descending from the back),
@@ -35,7 +36,7 @@ use crate::version::{State, Tree};
 ///
 /// It keeps the files it reads alive until it is dropped. After an `Err` item it ends.
 pub struct Iter {
-    inner: Option<VisibleIter>,
+    inner: Option<Scan>,
     /// Keeps the memtables and tables of the view alive (and their files on disk).
     _state: Option<Arc<State>>,
     /// The one item of an iterator that cannot read (its keyspace was dropped).
@@ -48,7 +49,28 @@ impl fmt::Debug for Iter {
     }
 }
 
+/// What an [`Iter`] reads: the snapshot's view, or a transaction's (its pending writes
+/// merged over the snapshot's view).
+enum Scan {
+    Plain(VisibleIter),
+    Pending(Overlay<VisibleIter>),
+}
+
 impl Iter {
+    /// This iterator with a transaction's pending writes within its bounds (ascending, one
+    /// per key) merged in.
+    pub(crate) fn with_pending(mut self, pending: Vec<PendingWrite>) -> Iter {
+        if pending.is_empty() {
+            return self;
+        }
+        self.inner = match self.inner.take() {
+            Some(Scan::Plain(view)) => Some(Scan::Pending(Overlay::new(view, pending))),
+            // An empty range holds no pending write either; a failed one stays failed.
+            other => other,
+        };
+        self
+    }
+
     fn empty() -> Iter {
         Iter {
             inner: None,
@@ -73,7 +95,10 @@ impl Iterator for Iter {
         if let Some(error) = self.error.take() {
             return Some(Err(error));
         }
-        self.inner.as_mut()?.next()
+        match self.inner.as_mut()? {
+            Scan::Plain(view) => view.next(),
+            Scan::Pending(view) => view.next(),
+        }
     }
 }
 
@@ -82,7 +107,10 @@ impl DoubleEndedIterator for Iter {
         if let Some(error) = self.error.take() {
             return Some(Err(error));
         }
-        self.inner.as_mut()?.next_back()
+        match self.inner.as_mut()? {
+            Scan::Plain(view) => view.next_back(),
+            Scan::Pending(view) => view.next_back(),
+        }
     }
 }
 
@@ -134,7 +162,9 @@ pub(crate) fn scan(
     let sources = tree.sources(&lower, &upper);
     let ranges = tree.scan_ranges(&lower, &upper, snapshot);
     Iter {
-        inner: Some(VisibleIter::new(MergingIter::new(sources), snapshot).with_ranges(ranges)),
+        inner: Some(Scan::Plain(
+            VisibleIter::new(MergingIter::new(sources), snapshot).with_ranges(ranges),
+        )),
         _state: Some(state),
         error: None,
     }

@@ -6,8 +6,8 @@
 //! the commit queue, the log ([`LogState`], under the log mutex), the older log segments
 //! still needed ([`Segments`]), the log's sync gate, the manifest ([`ManifestState`],
 //! under the manifest mutex), the file-number counter, the background signals, the
-//! snapshot registry, the keyspace registry, the memory count of the memtables and the
-//! compaction pointers. None of those
+//! snapshot registry, the keyspace registry, the memory count of the memtables, the
+//! transaction history and the compaction pointers. None of those
 //! modules imports this one. What takes several parts at once is an `impl Shared` in the module
 //! of that work: the write path (`write/`), the flush (`flush.rs`), compaction
 //! (`compaction/compact.rs`), reads (`read.rs`); open (`recovery.rs`) builds the core with
@@ -16,7 +16,8 @@
 //!
 //! Lock order (a thread holding one may take only those after it): `compaction` -> `log`
 //! -> `manifest` -> `segments` -> the log's sync gate -> the background mutex; the state's
-//! install mutex, the commit queue, the snapshot registry, the keyspace registry, the log
+//! install mutex, the commit queue, the transaction history (which takes the snapshot
+//! registry inside it), the snapshot registry, the keyspace registry, the log
 //! syncer's signal and the publisher's lock are leaves. The background log syncer takes the sync gate without
 //! `log` for its `fdatasync` calls, and never takes `log` while it holds the gate (see
 //! `write/log_sync.rs`).
@@ -39,6 +40,7 @@ use crate::options::Options;
 use crate::snapshots::Snapshots;
 use crate::stats::Counters;
 use crate::sync::lock;
+use crate::txn::History;
 use crate::version::manifest::{ManifestFields, ManifestState, ManifestWriter, VersionEdit};
 use crate::version::{CurrentState, State, Tree};
 use crate::wal::LogWriter;
@@ -112,6 +114,8 @@ pub(crate) struct Shared {
     pub(crate) keyspaces: Keyspaces,
     /// The bytes of all active memtables (see [`MemoryBudget`]).
     pub(crate) memtable_usage: MemoryBudget,
+    /// The live transactions and the flushed memtables their validation may need.
+    pub(crate) history: History,
     /// The closed log segments still needed (see [`Segments`]).
     pub(crate) segments: Mutex<Segments>,
     /// The first failure on a write path; once set, every write fails.
@@ -173,6 +177,7 @@ impl Shared {
             uid,
             keyspaces,
             memtable_usage: MemoryBudget::default(),
+            history: History::new(options.transaction_history_bytes),
             segments: Mutex::new(Segments::new(log_number, last_seqno + 1)),
             poisoned: OnceLock::new(),
             closed: AtomicBool::new(false),

@@ -145,7 +145,7 @@ pub use bytes::Bytes;
 #[doc(inline)]
 pub use floe_engine::{
     CompactionFilter, Db, Decision, Error, Iter, Keyspace, KeyspaceOptions, LevelStats, Options,
-    Readable, Result, Snapshot, Stats, WriteBatch, WriteOptions,
+    Readable, Result, Snapshot, Stats, Transaction, WriteBatch, WriteOptions,
 };
 #[doc(inline)]
 pub use floe_engine::{backup, ttl};

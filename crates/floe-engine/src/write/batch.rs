@@ -49,6 +49,7 @@ use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::keyspace::{DEFAULT_ID, Keyspace, KeyspaceId, KeyspaceRef};
+use crate::txn::Validation;
 
 /// Bytes reserved in front of the operations for the header: the longest varint of a
 /// `u64` sequence number (10 bytes) and of a `u32` count (5 bytes).
@@ -90,6 +91,8 @@ pub struct WriteBatch {
     /// The keyspaces that `put_in` and `delete_in` named, each once, so that the write
     /// can refuse a dropped keyspace or one of another database.
     keyspaces: SmallVec<[Arc<KeyspaceRef>; 2]>,
+    /// A transaction's commit: what the commit leader validates before it logs the batch.
+    validation: Option<Arc<Validation>>,
 }
 
 impl Default for WriteBatch {
@@ -163,6 +166,7 @@ impl WriteBatch {
             count: 0,
             data_size: 0,
             keyspaces: SmallVec::new(),
+            validation: None,
         };
         batch.write_header();
         batch
@@ -295,6 +299,21 @@ impl WriteBatch {
     /// The keyspaces that `put_in` and `delete_in` named.
     pub(crate) fn keyspaces(&self) -> &[Arc<KeyspaceRef>] {
         &self.keyspaces
+    }
+
+    /// Makes this batch a transaction's commit, which the commit leader validates first.
+    pub(crate) fn set_validation(&mut self, validation: Arc<Validation>) {
+        self.validation = Some(validation);
+    }
+
+    /// The validation of a transaction's commit, if this batch is one.
+    pub(crate) fn validation(&self) -> Option<&Arc<Validation>> {
+        self.validation.as_ref()
+    }
+
+    /// The operations of the batch, in order (stamped or not).
+    pub(crate) fn ops(&self) -> impl Iterator<Item = Op<'_>> {
+        Ops::new(&self.rep[HEADER_ROOM..]).map_while(|op| op)
     }
 
     /// The number of operations in the batch.

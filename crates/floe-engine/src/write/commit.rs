@@ -32,6 +32,7 @@ use crate::keyspace::{DEFAULT_ID, KeyspaceId};
 use crate::shared::Shared;
 use crate::stats::Counters;
 use crate::sync::lock;
+use crate::txn::validate;
 use crate::version::ActiveMem;
 use crate::write::batch::{OpKind, WriteBatch, batch_op_slices, check_batch};
 use crate::write::log::LogState;
@@ -135,6 +136,31 @@ impl Shared {
             segment: log.number,
         };
         let first = log.next_seqno;
+        if group.has_validation() {
+            // A transaction's footprint is checked against the memtables, so every batch
+            // with a smaller sequence number must be in them first: inserting takes
+            // microseconds, and only groups with a transaction wait. The memtables of
+            // `target` (or, once flushed, the history) hold all of them, and no batch can
+            // be assigned meanwhile: this thread holds the log mutex.
+            self.publisher.wait_for(first - 1);
+            group.validate(|batch, ahead| {
+                let Some(validation) = batch.validation() else {
+                    return Ok(());
+                };
+                validate(
+                    &target.state,
+                    &self.history,
+                    validation.snapshot,
+                    &validation.footprint,
+                    ahead.iter().map(|p| &p.batch),
+                )
+                .map_err(|message| Error::Conflict { message })
+            });
+            if group.is_empty() {
+                // Every batch was a refused transaction: nothing to log.
+                return Ok((target, first - 1));
+            }
+        }
         let Some(next) = group.stamp(first) else {
             // Nothing is logged: the writes of this group fail, smaller ones may still fit.
             return Err(Error::invalid(format!(

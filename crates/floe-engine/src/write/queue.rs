@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use floe_core::{MAX_SEQNO, SeqNo};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sync::{lock, spin_until, wait};
 use crate::version::State;
 use crate::write::batch::WriteBatch;
@@ -57,9 +57,9 @@ fn group_len(pending: &[Pending]) -> usize {
 
 /// A queued batch.
 #[derive(Debug)]
-struct Pending {
+pub(super) struct Pending {
     ticket: u64,
-    batch: WriteBatch,
+    pub(super) batch: WriteBatch,
     sync: bool,
 }
 
@@ -92,6 +92,9 @@ pub(crate) struct Group {
     /// batch asked for one). Its writers then block at once instead of spinning, and the
     /// leader inserts and publishes the group for them (see `commit.rs`).
     syncs: bool,
+    /// Transactions' commits that failed validation, taken out of the group before it
+    /// was stamped, with the error each writer gets.
+    rejected: Vec<(u64, Error)>,
 }
 
 impl Group {
@@ -114,6 +117,37 @@ impl Group {
             at += pending.batch.len() as u64;
         }
         Some(next)
+    }
+
+    /// Whether a batch of the group is a transaction's commit, to validate.
+    pub(super) fn has_validation(&self) -> bool {
+        self.pending.iter().any(|p| p.batch.validation().is_some())
+    }
+
+    /// Validates the transactions' commits of the group in order, before it is stamped:
+    /// `check` gets each one with the batches ahead of it that stay in the group, and a
+    /// commit it refuses leaves the group with that error as its writer's outcome.
+    pub(super) fn validate(
+        &mut self,
+        mut check: impl FnMut(&WriteBatch, &[Pending]) -> Result<()>,
+    ) {
+        let all = mem::take(&mut self.pending);
+        let mut kept = Vec::with_capacity(all.len());
+        for pending in all {
+            if pending.batch.validation().is_some()
+                && let Err(err) = check(&pending.batch, &kept)
+            {
+                self.rejected.push((pending.ticket, err));
+                continue;
+            }
+            kept.push(pending);
+        }
+        self.pending = kept;
+    }
+
+    /// Whether every batch left the group (all were refused by validation).
+    pub(super) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// Whether a batch of the group itself asked for a sync.
@@ -290,7 +324,11 @@ impl CommitQueue {
         if syncs {
             queue.last_sync_group = pending.len();
         }
-        Group { pending, syncs }
+        Group {
+            pending,
+            syncs,
+            rejected: Vec::new(),
+        }
     }
 
     /// Posts the outcome of every batch of `group`: where it went if `logged` (the
@@ -327,6 +365,14 @@ impl CommitQueue {
                 mine = Some(outcome);
             } else {
                 queue.done.insert(pending.ticket, outcome);
+            }
+        }
+        for (rejected, err) in group.rejected.drain(..) {
+            let outcome = Err(err);
+            if rejected == ticket {
+                mine = Some(outcome);
+            } else {
+                queue.done.insert(rejected, outcome);
             }
         }
         queue.spare = group.pending;
