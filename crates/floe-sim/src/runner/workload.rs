@@ -8,7 +8,7 @@ use floe_engine::{Error, KeyspaceOptions, WriteBatch, WriteOptions};
 use rand::Rng;
 
 use super::{Plan, Sim, SnapshotCheck, collect, is_poisoned, params};
-use crate::model::{DEFAULT, KeyspaceOp, State};
+use crate::model::{DEFAULT, KeyspaceOp, Op, State};
 
 /// The names of the keyspaces a run creates besides `"default"`: few enough that names
 /// are created again after a drop.
@@ -68,8 +68,12 @@ impl Sim {
     fn keyspace_op(&mut self, deletes: f64) -> KeyspaceOp {
         let keyspace = self.busy_keyspace();
         let key = self.key();
-        let value = (!self.rng.random_bool(deletes)).then(|| self.value());
-        (keyspace, (key, value))
+        let op = if self.rng.random_bool(deletes) {
+            Op::Delete(key)
+        } else {
+            Op::Put(key, self.value())
+        };
+        (keyspace, op)
     }
 
     /// Applies one write and records its outcome. A single operation goes through the
@@ -82,21 +86,25 @@ impl Sim {
         let plain_write = self.rng.random_bool(0.5);
         let handle = |name: &str| &self.handles[name];
         let result = if ops.len() == 1 && !sync {
-            let (keyspace, (key, value)) = &ops[0];
-            match (keyspace == DEFAULT && plain_default, value) {
-                (true, Some(value)) => self.db().put(key, value),
-                (true, None) => self.db().delete(key),
-                (false, Some(value)) => handle(keyspace).put(key, value),
-                (false, None) => handle(keyspace).delete(key),
+            let (keyspace, op) = &ops[0];
+            let plain = keyspace == DEFAULT && plain_default;
+            match op {
+                Op::Put(key, value) if plain => self.db().put(key, value),
+                Op::Put(key, value) => handle(keyspace).put(key, value),
+                Op::Delete(key) if plain => self.db().delete(key),
+                Op::Delete(key) => handle(keyspace).delete(key),
+                Op::DeleteRange(..) => unreachable!("the workload deletes no ranges"),
             }
         } else {
             let mut batch = WriteBatch::new();
-            for (keyspace, (key, value)) in &ops {
-                match (keyspace == DEFAULT && plain_default, value) {
-                    (true, Some(value)) => batch.put(key, value),
-                    (true, None) => batch.delete(key),
-                    (false, Some(value)) => batch.put_in(handle(keyspace), key, value),
-                    (false, None) => batch.delete_in(handle(keyspace), key),
+            for (keyspace, op) in &ops {
+                let plain = keyspace == DEFAULT && plain_default;
+                match op {
+                    Op::Put(key, value) if plain => batch.put(key, value),
+                    Op::Put(key, value) => batch.put_in(handle(keyspace), key, value),
+                    Op::Delete(key) if plain => batch.delete(key),
+                    Op::Delete(key) => batch.delete_in(handle(keyspace), key),
+                    Op::DeleteRange(..) => unreachable!("the workload deletes no ranges"),
                 }
             }
             if sync {
