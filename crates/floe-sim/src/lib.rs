@@ -1,6 +1,6 @@
 //! Deterministic simulation of floe on a simulated disk: seeded workloads over several
-//! keyspaces, power-loss images, injected I/O errors and an oracle that checks every
-//! recovery.
+//! keyspaces (puts, deletes and range deletions), power-loss images, injected I/O errors
+//! and an oracle that checks every recovery.
 //!
 //! `cargo xtask sim` runs it (see `docs/durability.md`, "The simulated disk"): seeds are
 //! run one after another on every core, each seed either a crash seed
@@ -63,5 +63,6 @@ mod tests {
         }
         assert_eq!(total.seeds, 24);
         assert!(total.images > 0 && total.injected > 0 && total.created > 0);
+        assert!(total.ranges > total.empty_ranges && total.empty_ranges > 0);
     }
 }

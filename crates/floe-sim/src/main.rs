@@ -33,16 +33,20 @@ struct Args {
     replay: String,
 }
 
-/// The closing line (after lines with the keyspace counts and the damaged-file count,
-/// which it leaves out so that its shape stays fixed for scripts).
+/// The closing line (after lines with the keyspace counts, the range deletions and the
+/// damaged-file count, which it leaves out so that its shape stays fixed for scripts).
 fn closing_line(tally: &Tally, failures: usize) -> String {
     format!(
         "sim: {} keyspaces created, {} dropped, {} writes synced on their own\n\
+         sim: {} range deletions ({} of them empty or inverted) in {} write operations\n\
          sim: {} damaged files checked\n\
          sim: {} seeds, {} crash images, {} injected errors, {failures} failures",
         tally.created,
         tally.dropped,
         tally.synced,
+        tally.ranges,
+        tally.empty_ranges,
+        tally.ops,
         tally.flips,
         tally.seeds,
         tally.images,

@@ -12,8 +12,14 @@
 //! checks them apart: the recovered keyspaces are exactly the ones live in the model, and
 //! each keyspace's contents are the writes of the prefix made in the keyspace of that
 //! name as it is now, not in an earlier one of the same name that was dropped.
+//!
+//! A write's operations are puts, deletes and range deletions, applied in the order they
+//! were added: a put after a range deletion over its key survives it, and a range
+//! deletion removes exactly the keys `BTreeMap::range` selects between its bounds (none
+//! for an empty or inverted range).
 
 use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
 
 /// A key-value state: user key to value.
 pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -21,8 +27,68 @@ pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
 /// A database's contents: each keyspace's name with its state.
 pub type DbState = BTreeMap<String, State>;
 
-/// One operation of a write: a put (`Some(value)`) or a delete (`None`).
-pub type Op = (Vec<u8>, Option<Vec<u8>>);
+/// One operation of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// A write of a value under a key.
+    Put(Vec<u8>, Vec<u8>),
+    /// The deletion of a key.
+    Delete(Vec<u8>),
+    /// The deletion of every key between two bounds, any of them (an empty or inverted
+    /// range deletes nothing).
+    DeleteRange(Bound<Vec<u8>>, Bound<Vec<u8>>),
+}
+
+impl Op {
+    /// Whether this is a range deletion that no key can lie in: the engine adds nothing
+    /// for it, so a batch of nothing else is no write at all (and syncs nothing).
+    pub fn is_empty_range(&self) -> bool {
+        match self {
+            Op::DeleteRange(start, end) => range_is_empty(start, end),
+            Op::Put(..) | Op::Delete(_) => false,
+        }
+    }
+}
+
+/// Whether no byte string lies between `start` and `end`. Byte strings are ordered so
+/// that `key + [0]` is the least one above `key`: `(a, ..` starts at `a + [0]` and
+/// `..= b)` ends before `b + [0]`, so the range is empty exactly when its half-open end
+/// is at or below its half-open start.
+pub fn range_is_empty(start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) -> bool {
+    let successor = |key: &[u8]| [key, &[0]].concat();
+    let low = match start {
+        Bound::Included(key) => key.clone(),
+        Bound::Excluded(key) => successor(key),
+        Bound::Unbounded => Vec::new(),
+    };
+    let high = match end {
+        Bound::Included(key) => successor(key),
+        Bound::Excluded(key) => key.clone(),
+        Bound::Unbounded => return false,
+    };
+    high <= low
+}
+
+/// Removes every key of `state` between `start` and `end`, as `BTreeMap::range` would
+/// select them (an empty or inverted range, which `range` refuses, removes nothing).
+pub fn remove_range(state: &mut State, start: &Bound<Vec<u8>>, end: &Bound<Vec<u8>>) {
+    if range_is_empty(start, end) {
+        debug_assert!(
+            !state
+                .keys()
+                .any(|key| (start.clone(), end.clone()).contains(key)),
+            "an empty range holds a key"
+        );
+        return;
+    }
+    let covered: Vec<Vec<u8>> = state
+        .range::<Vec<u8>, _>((start.as_ref(), end.as_ref()))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in covered {
+        state.remove(&key);
+    }
+}
 
 /// One operation in the keyspace of that name.
 pub type KeyspaceOp = (String, Op);
@@ -68,14 +134,15 @@ pub struct History {
 }
 
 /// Applies one operation to `state`.
-fn apply(state: &mut State, (key, value): &Op) {
-    match value {
-        Some(value) => {
+fn apply(state: &mut State, op: &Op) {
+    match op {
+        Op::Put(key, value) => {
             state.insert(key.clone(), value.clone());
         }
-        None => {
+        Op::Delete(key) => {
             state.remove(key);
         }
+        Op::DeleteRange(start, end) => remove_range(state, start, end),
     }
 }
 
@@ -406,12 +473,23 @@ mod tests {
     fn put(keyspace: &str, k: &str, v: &str) -> KeyspaceOp {
         (
             keyspace.to_string(),
-            (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec())),
+            Op::Put(k.as_bytes().to_vec(), v.as_bytes().to_vec()),
         )
     }
 
     fn delete(keyspace: &str, k: &str) -> KeyspaceOp {
-        (keyspace.to_string(), (k.as_bytes().to_vec(), None))
+        (keyspace.to_string(), Op::Delete(k.as_bytes().to_vec()))
+    }
+
+    fn bound(text: Bound<&str>) -> Bound<Vec<u8>> {
+        text.map(|key| key.as_bytes().to_vec())
+    }
+
+    fn delete_range(keyspace: &str, start: Bound<&str>, end: Bound<&str>) -> KeyspaceOp {
+        (
+            keyspace.to_string(),
+            Op::DeleteRange(bound(start), bound(end)),
+        )
     }
 
     fn state(pairs: &[(&str, &str)]) -> State {
@@ -571,5 +649,112 @@ mod tests {
                 .check_recovered(&db(&[(DEFAULT, empty), ("old", empty)]))
                 .is_err()
         );
+    }
+
+    /// Every pair of bound kinds over keys that sit next to each other (no key lies
+    /// between `b` and `b\0`), checked against `RangeBounds::contains` key by key.
+    #[test]
+    fn a_range_deletion_removes_exactly_the_keys_between_its_bounds() {
+        use Bound::{Excluded, Included, Unbounded};
+        let keys = ["", "a", "b", "b\0", "b\0\0", "ba", "c", "d"];
+        let full: State = keys
+            .iter()
+            .map(|k| (k.as_bytes().to_vec(), b"v".to_vec()))
+            .collect();
+        let bounds = |key: &'static str| [Included(key), Excluded(key)];
+        let mut all: Vec<Bound<&str>> = vec![Unbounded];
+        for key in keys {
+            all.extend(bounds(key));
+        }
+        for start in &all {
+            for end in &all {
+                let (start, end) = (bound(*start), bound(*end));
+                let mut state = full.clone();
+                remove_range(&mut state, &start, &end);
+                let want: State = full
+                    .iter()
+                    .filter(|(k, _)| !(start.clone(), end.clone()).contains(*k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                assert_eq!(state, want, "{start:?}..{end:?}");
+                // The least byte string past the start bound lies in the range unless
+                // the range is empty (every other one past it is greater still).
+                let least = match &start {
+                    Included(key) => key.clone(),
+                    Excluded(key) => [key.as_slice(), &[0]].concat(),
+                    Unbounded => Vec::new(),
+                };
+                let empty = range_is_empty(&start, &end);
+                assert_eq!(
+                    empty,
+                    !(start.clone(), end.clone()).contains(&least),
+                    "{start:?}..{end:?}"
+                );
+                if empty {
+                    assert_eq!(state, full, "{start:?}..{end:?}");
+                }
+            }
+        }
+        let none = State::new();
+        let mut state = none.clone();
+        remove_range(&mut state, &Unbounded, &Unbounded);
+        assert_eq!(state, none);
+    }
+
+    #[test]
+    fn range_deletions_are_writes_like_any_other_in_the_prefix() {
+        use Bound::{Excluded, Included, Unbounded};
+        let mut history = History::new(db(&[
+            (DEFAULT, &[("a", "0"), ("b", "0"), ("c", "0")]),
+            ("ks", &[("a", "0"), ("b", "0")]),
+        ]));
+        // A put after a range deletion over its key in one batch survives it.
+        history.acknowledged(vec![
+            put(DEFAULT, "d", "1"),
+            delete_range(DEFAULT, Included("a"), Excluded("c")),
+            put(DEFAULT, "b", "2"),
+        ]);
+        history.all_durable();
+        // An inverted range deletes nothing.
+        history.acknowledged(vec![delete_range("ks", Included("b"), Included("a"))]);
+        history.acknowledged(vec![
+            delete_range("ks", Excluded("a"), Unbounded),
+            delete_range(DEFAULT, Unbounded, Included("b")),
+        ]);
+        let at =
+            |default: &[(&str, &str)], ks: &[(&str, &str)]| db(&[(DEFAULT, default), ("ks", ks)]);
+        let durable = [("b", "2"), ("c", "0"), ("d", "1")];
+        assert_eq!(
+            history.check_recovered(&at(&durable, &[("a", "0"), ("b", "0")])),
+            Ok(1)
+        );
+        assert_eq!(
+            history.check_recovered(&at(&[("c", "0"), ("d", "1")], &[("a", "0")])),
+            Ok(3)
+        );
+        assert_eq!(
+            history.current_of(DEFAULT),
+            Some(&state(&[("c", "0"), ("d", "1")]))
+        );
+        // Half of the last batch (either half), and the first batch without its first
+        // put, are no prefix.
+        assert!(
+            history
+                .check_recovered(&at(&[("c", "0"), ("d", "1")], &[("a", "0"), ("b", "0")]))
+                .is_err()
+        );
+        assert!(
+            history
+                .check_recovered(&at(&[("b", "2"), ("c", "0")], &[("a", "0"), ("b", "0")]))
+                .is_err()
+        );
+        assert!(
+            history
+                .check_recovered(&at(&durable, &[("a", "0")]))
+                .is_err()
+        );
+        assert!(Op::DeleteRange(Excluded(b"a".to_vec()), Included(b"a".to_vec())).is_empty_range());
+        assert!(!Op::DeleteRange(Excluded(b"a".to_vec()), Unbounded).is_empty_range());
+        assert!(!Op::Delete(b"a".to_vec()).is_empty_range());
     }
 }

@@ -44,6 +44,12 @@ pub struct Tally {
     pub dropped: u64,
     /// Writes acknowledged that asked to be durable on their own (`WriteOptions::sync`).
     pub synced: u64,
+    /// Operations of acknowledged writes (puts, deletes and range deletions).
+    pub ops: u64,
+    /// Range deletions acknowledged, alone or in batches.
+    pub ranges: u64,
+    /// Of those, the empty or inverted ones (which delete nothing).
+    pub empty_ranges: u64,
 }
 
 impl Tally {
@@ -56,6 +62,9 @@ impl Tally {
         self.created += other.created;
         self.dropped += other.dropped;
         self.synced += other.synced;
+        self.ops += other.ops;
+        self.ranges += other.ranges;
+        self.empty_ranges += other.empty_ranges;
     }
 }
 

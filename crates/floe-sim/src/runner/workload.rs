@@ -1,14 +1,16 @@
 //! The operations of a seed's workload: writes spread over the keyspaces by their
-//! activity (single ones, batches across keyspaces, some synced on their own), keyspaces
-//! created and dropped, reads, snapshots and iterators checked against the model, calls on
-//! dropped keyspaces' handles, syncs, flushes, background steps, compactions, reopens,
-//! power losses and armed faults.
+//! activity (single ones, batches across keyspaces, some synced on their own, range
+//! deletions alone and inside batches), keyspaces created and dropped, reads, snapshots
+//! and iterators checked against the model, calls on dropped keyspaces' handles, syncs,
+//! flushes, background steps, compactions, reopens, power losses and armed faults.
+
+use std::ops::{Bound, RangeBounds};
 
 use floe_engine::{Error, KeyspaceOptions, WriteBatch, WriteOptions};
 use rand::Rng;
 
 use super::{Plan, Sim, SnapshotCheck, collect, is_poisoned, params};
-use crate::model::{DEFAULT, KeyspaceOp, State};
+use crate::model::{DEFAULT, KeyspaceOp, Op, State, range_is_empty};
 
 /// The names of the keyspaces a run creates besides `"default"`: few enough that names
 /// are created again after a drop.
@@ -17,14 +19,142 @@ const NAMES: [&str; 6] = ["ks0", "ks1", "ks2", "ks3", "ks4", "ks5"];
 /// How many snapshots and iterators a run keeps unread, at most.
 const MAX_READERS: usize = 6;
 
+/// How many keys the workload writes: `k00` to `k39` (and now and then the key just
+/// above one of them, `k05\0`).
+const KEYS: usize = 40;
+
+/// The bounds of a range deletion.
+type Bounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
 /// Shows a key or value.
 fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Shows the bounds of a range as `[k03, k07)`, `(k10, ..` and the like.
+fn show_range((start, end): &Bounds) -> String {
+    let start = match start {
+        Bound::Included(key) => format!("[{:?}", show(key)),
+        Bound::Excluded(key) => format!("({:?}", show(key)),
+        Bound::Unbounded => "(..".to_string(),
+    };
+    let end = match end {
+        Bound::Included(key) => format!("{:?}]", show(key)),
+        Bound::Excluded(key) => format!("{:?})", show(key)),
+        Bound::Unbounded => "..)".to_string(),
+    };
+    format!("{start}, {end}")
+}
+
+/// Evaluates `$call` with `$range` bound to `$bounds` written as a caller would write
+/// them: `a..b`, `a..=b`, `a..`, `..b`, `..=b` or `..`, or the pair of bounds itself for
+/// an excluded start, which no range expression has. (`$call` names the key type, which
+/// `..` leaves open.)
+macro_rules! with_range {
+    ($bounds:expr, |$range:ident| $call:expr) => {{
+        let bounds: Bounds = $bounds;
+        match bounds {
+            (Bound::Included(a), Bound::Excluded(b)) => {
+                let $range = a..b;
+                $call
+            }
+            (Bound::Included(a), Bound::Included(b)) => {
+                let $range = a..=b;
+                $call
+            }
+            (Bound::Included(a), Bound::Unbounded) => {
+                let $range = a..;
+                $call
+            }
+            (Bound::Unbounded, Bound::Excluded(b)) => {
+                let $range = ..b;
+                $call
+            }
+            (Bound::Unbounded, Bound::Included(b)) => {
+                let $range = ..=b;
+                $call
+            }
+            (Bound::Unbounded, Bound::Unbounded) => {
+                let $range = ..;
+                $call
+            }
+            bounds @ (Bound::Excluded(_), _) => {
+                let $range = bounds;
+                $call
+            }
+        }
+    }};
+}
+
 impl Sim {
     fn key(&mut self) -> Vec<u8> {
-        format!("k{:02}", self.rng.random_range(0..40)).into_bytes()
+        let mut key = format!("k{:02}", self.rng.random_range(0..KEYS)).into_bytes();
+        // The least key above another, which a bound just past that one must tell apart.
+        if self.rng.random_bool(0.04) {
+            key.push(0);
+        }
+        key
+    }
+
+    /// A bound of a range at the `at`-th key (`KEYS` is past the last one): mostly that
+    /// key, sometimes the key just above it or a shorter key just below it.
+    fn bound_key(&mut self, at: usize) -> Vec<u8> {
+        let mut key = format!("k{at:02}").into_bytes();
+        match self.rng.random_range(0..20) {
+            0 | 1 => key.push(0),
+            2 => key.truncate(2),
+            _ => {}
+        }
+        key
+    }
+
+    /// The bounds of a range deletion: mostly a few keys wide, sometimes a dozen, now and
+    /// then open at one end (then as wide from the first or to the last key) or at both
+    /// (every key); of every bound kind, so that some are empty, and some inverted.
+    fn range_bounds(&mut self) -> Bounds {
+        let width = match self.rng.random_range(0..20) {
+            0..=9 => self.rng.random_range(0..3),
+            10..=16 => self.rng.random_range(3..8),
+            _ => self.rng.random_range(8..14),
+        };
+        let kind = |rng: &mut rand::rngs::SmallRng| match rng.random_range(0..20) {
+            0 => None,
+            1..=10 => Some(true),
+            _ => Some(false),
+        };
+        let (start_kind, end_kind) = (kind(&mut self.rng), kind(&mut self.rng));
+        let (mut low, mut high) = match (start_kind, end_kind) {
+            (Some(_), Some(_)) => {
+                let low = self.rng.random_range(0..KEYS);
+                (low, (low + width).min(KEYS))
+            }
+            (None, _) => (0, width),
+            (_, None) => (KEYS - width, KEYS),
+        };
+        if start_kind.is_some() && end_kind.is_some() && self.rng.random_bool(0.08) {
+            std::mem::swap(&mut low, &mut high);
+        }
+        let bound = |sim: &mut Sim, kind: Option<bool>, at: usize| match kind {
+            None => Bound::Unbounded,
+            Some(true) => Bound::Included(sim.bound_key(at)),
+            Some(false) => Bound::Excluded(sim.bound_key(at)),
+        };
+        let start = bound(self, start_kind, low);
+        let end = bound(self, end_kind, high);
+        (start, end)
+    }
+
+    /// A key the workload writes that lies in `bounds`, if one does.
+    fn key_in(&mut self, bounds: &Bounds) -> Option<Vec<u8>> {
+        let inside: Vec<Vec<u8>> = (0..KEYS)
+            .flat_map(|at| {
+                let key = format!("k{at:02}").into_bytes();
+                let above = [key.as_slice(), &[0]].concat();
+                [key, above]
+            })
+            .filter(|key| bounds.contains(key))
+            .collect();
+        (!inside.is_empty()).then(|| inside[self.rng.random_range(0..inside.len())].clone())
     }
 
     fn value(&mut self) -> Vec<u8> {
@@ -68,35 +198,129 @@ impl Sim {
     fn keyspace_op(&mut self, deletes: f64) -> KeyspaceOp {
         let keyspace = self.busy_keyspace();
         let key = self.key();
-        let value = (!self.rng.random_bool(deletes)).then(|| self.value());
-        (keyspace, (key, value))
+        let op = if self.rng.random_bool(deletes) {
+            Op::Delete(key)
+        } else {
+            Op::Put(key, self.value())
+        };
+        (keyspace, op)
+    }
+
+    /// A range deletion in a keyspace chosen by activity.
+    fn range_op(&mut self) -> KeyspaceOp {
+        let keyspace = self.busy_keyspace();
+        let (start, end) = self.range_bounds();
+        (keyspace, Op::DeleteRange(start, end))
+    }
+
+    /// The operations of a batch of `n` slots, each a put or a delete, or (one time in
+    /// `1 / ranges`) a range deletion, sometimes with a put to a key in its range just
+    /// before it (which it deletes) or just after it (which survives it).
+    fn batch_ops(&mut self, n: usize, ranges: f64) -> Vec<KeyspaceOp> {
+        let mut ops = Vec::new();
+        for _ in 0..n {
+            if !self.rng.random_bool(ranges) {
+                ops.push(self.keyspace_op(0.2));
+                continue;
+            }
+            let (keyspace, op) = self.range_op();
+            let Op::DeleteRange(start, end) = &op else {
+                unreachable!("a range deletion")
+            };
+            let bounds = (start.clone(), end.clone());
+            if self.rng.random_bool(0.3)
+                && let Some(key) = self.key_in(&bounds)
+            {
+                ops.push((keyspace.clone(), Op::Put(key, self.value())));
+            }
+            ops.push((keyspace.clone(), op));
+            if self.rng.random_bool(0.5)
+                && let Some(key) = self.key_in(&bounds)
+            {
+                ops.push((keyspace, Op::Put(key, self.value())));
+            }
+        }
+        ops
+    }
+
+    /// Checks a scan of keyspace `name` over `bounds` (read through `Db::range` for
+    /// `"default"` sometimes) against the model.
+    fn check_range(&mut self, name: &str, bounds: &Bounds) -> Result<(), String> {
+        if self.errored.is_some() || !self.handles.contains_key(name) {
+            return Ok(());
+        }
+        let got = if name == DEFAULT && self.rng.random_bool(0.5) {
+            collect(self.db().range::<Vec<u8>, _>(bounds.clone()))
+        } else {
+            collect(self.handles[name].range::<Vec<u8>, _>(bounds.clone()))
+        };
+        let want: State = self
+            .history
+            .current_of(name)
+            .map(|state| {
+                state
+                    .iter()
+                    .filter(|(key, _)| bounds.contains(*key))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match got {
+            Ok(got) if got == want => Ok(()),
+            other => Err(self.fail(format!(
+                "a scan of {name} over {} after a range deletion there gave {:?}, the \
+                 model holds {:?}",
+                show_range(bounds),
+                other.map(|s| s.keys().map(|k| show(k)).collect::<Vec<_>>()),
+                want.keys().map(|k| show(k)).collect::<Vec<_>>()
+            ))),
+        }
     }
 
     /// Applies one write and records its outcome. A single operation goes through the
-    /// keyspace's handle (or `Db::put` and `Db::delete` for `"default"`), several through
-    /// one batch; `sync` asks for this write alone to be durable
-    /// (`WriteOptions::sync`), whatever `Options::sync` says.
+    /// keyspace's handle (or `Db::put`, `Db::delete` and `Db::delete_range` for
+    /// `"default"`), several through one batch; `sync` asks for this write alone to be
+    /// durable (`WriteOptions::sync`), whatever `Options::sync` says.
     fn write(&mut self, ops: Vec<KeyspaceOp>, sync: bool) -> Result<(), String> {
         // Operations on "default" go through the calls without a keyspace sometimes.
         let plain_default = self.rng.random_bool(0.4);
         let plain_write = self.rng.random_bool(0.5);
         let handle = |name: &str| &self.handles[name];
         let result = if ops.len() == 1 && !sync {
-            let (keyspace, (key, value)) = &ops[0];
-            match (keyspace == DEFAULT && plain_default, value) {
-                (true, Some(value)) => self.db().put(key, value),
-                (true, None) => self.db().delete(key),
-                (false, Some(value)) => handle(keyspace).put(key, value),
-                (false, None) => handle(keyspace).delete(key),
+            let (keyspace, op) = &ops[0];
+            let plain = keyspace == DEFAULT && plain_default;
+            match op {
+                Op::Put(key, value) if plain => self.db().put(key, value),
+                Op::Put(key, value) => handle(keyspace).put(key, value),
+                Op::Delete(key) if plain => self.db().delete(key),
+                Op::Delete(key) => handle(keyspace).delete(key),
+                Op::DeleteRange(start, end) if plain => {
+                    with_range!((start.clone(), end.clone()), |range| self
+                        .db()
+                        .delete_range::<Vec<u8>, _>(range))
+                }
+                Op::DeleteRange(start, end) => {
+                    with_range!((start.clone(), end.clone()), |range| handle(keyspace)
+                        .delete_range::<Vec<u8>, _>(range))
+                }
             }
         } else {
             let mut batch = WriteBatch::new();
-            for (keyspace, (key, value)) in &ops {
-                match (keyspace == DEFAULT && plain_default, value) {
-                    (true, Some(value)) => batch.put(key, value),
-                    (true, None) => batch.delete(key),
-                    (false, Some(value)) => batch.put_in(handle(keyspace), key, value),
-                    (false, None) => batch.delete_in(handle(keyspace), key),
+            for (keyspace, op) in &ops {
+                let plain = keyspace == DEFAULT && plain_default;
+                match op {
+                    Op::Put(key, value) if plain => batch.put(key, value),
+                    Op::Put(key, value) => batch.put_in(handle(keyspace), key, value),
+                    Op::Delete(key) if plain => batch.delete(key),
+                    Op::Delete(key) => batch.delete_in(handle(keyspace), key),
+                    Op::DeleteRange(start, end) if plain => {
+                        with_range!((start.clone(), end.clone()), |range| batch
+                            .delete_range::<Vec<u8>, _>(range));
+                    }
+                    Op::DeleteRange(start, end) => {
+                        with_range!((start.clone(), end.clone()), |range| batch
+                            .delete_range_in::<Vec<u8>, _>(handle(keyspace), range));
+                    }
                 }
             }
             if sync {
@@ -110,13 +334,32 @@ impl Sim {
         };
         let mut keyspaces: Vec<&str> = ops.iter().map(|(name, _)| name.as_str()).collect();
         keyspaces.dedup();
+        let ranges: Vec<(String, Bounds)> = ops
+            .iter()
+            .filter_map(|(name, op)| match op {
+                Op::DeleteRange(start, end) => Some((name.clone(), (start.clone(), end.clone()))),
+                Op::Put(..) | Op::Delete(_) => None,
+            })
+            .collect();
+        let shown: Vec<String> = ranges
+            .iter()
+            .map(|(name, bounds)| format!(" {name}{}", show_range(bounds)))
+            .collect();
         self.note(format!(
-            "write of {} ops in {}{}: {}",
+            "write of {} ops in {}{}{}: {}",
             ops.len(),
             keyspaces.join("+"),
+            if shown.is_empty() {
+                String::new()
+            } else {
+                format!(", deleting{}", shown.join(""))
+            },
             if sync { " (synced)" } else { "" },
             if result.is_ok() { "ok" } else { "err" }
         ));
+        // A batch of nothing but empty ranges is no write: it is neither logged nor synced.
+        let logged = !ops.iter().all(|(_, op)| op.is_empty_range());
+        let ops_len = ops.len();
         match result {
             Ok(()) => {
                 if let Some(first) = &self.errored {
@@ -126,8 +369,19 @@ impl Sim {
                 }
                 self.history.acknowledged(ops);
                 self.tally.synced += u64::from(sync);
-                if self.params.sync || sync {
+                self.tally.ops += ops_len as u64;
+                self.tally.ranges += ranges.len() as u64;
+                self.tally.empty_ranges += ranges
+                    .iter()
+                    .filter(|(_, (start, end))| range_is_empty(start, end))
+                    .count() as u64;
+                if (self.params.sync || sync) && logged {
                     self.history.all_durable();
+                }
+                if let Some((name, bounds)) = ranges.first()
+                    && self.rng.random_bool(0.3)
+                {
+                    self.check_range(name, bounds)?;
                 }
                 Ok(())
             }
@@ -251,18 +505,26 @@ impl Sim {
         }
         let handle = self.dropped[self.rng.random_range(0..self.dropped.len())].clone();
         let (key, value) = (self.key(), self.value());
-        let kind = self.rng.random_range(0..4);
+        let kind = self.rng.random_range(0..5);
         let live = self.any_keyspace();
+        let bounds = self.range_bounds();
         let result = match kind {
             0 => handle.put(&key, &value),
             1 => handle.get(&key).map(|_| ()),
             2 => collect(handle.iter()).map(|_| ()),
-            _ => {
+            3 => {
                 let mut batch = WriteBatch::new();
                 batch.put_in(&self.handles[&live], &key, &value);
-                batch.delete_in(&handle, &key);
+                // An empty range adds nothing to a batch, not even its keyspace.
+                if range_is_empty(&bounds.0, &bounds.1) || self.rng.random_bool(0.5) {
+                    batch.delete_in(&handle, &key);
+                } else {
+                    batch.delete_range_in::<Vec<u8>, _>(&handle, bounds);
+                }
                 self.db().write(batch)
             }
+            // Refused even for an empty range.
+            _ => handle.delete_range::<Vec<u8>, _>(bounds),
         };
         self.note(format!("call {kind} on dropped {}", handle.name()));
         match result {
@@ -473,7 +735,11 @@ impl Sim {
     pub(super) fn step(&mut self, plan: &Plan) -> Result<(), String> {
         match self.rng.random_range(0..100) {
             0..=31 => {
-                let op = self.keyspace_op(0.0);
+                let op = if self.rng.random_bool(0.08) {
+                    self.range_op()
+                } else {
+                    self.keyspace_op(0.0)
+                };
                 let sync = self.rng.random_bool(0.08);
                 self.write(vec![op], sync)
             }
@@ -483,7 +749,7 @@ impl Sim {
             }
             41..=50 => {
                 let n = self.rng.random_range(2..=6);
-                let ops = (0..n).map(|_| self.keyspace_op(0.2)).collect();
+                let ops = self.batch_ops(n, 0.07);
                 let sync = self.rng.random_bool(0.15);
                 self.write(ops, sync)
             }
