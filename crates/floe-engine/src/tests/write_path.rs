@@ -218,3 +218,20 @@ fn stats_count_writes_groups_and_log_syncs() {
         (2, 2, 2)
     );
 }
+
+/// A synced write of nothing (a batch of empty ranges) still makes the writes before it
+/// durable, as `WriteOptions::sync` promises.
+#[test]
+fn a_synced_empty_batch_syncs_the_writes_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), Options::default());
+    db.put("a", "1").unwrap();
+    let before = db.stats().log_syncs;
+    let mut batch = WriteBatch::new();
+    batch.delete_range("k".."k");
+    assert!(batch.is_empty());
+    db.write_with(batch, &crate::WriteOptions::default().sync(true))
+        .unwrap();
+    assert!(db.stats().log_syncs > before, "{:?}", db.stats());
+    db.write(WriteBatch::new()).unwrap();
+}

@@ -52,7 +52,9 @@ impl Shared {
     pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
         self.check_writable()?;
         if batch.is_empty() {
-            return Ok(());
+            // Nothing to log (a batch of empty ranges is one), but a synced write still
+            // promises that every write acknowledged before it is durable.
+            return if sync { self.sync() } else { Ok(()) };
         }
         batch.validate(crate::options::MAX_KEY_SIZE, crate::options::MAX_VALUE_SIZE)?;
         let keyspaces = self.check_keyspaces(&batch)?;
