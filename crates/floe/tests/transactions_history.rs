@@ -11,9 +11,7 @@
 //! reads see the snapshot at begin plus the transaction's own writes, and a commit that
 //! wrote something conflicts exactly when a write committed after the transaction began
 //! touched a key it read or wrote or a range it scanned. floe must give every
-//! transaction the same outcome and every read the same result as the model, except that
-//! floe may conflict where a range delete meets a scanned range only loosely (see
-//! `loosely_meets`): stricter than the promise, never a missed conflict.
+//! transaction the same outcome and every read the same result as the model.
 //!
 //! A checker that would pass without validation is worthless: the histories are made to
 //! conflict often (both outcomes are counted and required), and the same histories run
@@ -178,46 +176,6 @@ fn ranges_meet(a: &Range, b: &Range) -> bool {
         (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u))
         | (Bound::Excluded(l), Bound::Included(u)) => l < u,
     }
-}
-
-/// Whether a range delete of `delete` may make a transaction that scanned `scan` (in
-/// the same keyspace) conflict in floe although they share no key. Validation looks for a
-/// range tombstone (the delete as the half-open `[start, end)`) that ends above the
-/// scan's lower key and starts below its upper end, whether the scanned range is empty or
-/// inverted and whether its lower bound is excluded: so an empty scan such as
-/// `"d".."d"` meets a range delete around `"d"`, and a scan after an excluded `x` meets a
-/// range delete up to an included `x`. Such conflicts are stricter than the promise asks,
-/// harmless to serializability; the model tolerates them (and counts them).
-fn loosely_meets(scan: &Range, delete: &Range) -> bool {
-    let successor = |key: &Vec<u8>| {
-        let mut next = key.clone();
-        next.push(0);
-        next
-    };
-    let start = match &delete.0 {
-        Bound::Included(k) => k.clone(),
-        Bound::Excluded(k) => successor(k),
-        Bound::Unbounded => Vec::new(),
-    };
-    let end = match &delete.1 {
-        Bound::Included(k) => Some(successor(k)),
-        Bound::Excluded(k) => Some(k.clone()),
-        Bound::Unbounded => None,
-    };
-    if end.as_ref().is_some_and(|end| *end <= start) {
-        // An empty range delete writes nothing.
-        return false;
-    }
-    let above_lower = match &scan.0 {
-        Bound::Unbounded => true,
-        Bound::Included(l) | Bound::Excluded(l) => end.as_ref().is_none_or(|end| end > l),
-    };
-    let below_upper = match &scan.1 {
-        Bound::Unbounded => true,
-        Bound::Included(u) => start <= *u,
-        Bound::Excluded(u) => start < *u,
-    };
-    above_lower && below_upper
 }
 
 fn apply(state: &mut State, write: &Write) {
@@ -780,11 +738,6 @@ impl Engine for Floe<'_> {
 /// `validate`) the exact conflict rule at commit.
 struct Model {
     validate: bool,
-    /// floe's outcomes of the same history: a conflict the exact rule does not require
-    /// but `loosely_meets` explains is taken as floe gave it.
-    tolerate: Option<Vec<Outcome>>,
-    /// How many conflicts were taken so.
-    loose: u64,
     state: State,
     /// Every committed write, in commit order.
     log: Vec<Write>,
@@ -796,8 +749,6 @@ impl Model {
     fn new(initial: &State, validate: bool) -> Model {
         Model {
             validate,
-            tolerate: None,
-            loose: 0,
             state: initial.clone(),
             log: Vec::new(),
             txs: BTreeMap::new(),
@@ -858,21 +809,6 @@ impl Engine for Model {
         if self.validate {
             let since = &self.log[start..];
             if since.iter().any(|w| footprint.touched_by(w)) {
-                return Outcome::Conflict;
-            }
-            if self
-                .tolerate
-                .as_ref()
-                .is_some_and(|floe| floe[tx] == Outcome::Conflict)
-                && since.iter().any(|w| match w {
-                    Write::DeleteRange(ks, delete) => footprint
-                        .ranges
-                        .iter()
-                        .any(|(id, scan)| id == ks && loosely_meets(scan, delete)),
-                    _ => false,
-                })
-            {
-                self.loose += 1;
                 return Outcome::Conflict;
             }
         }
@@ -974,9 +910,7 @@ fn committed_transactions_of_random_histories_are_serializable() {
         };
         let got = run(&script, &mut Floe::start(&db, &initial), initial.clone());
         let mut model = Model::new(&initial, true);
-        model.tolerate = Some(got.txs.iter().map(|tx| tx.outcome).collect());
         let want = run(&script, &mut model, initial.clone());
-        *counts.entry("loose conflicts").or_default() += model.loose;
         for (n, (g, w)) in got.txs.iter().zip(&want.txs).enumerate() {
             assert_eq!(
                 g,

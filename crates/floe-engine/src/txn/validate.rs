@@ -82,16 +82,35 @@ fn contains(range: &KeyRange, key: &[u8]) -> bool {
     RangeBounds::<[u8]>::contains(&(bound_ref(&range.0), bound_ref(&range.1)), key)
 }
 
-/// Whether two ranges share a key.
+/// Whether two ranges share a key, exactly: each is first made half-open, `[lower,
+/// upper)`, since over byte strings an excluded `k` as lower bound is the included `k\0`
+/// (and an included upper `k` the excluded `k\0`); two half-open ranges meet when each
+/// starts below where the other ends and neither is empty.
 fn ranges_meet(a: (Bound<&[u8]>, Bound<&[u8]>), b: (Bound<&[u8]>, Bound<&[u8]>)) -> bool {
-    // Each range's lower bound must lie below the other's upper bound.
-    let below = |lower: Bound<&[u8]>, upper: Bound<&[u8]>| match (lower, upper) {
-        (Bound::Unbounded, _) | (_, Bound::Unbounded) => true,
-        (Bound::Included(l), Bound::Included(u)) => l <= u,
-        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u))
-        | (Bound::Excluded(l), Bound::Included(u)) => l < u,
+    let (a_lower, a_upper) = half_open(a);
+    let (b_lower, b_upper) = half_open(b);
+    let below =
+        |lower: &[u8], upper: &Option<Vec<u8>>| upper.as_ref().is_none_or(|u| lower < u.as_slice());
+    below(&a_lower, &b_upper)
+        && below(&b_lower, &a_upper)
+        && below(&a_lower, &a_upper)
+        && below(&b_lower, &b_upper)
+}
+
+/// `range` as `[lower, upper)` (`upper` `None`: unbounded).
+fn half_open((lower, upper): (Bound<&[u8]>, Bound<&[u8]>)) -> (Vec<u8>, Option<Vec<u8>>) {
+    let next = |key: &[u8]| [key, &[0]].concat();
+    let lower = match lower {
+        Bound::Included(key) => key.to_vec(),
+        Bound::Excluded(key) => next(key),
+        Bound::Unbounded => Vec::new(),
     };
-    below(a.0, b.1) && below(b.0, a.1) && below(a.0, a.1) && below(b.0, b.1)
+    let upper = match upper {
+        Bound::Included(key) => Some(next(key)),
+        Bound::Excluded(key) => Some(key.to_vec()),
+        Bound::Unbounded => None,
+    };
+    (lower, upper)
 }
 
 /// Why validation failed: what was written, for the error message.
@@ -176,6 +195,11 @@ fn check_memtable(
         }
     }
     for (_, (lower, upper)) in footprint.ranges.iter().filter(|(id, _)| *id == keyspace) {
+        let scanned = (bound_ref(lower), bound_ref(upper));
+        if !ranges_meet(scanned, scanned) {
+            // An empty or inverted range holds no key to conflict on.
+            continue;
+        }
         let newer = mem
             .entries(lower.clone(), upper.clone())
             .find(|(key, _)| key.seqno > snapshot);
@@ -185,9 +209,13 @@ fn check_memtable(
                 describe(&key.user_key)
             ));
         }
+        // `visible_within` gathers loosely (an excluded lower bound as included); the
+        // exact test of each tombstone against the scanned range follows.
         if let Some(ranges) = &ranges
-            && visible_within(ranges, bound_ref(lower), bound_ref(upper), MAX_SEQNO)
-                .any(|t| t.seqno > snapshot)
+            && visible_within(ranges, scanned.0, scanned.1, MAX_SEQNO).any(|t| {
+                let end = t.end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                t.seqno > snapshot && ranges_meet(scanned, (Bound::Included(&t.start), end))
+            })
         {
             return Err(
                 "a range deletion after the transaction began met a range it scanned".to_owned(),
@@ -214,6 +242,38 @@ mod tests {
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn ranges_meet_exactly_over_byte_strings() {
+        use Bound::{Excluded, Included, Unbounded};
+        let r = |a: Bound<&'static [u8]>, b: Bound<&'static [u8]>| (a, b);
+        // (f, f\0) holds no key; [f, f] holds f.
+        assert!(!ranges_meet(
+            r(Excluded(b"f"), Excluded(b"f\0")),
+            r(Unbounded, Unbounded)
+        ));
+        assert!(ranges_meet(
+            r(Included(b"f"), Included(b"f")),
+            r(Unbounded, Unbounded)
+        ));
+        // A scan after an excluded f and a deletion up to an included f share nothing.
+        assert!(!ranges_meet(
+            r(Excluded(b"f"), Unbounded),
+            r(Included(b"b"), Included(b"f"))
+        ));
+        assert!(ranges_meet(
+            r(Included(b"f"), Unbounded),
+            r(Included(b"b"), Included(b"f"))
+        ));
+        assert!(!ranges_meet(
+            r(Included(b"d"), Excluded(b"d")),
+            r(Included(b"c"), Excluded(b"e"))
+        ));
+        assert!(!ranges_meet(
+            r(Included(b"e"), Unbounded),
+            r(Unbounded, Excluded(b"e"))
+        ));
     }
 
     #[test]
