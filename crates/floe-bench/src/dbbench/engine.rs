@@ -93,6 +93,13 @@ pub trait Engine: Send + Sync {
     /// The engine's error.
     fn flush(&self) -> anyhow::Result<()>;
 
+    /// Flushes, then compacts every table into the last level (one sorted run) and returns
+    /// when that is done, so that no background work is left to run.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn compact(&self) -> anyhow::Result<()>;
+
     /// What the engine reports about its own shape and costs (levels, bytes written by
     /// flushes and compactions), as notes for the results; empty where it reports nothing
     /// the harness knows how to read.

@@ -122,6 +122,11 @@ impl Engine for FjallEngine {
         Ok(())
     }
 
+    fn compact(&self) -> anyhow::Result<()> {
+        self.flush()?;
+        Ok(self.keyspace.major_compact()?)
+    }
+
     fn close(self: Box<Self>) -> anyhow::Result<()> {
         // fjall writes the journal to the OS on every write and closes on drop; the drop of
         // the last handle stops and joins its background threads.

@@ -77,6 +77,10 @@ impl Engine for FloeEngine {
         Ok(self.db.flush()?)
     }
 
+    fn compact(&self) -> anyhow::Result<()> {
+        Ok(self.db.compact()?)
+    }
+
     fn notes(&self) -> Vec<(String, String)> {
         stats_notes(&self.db, self.sync)
     }

@@ -138,6 +138,12 @@ impl Engine for RocksDbEngine {
         Ok(self.db.flush()?)
     }
 
+    fn compact(&self) -> anyhow::Result<()> {
+        self.db.flush()?;
+        self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
+        Ok(())
+    }
+
     fn close(self: Box<Self>) -> anyhow::Result<()> {
         // Dropping the handle waits for background work and closes the database.
         drop(self);

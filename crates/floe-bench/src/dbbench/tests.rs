@@ -172,7 +172,12 @@ fn deleterange_reports_its_phases_and_on_floe_both_targets() {
                     .expect("a ratio")
                     .parse()
                     .expect("a number");
-                assert!(ratio > 0.0, "{engine}: {}", m.workload);
+                // A ratio of timings: its value is not asserted, only its presence.
+                assert!(
+                    ratio.is_finite() && ratio >= 0.0,
+                    "{engine}: {}",
+                    m.workload
+                );
                 assert!(matches!(
                     note(m, "target_met").as_deref(),
                     Some("yes" | "no")
@@ -244,17 +249,20 @@ fn adapters_agree_on_puts_deletes_batches_and_scans() {
         engine.put(b"b", b"2").expect("put");
         engine.put(b"d", b"4").expect("put");
         engine.delete_range(b"b", b"d").expect("delete_range");
-        for (key, found) in [
-            (&b"a"[..], true),
-            (b"b", false),
-            (b"c", false),
-            (b"d", true),
-        ] {
-            assert_eq!(
-                engine.get(key, &mut value).expect("get"),
-                found,
-                "{kind}: {key:?} after delete_range"
-            );
+        for round in ["before", "after"] {
+            for (key, found) in [
+                (&b"a"[..], true),
+                (b"b", false),
+                (b"c", false),
+                (b"d", true),
+            ] {
+                assert_eq!(
+                    engine.get(key, &mut value).expect("get"),
+                    found,
+                    "{kind}: {key:?} after delete_range, {round} a full compaction"
+                );
+            }
+            engine.compact().expect("compact");
         }
         engine.close().expect("close");
     }
