@@ -23,7 +23,9 @@ dbbench options:
                        rocksdb needs a build with --features rocksdb)
   --workloads a,b      fillseq, fillrandom, overwrite, readrandom, readmissing,
                        seekrandom, readseq, readwhilewriting, fillsync (the
-                       default), keyspaces (8 keyspaces: writes, batches, reads)
+                       default), keyspaces (8 keyspaces: writes, batches, reads),
+                       deleterange (reads, delete a tenth of the keys, reads; its
+                       two targets where the engine has a range delete)
   --write-buffer SIZE  memtable size of every engine, e.g. 64MiB (default 64MiB)
   --sync-ops N         fsynced writes per thread in fillsync (default 1000)
   --sync-rounds N      fillsync in N rounds, the engines taking turns (default 4)

@@ -44,6 +44,10 @@ fn main() -> anyhow::Result<()> {
         }
         let measurements = run_suite(suite, &args).with_context(|| format!("suite {suite}"))?;
         println!("{}", report::table(&measurements));
+        let targets = report::targets(&measurements);
+        if !targets.is_empty() {
+            println!("{}", report::target_table(&targets));
+        }
         if suite == "dbbench" {
             for other in args
                 .dbbench
@@ -90,6 +94,7 @@ fn main() -> anyhow::Result<()> {
             },
             "measurements": all,
             "ratios": ratios.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "targets": report::targets(&all),
         });
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -130,6 +130,66 @@ pub fn table(measurements: &[Measurement]) -> String {
     out
 }
 
+/// A target a measurement is held to, as its notes `target_ratio`, `target_min` and
+/// `target_met` give it (the `deleterange` workload's rows have them).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    /// The measured workload.
+    pub workload: String,
+    /// The measured subject.
+    pub subject: String,
+    /// The measured ratio.
+    pub ratio: f64,
+    /// The least ratio that meets the target.
+    pub min: f64,
+    /// Whether the ratio meets it.
+    pub met: bool,
+}
+
+/// The targets of every measurement that has one, in order.
+#[must_use]
+pub fn targets(measurements: &[Measurement]) -> Vec<Target> {
+    measurements
+        .iter()
+        .filter_map(|m| {
+            let note = |name: &str| {
+                m.notes
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .and_then(|(_, value)| value.parse::<f64>().ok())
+            };
+            let (ratio, min) = (note("target_ratio")?, note("target_min")?);
+            Some(Target {
+                workload: m.workload.clone(),
+                subject: m.subject.clone(),
+                ratio,
+                min,
+                met: ratio >= min,
+            })
+        })
+        .collect()
+}
+
+/// [`targets`] as lines for the terminal.
+#[must_use]
+pub fn target_table(targets: &[Target]) -> String {
+    let mut out = format!(
+        "{:<22} {:<10} {:>12} {:>12}  met\n",
+        "target", "subject", "ratio", "at least"
+    );
+    for t in targets {
+        out.push_str(&format!(
+            "{:<22} {:<10} {:>12.2} {:>12.2}  {}\n",
+            t.workload,
+            t.subject,
+            t.ratio,
+            t.min,
+            if t.met { "yes" } else { "NO" }
+        ));
+    }
+    out
+}
+
 /// How one subject compares with another on one workload and thread count.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ratio {
@@ -227,5 +287,26 @@ mod tests {
                 .count()
                 == 2
         );
+    }
+
+    #[test]
+    fn targets_come_from_the_notes() {
+        let second = Duration::from_secs(1);
+        let mut a = Measurement::new("deleterange-perkey", "floe", 1, 1, second);
+        a.notes = vec![
+            ("target_ratio".to_string(), "250".to_string()),
+            ("target_min".to_string(), "100.00".to_string()),
+        ];
+        let mut b = Measurement::new("deleterange-readtombs", "floe", 1, 1, second);
+        b.notes = vec![
+            ("target_ratio".to_string(), "0.75".to_string()),
+            ("target_min".to_string(), "0.80".to_string()),
+        ];
+        let c = Measurement::new("readrandom", "floe", 1, 1, second);
+        let found = targets(&[a, b, c]);
+        assert_eq!(found.len(), 2);
+        assert!(found[0].met && !found[1].met);
+        let text = target_table(&found);
+        assert!(text.contains("250.00") && text.contains("NO"), "{text}");
     }
 }

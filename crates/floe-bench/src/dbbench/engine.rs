@@ -60,6 +60,14 @@ pub trait Engine: Send + Sync {
     /// The engine's error.
     fn delete(&self, key: &[u8]) -> anyhow::Result<()>;
 
+    /// Removes every key in `start..end` (`end` excluded). Engines with a range delete
+    /// write one range tombstone ([`EngineKind::has_range_delete`]); the others find the
+    /// keys of the range and remove them one by one, as their users have to.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn delete_range(&self, start: &[u8], end: &[u8]) -> anyhow::Result<()>;
+
     /// Writes every pair of `entries` atomically, in one commit.
     ///
     /// # Errors
@@ -84,6 +92,13 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// The engine's error.
     fn flush(&self) -> anyhow::Result<()>;
+
+    /// Flushes, then compacts every table into the last level (one sorted run) and returns
+    /// when that is done, so that no background work is left to run.
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn compact(&self) -> anyhow::Result<()>;
 
     /// What the engine reports about its own shape and costs (levels, bytes written by
     /// flushes and compactions), as notes for the results; empty where it reports nothing
@@ -202,6 +217,17 @@ impl EngineKind {
         match self {
             EngineKind::Floe | EngineKind::Fjall => true,
             EngineKind::RocksDb => false,
+        }
+    }
+
+    /// Whether [`Engine::delete_range`] is the engine's own range delete, one tombstone
+    /// whatever the range covers (floe's `delete_range`, RocksDB's `DeleteRange`), rather
+    /// than a removal of each key (fjall has no range delete).
+    #[must_use]
+    pub fn has_range_delete(self) -> bool {
+        match self {
+            EngineKind::Floe | EngineKind::RocksDb => true,
+            EngineKind::Fjall => false,
         }
     }
 

@@ -75,6 +75,20 @@ impl Engine for FjallEngine {
         self.persist_if_sync()
     }
 
+    fn delete_range(&self, start: &[u8], end: &[u8]) -> anyhow::Result<()> {
+        // fjall has no range delete: find the keys of the range, then remove each one.
+        // The keys are gathered first so that the removals do not run under the scan.
+        let keys = self
+            .keyspace
+            .range(start..end)
+            .map(fjall::Guard::key)
+            .collect::<Result<Vec<_>, _>>()?;
+        for key in keys {
+            self.keyspace.remove(key)?;
+        }
+        self.persist_if_sync()
+    }
+
     fn write_batch(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
         let mut batch = self.db.batch();
         for (key, value) in entries {
@@ -106,6 +120,11 @@ impl Engine for FjallEngine {
         // memtable and waits until the flush workers have written it to a table.
         self.keyspace.rotate_memtable_and_wait()?;
         Ok(())
+    }
+
+    fn compact(&self) -> anyhow::Result<()> {
+        self.flush()?;
+        Ok(self.keyspace.major_compact()?)
     }
 
     fn close(self: Box<Self>) -> anyhow::Result<()> {

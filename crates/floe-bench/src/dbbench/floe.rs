@@ -46,6 +46,10 @@ impl Engine for FloeEngine {
         Ok(self.db.delete(key)?)
     }
 
+    fn delete_range(&self, start: &[u8], end: &[u8]) -> anyhow::Result<()> {
+        Ok(self.db.delete_range(start..end)?)
+    }
+
     fn write_batch(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
         let mut batch = WriteBatch::new();
         for (key, value) in entries {
@@ -71,6 +75,10 @@ impl Engine for FloeEngine {
 
     fn flush(&self) -> anyhow::Result<()> {
         Ok(self.db.flush()?)
+    }
+
+    fn compact(&self) -> anyhow::Result<()> {
+        Ok(self.db.compact()?)
     }
 
     fn notes(&self) -> Vec<(String, String)> {

@@ -8,9 +8,13 @@
 //! written, so a fast but wrong engine fails instead of winning. Fill workloads also
 //! measure the directory's size after a flush and close, against the raw size of the keys
 //! and values. The `keyspaces` workload (`keyspaces.rs`) has two timed phases, writes from
-//! an empty database and then reads, and reports each as a measurement of its own.
+//! an empty database and then reads, and reports each as a measurement of its own; the
+//! `deleterange` workload (`deleterange.rs`) reports reads before and after the removal of
+//! a tenth of the keys, the removal itself, and on the engines with a range delete the
+//! measurements of its two targets.
 
 pub mod data;
+mod deleterange;
 pub mod engine;
 pub mod fjall;
 pub mod floe;
@@ -28,6 +32,7 @@ use anyhow::{Context as _, bail, ensure};
 
 pub use self::engine::{Engine, EngineKind, EngineOptions, Keyspaces};
 use self::progress::Display;
+use self::workloads::Outcome;
 use crate::report::percentiles;
 use crate::{Config, Measurement};
 
@@ -59,11 +64,17 @@ pub enum Workload {
     /// Reported as two measurements, `keyspaces-write` and `keyspaces-read`; not among
     /// the [`Workload::DEFAULT`] ones.
     Keyspaces,
+    /// On sequentially loaded keys: random reads, the removal of a contiguous tenth of
+    /// the keys in one range delete (key by key on fjall), random reads again; then, where
+    /// the engine has a range delete, the same removal key by key, and random reads with
+    /// and without 10,000 small range tombstones live. Reported as several measurements
+    /// (`deleterange-*`); not among the [`Workload::DEFAULT`] ones.
+    DeleteRange,
 }
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -74,11 +85,12 @@ impl Workload {
         Workload::ReadWhileWriting,
         Workload::FillSync,
         Workload::Keyspaces,
+        Workload::DeleteRange,
     ];
 
-    /// The workloads a run measures unless told otherwise: all but `keyspaces`, which is
-    /// asked for by name (`--workloads keyspaces`) since it would add about a seventh to
-    /// the time of a default run.
+    /// The workloads a run measures unless told otherwise: all but `keyspaces` and
+    /// `deleterange`, which are asked for by name (`--workloads keyspaces`): `keyspaces`
+    /// would add about a seventh to the time of a default run.
     pub const DEFAULT: [Workload; 9] = [
         Workload::FillSeq,
         Workload::FillRandom,
@@ -105,6 +117,7 @@ impl Workload {
             Workload::ReadWhileWriting => "readwhilewriting",
             Workload::FillSync => "fillsync",
             Workload::Keyspaces => "keyspaces",
+            Workload::DeleteRange => "deleterange",
         }
     }
 
@@ -120,17 +133,25 @@ impl Workload {
     }
 
     /// Whether the workload can spread over threads (`fillseq` and `readseq` are one
-    /// ordered stream and always run on one).
+    /// ordered stream and always run on one, and `deleterange` compares single-threaded
+    /// phases with each other).
     #[must_use]
     pub fn is_parallel(self) -> bool {
-        !matches!(self, Workload::FillSeq | Workload::ReadSeq)
+        !matches!(
+            self,
+            Workload::FillSeq | Workload::ReadSeq | Workload::DeleteRange
+        )
     }
 
     /// Whether the timed phase starts from a loaded database.
     fn needs_load(self) -> bool {
         !matches!(
             self,
-            Workload::FillSeq | Workload::FillRandom | Workload::FillSync | Workload::Keyspaces
+            Workload::FillSeq
+                | Workload::FillRandom
+                | Workload::FillSync
+                | Workload::Keyspaces
+                | Workload::DeleteRange
         )
     }
 
@@ -239,6 +260,12 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
             .all(|&t| t > 0),
         "thread counts must be at least 1"
     );
+    ensure!(
+        !options.workloads.contains(&Workload::DeleteRange)
+            || config.keys as u64 >= deleterange::MIN_KEYS,
+        "deleterange needs --keys {} or more",
+        deleterange::MIN_KEYS
+    );
     if options.engines.is_empty() || options.workloads.is_empty() {
         bail!("no engines or no workloads chosen");
     }
@@ -309,6 +336,14 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
 /// The chosen engines that can run `workload`; for `keyspaces`, those the harness can
 /// open with several keyspaces, saying on stderr which it leaves out.
 fn engines_for(workload: Workload, options: &DbBenchOptions) -> Vec<EngineKind> {
+    if workload == Workload::DeleteRange && options.display != Display::Quiet {
+        for kind in options.engines.iter().filter(|k| !k.has_range_delete()) {
+            eprintln!(
+                "{workload}: {kind} has no range delete: it removes the keys one by one, \
+                 and the two range-delete targets are measured without it"
+            );
+        }
+    }
     if workload != Workload::Keyspaces {
         return options.engines.clone();
     }
@@ -354,7 +389,7 @@ impl Run {
 }
 
 /// One engine's run of a workload on a fresh directory: one [`Run`] for each timed phase
-/// (two for `keyspaces`, one for every other workload).
+/// (two for `keyspaces`, several for `deleterange`, one for every other workload).
 fn run_one(
     config: &Config,
     options: &DbBenchOptions,
@@ -382,7 +417,7 @@ fn run_one(
         write_buffer: options.write_buffer,
         sync: workload == Workload::FillSync,
     };
-    if workload == Workload::Keyspaces {
+    if matches!(workload, Workload::Keyspaces | Workload::DeleteRange) {
         let phase = Phase {
             config,
             options,
@@ -391,7 +426,11 @@ fn run_one(
             kind,
             label: &label,
         };
-        return run_keyspaces(&phase, &path, engine_options);
+        return if workload == Workload::Keyspaces {
+            run_keyspaces(&phase, &path, engine_options)
+        } else {
+            run_deleterange(&phase, dir.path(), engine_options)
+        };
     }
     let engine = kind
         .open(&path, engine_options)
@@ -466,7 +505,7 @@ fn run_one(
     }])
 }
 
-/// What [`run_keyspaces`] shares with [`run_one`].
+/// What [`run_keyspaces`] and [`run_deleterange`] share with [`run_one`].
 struct Phase<'a> {
     config: &'a Config,
     options: &'a DbBenchOptions,
@@ -535,6 +574,93 @@ fn run_keyspaces(
     let [write, mut read] = runs;
     read.measurement.notes.extend(notes);
     Ok(vec![write, read])
+}
+
+/// Notes for a measurement, as name and value.
+type Notes = Vec<(String, String)>;
+
+/// The `deleterange` workload on one engine, its databases under `dir`: each timed part
+/// on a database of its own, filled with the sequential keys (see `deleterange.rs`).
+fn run_deleterange(
+    phase: &Phase<'_>,
+    dir: &Path,
+    engine_options: EngineOptions,
+) -> anyhow::Result<Vec<Run>> {
+    let Phase {
+        config,
+        options,
+        data,
+        threads,
+        kind,
+        label,
+    } = *phase;
+    let native = kind.has_range_delete();
+    // Opens a fresh database named `name`, loads it, runs `part` on it, closes it and
+    // removes it; returns what `part` returned and the engine's notes.
+    let on_fresh = |name: &str,
+                    part: &dyn Fn(&deleterange::Context<'_>) -> anyhow::Result<Vec<Outcome>>|
+     -> anyhow::Result<(Vec<Outcome>, Notes)> {
+        let path = dir.join(name);
+        let engine = kind
+            .open(&path, engine_options)
+            .with_context(|| format!("{label}: opening {name}"))?;
+        let ctx = deleterange::Context {
+            engine: &*engine,
+            data,
+            keys: config.keys as u64,
+            display: options.display,
+            label,
+        };
+        deleterange::load(&ctx)?;
+        let outcomes = part(&ctx).with_context(|| label.to_string())?;
+        let notes = engine.notes();
+        engine
+            .close()
+            .with_context(|| format!("{label}: closing"))?;
+        std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+        Ok((outcomes, notes))
+    };
+    let (main, notes) = on_fresh("db", &|ctx| {
+        Ok(deleterange::main_phases(ctx, native)?.into())
+    })?;
+    let range_delete = main[1].elapsed;
+    let mut named: Vec<(&str, Outcome)> = ["readbefore", "", "readafter"]
+        .into_iter()
+        .zip(main)
+        .collect();
+    if let Some((_, after)) = named.last_mut() {
+        after.notes.extend(notes);
+    }
+    if native {
+        let (per_key, _) = on_fresh("perkey", &|ctx| {
+            Ok(vec![deleterange::per_key(ctx, range_delete)?])
+        })?;
+        let (reads, notes) = on_fresh("tombstones", &|ctx| {
+            Ok(deleterange::tombstone_reads(ctx)?.into())
+        })?;
+        named.extend(["perkey"].into_iter().zip(per_key));
+        named.extend(["readclean", "readtombs"].into_iter().zip(reads));
+        if let Some((_, live)) = named.last_mut() {
+            live.notes.extend(notes);
+        }
+    }
+    Ok(named
+        .into_iter()
+        .map(|(suffix, outcome)| {
+            let name = if suffix.is_empty() {
+                Workload::DeleteRange.to_string()
+            } else {
+                format!("{}-{suffix}", Workload::DeleteRange)
+            };
+            let mut measurement =
+                Measurement::new(&name, kind.name(), threads, outcome.ops, outcome.elapsed);
+            measurement.notes = outcome.notes;
+            Run {
+                measurement,
+                samples: outcome.samples,
+            }
+        })
+        .collect())
 }
 
 /// Waits until every dirty page on the machine is written back (`sync(2)`), so that a

@@ -97,6 +97,14 @@ impl Engine for RocksDbEngine {
         Ok(self.db.delete_opt(key, &self.write_options())?)
     }
 
+    fn delete_range(&self, start: &[u8], end: &[u8]) -> anyhow::Result<()> {
+        // `DeleteRange` on the default column family, through a batch of one operation
+        // (the crate's `DB` offers it directly only per column family).
+        let mut batch = WriteBatch::default();
+        batch.delete_range(start, end);
+        Ok(self.db.write_opt(batch, &self.write_options())?)
+    }
+
     fn write_batch(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> anyhow::Result<()> {
         let mut batch = WriteBatch::default();
         for (key, value) in entries {
@@ -128,6 +136,12 @@ impl Engine for RocksDbEngine {
 
     fn flush(&self) -> anyhow::Result<()> {
         Ok(self.db.flush()?)
+    }
+
+    fn compact(&self) -> anyhow::Result<()> {
+        self.db.flush()?;
+        self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
+        Ok(())
     }
 
     fn close(self: Box<Self>) -> anyhow::Result<()> {

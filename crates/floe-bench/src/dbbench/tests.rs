@@ -17,7 +17,11 @@ fn tiny(dir: &Path) -> (Config, DbBenchOptions) {
         // A 32 KiB write buffer makes the load flush several tables, so reads cross
         // memtables and tables.
         write_buffer: 32 << 10,
-        workloads: Workload::ALL.to_vec(),
+        // `deleterange` has a test of its own.
+        workloads: Workload::ALL
+            .into_iter()
+            .filter(|&w| w != Workload::DeleteRange)
+            .collect(),
         threads: Some(vec![1, 2]),
         sync_ops: 20,
         dir: dir.to_path_buf(),
@@ -32,7 +36,7 @@ fn every_workload_runs_and_reads_back_what_it_wrote() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (config, options) = tiny(dir.path());
     let measurements = run(&config, &options).expect("every workload succeeds");
-    for workload in Workload::ALL {
+    for &workload in &options.workloads {
         // `keyspaces` reports its two phases apart, on the engines that have keyspaces.
         let (names, engines) = if workload == Workload::Keyspaces {
             let engines = options.engines.iter().filter(|e| e.has_keyspaces());
@@ -100,6 +104,91 @@ fn every_workload_runs_and_reads_back_what_it_wrote() {
 }
 
 #[test]
+fn deleterange_reports_its_phases_and_on_floe_both_targets() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (mut config, mut options) = tiny(dir.path());
+    config.keys = 2000;
+    options.workloads = vec![Workload::DeleteRange];
+    let measurements = run(&config, &options).expect("deleterange succeeds");
+    let note = |m: &Measurement, name: &str| {
+        m.notes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.clone())
+    };
+    for &engine in &options.engines {
+        let rows: Vec<&Measurement> = measurements
+            .iter()
+            .filter(|m| m.subject == engine.name())
+            .collect();
+        let names: Vec<&str> = rows.iter().map(|m| m.workload.as_str()).collect();
+        let mut expected = vec![
+            "deleterange-readbefore",
+            "deleterange",
+            "deleterange-readafter",
+        ];
+        if engine.has_range_delete() {
+            expected.extend([
+                "deleterange-perkey",
+                "deleterange-readclean",
+                "deleterange-readtombs",
+            ]);
+        }
+        assert_eq!(names, expected, "{engine}");
+        let ops: Vec<u64> = rows.iter().map(|m| m.ops).collect();
+        let mut expected_ops = vec![2000, 200, 2000];
+        if engine.has_range_delete() {
+            expected_ops.extend([200, 2000, 2000]);
+        }
+        assert_eq!(ops, expected_ops, "{engine}");
+        assert!(rows.iter().all(|m| m.threads == 1));
+        let method = if engine.has_range_delete() {
+            "range_delete"
+        } else {
+            "remove_per_key"
+        };
+        assert_eq!(note(rows[1], "method").as_deref(), Some(method));
+        assert_eq!(note(rows[1], "keys_deleted").as_deref(), Some("200"));
+        // A tenth of the reads after the delete land in the slice; none before it.
+        assert_eq!(note(rows[0], "absent_reads").as_deref(), Some("0"));
+        let absent: u64 = note(rows[2], "absent_reads")
+            .expect("absent_reads")
+            .parse()
+            .expect("a count");
+        assert!((100..=300).contains(&absent), "{engine}: {absent}");
+        assert!(rows[1].latency_ns.is_none());
+        assert!(rows[0].latency_ns.is_some() && rows[2].latency_ns.is_some());
+        if engine.has_range_delete() {
+            let (per_key, tombs) = (rows[3], rows[5]);
+            assert_eq!(note(per_key, "method").as_deref(), Some("delete_per_key"));
+            assert_eq!(note(per_key, "target_min").as_deref(), Some("100.00"));
+            assert_eq!(note(tombs, "target_min").as_deref(), Some("0.80"));
+            // 2000 keys hold 400 small ranges (pairs 10 keys apart), half of them flushed.
+            assert_eq!(note(tombs, "range_tombstones").as_deref(), Some("400"));
+            assert_eq!(note(tombs, "flushed").as_deref(), Some("200"));
+            assert_eq!(note(tombs, "absent_reads").as_deref(), Some("0"));
+            for m in [per_key, tombs] {
+                let ratio: f64 = note(m, "target_ratio")
+                    .expect("a ratio")
+                    .parse()
+                    .expect("a number");
+                // A ratio of timings: its value is not asserted, only its presence.
+                assert!(
+                    ratio.is_finite() && ratio >= 0.0,
+                    "{engine}: {}",
+                    m.workload
+                );
+                assert!(matches!(
+                    note(m, "target_met").as_deref(),
+                    Some("yes" | "no")
+                ));
+            }
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).expect("listing").count(), 0);
+}
+
+#[test]
 fn adapters_agree_on_puts_deletes_batches_and_scans() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     for kind in EngineKind::ALL.into_iter().filter(|kind| kind.is_built()) {
@@ -156,6 +245,25 @@ fn adapters_agree_on_puts_deletes_batches_and_scans() {
             [(b"c".to_vec(), b"3".to_vec())],
             "{kind}: seek past a"
         );
+        // A range delete over a flushed key and one in the memtable, end excluded.
+        engine.put(b"b", b"2").expect("put");
+        engine.put(b"d", b"4").expect("put");
+        engine.delete_range(b"b", b"d").expect("delete_range");
+        for round in ["before", "after"] {
+            for (key, found) in [
+                (&b"a"[..], true),
+                (b"b", false),
+                (b"c", false),
+                (b"d", true),
+            ] {
+                assert_eq!(
+                    engine.get(key, &mut value).expect("get"),
+                    found,
+                    "{kind}: {key:?} after delete_range, {round} a full compaction"
+                );
+            }
+            engine.compact().expect("compact");
+        }
         engine.close().expect("close");
     }
 }

@@ -135,6 +135,9 @@ pub(super) fn run(workload: Workload, ctx: &Context<'_>) -> anyhow::Result<Outco
         Workload::Keyspaces => {
             anyhow::bail!("keyspaces drives several keyspaces; the driver runs it on its own")
         }
+        Workload::DeleteRange => {
+            anyhow::bail!("deleterange uses databases of its own; the driver runs it on its own")
+        }
     };
     Ok(outcome)
 }
