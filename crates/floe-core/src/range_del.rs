@@ -143,9 +143,80 @@ impl std::error::Error for FragmentError {}
 
 /// Range tombstones cut into non-overlapping fragments, sorted by key (see the module
 /// docs). Immutable once built; cheap to query from many threads.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Fragments {
     fragments: Vec<Fragment>,
+    /// What a lookup searches instead of the fragments themselves (see [`SearchIndex`]).
+    index: SearchIndex,
+}
+
+impl PartialEq for Fragments {
+    fn eq(&self, other: &Self) -> bool {
+        // The index is a function of the fragments.
+        self.fragments == other.fragments
+    }
+}
+
+impl Eq for Fragments {}
+
+/// The fragments' bounds as 8-byte integers, so that a lookup binary-searches two compact
+/// arrays instead of following a pointer to a key at every step.
+///
+/// Every start and finite end shares the first `common` bytes; `starts[i]` and `ends[i]`
+/// are the next eight bytes of fragment `i`'s start and end as a big-endian `u64`
+/// (zero-padded; `u64::MAX` marks an unbounded end, which never decides alone). Two keys
+/// whose integers differ compare as the integers do; equal integers leave the order to
+/// the keys, which the lookup then compares. With 10,000 fragments the arrays take
+/// 160 KB, which stay in cache where the fragments (88 bytes each, keys elsewhere) do
+/// not: a lookup among 10,000 live tombstones costs a few cache hits, not some thirty
+/// misses.
+#[derive(Debug, Clone, Default)]
+struct SearchIndex {
+    common: Bytes,
+    starts: Vec<u64>,
+    ends: Vec<u64>,
+}
+
+/// The eight bytes of `key` after its first `skip` as a big-endian integer, zero-padded.
+fn key_word(key: &[u8], skip: usize) -> u64 {
+    let rest = key.get(skip..).unwrap_or_default();
+    let mut word = [0u8; 8];
+    for (to, from) in word.iter_mut().zip(rest) {
+        *to = *from;
+    }
+    u64::from_be_bytes(word)
+}
+
+impl SearchIndex {
+    fn build(fragments: &[Fragment]) -> SearchIndex {
+        let mut bounds = fragments
+            .iter()
+            .flat_map(|f| std::iter::once(&f.start).chain(f.end.as_ref()));
+        let Some(first) = bounds.next() else {
+            return SearchIndex::default();
+        };
+        let mut common = first.len();
+        for bound in bounds {
+            common = common.min(
+                first
+                    .iter()
+                    .zip(bound.iter())
+                    .take_while(|(a, b)| a == b)
+                    .count(),
+            );
+        }
+        SearchIndex {
+            common: first.slice(..common),
+            starts: fragments
+                .iter()
+                .map(|f| key_word(&f.start, common))
+                .collect(),
+            ends: fragments
+                .iter()
+                .map(|f| f.end.as_ref().map_or(u64::MAX, |e| key_word(e, common)))
+                .collect(),
+        }
+    }
 }
 
 impl Fragments {
@@ -199,7 +270,7 @@ impl Fragments {
             let end = cuts.get(index + 1).cloned();
             push_merged(&mut out, cut.clone(), end, seqnos);
         }
-        Fragments { fragments: out }
+        Fragments::from_sorted(out)
     }
 
     /// Fragments read back from a file, checked to be sorted, non-overlapping, non-empty
@@ -232,7 +303,13 @@ impl Fragments {
             }
             previous_end = Some(fragment.end.as_ref());
         }
-        Ok(Fragments { fragments })
+        Ok(Fragments::from_sorted(fragments))
+    }
+
+    /// Fragments already sorted and valid, with their search index.
+    fn from_sorted(fragments: Vec<Fragment>) -> Fragments {
+        let index = SearchIndex::build(&fragments);
+        Fragments { fragments, index }
     }
 
     /// Whether there is no fragment.
@@ -256,14 +333,33 @@ impl Fragments {
     /// The index of the fragment holding `key`, if any.
     #[must_use]
     pub fn position(&self, key: &[u8]) -> Option<usize> {
-        let at = self
-            .fragments
-            .partition_point(|f| f.start.as_ref() <= key)
-            .checked_sub(1)?;
-        self.fragments
-            .get(at)
-            .filter(|f| end_above(f.end.as_deref(), key))
-            .map(|_| at)
+        let index = &self.index;
+        if !key.starts_with(&index.common) {
+            // Outside the shared prefix: rare, searched on the keys themselves.
+            let at = self
+                .fragments
+                .partition_point(|f| f.start.as_ref() <= key)
+                .checked_sub(1)?;
+            return self
+                .fragments
+                .get(at)
+                .filter(|f| end_above(f.end.as_deref(), key))
+                .map(|_| at);
+        }
+        let word = key_word(key, index.common.len());
+        // Fragments whose start word is below `word` start below `key`; those with an
+        // equal word are ordered by their keys.
+        let below = index.starts.partition_point(|&s| s < word);
+        let ties = index.starts[below..].partition_point(|&s| s == word);
+        let tied = self.fragments.get(below..below + ties).unwrap_or_default();
+        let at = (below + tied.partition_point(|f| f.start.as_ref() <= key)).checked_sub(1)?;
+        let end = *index.ends.get(at)?;
+        let above = match end.cmp(&word) {
+            Ordering::Greater if end != u64::MAX => true,
+            Ordering::Less => false,
+            _ => end_above(self.fragments.get(at)?.end.as_deref(), key),
+        };
+        above.then_some(at)
     }
 
     /// The fragment holding `key`, if any.
@@ -332,7 +428,7 @@ impl Fragments {
                 seqnos: fragment.seqnos.clone(),
             });
         }
-        Fragments { fragments: out }
+        Fragments::from_sorted(out)
     }
 
     /// Keeps, in each fragment, only the sequence numbers some reader needs: the newest
@@ -348,7 +444,7 @@ impl Fragments {
     pub fn retain_needed(&mut self, snapshots: &[SeqNo], drop_oldest_stripe: bool) {
         let stripe = |seqno: SeqNo| snapshots.partition_point(|&s| s < seqno);
         let mut out: Vec<Fragment> = Vec::with_capacity(self.fragments.len());
-        for fragment in self.fragments.drain(..) {
+        for fragment in std::mem::take(&mut self.fragments) {
             let mut seqnos = Vec::with_capacity(1);
             let mut last_stripe = None;
             for &seqno in &fragment.seqnos {
@@ -363,7 +459,7 @@ impl Fragments {
                 push_merged(&mut out, fragment.start, fragment.end, seqnos);
             }
         }
-        self.fragments = out;
+        *self = Fragments::from_sorted(out);
     }
 
     /// The first key any fragment covers.
@@ -633,6 +729,59 @@ mod tests {
         assert_eq!(inclusive_end(&Bytes::from_static(b"ab\0")).as_ref(), b"ab");
         assert_eq!(inclusive_end(&Bytes::from_static(b"ab")).as_ref(), b"ab");
         assert_eq!(inclusive_end(&Bytes::new()).as_ref(), b"");
+    }
+
+    /// Keys that share a long prefix and tie on the eight bytes after it, keys outside
+    /// the prefix, and unbounded ends: the search index answers as a plain search would.
+    #[test]
+    fn the_search_index_agrees_with_a_plain_search() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        // "user/" + 8 tied bytes + a distinguishing tail, or a short or foreign key.
+        let key = |i: u64, form: u64| -> Bytes {
+            match form {
+                0 => Bytes::from(format!("user/AAAAAAAA{i:03}")),
+                1 => Bytes::from(format!("user/{i:03}")),
+                2 => Bytes::from(format!("user/AAAAAAAA{i:03}\0")),
+                _ => Bytes::from(format!("zz{i:03}")),
+            }
+        };
+        for _ in 0..300 {
+            let tombstones: Vec<RangeTombstone> = (0..next(10) + 1)
+                .map(|seqno| {
+                    let (a, b) = (next(50), next(50));
+                    let (start, end) = (key(a.min(b), next(3)), key(a.max(b) + 1, next(3)));
+                    let end = (next(6) != 0).then_some(end);
+                    RangeTombstone::new(start, end, seqno + 1)
+                })
+                .collect();
+            let fragments = Fragments::new(tombstones.clone());
+            for i in 0..55 {
+                for form in 0..4 {
+                    let probe = key(i, form);
+                    let plain = fragments
+                        .fragments()
+                        .iter()
+                        .position(|f| f.contains(&probe));
+                    assert_eq!(
+                        fragments.position(&probe),
+                        plain,
+                        "{tombstones:?} {probe:?}"
+                    );
+                    let expected = tombstones
+                        .iter()
+                        .filter(|t| t.contains(&probe))
+                        .map(|t| t.seqno)
+                        .max();
+                    assert_eq!(fragments.max_covering(&probe, SeqNo::MAX), expected);
+                }
+            }
+        }
     }
 
     /// The fragments answer exactly what testing every tombstone would, over random
