@@ -183,6 +183,16 @@ impl Memtable {
         self.range_tombstones.fragments()
     }
 
+    /// The newest sequence number at or below `snapshot` of a range tombstone over `key`
+    /// (see [`Fragments::max_covering`]): what a point lookup asks of each memtable, one
+    /// atomic load when the memtable has no range tombstone.
+    #[must_use]
+    pub fn max_covering(&self, key: &[u8], snapshot: SeqNo) -> Option<SeqNo> {
+        self.range_tombstones
+            .with_fragments(|fragments| fragments.max_covering(key, snapshot))
+            .flatten()
+    }
+
     /// Passes the writer gate; `Err(Frozen)` once the memtable is frozen.
     ///
     /// The guard leaves the gate when dropped; keep it only for the inserts of one batch.

@@ -160,6 +160,21 @@ impl RangeTombstones {
         self.read(Variant::Correct)
     }
 
+    /// `f` of the fragments of every tombstone, as [`RangeTombstones::fragments`] would
+    /// give them, or `None` if there is none; while the cache is current, without the
+    /// `Arc` clone (what a point lookup pays for each memtable).
+    pub fn with_fragments<R>(&self, f: impl FnOnce(&Fragments) -> R) -> Option<R> {
+        // The same load, with the same ordering argument, as `read`.
+        let generation = self.generation.load(Ordering::Acquire);
+        if generation == 0 {
+            return None;
+        }
+        match self.cache.with_current(generation, f) {
+            Ok(found) => Some(found),
+            Err(f) => self.read(Variant::Correct).map(|fragments| f(&fragments)),
+        }
+    }
+
     /// Builds the cache for the final generation, so that every later read finds it current
     /// and the [`Fragments`] never change again. Call it once no insert can land (the
     /// memtable does, after draining its writer gate).
@@ -341,6 +356,20 @@ mod seam {
             }
         }
 
+        /// `f` of the cached fragments if they were built at `generation` or later (`f`
+        /// back otherwise), under a guard rather than a clone.
+        pub(super) fn with_current<R, F: FnOnce(&Fragments) -> R>(
+            &self,
+            generation: usize,
+            f: F,
+        ) -> Result<R, F> {
+            let cached = self.cell.load();
+            match cached.as_ref() {
+                Some(cached) if cached.generation >= generation => Ok(f(&cached.fragments)),
+                _ => Err(f),
+            }
+        }
+
         /// The cached fragments if they were built at `generation` or later.
         pub(super) fn current(&self, generation: usize) -> Option<Arc<Fragments>> {
             let cached = self.cell.load();
@@ -468,6 +497,17 @@ mod seam {
         pub(super) fn new() -> Cache {
             Cache {
                 cell: Mutex::new(None),
+            }
+        }
+
+        pub(super) fn with_current<R, F: FnOnce(&Fragments) -> R>(
+            &self,
+            generation: usize,
+            f: F,
+        ) -> Result<R, F> {
+            match self.current(generation) {
+                Some(fragments) => Ok(f(&fragments)),
+                None => Err(f),
             }
         }
 

@@ -573,3 +573,33 @@ fn range_tombstones_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<floe_memtable::RangeTombstones>();
 }
+
+/// A point lookup's question, asked without cloning the fragments, answers as the
+/// fragments do, before and after inserts and after the freeze.
+#[test]
+fn max_covering_answers_as_the_fragments_do() {
+    let memtable = Memtable::new(64 * 1024);
+    assert_eq!(memtable.max_covering(b"k", u64::MAX >> 8), None);
+    let check = |memtable: &Memtable| {
+        let fragments = memtable.range_tombstones().unwrap();
+        for key in [&b"a"[..], b"b", b"c", b"m", b"x", b"zz"] {
+            for snapshot in [0, 3, 5, 10] {
+                assert_eq!(
+                    memtable.max_covering(key, snapshot),
+                    fragments.max_covering(key, snapshot)
+                );
+            }
+        }
+    };
+    {
+        let writer = memtable.enter().unwrap();
+        writer.insert_range_tombstone(b"b", Some(b"n"), 3);
+        check(&memtable);
+        writer.insert_range_tombstone(b"m", None, 5);
+    }
+    check(&memtable);
+    assert_eq!(memtable.max_covering(b"m", 10), Some(5));
+    assert_eq!(memtable.max_covering(b"c", 4), Some(3));
+    memtable.freeze();
+    check(&memtable);
+}

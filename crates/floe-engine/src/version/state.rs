@@ -169,9 +169,7 @@ impl Tree {
     pub(crate) fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Result<Option<Bytes>> {
         let mut covering = None;
         for mem in self.memtables() {
-            if let Some(ranges) = mem.range_tombstones() {
-                covering = covering.max(ranges.max_covering(user_key, snapshot));
-            }
+            covering = covering.max(mem.max_covering(user_key, snapshot));
             if let Some(found) = weigh(mem.get_version(user_key, snapshot), covering) {
                 return Ok(value_of(found));
             }
