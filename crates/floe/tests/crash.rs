@@ -15,17 +15,18 @@
 //! cycles.
 
 pub mod common;
+pub mod kill_harness;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::ffi::OsStr;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::thread;
-use std::time::Duration;
 
 use common::Model;
 use floe::{Db, Options, WriteBatch};
 use floe_testkit::env_required;
+use kill_harness::KillAt;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -218,100 +219,28 @@ fn crash_child() {
     say("done");
 }
 
-/// What the child's stdout said, in order.
-enum Event {
-    Opening,
-    Opened,
-    /// A writer acknowledged an operation (which one is in the reader's result).
-    Ack,
-}
-
-/// Reads the child's stdout to its end, forwarding events; returns the last ack seen from
-/// each of the `writers`.
-fn read_events(
-    stdout: impl Read,
-    writers: usize,
-    events: mpsc::Sender<Event>,
-) -> Vec<Option<usize>> {
-    let mut last = vec![None; writers];
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        let event = if line == "opening" {
-            Event::Opening
-        } else if line == "opened" {
-            Event::Opened
-        } else if let Some(rest) = line.strip_prefix("ack ") {
-            let mut parts = rest
-                .split(' ')
-                .map(|p| p.parse::<usize>().expect("an ack line"));
-            let (writer, n) = (parts.next().unwrap(), parts.next().unwrap());
-            last[writer] = Some(n);
-            Event::Ack
-        } else {
-            continue;
-        };
-        // The parent may stop listening once it has decided when to kill.
-        let _ = events.send(event);
-    }
-    last
-}
-
-/// How the parent picks the moment of a kill.
-#[derive(Debug, Clone, Copy)]
-enum KillAt {
-    /// This many microseconds after the child says it is opening the database.
-    DuringOpen(u64),
-    /// Once this many operations are acknowledged, plus this many microseconds.
-    AfterAcks(usize, u64),
-}
-
-/// How long the parent waits for the moment it is looking for before it calls the child
-/// hung. This is not a timed assertion about speed: it only turns a hang into a failure.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-fn wait_for(events: &mpsc::Receiver<Event>, mut done: impl FnMut(&Event) -> bool) -> bool {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match events.recv_timeout(left) {
-            Ok(event) => {
-                if done(&event) {
-                    return true;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!("the child did not reach the kill point in {PATIENCE:?}")
-            }
-        }
-    }
+/// Records in `last` the operation an ack line (`<writer> <i>`) acknowledges.
+fn record_ack(last: &mut [Option<usize>], rest: &str) {
+    let mut parts = rest
+        .split(' ')
+        .map(|p| p.parse::<usize>().expect("an ack line"));
+    let (writer, n) = (parts.next().unwrap(), parts.next().unwrap());
+    last[writer] = Some(n);
 }
 
 fn spawn_child(dir: &Path, seed: u64, starts: &[usize], sync: bool, buffer: usize) -> Child {
     let starts: Vec<String> = starts.iter().map(usize::to_string).collect();
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR, dir)
-        .env(CHILD_SEED, seed.to_string())
-        .env(CHILD_START, starts.join(","))
-        .env(CHILD_WRITERS, starts.len().to_string())
-        .env(CHILD_SYNC, if sync { "1" } else { "0" })
-        .env(CHILD_BUFFER, buffer.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("re-execute the test binary")
-}
-
-/// Copies the regular files of `from` into the existing directory `to`.
-fn copy_files(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
+    kill_harness::spawn_child(
+        "crash_child",
+        &[
+            (CHILD_DIR, dir.as_os_str()),
+            (CHILD_SEED, OsStr::new(&seed.to_string())),
+            (CHILD_START, OsStr::new(&starts.join(","))),
+            (CHILD_WRITERS, OsStr::new(&starts.len().to_string())),
+            (CHILD_SYNC, OsStr::new(if sync { "1" } else { "0" })),
+            (CHILD_BUFFER, OsStr::new(&buffer.to_string())),
+        ],
+    )
 }
 
 /// Reads the whole state of `db` and checks that reverse iteration agrees with it.
@@ -352,80 +281,27 @@ fn harness(seed: u64, writers: usize, cycles: usize) {
     for cycle in 0..cycles {
         let sync = rng.random_bool(0.3);
         let buffer = [1024, 2048, 4096][rng.random_range(0..3)];
-        let kill_at = if rng.random_range(0..4) == 0 {
-            KillAt::DuringOpen(rng.random_range(0..3000))
-        } else {
-            KillAt::AfterAcks(rng.random_range(1..300), rng.random_range(0..2000))
-        };
+        let kill_at = KillAt::pick(&mut rng, 4, 1..300, 0..2000);
         let in_place = rng.random_bool(0.25);
         let what = format!(
             "seed {seed} writers {writers} cycle {cycle} (start at ops {applied:?}, sync {sync}, \
              buffer {buffer}, kill {kill_at:?}, checked in place {in_place})"
         );
-        let mut child = spawn_child(dir.path(), seed, &applied, sync, buffer);
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, events) = mpsc::channel();
-        let reader = thread::spawn(move || read_events(stdout, writers, tx));
-        let errors = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
+        let child = spawn_child(dir.path(), seed, &applied, sync, buffer);
+        let killed = kill_harness::kill_at(child, kill_at, vec![None; writers], |last, rest| {
+            record_ack(last, rest)
         });
-
-        let mut opened = false;
-        let alive = match kill_at {
-            KillAt::DuringOpen(micros) => {
-                let alive = wait_for(&events, |e| matches!(e, Event::Opening));
-                thread::sleep(Duration::from_micros(micros));
-                alive
-            }
-            KillAt::AfterAcks(acks, micros) => {
-                let mut seen = 0;
-                let alive = wait_for(&events, |e| match e {
-                    Event::Opened => {
-                        opened = true;
-                        false
-                    }
-                    Event::Ack => {
-                        seen += 1;
-                        seen >= acks
-                    }
-                    Event::Opening => false,
-                });
-                thread::sleep(Duration::from_micros(micros));
-                alive
-            }
-        };
-        // `Child::kill` sends SIGKILL on Unix: the child gets no chance to clean up.
-        let _ = child.kill();
-        let status = child.wait().unwrap();
-        let last_acks = reader.join().expect("the stdout reader panicked");
-        let stderr_text = errors.join().unwrap();
-        for event in events.try_iter() {
-            if matches!(event, Event::Opened | Event::Ack) {
-                opened = true;
-            }
-        }
-        if !opened && last_acks.iter().all(Option::is_none) {
+        let last_acks = &killed.acks;
+        if !killed.opened && last_acks.iter().all(Option::is_none) {
             kills_during_open += 1;
         }
-        if !alive || status.success() || !was_killed(&status) {
-            panic!(
-                "{what}: the child ended on its own ({status}) instead of being killed:\n{stderr_text}"
-            );
-        }
+        killed.assert_killed(&what);
 
         // Usually the check runs on a copy, so that the next child recovers from exactly
         // what the kill left (and may itself be killed while recovering it); sometimes it
         // runs in place, so that the next child opens a directory recovered and closed.
         let scratch = tempfile::tempdir().unwrap();
-        let check_dir = if in_place {
-            dir.path()
-        } else {
-            copy_files(dir.path(), scratch.path());
-            scratch.path()
-        };
+        let check_dir = kill_harness::check_dir(dir.path(), in_place, scratch.path());
         let db = Db::open_with(check_dir, options(sync, buffer))
             .unwrap_or_else(|e| panic!("{what}: reopen after the kill: {e}"));
         let state = read_state(&db, &what);
@@ -497,15 +373,4 @@ fn harness(seed: u64, writers: usize, cycles: usize) {
         applied.iter().all(|&n| n > 0),
         "a writer never had an operation acknowledged in {cycles} cycles: {applied:?}"
     );
-}
-
-#[cfg(unix)]
-fn was_killed(status: &std::process::ExitStatus) -> bool {
-    use std::os::unix::process::ExitStatusExt;
-    status.signal() == Some(9)
-}
-
-#[cfg(not(unix))]
-fn was_killed(status: &std::process::ExitStatus) -> bool {
-    !status.success()
 }
