@@ -21,19 +21,19 @@
 
 pub mod common;
 pub mod keyspace_common;
+pub mod kill_harness;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::ffi::OsStr;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Child;
 
 use common::Model;
 use floe::{Db, Keyspace, KeyspaceOptions, Options, WriteBatch};
 use floe_testkit::env_required;
 use keyspace_common::{DEFAULT, tables_under};
+use kill_harness::KillAt;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -339,97 +339,16 @@ fn crash_keyspaces_child() {
     say("done");
 }
 
-/// What the child's stdout said, in order.
-enum Event {
-    Opening,
-    Opened,
-    Ack,
-}
-
-/// Reads the child's stdout to its end, forwarding events; returns the last ack seen.
-fn read_events(stdout: impl Read, events: mpsc::Sender<Event>) -> Option<usize> {
-    let mut last = None;
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        let event = if line == "opening" {
-            Event::Opening
-        } else if line == "opened" {
-            Event::Opened
-        } else if let Some(n) = line.strip_prefix("ack ") {
-            last = Some(n.parse::<usize>().expect("an ack line"));
-            Event::Ack
-        } else {
-            continue;
-        };
-        // The parent may stop listening once it has decided when to kill.
-        let _ = events.send(event);
-    }
-    last
-}
-
-/// How the parent picks the moment of a kill.
-#[derive(Debug, Clone, Copy)]
-enum KillAt {
-    /// This many microseconds after the child says it is opening the database.
-    DuringOpen(u64),
-    /// Once this many operations are acknowledged, plus this many microseconds.
-    AfterAcks(usize, u64),
-}
-
-/// How long the parent waits for the moment it is looking for before it calls the child
-/// hung. This is not a timed assertion about speed: it only turns a hang into a failure.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-fn wait_for(events: &mpsc::Receiver<Event>, mut done: impl FnMut(&Event) -> bool) -> bool {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match events.recv_timeout(left) {
-            Ok(event) => {
-                if done(&event) {
-                    return true;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!("the child did not reach the kill point in {PATIENCE:?}")
-            }
-        }
-    }
-}
-
 fn spawn_child(dir: &Path, scenario: Scenario, seed: u64, start: usize) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "crash_keyspaces_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, dir)
-        .env(CHILD_SEED, seed.to_string())
-        .env(CHILD_START, start.to_string())
-        .env(CHILD_SCENARIO, scenario.code())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("re-execute the test binary")
-}
-
-/// Copies the files of `from` into the existing directory `to`, subdirectories included.
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let kind = entry.file_type().unwrap();
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            std::fs::create_dir(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    kill_harness::spawn_child(
+        "crash_keyspaces_child",
+        &[
+            (CHILD_DIR, dir.as_os_str()),
+            (CHILD_SEED, OsStr::new(&seed.to_string())),
+            (CHILD_START, OsStr::new(&start.to_string())),
+            (CHILD_SCENARIO, OsStr::new(scenario.code())),
+        ],
+    )
 }
 
 /// Reads every keyspace of `db` (forwards, checked against backwards), with a handle to
@@ -507,74 +426,30 @@ fn harness(scenario: Scenario, seed: u64, cycles: usize, acks: std::ops::Range<u
     let mut most_tables = 0;
 
     for cycle in 0..cycles {
-        let kill_at = if rng.random_range(0..5) == 0 {
-            KillAt::DuringOpen(rng.random_range(0..3000))
-        } else {
-            KillAt::AfterAcks(rng.random_range(acks.clone()), rng.random_range(0..2000))
-        };
+        let kill_at = KillAt::pick(&mut rng, 5, acks.clone(), 0..2000);
         let in_place = rng.random_bool(0.25);
         let what = format!(
             "scenario {} seed {seed} cycle {cycle} (start at op {applied}, kill {kill_at:?}, \
              checked in place {in_place})",
             scenario.code()
         );
-        let mut child = spawn_child(dir.path(), scenario, seed, applied);
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, events) = mpsc::channel();
-        let reader = thread::spawn(move || read_events(stdout, tx));
-        let errors = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
+        let child = spawn_child(dir.path(), scenario, seed, applied);
+        // The last operation acknowledged, from ack lines `<i>`.
+        let killed = kill_harness::kill_at(child, kill_at, None, |last, n| {
+            *last = Some(n.parse::<usize>().expect("an ack line"));
         });
-
-        let alive = match kill_at {
-            KillAt::DuringOpen(micros) => {
-                let alive = wait_for(&events, |e| matches!(e, Event::Opening));
-                thread::sleep(Duration::from_micros(micros));
-                alive
-            }
-            KillAt::AfterAcks(want, micros) => {
-                let mut seen = 0;
-                let alive = wait_for(&events, |e| {
-                    if matches!(e, Event::Ack) {
-                        seen += 1;
-                    }
-                    seen >= want
-                });
-                thread::sleep(Duration::from_micros(micros));
-                alive
-            }
-        };
-        // `Child::kill` sends SIGKILL on Unix: the child gets no chance to clean up.
-        let _ = child.kill();
-        let status = child.wait().unwrap();
-        let last_ack = reader.join().expect("the stdout reader panicked");
-        let stderr_text = errors.join().unwrap();
-        let opened = events
-            .try_iter()
-            .any(|e| matches!(e, Event::Opened | Event::Ack));
-        if !opened && last_ack.is_none() {
+        let last_ack = killed.acks;
+        if !killed.opened && last_ack.is_none() {
             kills_during_open += 1;
         }
-        if !alive || status.success() || !was_killed(&status) {
-            panic!(
-                "{what}: the child ended on its own ({status}) instead of being killed:\n{stderr_text}"
-            );
-        }
+        killed.assert_killed(&what);
         most_tables = most_tables.max(tables_under(dir.path()).len());
 
         // Usually the check runs on a copy, so that the next child recovers from exactly
         // what the kill left (and may itself be killed while recovering it); sometimes it
         // runs in place, so that the next child opens a directory recovered and closed.
         let scratch = tempfile::tempdir().unwrap();
-        let check_dir = if in_place {
-            dir.path()
-        } else {
-            copy_tree(dir.path(), scratch.path());
-            scratch.path()
-        };
+        let check_dir = kill_harness::check_dir(dir.path(), in_place, scratch.path());
         let db = Db::open_with(check_dir, scenario.options())
             .unwrap_or_else(|e| panic!("{what}: reopen after the kill: {e}"));
         let (got, handles) = read_world(&db, &what);
@@ -720,15 +595,4 @@ fn kill_9_during_keyspace_creates_and_drops_leaves_each_whole_or_gone() {
         floe_testkit::seed("kill_9_during_keyspace_creates_and_drops_leaves_each_whole_or_gone");
     let cycles = floe_testkit::env_usize("FLOE_CRASH_CYCLES", 10);
     harness(Scenario::CreateAndDrop, seed, cycles, 30..400);
-}
-
-#[cfg(unix)]
-fn was_killed(status: &std::process::ExitStatus) -> bool {
-    use std::os::unix::process::ExitStatusExt;
-    status.signal() == Some(9)
-}
-
-#[cfg(not(unix))]
-fn was_killed(status: &std::process::ExitStatus) -> bool {
-    !status.success()
 }
