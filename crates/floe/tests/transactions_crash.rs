@@ -25,17 +25,20 @@
 //! timing of a kill, and so which transfers commit, is not replayable), and
 //! `FLOE_TXN_CRASH_CYCLES` sets the number of cycles.
 
+pub mod kill_harness;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::ffi::OsStr;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use floe::{Db, Error, Keyspace, Options, Transaction, WriteOptions};
 use floe_testkit::env_required;
+use kill_harness::KillAt;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -303,13 +306,6 @@ fn transactions_crash_child() {
     say("done");
 }
 
-/// What the child's stdout said, in order.
-enum Event {
-    Opening,
-    Opened,
-    Ack,
-}
-
 /// What the parent learned from a child's stdout.
 #[derive(Debug, Default)]
 struct Acks {
@@ -320,109 +316,48 @@ struct Acks {
     conflicts: u64,
 }
 
-fn read_events(stdout: impl Read, seed: u64, events: mpsc::Sender<Event>) -> Acks {
-    let mut acks = Acks {
-        last: vec![None; THREADS],
-        ..Acks::default()
-    };
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        let event = if line == "opening" {
-            Event::Opening
-        } else if line == "opened" {
-            Event::Opened
-        } else if let Some(rest) = line.strip_prefix("ack ") {
-            let parts: Vec<usize> = rest
-                .split(' ')
-                .map(|p| p.parse().expect("an ack line"))
-                .collect();
-            let (thread, n) = (parts[0], parts[1]);
-            assert!(
-                acks.last[thread].is_none_or(|last| n == last + 1),
-                "thread {thread} acknowledged {n} after {:?}",
-                acks.last[thread]
-            );
-            acks.last[thread] = Some(n);
-            acks.conflicts += parts[2] as u64;
-            if transfer(seed, thread, n).sync {
-                acks.synced += 1;
-            } else {
-                acks.unsynced += 1;
-            }
-            Event::Ack
-        } else {
-            continue;
-        };
-        // The parent may stop listening once it has decided when to kill.
-        let _ = events.send(event);
+impl Acks {
+    /// No acknowledgement yet from any of the threads.
+    fn new() -> Acks {
+        Acks {
+            last: vec![None; THREADS],
+            ..Acks::default()
+        }
     }
-    acks
-}
 
-/// How the parent picks the moment of a kill.
-#[derive(Debug, Clone, Copy)]
-enum KillAt {
-    /// This many microseconds after the child says it is opening the database.
-    DuringOpen(u64),
-    /// Once this many transfers are acknowledged, plus this many microseconds.
-    AfterAcks(usize, u64),
-}
-
-/// How long the parent waits for the moment it is looking for before it calls the child
-/// hung. Not a timed assertion: it only turns a hang into a failure.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-fn wait_for(events: &mpsc::Receiver<Event>, mut done: impl FnMut(&Event) -> bool) -> bool {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match events.recv_timeout(left) {
-            Ok(event) => {
-                if done(&event) {
-                    return true;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!("the child did not reach the kill point in {PATIENCE:?}")
-            }
+    /// Records an ack line (`<thread> <n> <conflicts>`) of transfers under `seed`.
+    fn record(&mut self, seed: u64, rest: &str) {
+        let parts: Vec<usize> = rest
+            .split(' ')
+            .map(|p| p.parse().expect("an ack line"))
+            .collect();
+        let (thread, n) = (parts[0], parts[1]);
+        assert!(
+            self.last[thread].is_none_or(|last| n == last + 1),
+            "thread {thread} acknowledged {n} after {:?}",
+            self.last[thread]
+        );
+        self.last[thread] = Some(n);
+        self.conflicts += parts[2] as u64;
+        if transfer(seed, thread, n).sync {
+            self.synced += 1;
+        } else {
+            self.unsynced += 1;
         }
     }
 }
 
 fn spawn_child(dir: &Path, seed: u64, starts: &[usize], buffer: usize) -> Child {
     let starts: Vec<String> = starts.iter().map(usize::to_string).collect();
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "transactions_crash_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, dir)
-        .env(CHILD_SEED, seed.to_string())
-        .env(CHILD_START, starts.join(","))
-        .env(CHILD_BUFFER, buffer.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("re-execute the test binary")
-}
-
-/// Copies the files of `from` into the existing directory `to`, subdirectories included.
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let kind = entry.file_type().unwrap();
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            std::fs::create_dir(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    kill_harness::spawn_child(
+        "transactions_crash_child",
+        &[
+            (CHILD_DIR, dir.as_os_str()),
+            (CHILD_SEED, OsStr::new(&seed.to_string())),
+            (CHILD_START, OsStr::new(&starts.join(","))),
+            (CHILD_BUFFER, OsStr::new(&buffer.to_string())),
+        ],
+    )
 }
 
 /// Opens a fresh bank: every account at the opening balance, version 0.
@@ -591,67 +526,19 @@ fn kill_9_keeps_every_acknowledged_transfer_whole() {
 
     for cycle in 0..cycles {
         let buffer = [2048, 8192, 65536][rng.random_range(0..3)];
-        let kill_at = if rng.random_range(0..5) == 0 {
-            KillAt::DuringOpen(rng.random_range(0..3000))
-        } else {
-            KillAt::AfterAcks(rng.random_range(1..400), rng.random_range(0..3000))
-        };
+        let kill_at = KillAt::pick(&mut rng, 5, 1..400, 0..3000);
         let in_place = rng.random_bool(0.25);
         let what = format!(
             "seed {seed} cycle {cycle} (threads start at {next:?}, buffer {buffer}, kill \
              {kill_at:?}, checked in place {in_place})"
         );
-        let mut child = spawn_child(dir.path(), seed, &next, buffer);
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, events) = mpsc::channel();
-        let reader = thread::spawn(move || read_events(stdout, seed, tx));
-        let errors = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
+        let child = spawn_child(dir.path(), seed, &next, buffer);
+        let killed = kill_harness::kill_at(child, kill_at, Acks::new(), move |acks, rest| {
+            acks.record(seed, rest)
         });
-        let mut opened = false;
-        let alive = match kill_at {
-            KillAt::DuringOpen(micros) => {
-                let alive = wait_for(&events, |e| matches!(e, Event::Opening));
-                thread::sleep(Duration::from_micros(micros));
-                alive
-            }
-            KillAt::AfterAcks(wanted, micros) => {
-                let mut seen = 0;
-                let alive = wait_for(&events, |e| match e {
-                    Event::Opened => {
-                        opened = true;
-                        false
-                    }
-                    Event::Ack => {
-                        seen += 1;
-                        seen >= wanted
-                    }
-                    Event::Opening => false,
-                });
-                thread::sleep(Duration::from_micros(micros));
-                alive
-            }
-        };
-        // `Child::kill` sends SIGKILL on Unix: the child gets no chance to clean up.
-        let _ = child.kill();
-        let status = child.wait().unwrap();
-        let acks = reader.join().expect("the stdout reader panicked");
-        let stderr_text = errors.join().unwrap();
-        for event in events.try_iter() {
-            if matches!(event, Event::Opened | Event::Ack) {
-                opened = true;
-            }
-        }
-        if !alive || status.success() || !was_killed(&status) {
-            panic!(
-                "{what}: the child ended on its own ({status}) instead of being killed:\n\
-                 {stderr_text}"
-            );
-        }
-        if !opened && acks.last.iter().all(Option::is_none) {
+        killed.assert_killed(&what);
+        let acks = &killed.acks;
+        if !killed.opened && acks.last.iter().all(Option::is_none) {
             kills_during_open += 1;
         }
         synced += acks.synced;
@@ -661,15 +548,10 @@ fn kill_9_keeps_every_acknowledged_transfer_whole() {
         // Usually the check runs on a copy, so that the next child recovers from exactly
         // what the kill left; sometimes in place, so that it opens a recovered directory.
         let scratch = tempfile::tempdir().unwrap();
-        let check_dir = if in_place {
-            dir.path()
-        } else {
-            copy_tree(dir.path(), scratch.path());
-            scratch.path()
-        };
+        let check_dir = kill_harness::check_dir(dir.path(), in_place, scratch.path());
         let db = Db::open_with(check_dir, options(buffer))
             .unwrap_or_else(|e| panic!("{what}: reopen after the kill: {e}"));
-        next = check_bank(&db, seed, &next, &acks, &what);
+        next = check_bank(&db, seed, &next, acks, &what);
         db.close().unwrap_or_else(|e| panic!("{what}: close: {e}"));
     }
     println!(
@@ -681,15 +563,4 @@ fn kill_9_keeps_every_acknowledged_transfer_whole() {
         next.iter().sum::<usize>() > 0,
         "no transfer committed in {cycles} cycles"
     );
-}
-
-#[cfg(unix)]
-fn was_killed(status: &std::process::ExitStatus) -> bool {
-    use std::os::unix::process::ExitStatusExt;
-    status.signal() == Some(9)
-}
-
-#[cfg(not(unix))]
-fn was_killed(status: &std::process::ExitStatus) -> bool {
-    !status.success()
 }
