@@ -18,7 +18,6 @@ pub mod common;
 pub mod kill_harness;
 
 use std::ffi::OsStr;
-use std::io::Write;
 use std::path::Path;
 use std::process::Child;
 use std::thread;
@@ -26,7 +25,7 @@ use std::thread;
 use common::Model;
 use floe::{Db, Options, WriteBatch};
 use floe_testkit::env_required;
-use kill_harness::KillAt;
+use kill_harness::{KillAt, say};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -172,21 +171,10 @@ fn crash_child() {
         return;
     };
     let seed: u64 = env_required(CHILD_SEED);
-    let starts: Vec<usize> = std::env::var(CHILD_START)
-        .expect("child: start positions")
-        .split(',')
-        .map(|s| s.parse().expect("child: a start position"))
-        .collect();
+    let starts = kill_harness::child_starts(CHILD_START);
     let sync = env_required::<u8>(CHILD_SYNC) == 1;
     let buffer: usize = env_required(CHILD_BUFFER);
     assert_eq!(starts.len(), env_required::<usize>(CHILD_WRITERS));
-    // Every line is written whole under the stdout lock and flushed at once: what the
-    // parent reads must be what the child did.
-    let say = |line: &str| {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}").unwrap();
-        out.flush().unwrap();
-    };
     // The test harness has already printed "test crash_child ... " without a newline;
     // an empty line first keeps every line below whole.
     say("");
@@ -229,13 +217,12 @@ fn record_ack(last: &mut [Option<usize>], rest: &str) {
 }
 
 fn spawn_child(dir: &Path, seed: u64, starts: &[usize], sync: bool, buffer: usize) -> Child {
-    let starts: Vec<String> = starts.iter().map(usize::to_string).collect();
     kill_harness::spawn_child(
         "crash_child",
         &[
             (CHILD_DIR, dir.as_os_str()),
             (CHILD_SEED, OsStr::new(&seed.to_string())),
-            (CHILD_START, OsStr::new(&starts.join(","))),
+            (CHILD_START, OsStr::new(&kill_harness::join_starts(starts))),
             (CHILD_WRITERS, OsStr::new(&starts.len().to_string())),
             (CHILD_SYNC, OsStr::new(if sync { "1" } else { "0" })),
             (CHILD_BUFFER, OsStr::new(&buffer.to_string())),

@@ -25,7 +25,6 @@ pub mod kill_harness;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::io::Write;
 use std::path::Path;
 use std::process::Child;
 
@@ -33,7 +32,7 @@ use common::Model;
 use floe::{Db, Keyspace, KeyspaceOptions, Options, WriteBatch};
 use floe_testkit::env_required;
 use keyspace_common::{DEFAULT, tables_under};
-use kill_harness::KillAt;
+use kill_harness::{KillAt, say};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -302,13 +301,6 @@ fn crash_keyspaces_child() {
     let seed: u64 = env_required(CHILD_SEED);
     let start: usize = env_required(CHILD_START);
     let scenario = Scenario::from_code(&env_required::<String>(CHILD_SCENARIO));
-    // Every line is written whole under the stdout lock and flushed at once: what the
-    // parent reads must be what the child did.
-    let say = |line: &str| {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}").unwrap();
-        out.flush().unwrap();
-    };
     // The test harness has already printed "test crash_keyspaces_child ... " without a
     // newline; an empty line first keeps every line below whole.
     say("");

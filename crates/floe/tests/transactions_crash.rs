@@ -29,7 +29,6 @@ pub mod kill_harness;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::io::Write;
 use std::path::Path;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +37,7 @@ use std::time::Duration;
 
 use floe::{Db, Error, Keyspace, Options, Transaction, WriteOptions};
 use floe_testkit::env_required;
-use kill_harness::KillAt;
+use kill_harness::{KillAt, say};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -244,11 +243,7 @@ fn transactions_crash_child() {
     };
     let seed: u64 = env_required(CHILD_SEED);
     let buffer: usize = env_required(CHILD_BUFFER);
-    let starts: Vec<usize> = std::env::var(CHILD_START)
-        .expect("child: start positions")
-        .split(',')
-        .map(|s| s.parse().expect("child: a start position"))
-        .collect();
+    let starts = kill_harness::child_starts(CHILD_START);
     assert_eq!(starts.len(), THREADS);
     // A failure on any thread ends the child at once, so that the parent sees it end on
     // its own (instead of killing threads that keep going without the failed one).
@@ -257,12 +252,6 @@ fn transactions_crash_child() {
         report(info);
         std::process::abort();
     }));
-    // Every line is written whole under the stdout lock and flushed at once.
-    let say = |line: &str| {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}").unwrap();
-        out.flush().unwrap();
-    };
     // The test harness has already printed "test ... " without a newline.
     say("");
     say("opening");
@@ -283,7 +272,7 @@ fn transactions_crash_child() {
             .iter()
             .enumerate()
             .map(|(thread, &start)| {
-                let (db, banks, say) = (&db, &banks, &say);
+                let (db, banks) = (&db, &banks);
                 scope.spawn(move || {
                     for n in start..start + CHILD_TRANSFERS {
                         let conflicts = run_transfer(db, banks, seed, thread, n);
@@ -348,13 +337,12 @@ impl Acks {
 }
 
 fn spawn_child(dir: &Path, seed: u64, starts: &[usize], buffer: usize) -> Child {
-    let starts: Vec<String> = starts.iter().map(usize::to_string).collect();
     kill_harness::spawn_child(
         "transactions_crash_child",
         &[
             (CHILD_DIR, dir.as_os_str()),
             (CHILD_SEED, OsStr::new(&seed.to_string())),
-            (CHILD_START, OsStr::new(&starts.join(","))),
+            (CHILD_START, OsStr::new(&kill_harness::join_starts(starts))),
             (CHILD_BUFFER, OsStr::new(&buffer.to_string())),
         ],
     )

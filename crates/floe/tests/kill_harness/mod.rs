@@ -5,10 +5,10 @@
 //!
 //! What a harness's child does, what its `ack` lines carry and what the parent checks
 //! after a kill stay in the harness. Only the three harnesses declare
-//! `pub mod kill_harness;`, and each uses everything here.
+//! `pub mod kill_harness;`.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::ops::Range;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -30,6 +30,31 @@ pub fn spawn_child(test: &str, envs: &[(&str, &OsStr)]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("re-execute the test binary")
+}
+
+/// Prints `line` to the child's stdout whole, under the stdout lock, and flushes it at
+/// once: what the parent reads must be what the child did.
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// `starts` (one start position a writer) as one value of an environment variable, for
+/// [`child_starts`] to read back.
+pub fn join_starts(starts: &[usize]) -> String {
+    let starts: Vec<String> = starts.iter().map(usize::to_string).collect();
+    starts.join(",")
+}
+
+/// The start positions the parent put in the environment variable `var` with
+/// [`join_starts`].
+pub fn child_starts(var: &str) -> Vec<usize> {
+    std::env::var(var)
+        .expect("child: start positions")
+        .split(',')
+        .map(|s| s.parse().expect("child: a start position"))
+        .collect()
 }
 
 /// What the child's stdout said, in order.
