@@ -411,6 +411,7 @@ impl<'a> Ops<'a> {
         }
     }
 
+    #[inline]
     fn next_op(&mut self) -> Option<Op<'a>> {
         let (keyspace, kind) = match self.decoder.u8()? {
             TAG_PUT_IN => (self.decoder.varint_u32()?, ValueKind::Put),
