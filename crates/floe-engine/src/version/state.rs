@@ -27,7 +27,7 @@ use floe_memtable::{Lookup, Memtable};
 
 use crate::error::Result;
 use crate::iter::BoxedSource;
-use crate::keyspace::{DEFAULT_ID, KeyspaceId};
+use crate::keyspace::KeyspaceId;
 use crate::options::Options;
 use crate::sync::lock;
 use crate::version::levels::Version;
@@ -285,8 +285,12 @@ impl State {
 
     /// The keyspace numbered `id`, if it exists (was not dropped).
     pub(crate) fn tree(&self, id: KeyspaceId) -> Option<&Arc<Tree>> {
-        if id == DEFAULT_ID {
-            return self.trees.first();
+        // The ids ascend from 0 and are never reused, so keyspace `id` is at index `id`
+        // unless some keyspace below it was dropped: one look before the search.
+        if let Some(tree) = self.trees.get(id as usize)
+            && tree.id == id
+        {
+            return Some(tree);
         }
         self.trees
             .binary_search_by_key(&id, |tree| tree.id)
