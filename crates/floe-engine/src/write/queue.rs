@@ -311,7 +311,12 @@ impl CommitQueue {
         }
         let take = group_len(&queue.pending);
         let mut pending = mem::take(&mut queue.spare);
-        pending.extend(queue.pending.drain(..take));
+        if take == queue.pending.len() {
+            // The whole queue: the two vectors trade places instead of moving every batch.
+            mem::swap(&mut pending, &mut queue.pending);
+        } else {
+            pending.extend(queue.pending.drain(..take));
+        }
         self.queued.store(queue.pending.len(), Ordering::Relaxed);
         if syncs {
             queue.last_sync_group = pending.len();
