@@ -17,7 +17,7 @@
 //! in it is left ([`State::oldest_needed_log`]).
 
 use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
@@ -28,7 +28,7 @@ use floe_memtable::Memtable;
 
 use crate::error::Result;
 use crate::iter::BoxedSource;
-use crate::keyspace::{DEFAULT_ID, KeyspaceId};
+use crate::keyspace::KeyspaceId;
 use crate::options::Options;
 use crate::range_del::{value_of, visible_within, weigh};
 use crate::sync::lock;
@@ -45,6 +45,10 @@ use crate::version::table::TableHandle;
 #[derive(Debug)]
 pub(crate) struct CurrentState {
     latest: ArcSwap<State>,
+    /// Whether the latest state's level 0 calls for a write stall (its
+    /// `level0_stall.slowdown_excess` is above zero), set with each state, so that a commit
+    /// leader checks it with one load instead of loading the state.
+    stalls: AtomicBool,
     /// Held while the next state is derived and stored. A leaf of the lock order: nothing
     /// else is locked while it is held.
     installing: Mutex<()>,
@@ -54,6 +58,7 @@ impl CurrentState {
     /// Holds `state` as the first state.
     pub(crate) fn new(state: State) -> CurrentState {
         CurrentState {
+            stalls: AtomicBool::new(state.level0_stall.slowdown_excess > 0),
             latest: ArcSwap::from_pointee(state),
             installing: Mutex::new(()),
         }
@@ -78,8 +83,19 @@ impl CurrentState {
     pub(crate) fn install(&self, next: impl FnOnce(&State) -> State) -> Arc<State> {
         let _installing = lock(&self.installing);
         let current = self.latest.load_full();
-        self.latest.store(Arc::new(next(&current)));
+        let next = next(&current);
+        self.stalls
+            .store(next.level0_stall.slowdown_excess > 0, Ordering::Relaxed);
+        self.latest.store(Arc::new(next));
         current
+    }
+
+    /// Whether the latest state's level 0 calls for a write stall (see
+    /// [`Level0Stall::slowdown_excess`]). Relaxed: a leader that reads it just before an
+    /// install stalls from the next group on, as it would had it loaded the state a moment
+    /// earlier; the stall itself reads the state.
+    pub(crate) fn stalls(&self) -> bool {
+        self.stalls.load(Ordering::Relaxed)
     }
 }
 
@@ -322,8 +338,12 @@ impl State {
 
     /// The keyspace numbered `id`, if it exists (was not dropped).
     pub(crate) fn tree(&self, id: KeyspaceId) -> Option<&Arc<Tree>> {
-        if id == DEFAULT_ID {
-            return self.trees.first();
+        // The ids ascend from 0 and are never reused, so keyspace `id` is at index `id`
+        // unless some keyspace below it was dropped: one look before the search.
+        if let Some(tree) = self.trees.get(id as usize)
+            && tree.id == id
+        {
+            return Some(tree);
         }
         self.trees
             .binary_search_by_key(&id, |tree| tree.id)

@@ -37,6 +37,7 @@
 //! Operation `i` of a batch whose first sequence number is `s` carries sequence number
 //! `s + i`, so a later operation on the same key in one batch wins.
 
+use std::cell::Cell;
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
@@ -54,6 +55,14 @@ use crate::txn::Validation;
 /// Bytes reserved in front of the operations for the header: the longest varint of a
 /// `u64` sequence number (10 bytes) and of a `u32` count (5 bytes).
 const HEADER_ROOM: usize = MAX_VARINT_LEN + 5;
+
+/// The largest buffer [`WriteBatch::recycle`] keeps (one per thread).
+const MAX_SPARE_REP: usize = 16 << 10;
+
+thread_local! {
+    /// The buffer of this thread's last committed batch, for its next one.
+    static SPARE_REP: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
 
 /// A group of puts and deletes that `Db::write` applies atomically: after a crash
 /// either every operation of the batch is recovered or none is, and no reader ever sees
@@ -155,9 +164,15 @@ impl WriteBatch {
         WriteBatch::with_capacity(HEADER_ROOM + 1 + 5 + 2 * 10 + data)
     }
 
-    /// An empty batch whose encoding has room for `capacity` bytes.
+    /// An empty batch whose encoding has room for `capacity` bytes (in this thread's spare
+    /// buffer if it is large enough; see [`WriteBatch::recycle`]).
     fn with_capacity(capacity: usize) -> WriteBatch {
-        let mut rep = Vec::with_capacity(capacity.max(HEADER_ROOM));
+        let capacity = capacity.max(HEADER_ROOM);
+        let mut rep = SPARE_REP.take();
+        if rep.capacity() < capacity {
+            rep = Vec::with_capacity(capacity);
+        }
+        rep.clear();
         rep.resize(HEADER_ROOM, 0);
         let mut batch = WriteBatch {
             rep,
@@ -170,6 +185,15 @@ impl WriteBatch {
         };
         batch.write_header();
         batch
+    }
+
+    /// Keeps the buffer of a committed batch as this thread's spare, for its next batch,
+    /// unless it is larger than [`MAX_SPARE_REP`]: a thread that writes one small batch
+    /// after another then allocates nothing for their encodings.
+    pub(crate) fn recycle(self) {
+        if self.rep.capacity() <= MAX_SPARE_REP {
+            SPARE_REP.set(self.rep);
+        }
     }
 
     /// Encodes `first` and the count right-aligned into the header room.
@@ -573,6 +597,7 @@ impl<'a> Ops<'a> {
         }
     }
 
+    #[inline]
     fn next_op(&mut self) -> Option<Op<'a>> {
         let (in_keyspace, kind) = match self.decoder.u8()? {
             TAG_PUT => (false, OpKind::Put),

@@ -65,6 +65,7 @@ impl Shared {
         // The write is logged and visible: it is acknowledged even if the switch below
         // fails (that failure poisons the database, so the next write reports it).
         let _ = self.maybe_freeze(&assigned.target, &keyspaces);
+        assigned.batch.recycle();
         Ok(())
     }
 

@@ -11,7 +11,7 @@ impl Shared {
     /// (The log is shared, so a keyspace whose compactions fall behind slows the writes of
     /// all, as in RocksDB.)
     pub(super) fn stall_needed(&self) -> bool {
-        self.state.load().level0_stall.slowdown_excess > 0
+        self.state.stalls()
     }
 
     /// Write stalls: at `l0_slowdown_trigger` level-0 tables, delays the calling leader by
