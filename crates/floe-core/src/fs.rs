@@ -11,6 +11,7 @@ use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -100,8 +101,73 @@ pub trait WritableFile: Write + Send + Debug {
     }
     /// A handle that syncs this file's data from another thread (see [`FileSyncer`]);
     /// `None` where the file has none, and the owner then syncs through `sync_data`.
-    fn syncer(&self) -> io::Result<Option<std::sync::Arc<dyn FileSyncer>>> {
+    fn syncer(&self) -> io::Result<Option<Arc<dyn FileSyncer>>> {
         Ok(None)
+    }
+}
+
+/// A file opened for positional reads, as tables are read: each read copies bytes from
+/// the file into memory the caller owns, so a device error or a file cut short under the
+/// reader is an error returned from the read, never a signal as a fault on a mapping
+/// would be.
+pub trait RandomAccessFile: Send + Sync + Debug {
+    /// The file's length in bytes when it was opened.
+    fn len(&self) -> u64;
+    /// Whether the file was empty when it was opened.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Reads exactly `len` bytes from `offset`. A read that reaches the end of the file
+    /// first (the file was truncated, or the range lies past its end) fails with
+    /// [`io::ErrorKind::UnexpectedEof`]; a failing device gives its own error.
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Bytes>;
+}
+
+/// The error every [`RandomAccessFile`] gives for a read that runs past the end of its
+/// file.
+pub fn short_read(path: &Path, offset: u64, len: usize, file_len: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!(
+            "reading {len} bytes at byte {offset} of {}: the file ends at byte {file_len}",
+            path.display()
+        ),
+    )
+}
+
+/// A [`RandomAccessFile`] over bytes already in memory: what [`FileSystem::open_read`]
+/// returns by default (the whole file read at open), and what tests use.
+#[derive(Debug, Clone)]
+pub struct MemFile {
+    bytes: Bytes,
+    path: PathBuf,
+}
+
+impl MemFile {
+    /// A file named `path` (for error messages) holding `bytes`.
+    pub fn new(path: impl Into<PathBuf>, bytes: Bytes) -> MemFile {
+        MemFile {
+            bytes,
+            path: path.into(),
+        }
+    }
+}
+
+impl RandomAccessFile for MemFile {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        let file_len = self.len();
+        let end = offset
+            .checked_add(len as u64)
+            .filter(|&end| end <= file_len);
+        match end {
+            // Both fit in usize: they are at most the length of bytes in memory.
+            Some(end) => Ok(self.bytes.slice(offset as usize..end as usize)),
+            None => Err(short_read(&self.path, offset, len, file_len)),
+        }
     }
 }
 
@@ -129,6 +195,12 @@ pub trait FileSystem: Send + Sync + Debug + 'static {
     /// and renamed into place before this call, and nothing modifies or truncates it while
     /// any clone of the returned `Bytes` is alive.
     fn map(&self, path: &Path) -> io::Result<Bytes>;
+    /// Opens `path` for positional reads (how tables are read). The default reads the
+    /// whole file into memory at once; [`StdFs`] reads with `pread` on demand.
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        let bytes = Bytes::from(self.read(path)?);
+        Ok(Arc::new(MemFile::new(path, bytes)))
+    }
     /// The size of `path` in bytes.
     fn file_size(&self, path: &Path) -> io::Result<u64>;
     /// Whether `path` exists.
@@ -229,8 +301,8 @@ impl WritableFile for StdFile {
         Ok(Some(Box::new(StdMap(map))))
     }
 
-    fn syncer(&self) -> io::Result<Option<std::sync::Arc<dyn FileSyncer>>> {
-        Ok(Some(std::sync::Arc::new(StdSyncer(self.0.try_clone()?))))
+    fn syncer(&self) -> io::Result<Option<Arc<dyn FileSyncer>>> {
+        Ok(Some(Arc::new(StdSyncer(self.0.try_clone()?))))
     }
 }
 
@@ -330,6 +402,55 @@ fn open_regular(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
     Ok(file)
 }
 
+/// [`RandomAccessFile`] over a descriptor of a [`StdFs`] file, read with `pread`.
+#[derive(Debug)]
+struct StdReadFile {
+    file: File,
+    len: u64,
+    path: PathBuf,
+}
+
+impl RandomAccessFile for StdReadFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    #[cfg(unix)]
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        match self.file.read_exact_at(&mut buf, offset) {
+            Ok(()) => Ok(Bytes::from(buf)),
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                let now = self.file.metadata().map_or(self.len, |m| m.len());
+                Err(short_read(&self.path, offset, len, now))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        use std::io::{Read, Seek, SeekFrom};
+        // Without `pread`, a seek and a read on a clone of the descriptor, under a lock so
+        // that two readers do not move each other's position.
+        static POSITION: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = POSITION
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut buf = vec![0u8; len];
+        match file.read_exact(&mut buf) {
+            Ok(()) => Ok(Bytes::from(buf)),
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(short_read(&self.path, offset, len, self.len))
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct StdLock {
     file: File,
@@ -394,6 +515,16 @@ impl FileSystem for StdFs {
         // open file does not change its mapped pages on Unix.
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::from_owner(map))
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        let file = open_regular(path, OpenOptions::new().read(true))?;
+        let len = file.metadata()?.len();
+        Ok(Arc::new(StdReadFile {
+            file,
+            len,
+            path: path.to_path_buf(),
+        }))
     }
 
     fn file_size(&self, path: &Path) -> io::Result<u64> {
@@ -481,6 +612,13 @@ mod tests {
         fs.sync_dir(dir.path()).unwrap();
         assert_eq!(&fs.map(&final_path).unwrap()[..], b"hello");
         assert_eq!(fs.file_size(&final_path).unwrap(), 5);
+        let reader = fs.open_read(&final_path).unwrap();
+        assert_eq!(reader.len(), 5);
+        assert_eq!(&reader.read_at(1, 3).unwrap()[..], b"ell");
+        assert_eq!(
+            reader.read_at(3, 3).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
         let mut append = fs.open_append(&final_path).unwrap();
         append.write_all(b"!").unwrap();
         drop(append);
@@ -499,6 +637,33 @@ mod tests {
         fs.lock(&lock_path).unwrap();
         fs.remove_file(&final_path).unwrap();
         assert!(!fs.exists(&final_path));
+    }
+
+    /// A file cut short under an open reader fails the reads past its new end with
+    /// `UnexpectedEof`, and the ones before it still succeed.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot call pread")]
+    fn a_truncated_file_fails_positional_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000007.sst");
+        std::fs::write(&path, vec![7u8; 8192]).unwrap();
+        let reader = StdFs.open_read(&path).unwrap();
+        assert_eq!(reader.read_at(4096, 4096).unwrap().len(), 4096);
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(5000)
+            .unwrap();
+        assert_eq!(reader.len(), 8192);
+        assert_eq!(&reader.read_at(0, 4).unwrap()[..], &[7u8; 4]);
+        let err = reader.read_at(4096, 4096).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(err.to_string().contains("ends at byte 5000"), "{err}");
+        let mem = MemFile::new("m", Bytes::from_static(b"abc"));
+        assert_eq!(&mem.read_at(1, 2).unwrap()[..], b"bc");
+        assert!(mem.read_at(2, 2).is_err());
+        assert!(mem.read_at(u64::MAX, 2).is_err());
     }
 
     /// A FIFO named like a database file fails every open at once instead of blocking for
@@ -520,6 +685,7 @@ mod tests {
         };
         assert!(is_refusal(fs.read(&fifo).unwrap_err()));
         assert!(is_refusal(fs.map(&fifo).unwrap_err()));
+        assert!(is_refusal(fs.open_read(&fifo).unwrap_err()));
         assert!(is_refusal(fs.open_append(&fifo).unwrap_err()));
         assert!(is_refusal(fs.file_size(&fifo).unwrap_err()));
         assert!(is_refusal(fs.create(&fifo).unwrap_err()));

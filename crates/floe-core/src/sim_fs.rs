@@ -95,7 +95,9 @@ use bytes::Bytes;
 pub use fault::{SimError, SimOp};
 use state::{Entry, Ino, State, file_len, normalize};
 
-use crate::fs::{DirLock, FileSyncer, FileSystem, MapMut, WritableFile};
+use crate::fs::{
+    DirLock, FileSyncer, FileSystem, MapMut, RandomAccessFile, WritableFile, short_read,
+};
 
 /// An in-memory simulated disk (see the [module documentation](self) for the model).
 /// Clones share the same disk; [`SimFs::crash`] makes a new one.
@@ -453,6 +455,38 @@ impl AsRef<[u8]> for Snapshot {
     }
 }
 
+/// A file of a [`SimFs`] opened for positional reads: each read takes a `Read` call of the
+/// fault rules, and sees the file's current contents (a read past a truncated end fails
+/// with `UnexpectedEof`).
+#[derive(Debug)]
+struct SimReadFile {
+    handle: Handle,
+    len: u64,
+}
+
+impl RandomAccessFile for SimReadFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        let mut state = self.handle.state();
+        state.faults.check(SimOp::Read, &[&self.handle.path])?;
+        let current = &state.inode(self.handle.ino)?.current;
+        let file_len = current.len() as u64;
+        let Some(end) = offset
+            .checked_add(len as u64)
+            .filter(|&end| end <= file_len)
+        else {
+            return Err(short_read(&self.handle.path, offset, len, file_len));
+        };
+        // Both fit in usize: they are at most the length of bytes in memory. Later writes
+        // to the file copy its contents away from the snapshot, so the slice never changes.
+        let snapshot = Bytes::from_owner(Snapshot(Arc::clone(current)));
+        Ok(snapshot.slice(offset as usize..end as usize))
+    }
+}
+
 impl FileSystem for SimFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         self.state().create_dir_all(dir)
@@ -504,6 +538,16 @@ impl FileSystem for SimFs {
             return Ok(Bytes::new());
         }
         Ok(Bytes::from_owner(Snapshot(Arc::clone(current))))
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        let path = normalize(path);
+        let mut state = self.state();
+        state.faults.check(SimOp::Read, &[&path])?;
+        let ino = state.lookup_path(&path)?;
+        let len = state.inode(ino)?.current.len() as u64;
+        let handle = self.handle(&mut state, ino, path)?;
+        Ok(Arc::new(SimReadFile { handle, len }))
     }
 
     fn file_size(&self, path: &Path) -> io::Result<u64> {

@@ -202,7 +202,12 @@ impl Shared {
         self.fs
             .sync_dir(&self.dir)
             .map_err(|err| Error::io("syncing the database directory", err))?;
-        added.push(TableHandle::open(&self.fs, &self.dir, file)?);
+        added.push(TableHandle::open(
+            &self.fs,
+            &self.block_cache,
+            &self.dir,
+            file,
+        )?);
         Ok((added, last_seqno))
     }
 

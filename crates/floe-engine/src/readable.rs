@@ -305,7 +305,13 @@ mod tests {
                     .unwrap();
             }
         }
-        TableHandle::open(fs, dir, writer.finish().unwrap()).unwrap()
+        TableHandle::open(
+            fs,
+            &floe_sstable::BlockCache::new(1 << 20),
+            dir,
+            writer.finish().unwrap(),
+        )
+        .unwrap()
     }
 
     fn key(i: u32) -> Vec<u8> {

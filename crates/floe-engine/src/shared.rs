@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use floe_core::SeqNo;
 use floe_core::fs::{DirLock, FileSystem};
+use floe_sstable::BlockCache;
 
 use crate::background::Background;
 use crate::compaction::CompactionState;
@@ -54,6 +55,8 @@ static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct Opened {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn FileSystem>,
+    /// The block cache every table of the database reads through.
+    pub(crate) block_cache: BlockCache,
     pub(crate) options: Options,
     /// The directory lock, held until close; `None` for a read-only open, which takes none.
     pub(crate) dir_lock: Option<Box<dyn DirLock>>,
@@ -83,6 +86,8 @@ pub(crate) struct Opened {
 pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn FileSystem>,
+    /// The block cache every table of the database reads through.
+    pub(crate) block_cache: BlockCache,
     pub(crate) options: Options,
     /// The state that reads load without a lock; replaced only by its `install`.
     pub(crate) state: CurrentState,
@@ -136,6 +141,7 @@ impl Shared {
         let Opened {
             dir,
             fs,
+            block_cache,
             options,
             dir_lock,
             read_only,
@@ -163,6 +169,7 @@ impl Shared {
         Shared {
             dir,
             fs,
+            block_cache,
             state: CurrentState::new(state),
             publisher: Publisher::new(last_seqno).spinning(spin),
             commits: CommitQueue::new(spin),

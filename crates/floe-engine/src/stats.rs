@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use floe_sstable::BlockCache;
+
 use crate::compaction::pick;
 use crate::options::Options;
 use crate::version::{NUM_LEVELS, State};
@@ -97,6 +99,15 @@ pub struct Stats {
     /// Memtable switches made because the memtables of all keyspaces together reached
     /// [`crate::Options::db_write_buffer_size`].
     pub budget_flushes: u64,
+    /// Bytes of data blocks held in the block cache now (at most
+    /// `block_cache_capacity`).
+    pub block_cache_bytes: u64,
+    /// The block cache's budget, [`crate::Options::block_cache_size`].
+    pub block_cache_capacity: u64,
+    /// Bytes the open tables of the current version hold in memory outside the block
+    /// cache, for as long as they are open: their decoded indexes, bloom filters and
+    /// range tombstones.
+    pub pinned_table_bytes: u64,
 }
 
 impl Stats {
@@ -175,7 +186,7 @@ impl Counters {
 
     /// A report of `state` (each keyspace with the level targets its options give it,
     /// summed by level) and of the counters.
-    pub(crate) fn report(&self, state: &State, _options: &Options) -> Stats {
+    pub(crate) fn report(&self, state: &State, _options: &Options, cache: &BlockCache) -> Stats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut levels: Vec<LevelStats> = (0..NUM_LEVELS)
             .map(|level| LevelStats {
@@ -186,6 +197,7 @@ impl Counters {
             })
             .collect();
         let mut memtable_bytes = 0u64;
+        let mut pinned_table_bytes = 0u64;
         for tree in &state.trees {
             let targets = pick::targets(&tree.version, &tree.options);
             for ((stats, tables), target) in levels
@@ -195,6 +207,7 @@ impl Counters {
             {
                 stats.tables += tables.len();
                 stats.bytes += tables.iter().map(|t| t.file.size).sum::<u64>();
+                pinned_table_bytes += tables.iter().map(|t| t.pinned_bytes() as u64).sum::<u64>();
                 stats.target_bytes += target;
             }
             memtable_bytes += tree
@@ -226,6 +239,9 @@ impl Counters {
             keyspaces: state.trees.len(),
             memtable_bytes,
             budget_flushes: get(&self.budget_flushes),
+            block_cache_bytes: cache.bytes(),
+            block_cache_capacity: cache.capacity(),
+            pinned_table_bytes,
             levels,
         }
     }

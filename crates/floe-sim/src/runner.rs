@@ -167,6 +167,13 @@ fn is_poisoned(err: &Error) -> bool {
     matches!(err, Error::Poisoned { .. })
 }
 
+/// Whether `err` is the `Io` error of a read that an injected fault explains: tables are
+/// read block by block, so a failing read of the disk fails the read that needed it (and
+/// no write: the database is not poisoned by it).
+fn is_read_fault(err: &Error) -> bool {
+    matches!(err, Error::Io(_))
+}
+
 /// Reads every keyspace of `db` by the names it lists, and checks on the way that
 /// `Db::iter` reads `"default"` as its keyspace handle does.
 fn read_all(db: &Db) -> Result<DbState, String> {
@@ -394,9 +401,26 @@ impl Sim {
         self.reopened(db)
     }
 
+    /// Whether a read that began when `before` faults had been injected failed with
+    /// `err` because of one injected since.
+    pub(super) fn injected_read_error(&self, before: u64, err: &Error) -> bool {
+        is_read_fault(err) && self.fs.injected() > before
+    }
+
     fn reopened(&mut self, db: Db) -> Result<(), String> {
-        let state = read_all(&db)
-            .map_err(|err| self.fail(format!("reading the reopened database: {err}")))?;
+        let before = self.fs.injected();
+        let state = match read_all(&db) {
+            Ok(state) => Ok(state),
+            // A read the disk failed: once healed, the same read must see everything.
+            Err(err) if self.fs.injected() > before => {
+                self.note(format!("reading the reopened database -> {err}"));
+                self.fs.clear_faults();
+                read_all(&db)
+            }
+            Err(err) => Err(err),
+        };
+        let state =
+            state.map_err(|err| self.fail(format!("reading the reopened database: {err}")))?;
         self.history
             .check_recovered(&state)
             .map_err(|err| self.fail(format!("after a clean reopen: {err}")))?;

@@ -7,7 +7,7 @@ use std::io;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// Writing or syncing the table file failed.
+    /// Writing, syncing or reading the table file failed.
     Io(io::Error),
     /// The table's bytes are damaged: a checksum mismatch, a truncated file, an offset
     /// outside the file. The message names the damaged structure and its byte offset.
@@ -50,7 +50,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io(err) => write!(f, "I/O error while writing a table: {err}"),
+            Error::Io(err) => write!(f, "I/O error on a table file: {err}"),
             Error::Corruption { message } => write!(f, "table corruption: {message}"),
             Error::InvalidArgument { message } => write!(f, "invalid argument: {message}"),
         }

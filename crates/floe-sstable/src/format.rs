@@ -114,21 +114,36 @@ pub(crate) fn check_frame(
     handle: BlockHandle,
     block_type: BlockType,
 ) -> Result<std::ops::Range<usize>> {
+    check_frame_in(file, 0, file.len() as u64, handle, block_type)
+}
+
+/// [`check_frame`] for a frame in `region`, the bytes of a `file_len`-byte file from
+/// byte `base` on: the range returned is within `region`, and errors name file offsets.
+pub(crate) fn check_frame_in(
+    region: &[u8],
+    base: u64,
+    file_len: u64,
+    handle: BlockHandle,
+    block_type: BlockType,
+) -> Result<std::ops::Range<usize>> {
     let name = block_type.name();
     let at = handle.offset;
     let frame = handle
         .end()
-        .filter(|&end| end <= file.len() as u64)
-        // Both fit in usize: they are at most `file.len()`.
-        .and_then(|end| file.get(at as usize..end as usize))
+        .filter(|&end| end <= file_len)
+        .and_then(|end| {
+            let start = usize::try_from(at.checked_sub(base)?).ok()?;
+            // `end >= at >= base`.
+            let end = usize::try_from(end - base).ok()?;
+            Some((start, region.get(start..end)?))
+        })
         .ok_or_else(|| {
             Error::corruption(format!(
-                "{name} at byte {at} with {} bytes of contents runs past the end of the {}-byte file",
+                "{name} at byte {at} with {} bytes of contents runs past the end of the {file_len}-byte file",
                 handle.len,
-                file.len()
             ))
         })?;
-    let start = at as usize;
+    let (start, frame) = frame;
     let mut dec = Decoder::new(frame);
     let (Some(type_byte), Some(len)) = (dec.u8(), dec.u32()) else {
         return Err(Error::corruption(format!(
@@ -196,13 +211,15 @@ impl Footer {
 
     /// Decodes and checks the footer at the end of `file`.
     pub(crate) fn decode(file: &[u8]) -> Result<Footer> {
-        let len = file.len();
+        let len = file.len() as u64;
         let Some(raw) = file.last_chunk::<FOOTER_LEN>() else {
-            return Err(Error::corruption(format!(
-                "the file is {len} bytes, shorter than the {FOOTER_LEN}-byte footer"
-            )));
+            return Err(too_short(len));
         };
-        let at = len - FOOTER_LEN;
+        Footer::decode_at(raw, len - FOOTER_LEN as u64)
+    }
+
+    /// Decodes and checks the footer `raw`, read from byte `at` of its file.
+    pub(crate) fn decode_at(raw: &[u8; FOOTER_LEN], at: u64) -> Result<Footer> {
         let mut dec = Decoder::new(raw);
         let mut next = || dec.u64().unwrap_or(0);
         let filter = BlockHandle {
@@ -244,6 +261,13 @@ impl Footer {
             version,
         })
     }
+}
+
+/// The error for a file too short to hold a footer.
+pub(crate) fn too_short(len: u64) -> Error {
+    Error::corruption(format!(
+        "the file is {len} bytes, shorter than the {FOOTER_LEN}-byte footer"
+    ))
 }
 
 /// Appends the encoded internal key `user_key | trailer u64 LE`.

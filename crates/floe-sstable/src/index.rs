@@ -101,6 +101,14 @@ impl Index {
         Ok(index)
     }
 
+    /// The bytes of memory the decoded index takes.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.prefixes.heap_bytes()
+            + self.handles.capacity() * size_of::<BlockHandle>()
+            + self.spans.capacity() * size_of::<KeySpan>()
+            + self.keys.capacity()
+    }
+
     /// The number of data blocks.
     pub(crate) fn len(&self) -> usize {
         self.handles.len()

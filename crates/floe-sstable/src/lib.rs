@@ -3,8 +3,10 @@
 //!
 //! A table is an immutable file of internal-key entries in sorted order, and of range
 //! tombstones (already fragmented, [`floe_core::range_del::Fragments`]), written once by a
-//! [`TableBuilder`] and read through a [`Table`] over the file's bytes (a mapping in
-//! production, a `Vec` in tests and fuzzing). Point lookups and iterators return the
+//! [`TableBuilder`] and read through a [`Table`]: over the file itself with positional
+//! reads, data blocks on demand through a shared [`BlockCache`] ([`Table::open_file`], in
+//! production), or over the file's bytes in memory ([`Table::open`], in tests and
+//! fuzzing). Point lookups and iterators return the
 //! entries only; [`Table::range_tombstones`] returns the tombstones, for the engine to
 //! apply. A table may hold tombstones alone. `docs/format.md` draws the layout.
 //!
@@ -51,6 +53,7 @@
 mod block;
 mod bloom;
 mod builder;
+mod cache;
 mod error;
 mod format;
 mod index;
@@ -65,6 +68,7 @@ mod table;
 pub mod fuzz;
 
 pub use builder::{MAX_KEY_LEN, MAX_VALUE_LEN, TableBuilder, TableOptions};
+pub use cache::BlockCache;
 pub use error::{Error, Result};
 pub use format::{FOOTER_LEN, FORMAT_VERSION, MAGIC};
 pub use iter::TableIter;

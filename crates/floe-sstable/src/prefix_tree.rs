@@ -54,6 +54,14 @@ impl PrefixTree {
         }
     }
 
+    /// The bytes of memory the tree's nodes take.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.levels
+            .iter()
+            .map(|level| level.capacity() * size_of::<Node>())
+            .sum()
+    }
+
     /// The number of keys.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

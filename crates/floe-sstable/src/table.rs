@@ -1,20 +1,24 @@
 //! The table reader: validates a table's footer and meta blocks on open, then answers
-//! point lookups and hands out iterators, reading data blocks straight from the mapping.
+//! point lookups and hands out iterators, reading data blocks from the table's source:
+//! bytes in memory, or a file read with positional reads through a [`BlockCache`].
 
+use std::io;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use floe_core::fs::RandomAccessFile;
 use floe_core::range_del::Fragments;
 use floe_core::{InternalKey, MAX_SEQNO, SeqNo, ValueKind, pack_trailer, unpack_trailer};
 
 use crate::block::{Block, BlockRef, PointSeek, Target};
 use crate::bloom::Filter;
+use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::format::{
     BlockHandle, BlockType, FOOTER_LEN, FRAME_OVERHEAD, Footer, RANGE_TOMBSTONE_VERSION,
-    check_frame, compare_encoded, parse_internal_key,
+    check_frame, check_frame_in, compare_encoded, parse_internal_key, too_short,
 };
 use crate::index::Index;
 use crate::iter::TableIter;
@@ -29,119 +33,124 @@ pub struct Table {
 }
 
 pub(crate) struct TableInner {
-    /// The whole file. When it is a mapping, the mmap contract holds (see [`Table::open`]).
-    file: Bytes,
+    /// Where the data blocks are read from.
+    source: Source,
     pub(crate) index: Index,
     filter: Filter,
     meta: TableMeta,
     range_tombstones: Fragments,
-    /// One bit per data block: set once the block's checksum has been verified. The
-    /// mapping never changes, so a block verified once stays verified.
-    verified: Box<[AtomicU64]>,
+    /// The bytes of memory the decoded index, the filter and the range tombstones hold.
+    pinned: usize,
+}
+
+/// Where a table's data blocks come from.
+enum Source {
+    /// The whole file in memory.
+    Memory {
+        file: Bytes,
+        /// One bit per data block: set once the block's checksum has been verified. The
+        /// bytes never change, so a block verified once stays verified.
+        verified: Box<[AtomicU64]>,
+    },
+    /// A file read block by block, each block verified as it enters the cache.
+    File {
+        file: Arc<dyn RandomAccessFile>,
+        cache: BlockCache,
+        /// The table's key in the cache.
+        id: u64,
+    },
+}
+
+/// What the meta blocks of a table decode to.
+struct Parts {
+    index: Index,
+    filter: Filter,
+    meta: TableMeta,
+    range_tombstones: Fragments,
+    pinned: usize,
 }
 
 impl Table {
-    /// Opens the table whose whole file is `file`: a mapping from `FileSystem::map`, or
-    /// bytes in memory (tests, miri, fuzzing).
+    /// Opens the table whose whole file is `file`, bytes in memory (tests, fuzzing, or a
+    /// file read whole).
     ///
     /// Checks the footer, the layout of every block handle against the file's length,
     /// and the checksums and structure of the index, filter, range tombstone and
     /// properties blocks; data blocks are checked when first read. Reads format versions 1
-    /// and 2.
-    ///
-    /// The mmap contract, restated where the reader takes the mapping: `FileSystem::map`'s
-    /// caller promises that the file was written, synced and renamed into place before it
-    /// was mapped and that nothing modifies or truncates it while any clone of the bytes
-    /// lives. The reader relies on that only for correctness (a block verified once is not
-    /// verified again); every offset is still checked against the mapping's length, so no
-    /// input can make it read outside the bytes it was given.
+    /// and 2. Every offset is checked against the length of the bytes, so no input can
+    /// make the reader read outside them.
     ///
     /// # Errors
     /// `Corruption` naming the damaged structure and its offset.
     pub fn open(file: Bytes) -> Result<Table> {
         let footer = Footer::decode(&file)?;
-        let file_len = file.len() as u64;
-        let footer_at = file_len - FOOTER_LEN as u64;
-        let range_handle = range_block_handle(&footer, footer_at)?;
-        // The blocks must tile the file: data from 0, then filter, the range tombstone
-        // block (placed by `range_block_handle`), index, properties and the footer, each
-        // starting where the one before ends.
-        let layout = [
-            (footer.index, footer.properties.offset, "index"),
-            (footer.properties, footer_at, "properties"),
-        ];
-        for (handle, next, name) in layout {
-            if handle.end() != Some(next) || handle.offset > next {
-                return Err(Error::corruption(format!(
-                    "footer at byte {footer_at}: the {name} block at byte {} with {} bytes of contents does not end where the next structure begins (byte {next})",
-                    handle.offset, handle.len
-                )));
-            }
-        }
-        let read_meta = |handle: BlockHandle, block_type| -> Result<Bytes> {
-            let range = check_frame(&file, handle, block_type)?;
-            Ok(file.slice(range))
-        };
-        let properties_at = footer.properties.offset;
-        let properties = Properties::decode(
-            &read_meta(footer.properties, BlockType::Properties)?,
-            footer.version,
-            file_len,
-            properties_at,
-        )?;
-        let filter = Filter::new(
-            read_meta(footer.filter, BlockType::Filter)?,
-            footer.filter.offset,
-        )?;
-        let range_tombstones = match range_handle {
-            Some(handle) => range_block::decode(
-                &read_meta(handle, BlockType::RangeTombstones)?,
-                handle.offset,
-            )?,
-            None => Fragments::default(),
-        };
-        let index_block = Block::new(
-            read_meta(footer.index, BlockType::Index)?,
-            footer.index.offset,
-            "index block",
-        )?;
-        let index = Index::decode(&index_block, footer.filter.offset, footer.index.offset)?;
-
-        let corrupt = |why: &str| {
-            Error::corruption(format!("properties block at byte {properties_at}: {why}"))
-        };
-        if properties.data_blocks != index.len() as u64 {
-            return Err(corrupt(&format!(
-                "{} data blocks, but the index lists {}",
-                properties.data_blocks,
-                index.len()
-            )));
-        }
-        let pairs = range_block::pair_count(&range_tombstones);
-        if properties.range_fragments != range_tombstones.len() as u64
-            || properties.meta.range_tombstones != pairs
-        {
-            return Err(corrupt(&format!(
-                "{} range tombstone fragments with {} sequence numbers, but the range tombstone block holds {} with {pairs}",
-                properties.range_fragments,
-                properties.meta.range_tombstones,
-                range_tombstones.len()
-            )));
-        }
-        check_bounds(&properties.meta, &index, &range_tombstones).map_err(corrupt)?;
-        let verified = (0..index.len().div_ceil(64))
+        let parts = Parts::decode(&file, 0, file.len() as u64, &footer)?;
+        let verified = (0..parts.index.len().div_ceil(64))
             .map(|_| AtomicU64::new(0))
             .collect();
-        Ok(Table {
+        Ok(Table::from_parts(parts, Source::Memory { file, verified }))
+    }
+
+    /// Opens the table in `file`, read with positional reads: the footer and the meta
+    /// blocks (filter, range tombstones, index, properties) at once, in one read, kept in
+    /// memory for the table's life; data blocks on demand, each verified once as it
+    /// enters `cache` and served from there while it stays.
+    ///
+    /// A failing read (now or on a later lookup) is an error, never a crash: `Io` with
+    /// the device's error, or `Corruption` for a read that finds the file shorter than
+    /// it was (cut under the reader).
+    ///
+    /// # Errors
+    /// `Io` if a read fails; `Corruption` as for [`Table::open`].
+    pub fn open_file(file: Arc<dyn RandomAccessFile>, cache: &BlockCache) -> Result<Table> {
+        let file_len = file.len();
+        let Some(footer_at) = file_len.checked_sub(FOOTER_LEN as u64) else {
+            return Err(too_short(file_len));
+        };
+        let raw = read_exact(&*file, footer_at, FOOTER_LEN, "the footer")?;
+        let raw: &[u8; FOOTER_LEN] = raw
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::corruption("the footer read came back short"))?;
+        let footer = Footer::decode_at(raw, footer_at)?;
+        // The meta blocks and the footer tile the end of the file from the filter on; a
+        // filter handle past the footer fails the layout checks.
+        let base = footer.filter.offset.min(footer_at);
+        let len = usize::try_from(file_len - base).map_err(|_| {
+            Error::corruption(format!(
+                "footer at byte {footer_at}: the filter block at byte {base} leaves more meta bytes than memory can hold"
+            ))
+        })?;
+        let region = read_exact(&*file, base, len, "the meta blocks")?;
+        let parts = Parts::decode(&region, base, file_len, &footer)?;
+        drop(region);
+        let source = Source::File {
+            file,
+            cache: cache.clone(),
+            id: cache.next_table_id(),
+        };
+        Ok(Table::from_parts(parts, source))
+    }
+
+    fn from_parts(parts: Parts, source: Source) -> Table {
+        Table {
             inner: Arc::new(TableInner {
-                file,
-                index,
-                filter,
-                meta: properties.meta,
-                range_tombstones,
-                verified,
+                source,
+                index: parts.index,
+                filter: parts.filter,
+                meta: parts.meta,
+                range_tombstones: parts.range_tombstones,
+                pinned: parts.pinned,
             }),
-        })
+        }
+    }
+
+    /// The bytes of memory the table holds for as long as it is open, outside the block
+    /// cache: its decoded index, its filter and its range tombstones (not the file's
+    /// bytes of a table opened with [`Table::open`]).
+    #[must_use]
+    pub fn pinned_bytes(&self) -> usize {
+        self.inner.pinned
     }
 
     /// What the table holds: key range, sequence range, entry count and size.
@@ -205,10 +214,13 @@ impl Table {
         if block_idx == inner.index.len() {
             return Ok(None);
         }
-        let range = inner.data_range(block_idx)?;
-        let contents = &inner.file[range.clone()];
-        prefetch_block(contents);
-        let block = BlockRef::new(contents, inner.index.handle(block_idx).offset, "data block")?;
+        let contents = inner.block_bytes(block_idx)?;
+        prefetch_block(&contents);
+        let block = BlockRef::new(
+            &contents,
+            inner.index.handle(block_idx).offset,
+            "data block",
+        )?;
         let PointSeek::Entry {
             same_user_key,
             trailer,
@@ -223,8 +235,11 @@ impl Table {
         if !same_user_key {
             return Ok(None);
         }
-        let value = range.start + pos.value_start..range.start + pos.value_end;
-        Ok(Some((seqno, kind, inner.file.slice(value))))
+        Ok(Some((
+            seqno,
+            kind,
+            contents.slice(pos.value_start..pos.value_end),
+        )))
     }
 
     /// Every version of every key in the user-key range `lower..upper`, in internal-key
@@ -232,6 +247,111 @@ impl Table {
     #[must_use]
     pub fn iter(&self, lower: std::ops::Bound<&[u8]>, upper: std::ops::Bound<&[u8]>) -> TableIter {
         TableIter::new(Arc::clone(&self.inner), lower, upper)
+    }
+}
+
+impl Parts {
+    /// Decodes and cross-checks the meta blocks, found in `region`: the bytes of the
+    /// `file_len`-byte file from byte `base` to its end, which hold every meta block.
+    fn decode(region: &Bytes, base: u64, file_len: u64, footer: &Footer) -> Result<Parts> {
+        let footer_at = file_len - FOOTER_LEN as u64;
+        let range_handle = range_block_handle(footer, footer_at)?;
+        // The blocks must tile the file: data from 0, then filter, the range tombstone
+        // block (placed by `range_block_handle`), index, properties and the footer, each
+        // starting where the one before ends.
+        let layout = [
+            (footer.index, footer.properties.offset, "index"),
+            (footer.properties, footer_at, "properties"),
+        ];
+        for (handle, next, name) in layout {
+            if handle.end() != Some(next) || handle.offset > next {
+                return Err(Error::corruption(format!(
+                    "footer at byte {footer_at}: the {name} block at byte {} with {} bytes of contents does not end where the next structure begins (byte {next})",
+                    handle.offset, handle.len
+                )));
+            }
+        }
+        let read_meta = |handle: BlockHandle, block_type| -> Result<Bytes> {
+            let range = check_frame_in(region, base, file_len, handle, block_type)?;
+            Ok(region.slice(range))
+        };
+        let properties_at = footer.properties.offset;
+        let properties = Properties::decode(
+            &read_meta(footer.properties, BlockType::Properties)?,
+            footer.version,
+            file_len,
+            properties_at,
+        )?;
+        // A copy of its own, so that the region read with it is not kept alive.
+        let filter_bytes = Bytes::copy_from_slice(&read_meta(footer.filter, BlockType::Filter)?);
+        let filter_len = filter_bytes.len();
+        let filter = Filter::new(filter_bytes, footer.filter.offset)?;
+        let (range_tombstones, range_len) = match range_handle {
+            Some(handle) => {
+                let contents = read_meta(handle, BlockType::RangeTombstones)?;
+                let fragments = range_block::decode(&contents, handle.offset)?;
+                (fragments, contents.len())
+            }
+            None => (Fragments::default(), 0),
+        };
+        let index_block = Block::new(
+            read_meta(footer.index, BlockType::Index)?,
+            footer.index.offset,
+            "index block",
+        )?;
+        let index = Index::decode(&index_block, footer.filter.offset, footer.index.offset)?;
+
+        let corrupt = |why: &str| {
+            Error::corruption(format!("properties block at byte {properties_at}: {why}"))
+        };
+        if properties.data_blocks != index.len() as u64 {
+            return Err(corrupt(&format!(
+                "{} data blocks, but the index lists {}",
+                properties.data_blocks,
+                index.len()
+            )));
+        }
+        let pairs = range_block::pair_count(&range_tombstones);
+        if properties.range_fragments != range_tombstones.len() as u64
+            || properties.meta.range_tombstones != pairs
+        {
+            return Err(corrupt(&format!(
+                "{} range tombstone fragments with {} sequence numbers, but the range tombstone block holds {} with {pairs}",
+                properties.range_fragments,
+                properties.meta.range_tombstones,
+                range_tombstones.len()
+            )));
+        }
+        check_bounds(&properties.meta, &index, &range_tombstones).map_err(corrupt)?;
+        // The decoded tombstones take about what their block does.
+        let pinned = index.heap_bytes() + filter_len + range_len;
+        Ok(Parts {
+            index,
+            filter,
+            meta: properties.meta,
+            range_tombstones,
+            pinned,
+        })
+    }
+}
+
+/// Reads `len` bytes at `offset` of `file` for `what`, as the table crate's error: a
+/// read that finds the file shorter is corruption (the file was cut), any other failure
+/// is the device's `Io` error.
+fn read_exact(file: &dyn RandomAccessFile, offset: u64, len: usize, what: &str) -> Result<Bytes> {
+    match file.read_at(offset, len) {
+        Ok(bytes) if bytes.len() == len => Ok(bytes),
+        Ok(bytes) => Err(Error::corruption(format!(
+            "reading {what} at byte {offset}: {} bytes of {len} came back",
+            bytes.len()
+        ))),
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Err(Error::corruption(format!(
+            "reading {what} at byte {offset}: the file is shorter than it was ({err})"
+        ))),
+        Err(err) => Err(Error::Io(io::Error::new(
+            err.kind(),
+            format!("reading {what} at byte {offset}: {err}"),
+        ))),
     }
 }
 
@@ -329,6 +449,18 @@ fn prefetch_block(contents: &[u8]) {
     prefetch(contents);
 }
 
+impl Drop for TableInner {
+    fn drop(&mut self) {
+        // The table's blocks can never be asked for again: their budget goes back to the
+        // blocks of live tables at once rather than when eviction reaches them.
+        if let Source::File { cache, id, .. } = &self.source {
+            for i in 0..self.index.len() {
+                cache.remove(*id, self.index.handle(i).offset);
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for TableInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The file's bytes are left out: a table is megabytes long.
@@ -340,48 +472,85 @@ impl std::fmt::Debug for TableInner {
 }
 
 impl TableInner {
-    /// The range of data block `i`'s contents in the file, its checksum verified the
-    /// first time.
+    /// The range of data block `i`'s contents in the in-memory `file`, its checksum
+    /// verified the first time.
     #[inline]
-    pub(crate) fn data_range(&self, i: usize) -> Result<Range<usize>> {
+    fn memory_range(&self, file: &Bytes, verified: &[AtomicU64], i: usize) -> Result<Range<usize>> {
         let handle = self.index.handle(i);
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         // Relaxed suffices: the bit only saves work. A thread that misses another's store
         // verifies the immutable block again and reaches the same answer.
-        if self.verified[word].load(Ordering::Relaxed) & bit != 0 {
+        if verified[word].load(Ordering::Relaxed) & bit != 0 {
             // A verified frame matched its handle, which open checked to lie inside the
-            // file, and the mapping never changes: the contents are where the handle says,
+            // file, and the bytes never change: the contents are where the handle says,
             // and reading the frame's header again would only cost a cache miss.
             let start = handle.offset as usize + 5;
             Ok(start..start + handle.len as usize)
         } else {
-            let range = check_frame(&self.file, handle, BlockType::Data)?;
-            self.verified[word].fetch_or(bit, Ordering::Relaxed);
+            let range = check_frame(file, handle, BlockType::Data)?;
+            verified[word].fetch_or(bit, Ordering::Relaxed);
             Ok(range)
         }
     }
 
+    /// The verified contents of data block `i`: a slice of the bytes in memory, or the
+    /// block from the cache, read from the file and verified first if it is not there.
+    #[inline]
+    pub(crate) fn block_bytes(&self, i: usize) -> Result<Bytes> {
+        match &self.source {
+            Source::Memory { file, verified } => {
+                let range = self.memory_range(file, verified, i)?;
+                Ok(file.slice(range))
+            }
+            Source::File { file, cache, id } => {
+                let handle = self.index.handle(i);
+                if let Some(block) = cache.get(*id, handle.offset) {
+                    return Ok(block);
+                }
+                self.read_block(&**file, cache, *id, handle)
+            }
+        }
+    }
+
+    /// Reads, verifies and caches the data block at `handle`.
+    #[cold]
+    fn read_block(
+        &self,
+        file: &dyn RandomAccessFile,
+        cache: &BlockCache,
+        id: u64,
+        handle: BlockHandle,
+    ) -> Result<Bytes> {
+        // `Index::decode` checked that the frame lies within the data region.
+        let frame_len = usize::try_from(handle.len)
+            .ok()
+            .and_then(|len| len.checked_add(FRAME_OVERHEAD))
+            .ok_or_else(|| {
+                Error::corruption(format!(
+                    "data block at byte {}: {} bytes of contents are more than memory can hold",
+                    handle.offset, handle.len
+                ))
+            })?;
+        let frame = read_exact(file, handle.offset, frame_len, "a data block")?;
+        let range = check_frame_in(&frame, handle.offset, file.len(), handle, BlockType::Data)?;
+        let contents = frame.slice(range);
+        cache.insert(id, handle.offset, contents.clone());
+        Ok(contents)
+    }
+
     /// Reads data block `i`, verifying its checksum the first time.
     pub(crate) fn data_block(&self, i: usize) -> Result<Block> {
-        let range = self.data_range(i)?;
-        self.data_block_at(i, range)
+        let contents = self.block_bytes(i)?;
+        Block::new(contents, self.index.handle(i).offset, "data block")
     }
 
     /// [`TableInner::data_block`] for a seek, which reads the block's restart array and
     /// then jumps into it: the whole block is asked for at once, as [`Table::get`] does.
     /// (A scan reads blocks in file order, which the processor's own prefetcher follows.)
     pub(crate) fn data_block_for_seek(&self, i: usize) -> Result<Block> {
-        let range = self.data_range(i)?;
-        prefetch_block(&self.file[range.clone()]);
-        self.data_block_at(i, range)
-    }
-
-    fn data_block_at(&self, i: usize, range: Range<usize>) -> Result<Block> {
-        Block::new(
-            self.file.slice(range),
-            self.index.handle(i).offset,
-            "data block",
-        )
+        let contents = self.block_bytes(i)?;
+        prefetch_block(&contents);
+        Block::new(contents, self.index.handle(i).offset, "data block")
     }
 
     /// Splits and checks an entry's key from data block `block_idx`.

@@ -692,17 +692,6 @@ fn read_tables() {
     say("all-read");
 }
 
-/// Asserts that every `got` line of `run` reports the right value.
-fn assert_no_wrong_value(run: &Finished) {
-    for got in run.lines_starting("got ") {
-        assert!(
-            got.ends_with(" ok"),
-            "a read returned something other than the value written: got {got}; {}",
-            run.transcript()
-        );
-    }
-}
-
 #[test]
 fn failing_reads_of_current_manifest_or_log_make_open_return_a_typed_io_error() {
     const TEST: &str = "failing_reads_of_current_manifest_or_log_make_open_return_a_typed_io_error";
@@ -763,15 +752,13 @@ fn failing_reads_of_current_manifest_or_log_make_open_return_a_typed_io_error() 
     );
 }
 
-/// Today a table is read through a shared map of its file: a read error on a mapped page
-/// cannot be returned, and the kernel kills the reader with `SIGBUS`, at open (which
-/// reads each table's footer, index and filter) or at the first `get` that needs an
-/// unread block. This test pins that down so that it fails, and must be updated to
-/// expect `Error::Io`, the day tables are read through a block cache instead.
+/// Tables are read with positional reads into a block cache, not through a map: a read
+/// error on a table is returned as `Error::Io` with `EIO`, at open (which reads each
+/// table's footer, index and filter) or from the first `get` that needs a block not in
+/// the cache, and the reader lives on; it never dies of `SIGBUS`.
 #[test]
-fn table_read_eio_is_sigbus_until_tables_leave_mmap() {
-    const TEST: &str = "table_read_eio_is_sigbus_until_tables_leave_mmap";
-    const SIGBUS: i32 = libc::SIGBUS;
+fn table_read_eio_is_a_typed_io_error() {
+    const TEST: &str = "table_read_eio_is_a_typed_io_error";
     if let Some(reason) = Passthrough::unavailable() {
         return disk::skip(TEST, &reason);
     }
@@ -781,37 +768,40 @@ fn table_read_eio_is_sigbus_until_tables_leave_mmap() {
         Ok(mount) => mount,
         Err(reason) => return disk::skip(TEST, &reason),
     };
-    if !mount.shared_maps() {
-        return disk::skip(
-            TEST,
-            "the kernel does not allow shared maps of direct-I/O FUSE files \
-             (FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6 on), so tables cannot be mapped at all",
-        );
-    }
 
-    // Reads of tables fail from the start: open itself reads each table through its map.
+    // Reads of tables fail from the start: open reads each table's meta blocks.
     mount.fail_reads(FailReads::Tables);
     let run = setup.spawn("read", &[(WAIT, "0".into())]).finish();
-    assert_no_wrong_value(&run);
-    assert!(
-        run.lines.iter().any(|l| l == "opening") && !run.lines.iter().any(|l| l == "opened"),
-        "with table reads failing, open must not return; {}",
-        run.transcript()
-    );
     assert_eq!(
         run.signal(),
-        Some(SIGBUS),
-        "with table reads failing, open dies of SIGBUS while tables are mapped; {}",
+        None,
+        "the reader died of a signal; {}",
         run.transcript()
     );
-    assert!(mount.refused_reads() > 0, "no table read was refused");
-    println!(
-        "{TEST}: table reads failing from the start: open died of SIGBUS after {} refused \
-         reads",
-        mount.refused_reads()
+    assert!(
+        run.status.success(),
+        "with table reads failing, open must return an error, not die; {}",
+        run.transcript()
     );
+    let failed = run
+        .lines_starting("open-failed ")
+        .next()
+        .unwrap_or_else(|| {
+            panic!(
+                "open succeeded although table reads fail; {}",
+                run.transcript()
+            )
+        });
+    let (class, message) = failed.split_once(" | ").expect("an open-failed line");
+    assert!(
+        class == "io:5" && message.contains(".sst"),
+        "open with failing table reads must return Error::Io with EIO naming the table, \
+         got {class}: {message}"
+    );
+    assert!(mount.refused_reads() > 0, "no table read was refused");
+    println!("{TEST}: table reads failing from the start: open returned {class}: {message}");
 
-    // Reads of tables fail after a successful open: the first get of an unread block.
+    // Reads of tables fail after a successful open: every get of a block not yet cached.
     mount.fail_reads(FailReads::Nothing);
     let mut reader = setup.spawn("read", &[(WAIT, "1".into())]);
     if reader.wait_for(|l| l == "ready").is_none() {
@@ -824,39 +814,52 @@ fn table_read_eio_is_sigbus_until_tables_leave_mmap() {
     mount.fail_reads(FailReads::Tables);
     reader.tell("go");
     let run = reader.finish();
-    assert_no_wrong_value(&run);
+    assert_eq!(
+        run.signal(),
+        None,
+        "the reader died of a signal; {}",
+        run.transcript()
+    );
+    assert!(
+        run.status.success() && run.lines.iter().any(|l| l == "all-read"),
+        "gets whose blocks cannot be read must return errors, and the reader live on; {}",
+        run.transcript()
+    );
     assert!(
         run.lines.iter().any(|l| l == "got 0 ok"),
         "before table reads failed, a get must have worked; {}",
         run.transcript()
     );
+    // Every get returned its value or the disk's error, never a wrong value.
+    for got in run.lines_starting("got ") {
+        assert!(
+            got.ends_with(" ok") || got.ends_with(" error io:5"),
+            "a get must return its value or Error::Io with EIO: got {got}; {}",
+            run.transcript()
+        );
+    }
+    let errors = run
+        .lines_starting("got ")
+        .filter(|l| l.ends_with(" error io:5"))
+        .count();
     assert!(
-        !run.lines.iter().any(|l| l == "all-read"),
-        "every get returned although table reads fail; {}",
-        run.transcript()
-    );
-    assert_eq!(
-        run.signal(),
-        Some(SIGBUS),
-        "a get whose block cannot be read dies of SIGBUS while tables are mapped; {}",
+        errors > 0,
+        "no get failed although table reads fail; {}",
         run.transcript()
     );
     assert!(mount.refused_reads() > refused, "no table read was refused");
-    let last = run.lines_starting("got ").last().unwrap_or("none");
     println!(
-        "{TEST}: table reads failing after open: the reader died of SIGBUS after get {last}, \
+        "{TEST}: table reads failing after open: {errors} gets returned Error::Io (EIO), \
          {} refused reads",
         mount.refused_reads() - refused
     );
 }
 
 /// Where a file system refuses shared maps (here FUSE direct I/O without
-/// `FUSE_DIRECT_IO_ALLOW_MMAP`), open cannot map the tables and says so with a typed
-/// error. Once tables are read through a block cache, this open succeeds, and the test
-/// must be updated.
+/// `FUSE_DIRECT_IO_ALLOW_MMAP`), tables are still read: they are never mapped.
 #[test]
-fn refused_table_maps_fail_open_with_a_typed_error_until_tables_leave_mmap() {
-    const TEST: &str = "refused_table_maps_fail_open_with_a_typed_error_until_tables_leave_mmap";
+fn tables_are_read_where_shared_maps_are_refused() {
+    const TEST: &str = "tables_are_read_where_shared_maps_are_refused";
     if let Some(reason) = Passthrough::unavailable() {
         return disk::skip(TEST, &reason);
     }
@@ -869,21 +872,9 @@ fn refused_table_maps_fail_open_with_a_typed_error_until_tables_leave_mmap() {
     assert!(!mount.shared_maps());
     let run = setup.spawn("open", &[]).finish();
     assert!(
-        run.status.success(),
-        "open on a file system without shared maps must return an error, not die; {}",
+        run.status.success() && run.lines.iter().any(|l| l == "read-all ok"),
+        "without shared maps the database must open and read every write; {}",
         run.transcript()
     );
-    let failed = run
-        .lines_starting("open-failed ")
-        .next()
-        .unwrap_or_else(|| panic!("open succeeded without shared maps; {}", run.transcript()));
-    let (class, message) = failed.split_once(" | ").expect("an open-failed line");
-    assert!(
-        class == format!("io:{}", libc::ENODEV)
-            && message.contains("mapping")
-            && message.contains(".sst"),
-        "open without shared maps must fail with Error::Io (ENODEV) naming the table it maps, \
-         got {class}: {message}"
-    );
-    println!("{TEST}: open without shared maps returned {class}: {message}");
+    println!("{TEST}: without shared maps every write was read back");
 }

@@ -23,7 +23,8 @@ pub enum SimOp {
     Remove,
     /// `sync_dir`.
     SyncDir,
-    /// `read`, `map` and `file_size`.
+    /// `read`, `map`, `open_read`, `file_size`, and each read of a file from
+    /// `open_read`.
     Read,
 }
 

@@ -435,6 +435,31 @@ fn each_fault_kind_fires_at_the_right_call_with_its_error_and_filter() {
     assert_eq!(fs.call_count_of(SimOp::Read), 6);
 }
 
+/// A file opened for positional reads reads the current contents, fails a read with an
+/// armed `Read` fault, and fails a read past a truncated end with `UnexpectedEof`.
+#[test]
+fn positional_reads_honour_read_faults_and_truncation() {
+    let fs = SimFs::new();
+    fs.create_dir_all(&db()).unwrap();
+    let path = db().join("000009.sst");
+    let mut file = fs.create(&path).unwrap();
+    file.write_all(&[3u8; 8192]).unwrap();
+    let reader = fs.open_read(&path).unwrap();
+    assert_eq!(reader.len(), 8192);
+    assert_eq!(&reader.read_at(4000, 3).unwrap()[..], &[3u8; 3]);
+    fs.fail_nth(SimOp::Read, 0, Some(".sst"), SimError::Eio, false);
+    let err = reader.read_at(0, 16).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(SimError::Eio.raw_os_error()));
+    assert_eq!(reader.read_at(0, 16).unwrap().len(), 16);
+    file.set_len(5000).unwrap();
+    let err = reader.read_at(4096, 4096).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    // A removed file stays readable through an open reader, as on Unix.
+    drop(file);
+    fs.remove_file(&path).unwrap();
+    assert_eq!(reader.read_at(0, 10).unwrap().len(), 10);
+}
+
 #[test]
 fn persistent_faults_fire_until_cleared() {
     let fs = fs_with_db();

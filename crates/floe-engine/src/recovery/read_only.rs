@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use floe_core::fs::FileSystem;
 use floe_memtable::{Memtable, charge};
+use floe_sstable::BlockCache;
 
 use super::read_only_fs::{ReadOnlyFs, RefusedFile};
 use super::{Replayed, classify_files, file_system, open_tables, read_manifest, replay_segments};
@@ -106,7 +107,8 @@ fn read_database(fs: &Arc<dyn FileSystem>, dir: &Path, options: &Options) -> Res
             ),
         ));
     };
-    let mut tables = open_tables(fs, dir, &recovered)?;
+    let block_cache = BlockCache::new(options.block_cache_size);
+    let mut tables = open_tables(fs, &block_cache, dir, &recovered)?;
     let replay = replay_segments(&**fs, dir, &logs, &recovered)?;
     let log_number = logs.last().copied().unwrap_or(recovered.log_number);
     let mut replayed = replay.entries;
@@ -137,6 +139,7 @@ fn read_database(fs: &Arc<dyn FileSystem>, dir: &Path, options: &Options) -> Res
     Ok(Opened {
         dir: dir.to_path_buf(),
         fs: Arc::clone(fs),
+        block_cache,
         options: options.clone(),
         dir_lock: None,
         read_only: true,

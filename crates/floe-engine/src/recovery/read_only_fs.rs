@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use floe_core::fs::{DirLock, FileSystem, WritableFile};
+use floe_core::fs::{DirLock, FileSystem, RandomAccessFile, WritableFile};
 
 /// The error of every refused call.
 fn refused(operation: &str, path: &Path) -> io::Error {
@@ -57,6 +57,10 @@ impl FileSystem for ReadOnlyFs {
 
     fn map(&self, path: &Path) -> io::Result<Bytes> {
         self.inner.map(path)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        self.inner.open_read(path)
     }
 
     fn file_size(&self, path: &Path) -> io::Result<u64> {

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use floe_core::fs::{DirLock, FileSyncer, FileSystem, StdFs, WritableFile};
+use floe_core::fs::{DirLock, FileSyncer, FileSystem, RandomAccessFile, StdFs, WritableFile};
 
 /// The operations a fault can target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,7 +33,8 @@ pub enum FaultOp {
     Remove,
     /// [`FileSystem::sync_dir`].
     SyncDir,
-    /// [`FileSystem::read`] and [`FileSystem::map`].
+    /// [`FileSystem::read`], [`FileSystem::map`] and [`FileSystem::open_read`], and each
+    /// `read_at` of a file that `open_read` handed out.
     Read,
 }
 
@@ -317,6 +318,32 @@ impl FileSyncer for FaultySyncer {
     }
 }
 
+/// A file opened for positional reads through a [`FaultyFs`]: each read can fail.
+struct FaultyReadFile {
+    inner: Arc<dyn RandomAccessFile>,
+    path: std::path::PathBuf,
+    fs: FaultyFs,
+}
+
+impl fmt::Debug for FaultyReadFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyReadFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RandomAccessFile for FaultyReadFile {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        self.fs.check(FaultOp::Read, &self.path)?;
+        self.inner.read_at(offset, len)
+    }
+}
+
 impl FileSystem for FaultyFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         StdFs.create_dir_all(dir)
@@ -340,6 +367,15 @@ impl FileSystem for FaultyFs {
     fn map(&self, path: &Path) -> io::Result<Bytes> {
         self.check(FaultOp::Read, path)?;
         StdFs.map(path)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>> {
+        self.check(FaultOp::Read, path)?;
+        Ok(Arc::new(FaultyReadFile {
+            inner: StdFs.open_read(path)?,
+            path: path.to_path_buf(),
+            fs: self.clone(),
+        }))
     }
 
     fn file_size(&self, path: &Path) -> io::Result<u64> {

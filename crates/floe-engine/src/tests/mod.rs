@@ -2,6 +2,7 @@
 //! poisoning, the background log sync, recovery, read-only open and compaction.
 
 mod background_sync;
+mod block_cache;
 mod checkpoint;
 mod compaction;
 mod hostile_files;
@@ -95,6 +96,12 @@ impl Tables {
             writer.add(&key, &vec![b'v'; pad]).unwrap();
         }
         let file = writer.finish().unwrap();
-        TableHandle::open(&self.fs, self.dir.path(), file).unwrap()
+        TableHandle::open(
+            &self.fs,
+            &floe_sstable::BlockCache::new(1 << 20),
+            self.dir.path(),
+            file,
+        )
+        .unwrap()
     }
 }

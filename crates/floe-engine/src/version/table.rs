@@ -14,7 +14,7 @@ use floe_core::fs::FileSystem;
 use floe_core::range_del::Fragments;
 use floe_core::{InternalKey, SeqNo, ValueKind};
 use floe_memtable::Lookup;
-use floe_sstable::{Table, TableBuilder, TableOptions};
+use floe_sstable::{BlockCache, Table, TableBuilder, TableOptions};
 
 use crate::error::{Error, Result};
 use crate::filename::{table_path, temp_table_path};
@@ -62,33 +62,36 @@ impl fmt::Debug for TableHandle {
 }
 
 impl TableHandle {
-    /// Maps and opens the table the manifest describes as `file`. A missing file, a size
-    /// that differs from the manifest's, or a damaged table is [`Error::Corruption`].
+    /// Opens the table the manifest describes as `file` for positional reads, its data
+    /// blocks read through `cache`. A missing file, a size that differs from the
+    /// manifest's, or a damaged table is [`Error::Corruption`]; a failing read is
+    /// [`Error::Io`].
     pub(crate) fn open(
         fs: &Arc<dyn FileSystem>,
+        cache: &BlockCache,
         dir: &Path,
         file: TableFile,
     ) -> Result<Arc<TableHandle>> {
         let path = table_path(dir, file.number);
-        let bytes = match fs.map(&path) {
-            Ok(bytes) => bytes,
+        let reader = match fs.open_read(&path) {
+            Ok(reader) => reader,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::corruption(format!(
                     "table {} that the manifest lists is missing",
                     path.display()
                 )));
             }
-            Err(err) => return Err(Error::io(format_args!("mapping {}", path.display()), err)),
+            Err(err) => return Err(Error::io(format_args!("opening {}", path.display()), err)),
         };
-        if bytes.len() as u64 != file.size {
+        if reader.len() != file.size {
             return Err(Error::corruption(format!(
                 "table {} is {} bytes long but the manifest says {}",
                 path.display(),
-                bytes.len(),
+                reader.len(),
                 file.size
             )));
         }
-        let table = Table::open(bytes).map_err(|err| table_error(&path, err))?;
+        let table = Table::open_file(reader, cache).map_err(|err| table_error(&path, err))?;
         Ok(Arc::new(TableHandle {
             file,
             table,
@@ -149,6 +152,12 @@ impl TableHandle {
         self.table
             .get(user_key, snapshot)
             .map_err(|err| table_error(&self.path, err))
+    }
+
+    /// The bytes the open table holds outside the block cache (index, filter, range
+    /// tombstones).
+    pub(crate) fn pinned_bytes(&self) -> usize {
+        self.table.pinned_bytes()
     }
 
     /// The table's range tombstones.

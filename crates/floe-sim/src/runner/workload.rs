@@ -572,6 +572,7 @@ impl Sim {
         if self.errored.is_some() {
             return Ok(());
         }
+        let before = self.fs.injected();
         let got = if plain {
             self.db().get(&key)
         } else {
@@ -580,6 +581,10 @@ impl Sim {
         let want = self.history.current_of(&keyspace).and_then(|s| s.get(&key));
         match got {
             Ok(value) if value.as_deref() == want.map(Vec::as_slice) => Ok(()),
+            Err(err) if self.injected_read_error(before, &err) => {
+                self.note(format!("get({keyspace}) -> {err}"));
+                Ok(())
+            }
             other => Err(self.fail(format!(
                 "get({keyspace}/{}) returned {other:?}, the model holds {:?}",
                 show(&key),
@@ -608,6 +613,7 @@ impl Sim {
             .cloned()
             .unwrap_or_default();
         let handle = self.handles[&keyspace].clone();
+        let before = self.fs.injected();
         let (got, want, what) = if self.rng.random_bool(0.3) {
             let prefix = format!("k{}", self.rng.random_range(0..4)).into_bytes();
             let want: State = model
@@ -628,8 +634,16 @@ impl Sim {
                 .collect();
             (collect(handle.range(low..high)), want, "range")
         };
-        let got =
-            got.map_err(|err| self.fail(format!("a {what} scan of {keyspace} failed: {err}")))?;
+        let got = match got {
+            Ok(got) => got,
+            Err(err) if self.injected_read_error(before, &err) => {
+                self.note(format!("a {what} scan of {keyspace} -> {err}"));
+                return Ok(());
+            }
+            Err(err) => {
+                return Err(self.fail(format!("a {what} scan of {keyspace} failed: {err}")));
+            }
+        };
         if got != want {
             return Err(self.fail(format!(
                 "a {what} scan of {keyspace} returned {} pairs, the model {}",
@@ -675,10 +689,14 @@ impl Sim {
             return Ok(());
         }
         let at = self.rng.random_range(0..self.snapshots.len());
+        let before = self.fs.injected();
         let check = &self.snapshots[at];
         let got = collect(check.snapshot.iter());
         match got {
             Ok(got) if got == check.state => {}
+            Err(err) if self.injected_read_error(before, &err) => {
+                self.note(format!("a snapshot scan -> {err}"));
+            }
             Err(Error::KeyspaceDropped { .. }) if check.dropped => {}
             Ok(got) => {
                 return Err(self.fail(format!(
@@ -719,8 +737,15 @@ impl Sim {
         }
         let at = self.rng.random_range(0..self.iterators.len());
         let (name, iterator, want) = self.iterators.swap_remove(at);
-        let got = collect(iterator)
-            .map_err(|err| self.fail(format!("an iterator over {name} failed: {err}")))?;
+        let before = self.fs.injected();
+        let got = match collect(iterator) {
+            Ok(got) => got,
+            Err(err) if self.injected_read_error(before, &err) => {
+                self.note(format!("an iterator over {name} -> {err}"));
+                return Ok(());
+            }
+            Err(err) => return Err(self.fail(format!("an iterator over {name} failed: {err}"))),
+        };
         if got != want {
             return Err(self.fail(format!(
                 "an iterator over {name} yielded {} pairs, it was opened over {}",
