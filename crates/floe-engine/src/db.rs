@@ -356,7 +356,7 @@ impl Db {
         let shared = &self.inner.shared;
         shared
             .counters
-            .report(&shared.state.load(), &shared.options, &shared.block_cache)
+            .report(&shared.state.load(), &shared.options, &shared.table_reads)
     }
 
     /// Writes an openable copy of the database, every keyspace, into the directory `dir`,

@@ -204,7 +204,7 @@ impl Shared {
             .map_err(|err| Error::io("syncing the database directory", err))?;
         added.push(TableHandle::open(
             &self.fs,
-            &self.block_cache,
+            &self.table_reads,
             &self.dir,
             file,
         )?);

@@ -39,9 +39,6 @@ const MAX_BLOOM_BITS_PER_KEY: u32 = 64;
 /// finished, so a bound on the table size is a bound on that memory.
 const MAX_TARGET_FILE_SIZE: u64 = 64 << 30;
 
-/// The default of [`Options::block_cache_size`].
-const DEFAULT_BLOCK_CACHE_SIZE: usize = 256 << 20;
-
 /// The largest non-zero [`Options::wal_bytes_per_sync`] (1 TiB, beyond any segment).
 const MAX_WAL_BYTES_PER_SYNC: u64 = 1 << 40;
 
@@ -80,7 +77,7 @@ pub struct Options {
     pub(crate) wal_bytes_per_sync: u64,
     pub(crate) wal_sync_interval: Duration,
     pub(crate) db_write_buffer_size: Option<usize>,
-    pub(crate) block_cache_size: usize,
+    pub(crate) block_cache_size: Option<usize>,
     pub(crate) max_total_wal_size: Option<u64>,
     pub(crate) max_transaction_bytes: usize,
     pub(crate) transaction_history_bytes: usize,
@@ -110,7 +107,7 @@ impl Default for Options {
             wal_bytes_per_sync: 1 << 20,
             wal_sync_interval: Duration::from_secs(1),
             db_write_buffer_size: None,
-            block_cache_size: DEFAULT_BLOCK_CACHE_SIZE,
+            block_cache_size: None,
             max_total_wal_size: None,
             max_transaction_bytes: 64 << 20,
             transaction_history_bytes: 256 << 20,
@@ -305,19 +302,24 @@ impl Options {
         self
     }
 
-    /// The byte budget of the block cache, shared by every keyspace of the database
-    /// (default 256 MiB; 0 caches nothing). Tables are read with positional reads, not
-    /// mapped: a table's index, filter and range tombstones are read at open and held
-    /// for its life (reported as [`crate::Stats::pinned_table_bytes`], outside this
-    /// budget), and data blocks are read on demand into this cache, their checksums
-    /// verified once as they enter. Values handed out share the cached block's memory,
-    /// so a value kept alive keeps its block's bytes alive after eviction too. A block
-    /// not in the cache costs one read of the file (from the operating system's page
-    /// cache when it is there). `docs/caching.md` gives the measurements behind the
-    /// default.
+    /// Reads tables through a block cache of `bytes`, shared by every keyspace of the
+    /// database, instead of mapping them (default: mapped, no block cache).
+    ///
+    /// Mapped tables (the default) are read zero-copy from the operating system's page
+    /// cache, the fastest reads floe has; the kernel decides what stays in memory, the
+    /// mapped files count in the process's resident size, and a disk that fails under a
+    /// mapping kills the process with `SIGBUS` (see "Failing disks" in
+    /// `docs/durability.md`). With a block cache, tables are read with positional reads:
+    /// a table's index, filter and range tombstones are read at open and held for its
+    /// life (reported as [`crate::Stats::pinned_table_bytes`], outside this budget), data
+    /// blocks are read on demand into the cache, their checksums verified once as they
+    /// enter, and a failing read is an [`crate::Error::Io`] or
+    /// [`crate::Error::Corruption`], never a signal. Warm point reads then run at about
+    /// two thirds of the mapped rate (`docs/caching.md` has the measurements). Values
+    /// handed out share the cached block's memory. 0 reads every block from the file.
     #[must_use]
     pub fn block_cache_size(mut self, bytes: usize) -> Options {
-        self.block_cache_size = bytes;
+        self.block_cache_size = Some(bytes);
         self
     }
 

@@ -307,7 +307,7 @@ mod tests {
         }
         TableHandle::open(
             fs,
-            &floe_sstable::BlockCache::new(1 << 20),
+            &crate::version::TableReads::Mapped,
             dir,
             writer.finish().unwrap(),
         )

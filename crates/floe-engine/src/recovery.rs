@@ -69,7 +69,6 @@ use bytes::Bytes;
 use floe_core::fs::{DirLock, FileSystem, WritableFile};
 use floe_core::range_del::{Fragments, RangeTombstone};
 use floe_core::{InternalKey, SeqNo};
-use floe_sstable::BlockCache;
 
 use crate::error::{Error, Result};
 use crate::filename::{
@@ -81,6 +80,7 @@ use crate::options::Options;
 use crate::range_del::bounded;
 use crate::shared::{Opened, Shared};
 use crate::stats::Counters;
+use crate::version::TableReads;
 use crate::version::manifest::{
     ManifestFields, ManifestWriter, TableFile, VersionEdit, read_current, replay_manifest,
     snapshot_edits,
@@ -242,8 +242,8 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     let (old_manifest, recovered) = read_manifest(&*fs, &dir)?;
     let mut next_file = first_free_number(&dir, old_manifest, &recovered)?;
     let logs = classify_files(&*fs, &dir, old_manifest, &recovered)?;
-    let block_cache = BlockCache::new(options.block_cache_size);
-    let mut tables = open_tables(&fs, &block_cache, &dir, &recovered)?;
+    let table_reads = TableReads::new(options.block_cache_size);
+    let mut tables = open_tables(&fs, &table_reads, &dir, &recovered)?;
     let replay = replay_segments(&*fs, &dir, &logs, &recovered)?;
     let written = segments_holding_records(&*fs, &dir, &logs, replay.written, &recovered)?;
     let newest_written = newest_holding_record(&logs, &written);
@@ -274,7 +274,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     };
     let flushed = flush_replay(
         &fs,
-        &block_cache,
+        &table_reads,
         &dir,
         &tree_options,
         replay.entries,
@@ -322,7 +322,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     Ok(Shared::new(Opened {
         dir,
         fs,
-        block_cache,
+        table_reads,
         options,
         dir_lock: Some(dir_lock),
         read_only: false,
@@ -444,7 +444,7 @@ type KeyspaceTables = BTreeMap<KeyspaceId, Vec<(u32, Arc<TableHandle>)>>;
 /// Opens every table the manifest lists, with its level, by keyspace.
 fn open_tables(
     fs: &Arc<dyn FileSystem>,
-    cache: &BlockCache,
+    reads: &TableReads,
     dir: &Path,
     recovered: &Recovered,
 ) -> Result<KeyspaceTables> {
@@ -452,7 +452,7 @@ fn open_tables(
     for (&id, keyspace) in &recovered.keyspaces {
         let mut opened = Vec::with_capacity(keyspace.tables.len());
         for (level, file) in keyspace.tables.values() {
-            opened.push((*level, TableHandle::open(fs, cache, dir, file.clone())?));
+            opened.push((*level, TableHandle::open(fs, reads, dir, file.clone())?));
         }
         tables.insert(id, opened);
     }
@@ -659,7 +659,7 @@ fn remove_orphan_segments(
 )]
 fn flush_replay(
     fs: &Arc<dyn FileSystem>,
-    cache: &BlockCache,
+    reads: &TableReads,
     dir: &Path,
     options: &BTreeMap<KeyspaceId, Options>,
     entries: BTreeMap<KeyspaceId, Replayed>,
@@ -691,7 +691,7 @@ fn flush_replay(
         jobs.push((id, allocate(next_file)?, options, replayed.points, ranges));
     }
     let write = |(id, number, options, points, ranges): ReplayJob<'_>| {
-        write_replay_table(fs, cache, dir, number, options, points, ranges).map(|table| (id, table))
+        write_replay_table(fs, reads, dir, number, options, points, ranges).map(|table| (id, table))
     };
     if threads <= 1 || jobs.len() <= 1 {
         return jobs.into_iter().map(write).collect();
@@ -736,7 +736,7 @@ type ReplayJob<'o> = (
 /// directory entry, see [`flush_replay`]).
 fn write_replay_table(
     fs: &Arc<dyn FileSystem>,
-    cache: &BlockCache,
+    reads: &TableReads,
     dir: &Path,
     number: u64,
     options: &Options,
@@ -751,7 +751,7 @@ fn write_replay_table(
     drop(entries);
     writer.set_range_tombstones(ranges)?;
     let file = writer.finish()?;
-    TableHandle::open(fs, cache, dir, file)
+    TableHandle::open(fs, reads, dir, file)
 }
 
 /// The files a new open starts with.

@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use floe_core::SeqNo;
 use floe_core::fs::{DirLock, FileSystem};
-use floe_sstable::BlockCache;
 
 use crate::background::Background;
 use crate::compaction::CompactionState;
@@ -42,6 +41,7 @@ use crate::snapshots::Snapshots;
 use crate::stats::Counters;
 use crate::sync::lock;
 use crate::txn::History;
+use crate::version::TableReads;
 use crate::version::manifest::{ManifestFields, ManifestState, ManifestWriter, VersionEdit};
 use crate::version::{CurrentState, State, Tree};
 use crate::wal::LogWriter;
@@ -56,7 +56,7 @@ pub(crate) struct Opened {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn FileSystem>,
     /// The block cache every table of the database reads through.
-    pub(crate) block_cache: BlockCache,
+    pub(crate) table_reads: TableReads,
     pub(crate) options: Options,
     /// The directory lock, held until close; `None` for a read-only open, which takes none.
     pub(crate) dir_lock: Option<Box<dyn DirLock>>,
@@ -87,7 +87,7 @@ pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     pub(crate) fs: Arc<dyn FileSystem>,
     /// The block cache every table of the database reads through.
-    pub(crate) block_cache: BlockCache,
+    pub(crate) table_reads: TableReads,
     pub(crate) options: Options,
     /// The state that reads load without a lock; replaced only by its `install`.
     pub(crate) state: CurrentState,
@@ -141,7 +141,7 @@ impl Shared {
         let Opened {
             dir,
             fs,
-            block_cache,
+            table_reads,
             options,
             dir_lock,
             read_only,
@@ -169,7 +169,7 @@ impl Shared {
         Shared {
             dir,
             fs,
-            block_cache,
+            table_reads,
             state: CurrentState::new(state),
             publisher: Publisher::new(last_seqno).spinning(spin),
             commits: CommitQueue::new(spin),

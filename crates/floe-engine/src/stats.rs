@@ -4,10 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use floe_sstable::BlockCache;
-
 use crate::compaction::pick;
 use crate::options::Options;
+use crate::version::TableReads;
 use crate::version::{NUM_LEVELS, State};
 
 /// The tables of one level.
@@ -186,7 +185,7 @@ impl Counters {
 
     /// A report of `state` (each keyspace with the level targets its options give it,
     /// summed by level) and of the counters.
-    pub(crate) fn report(&self, state: &State, _options: &Options, cache: &BlockCache) -> Stats {
+    pub(crate) fn report(&self, state: &State, _options: &Options, reads: &TableReads) -> Stats {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut levels: Vec<LevelStats> = (0..NUM_LEVELS)
             .map(|level| LevelStats {
@@ -239,8 +238,8 @@ impl Counters {
             keyspaces: state.trees.len(),
             memtable_bytes,
             budget_flushes: get(&self.budget_flushes),
-            block_cache_bytes: cache.bytes(),
-            block_cache_capacity: cache.capacity(),
+            block_cache_bytes: reads.cache_usage().0,
+            block_cache_capacity: reads.cache_usage().1,
             pinned_table_bytes,
             levels,
         }

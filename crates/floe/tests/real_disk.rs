@@ -587,8 +587,12 @@ const TABLE_WRITES: usize = 4000;
 /// Writes after them, left in the log segment.
 const LOG_WRITES: usize = 20;
 
+/// The options of the FUSE tests: tables read through a block cache, the reads that turn
+/// a failing disk into errors (mapped tables, the default, die of `SIGBUS` instead).
 fn fuse_options() -> Options {
-    Options::default().write_buffer_size(1 << 20)
+    Options::default()
+        .write_buffer_size(1 << 20)
+        .block_cache_size(8 << 20)
 }
 
 /// A backing directory holding a database (writes `0..TABLE_WRITES` in one table at the
@@ -752,8 +756,9 @@ fn failing_reads_of_current_manifest_or_log_make_open_return_a_typed_io_error() 
     );
 }
 
-/// Tables are read with positional reads into a block cache, not through a map: a read
-/// error on a table is returned as `Error::Io` with `EIO`, at open (which reads each
+/// Tables read through a block cache (`Options::block_cache_size`) are read with
+/// positional reads, not through a map: a read error on a table is returned as
+/// `Error::Io` with `EIO`, at open (which reads each
 /// table's footer, index and filter) or from the first `get` that needs a block not in
 /// the cache, and the reader lives on; it never dies of `SIGBUS`.
 #[test]

@@ -225,7 +225,7 @@ impl Shared {
                 .map_err(|err| Error::io("syncing the database directory", err))?;
             outputs
                 .iter()
-                .map(|file| TableHandle::open(&self.fs, &self.block_cache, &self.dir, file.clone()))
+                .map(|file| TableHandle::open(&self.fs, &self.table_reads, &self.dir, file.clone()))
                 .collect::<Result<Vec<_>>>()
         });
         match handles {

@@ -31,7 +31,6 @@ use std::sync::Arc;
 
 use floe_core::fs::FileSystem;
 use floe_memtable::{Memtable, charge};
-use floe_sstable::BlockCache;
 
 use super::read_only_fs::{ReadOnlyFs, RefusedFile};
 use super::{Replayed, classify_files, file_system, open_tables, read_manifest, replay_segments};
@@ -40,6 +39,7 @@ use crate::filename::{current_path, manifest_path};
 use crate::options::Options;
 use crate::shared::{Opened, Shared};
 use crate::stats::Counters;
+use crate::version::TableReads;
 use crate::version::manifest::{ManifestWriter, read_current};
 use crate::version::{FrozenMem, Tree, version_from};
 use crate::wal::LogWriter;
@@ -107,8 +107,8 @@ fn read_database(fs: &Arc<dyn FileSystem>, dir: &Path, options: &Options) -> Res
             ),
         ));
     };
-    let block_cache = BlockCache::new(options.block_cache_size);
-    let mut tables = open_tables(fs, &block_cache, dir, &recovered)?;
+    let table_reads = TableReads::new(options.block_cache_size);
+    let mut tables = open_tables(fs, &table_reads, dir, &recovered)?;
     let replay = replay_segments(&**fs, dir, &logs, &recovered)?;
     let log_number = logs.last().copied().unwrap_or(recovered.log_number);
     let mut replayed = replay.entries;
@@ -139,7 +139,7 @@ fn read_database(fs: &Arc<dyn FileSystem>, dir: &Path, options: &Options) -> Res
     Ok(Opened {
         dir: dir.to_path_buf(),
         fs: Arc::clone(fs),
-        block_cache,
+        table_reads,
         options: options.clone(),
         dir_lock: None,
         read_only: true,

@@ -98,7 +98,7 @@ impl Tables {
         let file = writer.finish().unwrap();
         TableHandle::open(
             &self.fs,
-            &floe_sstable::BlockCache::new(1 << 20),
+            &crate::version::TableReads::Mapped,
             self.dir.path(),
             file,
         )

@@ -9,4 +9,4 @@ mod table;
 
 pub(crate) use levels::{NUM_LEVELS, Version, version_from};
 pub(crate) use state::{ActiveMem, CurrentState, FrozenMem, State, Tree};
-pub(crate) use table::{TableHandle, TableWriter};
+pub(crate) use table::{TableHandle, TableReads, TableWriter};

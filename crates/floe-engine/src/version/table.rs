@@ -61,37 +61,88 @@ impl fmt::Debug for TableHandle {
     }
 }
 
+/// How a database reads its tables (see `Options::block_cache_size`).
+#[derive(Debug)]
+pub(crate) enum TableReads {
+    /// Mapped into memory whole: zero-copy reads from the operating system's page cache.
+    /// A disk that fails under a mapping is a `SIGBUS`, not an error.
+    Mapped,
+    /// Positional reads of data blocks into a block cache of a byte budget; a failing
+    /// read is an error.
+    Cached(BlockCache),
+}
+
+impl TableReads {
+    /// The reads `block_cache_size` asks for: mapped without a cache.
+    pub(crate) fn new(block_cache_size: Option<usize>) -> TableReads {
+        match block_cache_size {
+            None => TableReads::Mapped,
+            Some(bytes) => TableReads::Cached(BlockCache::new(bytes)),
+        }
+    }
+
+    /// The block cache's bytes held and capacity (zero when tables are mapped).
+    pub(crate) fn cache_usage(&self) -> (u64, u64) {
+        match self {
+            TableReads::Mapped => (0, 0),
+            TableReads::Cached(cache) => (cache.bytes(), cache.capacity()),
+        }
+    }
+}
+
 impl TableHandle {
-    /// Opens the table the manifest describes as `file` for positional reads, its data
-    /// blocks read through `cache`. A missing file, a size that differs from the
-    /// manifest's, or a damaged table is [`Error::Corruption`]; a failing read is
+    /// Opens the table the manifest describes as `file`, mapped or for positional reads
+    /// through the block cache as `reads` says. A missing file, a size that differs from
+    /// the manifest's, or a damaged table is [`Error::Corruption`]; a failing read is
     /// [`Error::Io`].
     pub(crate) fn open(
         fs: &Arc<dyn FileSystem>,
-        cache: &BlockCache,
+        reads: &TableReads,
         dir: &Path,
         file: TableFile,
     ) -> Result<Arc<TableHandle>> {
         let path = table_path(dir, file.number);
-        let reader = match fs.open_read(&path) {
-            Ok(reader) => reader,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::corruption(format!(
-                    "table {} that the manifest lists is missing",
-                    path.display()
-                )));
-            }
-            Err(err) => return Err(Error::io(format_args!("opening {}", path.display()), err)),
+        let missing = || {
+            Error::corruption(format!(
+                "table {} that the manifest lists is missing",
+                path.display()
+            ))
         };
-        if reader.len() != file.size {
-            return Err(Error::corruption(format!(
-                "table {} is {} bytes long but the manifest says {}",
+        let wrong_size = |len: u64| {
+            Error::corruption(format!(
+                "table {} is {len} bytes long but the manifest says {}",
                 path.display(),
-                reader.len(),
                 file.size
-            )));
-        }
-        let table = Table::open_file(reader, cache).map_err(|err| table_error(&path, err))?;
+            ))
+        };
+        let table = match reads {
+            TableReads::Mapped => {
+                let bytes = match fs.map(&path) {
+                    Ok(bytes) => bytes,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(missing()),
+                    Err(err) => {
+                        return Err(Error::io(format_args!("mapping {}", path.display()), err));
+                    }
+                };
+                if bytes.len() as u64 != file.size {
+                    return Err(wrong_size(bytes.len() as u64));
+                }
+                Table::open(bytes).map_err(|err| table_error(&path, err))?
+            }
+            TableReads::Cached(cache) => {
+                let reader = match fs.open_read(&path) {
+                    Ok(reader) => reader,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(missing()),
+                    Err(err) => {
+                        return Err(Error::io(format_args!("opening {}", path.display()), err));
+                    }
+                };
+                if reader.len() != file.size {
+                    return Err(wrong_size(reader.len()));
+                }
+                Table::open_file(reader, cache).map_err(|err| table_error(&path, err))?
+            }
+        };
         Ok(Arc::new(TableHandle {
             file,
             table,
