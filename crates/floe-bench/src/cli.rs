@@ -25,7 +25,9 @@ dbbench options:
                        seekrandom, readseq, readwhilewriting, fillsync (the
                        default), keyspaces (8 keyspaces: writes, batches, reads),
                        deleterange (reads, delete a tenth of the keys, reads; its
-                       two targets where the engine has a range delete)
+                       two targets where the engine has a range delete),
+                       transactions (2-key read-modify-write transactions at low
+                       and high contention: commits/s, conflict rate)
   --write-buffer SIZE  memtable size of every engine, e.g. 64MiB (default 64MiB)
   --sync-ops N         fsynced writes per thread in fillsync (default 1000)
   --sync-rounds N      fillsync in N rounds, the engines taking turns (default 4)

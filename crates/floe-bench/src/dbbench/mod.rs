@@ -11,7 +11,9 @@
 //! an empty database and then reads, and reports each as a measurement of its own; the
 //! `deleterange` workload (`deleterange.rs`) reports reads before and after the removal of
 //! a tenth of the keys, the removal itself, and on the engines with a range delete the
-//! measurements of its two targets.
+//! measurements of its two targets; the `transactions` workload (`transactions.rs`) runs
+//! read-modify-write transactions at low and at high contention, each on a database of
+//! its own.
 
 pub mod data;
 mod deleterange;
@@ -22,6 +24,7 @@ mod keyspaces;
 pub mod progress;
 #[cfg(feature = "rocksdb")]
 pub mod rocksdb;
+mod transactions;
 mod workloads;
 
 use std::fmt;
@@ -70,11 +73,17 @@ pub enum Workload {
     /// and without 10,000 small range tombstones live. Reported as several measurements
     /// (`deleterange-*`); not among the [`Workload::DEFAULT`] ones.
     DeleteRange,
+    /// Transactions that read two random keys and write both back (counters incremented),
+    /// retried on conflict, on each engine's optimistic transactions: at low contention
+    /// (among all the keys) and at high contention (among 100), a fifth as many commits
+    /// as keys each. Reported as `transactions-low` and `transactions-high`; not among
+    /// the [`Workload::DEFAULT`] ones.
+    Transactions,
 }
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -86,11 +95,12 @@ impl Workload {
         Workload::FillSync,
         Workload::Keyspaces,
         Workload::DeleteRange,
+        Workload::Transactions,
     ];
 
-    /// The workloads a run measures unless told otherwise: all but `keyspaces` and
-    /// `deleterange`, which are asked for by name (`--workloads keyspaces`): `keyspaces`
-    /// would add about a seventh to the time of a default run.
+    /// The workloads a run measures unless told otherwise: all but `keyspaces`,
+    /// `deleterange` and `transactions`, which are asked for by name (`--workloads
+    /// keyspaces`): `keyspaces` would add about a seventh to the time of a default run.
     pub const DEFAULT: [Workload; 9] = [
         Workload::FillSeq,
         Workload::FillRandom,
@@ -118,6 +128,7 @@ impl Workload {
             Workload::FillSync => "fillsync",
             Workload::Keyspaces => "keyspaces",
             Workload::DeleteRange => "deleterange",
+            Workload::Transactions => "transactions",
         }
     }
 
@@ -125,7 +136,7 @@ impl Workload {
     #[must_use]
     pub fn default_threads(self) -> &'static [usize] {
         match self {
-            Workload::Overwrite => &[1, 2, 4],
+            Workload::Overwrite | Workload::Transactions => &[1, 2, 4],
             Workload::ReadRandom => &[1, 2],
             Workload::FillSync => &[1, 4],
             _ => &[1],
@@ -152,6 +163,7 @@ impl Workload {
                 | Workload::FillSync
                 | Workload::Keyspaces
                 | Workload::DeleteRange
+                | Workload::Transactions
         )
     }
 
@@ -266,6 +278,14 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
         "deleterange needs --keys {} or more",
         deleterange::MIN_KEYS
     );
+    ensure!(
+        !options.workloads.contains(&Workload::Transactions)
+            || (config.keys as u64 >= transactions::MIN_KEYS
+                && config.value_size >= transactions::MIN_VALUE_SIZE),
+        "transactions needs --keys {} or more and --value-size {} or more",
+        transactions::MIN_KEYS,
+        transactions::MIN_VALUE_SIZE
+    );
     if options.engines.is_empty() || options.workloads.is_empty() {
         bail!("no engines or no workloads chosen");
     }
@@ -330,6 +350,7 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
             }
         }
     }
+    transactions::add_target(&mut out);
     Ok(out)
 }
 
@@ -389,7 +410,8 @@ impl Run {
 }
 
 /// One engine's run of a workload on a fresh directory: one [`Run`] for each timed phase
-/// (two for `keyspaces`, several for `deleterange`, one for every other workload).
+/// (two for `keyspaces` and `transactions`, several for `deleterange`, one for every other
+/// workload).
 fn run_one(
     config: &Config,
     options: &DbBenchOptions,
@@ -417,7 +439,10 @@ fn run_one(
         write_buffer: options.write_buffer,
         sync: workload == Workload::FillSync,
     };
-    if matches!(workload, Workload::Keyspaces | Workload::DeleteRange) {
+    if matches!(
+        workload,
+        Workload::Keyspaces | Workload::DeleteRange | Workload::Transactions
+    ) {
         let phase = Phase {
             config,
             options,
@@ -428,6 +453,8 @@ fn run_one(
         };
         return if workload == Workload::Keyspaces {
             run_keyspaces(&phase, &path, engine_options)
+        } else if workload == Workload::Transactions {
+            transactions::run_transactions(&phase, dir.path(), engine_options)
         } else {
             run_deleterange(&phase, dir.path(), engine_options)
         };

@@ -13,7 +13,7 @@ use rocksdb::{BlockBasedOptions, DB, DBCompressionType, Options, WriteBatch, Wri
 use super::engine::{Engine, EngineOptions, copy_found};
 
 /// The options every RocksDB database of the harness gets (see the module documentation).
-fn base_options(write_buffer: usize) -> Options {
+pub(super) fn base_options(write_buffer: usize) -> Options {
     let mut rocks = Options::default();
     rocks.create_if_missing(true);
     rocks.set_write_buffer_size(write_buffer);

@@ -17,10 +17,10 @@ fn tiny(dir: &Path) -> (Config, DbBenchOptions) {
         // A 32 KiB write buffer makes the load flush several tables, so reads cross
         // memtables and tables.
         write_buffer: 32 << 10,
-        // `deleterange` has a test of its own.
+        // `deleterange` and `transactions` have tests of their own.
         workloads: Workload::ALL
             .into_iter()
-            .filter(|&w| w != Workload::DeleteRange)
+            .filter(|&w| w != Workload::DeleteRange && w != Workload::Transactions)
             .collect(),
         threads: Some(vec![1, 2]),
         sync_ops: 20,
@@ -189,6 +189,85 @@ fn deleterange_reports_its_phases_and_on_floe_both_targets() {
 }
 
 #[test]
+fn transactions_report_both_contentions_with_their_conflicts_and_the_target() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (config, mut options) = tiny(dir.path());
+    options.workloads = vec![Workload::Transactions];
+    let measurements = run(&config, &options).expect("transactions succeed");
+    let note = |m: &Measurement, name: &str| {
+        m.notes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.clone())
+    };
+    let count = |m: &Measurement, name: &str| -> u64 {
+        note(m, name)
+            .unwrap_or_else(|| panic!("{} has no {name}", m.workload))
+            .parse()
+            .expect("a count")
+    };
+    // Thread count by thread count, each engine's two phases side by side.
+    let mut expected = Vec::new();
+    for threads in [1, 2] {
+        for phase in ["transactions-low", "transactions-high"] {
+            for engine in &options.engines {
+                expected.push((phase.to_string(), engine.name().to_string(), threads));
+            }
+        }
+    }
+    let shape: Vec<(String, String, usize)> = measurements
+        .iter()
+        .map(|m| (m.workload.clone(), m.subject.clone(), m.threads))
+        .collect();
+    assert_eq!(shape, expected);
+    for m in &measurements {
+        let what = format!("{} x{} on {}", m.workload, m.threads, m.subject);
+        // A fifth as many commits as keys, at either contention.
+        assert_eq!(m.ops, 200, "{what}");
+        assert_eq!(count(m, "commits"), 200, "{what}");
+        let keys = if m.workload == "transactions-low" {
+            1000
+        } else {
+            100
+        };
+        assert_eq!(count(m, "keys"), keys, "{what}");
+        assert_eq!(count(m, "counter_sum"), 400, "{what}");
+        let conflicts = count(m, "conflicts");
+        assert_eq!(count(m, "attempts"), 200 + conflicts, "{what}");
+        let rate: f64 = note(m, "conflict_rate")
+            .expect("a conflict rate")
+            .parse()
+            .expect("a number");
+        assert!((0.0..1.0).contains(&rate), "{what}: {rate}");
+        if m.threads == 1 {
+            assert_eq!(
+                conflicts, 0,
+                "{what}: one thread has no one to conflict with"
+            );
+        }
+        assert!(m.latency_ns.is_some(), "{what}");
+        // Only floe's low-contention row at 2 threads carries the target.
+        let target = m.subject == "floe" && m.workload == "transactions-low" && m.threads == 2;
+        assert_eq!(note(m, "target_min").is_some(), target, "{what}");
+        if target {
+            assert_eq!(note(m, "target_min").as_deref(), Some("2.00"));
+            let ratio: f64 = note(m, "target_ratio")
+                .expect("a ratio")
+                .parse()
+                .expect("a number");
+            // A ratio of timings: its value is not asserted, only its presence.
+            assert!(ratio.is_finite() && ratio > 0.0, "{ratio}");
+            assert!(matches!(
+                note(m, "target_met").as_deref(),
+                Some("yes" | "no")
+            ));
+        }
+    }
+    assert_eq!(crate::report::targets(&measurements).len(), 1);
+    assert_eq!(std::fs::read_dir(dir.path()).expect("listing").count(), 0);
+}
+
+#[test]
 fn adapters_agree_on_puts_deletes_batches_and_scans() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     for kind in EngineKind::ALL.into_iter().filter(|kind| kind.is_built()) {
@@ -345,6 +424,11 @@ fn a_wrong_configuration_is_refused() {
     assert!(run(&config, &options).is_err());
     let (config, mut options) = tiny(dir.path());
     options.workloads.clear();
+    assert!(run(&config, &options).is_err());
+    // A transaction's counter takes 8 bytes of the value.
+    let (mut config, mut options) = tiny(dir.path());
+    config.value_size = 4;
+    options.workloads = vec![Workload::Transactions];
     assert!(run(&config, &options).is_err());
 }
 

@@ -138,6 +138,9 @@ pub(super) fn run(workload: Workload, ctx: &Context<'_>) -> anyhow::Result<Outco
         Workload::DeleteRange => {
             anyhow::bail!("deleterange uses databases of its own; the driver runs it on its own")
         }
+        Workload::Transactions => {
+            anyhow::bail!("transactions uses databases of its own; the driver runs it on its own")
+        }
     };
     Ok(outcome)
 }
