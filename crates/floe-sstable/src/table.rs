@@ -61,6 +61,37 @@ enum Source {
     },
 }
 
+/// A data block read for one point lookup (see [`TableInner::point_block`]).
+enum PointBlock<'a> {
+    /// A range of the table's bytes in memory.
+    Borrowed {
+        file: &'a Bytes,
+        range: Range<usize>,
+    },
+    /// A block of the cache.
+    Cached(Bytes),
+}
+
+impl PointBlock<'_> {
+    /// The block's contents.
+    fn bytes(&self) -> &[u8] {
+        match self {
+            PointBlock::Borrowed { file, range } => file.get(range.clone()).unwrap_or_default(),
+            PointBlock::Cached(block) => block,
+        }
+    }
+
+    /// The bytes at `within` (a range of the contents) as shared bytes.
+    fn slice(&self, within: Range<usize>) -> Bytes {
+        match self {
+            PointBlock::Borrowed { file, range } => {
+                file.slice(range.start + within.start..range.start + within.end)
+            }
+            PointBlock::Cached(block) => block.slice(within),
+        }
+    }
+}
+
 /// What the meta blocks of a table decode to.
 struct Parts {
     index: Index,
@@ -214,10 +245,10 @@ impl Table {
         if block_idx == inner.index.len() {
             return Ok(None);
         }
-        let contents = inner.block_bytes(block_idx)?;
-        prefetch_block(&contents);
+        let contents = inner.point_block(block_idx)?;
+        prefetch_block(contents.bytes());
         let block = BlockRef::new(
-            &contents,
+            contents.bytes(),
             inner.index.handle(block_idx).offset,
             "data block",
         )?;
@@ -490,6 +521,21 @@ impl TableInner {
             let range = check_frame(file, handle, BlockType::Data)?;
             verified[word].fetch_or(bit, Ordering::Relaxed);
             Ok(range)
+        }
+    }
+
+    /// The verified contents of data block `i` for one point lookup: borrowed from the
+    /// bytes in memory, so that a lookup takes no reference on the shared mapping (its
+    /// count is one cache line that every reading thread would otherwise write twice per
+    /// lookup), or the block from the cache.
+    #[inline]
+    fn point_block(&self, i: usize) -> Result<PointBlock<'_>> {
+        match &self.source {
+            Source::Memory { file, verified } => {
+                let range = self.memory_range(file, verified, i)?;
+                Ok(PointBlock::Borrowed { file, range })
+            }
+            Source::File { .. } => self.block_bytes(i).map(PointBlock::Cached),
         }
     }
 
