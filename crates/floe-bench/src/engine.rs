@@ -1,7 +1,7 @@
 //! The engine workloads, run through the public `floe` API: `fillrandom`, `readrandom`,
 //! `open-64MiB-log` (how long `Db::open` takes to recover 64 MiB of unflushed log, in one
-//! keyspace and spread over 100),
-//! `fillsync`, and `overwrite-sustained` (the cost of compaction under steady overwrites).
+//! keyspace and spread over 100), `checkpoint` against `copy-dir` (a checkpoint of the
+//! filled database, and a synced copy of its directory), `fillsync`, and `overwrite-sustained` (the cost of compaction under steady overwrites).
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,7 @@ pub fn run(config: &Config) -> anyhow::Result<Vec<Measurement>> {
     let mut read = Measurement::new("readrandom", "floe", 1, keys.len() as u64, elapsed);
     read.latency_ns = percentiles(&mut samples);
     out.push(read);
+    out.extend(checkpoint_against_copy(&db, dir.path(), keys.len() as u64)?);
     db.close()?;
 
     out.push(open_after_log(&dir.path().join("open"), config, 1)?);
@@ -116,6 +117,44 @@ fn fill_sync(
     m.latency_ns = percentiles(&mut samples);
     db.close()?;
     Ok(m)
+}
+
+/// Times `Db::checkpoint` of the open `db` (in `dir/fill`) and then a synced copy of its
+/// directory, the way to copy a database without one: the checkpoint links tables and
+/// copies only what it must, so it should take a small part of the copy's time.
+fn checkpoint_against_copy(
+    db: &Db,
+    dir: &std::path::Path,
+    entries: u64,
+) -> anyhow::Result<Vec<Measurement>> {
+    let start = Instant::now();
+    db.checkpoint(dir.join("checkpoint"))?;
+    let checkpoint = start.elapsed();
+    db.flush()?;
+    let start = Instant::now();
+    let target = dir.join("copy");
+    std::fs::create_dir(&target)?;
+    let mut bytes = 0u64;
+    for entry in std::fs::read_dir(dir.join("fill"))? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let to = target.join(entry.file_name());
+        bytes += std::fs::copy(entry.path(), &to)?;
+        std::fs::File::open(&to)?.sync_all()?;
+    }
+    std::fs::File::open(&target)?.sync_all()?;
+    let copy = start.elapsed();
+    let ratio = checkpoint.as_secs_f64() / copy.as_secs_f64().max(f64::MIN_POSITIVE);
+    let mut ck = Measurement::new("checkpoint", "floe", 1, entries, checkpoint);
+    ck.notes
+        .push(("copy_ratio".to_string(), format!("{ratio:.4}")));
+    ck.notes
+        .push(("target".to_string(), "<= 0.05 of copy-dir".to_string()));
+    let mut cp = Measurement::new("copy-dir", "floe", 1, entries, copy);
+    cp.notes.push(("bytes".to_string(), bytes.to_string()));
+    Ok(vec![ck, cp])
 }
 
 /// Writes 64 MiB of values spread over `keyspaces` keyspaces (`"default"` alone for 1)
