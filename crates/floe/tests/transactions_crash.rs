@@ -47,7 +47,7 @@ const CHILD_START: &str = "FLOE_TXN_CRASH_CHILD_START";
 const CHILD_BUFFER: &str = "FLOE_TXN_CRASH_CHILD_BUFFER";
 
 /// The transferring threads of the child.
-const THREADS: usize = 4;
+const THREADS: usize = 8;
 /// The accounts, spread over the two keyspaces by parity.
 const ACCOUNTS: usize = 100;
 /// Every account's opening balance.
