@@ -12,10 +12,12 @@
 //!
 //! A backup starts as a checkpoint ([`crate::Db::checkpoint`]) into a temporary directory
 //! beside them, so it is one point in time for every keyspace and costs the live database
-//! no more than a checkpoint does. Each table is then checksummed (CRC-32 of the whole
-//! file) and moved into the `shared` directory unless a file of the same number, size and checksum is
-//! there already (then the checkpoint's link is dropped: nothing is copied twice); the
-//! other files move into the `private` directory. The description file lists every file with its size
+//! no more than a checkpoint does. Each table of the database is checksummed (CRC-32 of
+//! the whole file, a read of it) first: one whose number, size and checksum the `shared`
+//! directory holds already is left out of the checkpoint, so it is neither linked nor
+//! copied, even when the backup directory lies on another file system where the
+//! checkpoint could not link and would copy. The other tables move from the checkpoint
+//! into `shared`, and the remaining files into the `private` directory. The description file lists every file with its size
 //! and checksum, and ends with a checksum of its own; it is written under a temporary name,
 //! synced and renamed into place, so a crash leaves either a whole backup or debris that
 //! the next [`BackupEngine::open`] removes.
@@ -37,6 +39,7 @@ use floe_core::fs::{FileSystem, StdFs};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::filename::{FileKind, parse_file_name};
+use crate::version::manifest::TableFile;
 
 /// The first line of every backup description.
 const MAGIC: &str = "floe-backup 1";
@@ -122,8 +125,36 @@ impl BackupEngine {
     pub fn create_backup(&self, db: &Db) -> Result<BackupInfo> {
         let id = self.backup_ids()?.last().map_or(1, |last| last + 1);
         let staging = self.dir.join(format!("staging-{id}"));
-        db.checkpoint(&staging)?;
+        // A table this directory holds already (the same name, size and checksum) is
+        // left out of the checkpoint, not copied and discarded: what makes a backup to
+        // another file system, where the checkpoint cannot link, incremental too. The
+        // checksum takes a read of the table, as it does for the new ones.
+        let shared = db.shared();
         let mut files = Vec::new();
+        let mut held = |source: &Path, table: &TableFile| -> Result<bool> {
+            let Some(name) = source.file_name().and_then(|n| n.to_str()) else {
+                return Ok(false);
+            };
+            let bytes = shared
+                .fs
+                .read(source)
+                .map_err(|err| Error::io(format_args!("reading {}", source.display()), err))?;
+            let (size, crc) = (bytes.len() as u64, crc32(&[&bytes]));
+            drop(bytes);
+            let stored = shared_name(name, size, crc);
+            if size != table.size || !self.fs.exists(&self.dir.join("shared").join(&stored)) {
+                return Ok(false);
+            }
+            files.push(BackupFile {
+                stored,
+                shared: true,
+                name: name.to_owned(),
+                size,
+                crc,
+            });
+            Ok(true)
+        };
+        shared.checkpoint_skipping(&staging, &mut held)?;
         for name in self.list(&staging)? {
             let path = staging.join(&name);
             let bytes = self.read(&path)?;
@@ -132,8 +163,7 @@ impl BackupEngine {
             drop(bytes);
             let shared = matches!(parse_file_name(&name), Some(FileKind::Table(_)));
             let stored = if shared {
-                let number = name.trim_end_matches(".sst");
-                format!("{number}-{size}-{crc:08x}.sst")
+                shared_name(&name, size, crc)
             } else {
                 format!("{id}-{name}")
             };
@@ -439,6 +469,13 @@ impl BackupEngine {
     }
 }
 
+/// The name a table of a database (`name`, such as `000012.sst`) is stored under in the
+/// shared directory: its number, size and CRC-32, so that the same table is stored once.
+fn shared_name(name: &str, size: u64, crc: u32) -> String {
+    let number = name.trim_end_matches(".sst");
+    format!("{number}-{size}-{crc:08x}.sst")
+}
+
 fn info(id: u64, unix_time: u64, files: &[BackupFile]) -> BackupInfo {
     BackupInfo {
         id,
@@ -589,6 +626,41 @@ mod tests {
         assert_eq!(
             restored.get("b00999").unwrap().as_deref(),
             Some(&[8u8; 100][..])
+        );
+    }
+
+    /// A database on a file system that cannot link into the backup directory (as
+    /// across devices: `FaultyFs` has no hard links, so a checkpoint copies): a backup
+    /// that finds every table stored already copies none of them. Creating a table file
+    /// fails throughout the second backup, which therefore must not try.
+    #[test]
+    fn across_file_systems_a_backup_copies_no_table_it_holds_already() {
+        use crate::testing::{FaultOp, FaultyFs};
+        let dirs = tempfile::tempdir().unwrap();
+        let fs = FaultyFs::new();
+        let options = Options::default()
+            .write_buffer_size(64 << 10)
+            .file_system(Arc::new(fs.clone()));
+        let db = Db::open_with(dirs.path().join("db"), options).unwrap();
+        for i in 0..3_000u32 {
+            db.put(format!("k{i:05}"), [5u8; 100]).unwrap();
+        }
+        db.flush().unwrap();
+        db.wait_for_compactions().unwrap();
+        let backups = BackupEngine::open(dirs.path().join("backups")).unwrap();
+        let first = backups.create_backup(&db).unwrap();
+        db.put("late", "only in the log").unwrap();
+        fs.fail_always_on(FaultOp::Create, Some(".sst"));
+        let second = backups.create_backup(&db).unwrap();
+        fs.heal();
+        assert!(second.id > first.id && second.files >= first.files);
+        let target = dirs.path().join("restored");
+        backups.restore(second.id, &target).unwrap();
+        let restored = Db::open(&target).unwrap();
+        assert_eq!(restored.iter().count(), 3_001);
+        assert_eq!(
+            restored.get("late").unwrap().as_deref(),
+            Some(&b"only in the log"[..])
         );
     }
 

@@ -40,13 +40,28 @@ use crate::range_del::bounded;
 use crate::shared::Shared;
 use crate::sync::lock;
 use crate::version::TableWriter;
-use crate::version::manifest::{KeyspaceDef, ManifestWriter, VersionEdit};
+use crate::version::manifest::{KeyspaceDef, ManifestWriter, TableFile, VersionEdit};
+
+/// Whether a checkpoint leaves a table's file out (see [`Shared::checkpoint_skipping`]).
+pub(crate) type SkipTable<'s> = dyn FnMut(&Path, &TableFile) -> Result<bool> + 's;
 
 impl Shared {
     /// Writes a checkpoint into `target`, which must not exist (see the module docs).
     pub(crate) fn checkpoint(&self, target: &Path) -> Result<()> {
+        self.checkpoint_skipping(target, &mut |_, _| Ok(false))
+    }
+
+    /// [`Shared::checkpoint`], leaving out of `target` the files of the tables for which
+    /// `skip(source, table)` says so (`source` is the table's file in this database);
+    /// the manifest of the copy lists them all the same. For a backup that holds them
+    /// already: the copy is complete once they are put back.
+    pub(crate) fn checkpoint_skipping(
+        &self,
+        target: &Path,
+        skip: &mut SkipTable<'_>,
+    ) -> Result<()> {
         if self.is_read_only() {
-            return self.checkpoint_read_only(target);
+            return self.checkpoint_read_only(target, skip);
         }
         self.check_writable()?;
         if self.fs.exists(target) {
@@ -92,7 +107,10 @@ impl Shared {
         for tree in &state.trees {
             for table in tree.version.tables() {
                 let number = table.number();
-                self.link_or_copy(&table_path(&self.dir, number), &table_path(target, number))?;
+                let source = table_path(&self.dir, number);
+                if !skip(&source, &table.file)? {
+                    self.link_or_copy(&source, &table_path(target, number))?;
+                }
             }
         }
         drop(state);
@@ -113,7 +131,7 @@ impl Shared {
     }
 
     /// The checkpoint of a database opened read-only (see the module docs).
-    fn checkpoint_read_only(&self, target: &Path) -> Result<()> {
+    fn checkpoint_read_only(&self, target: &Path, skip: &mut SkipTable<'_>) -> Result<()> {
         // The database's own file system refuses every change; the copy is written
         // through the one underneath.
         let fs = crate::recovery::file_system(&self.options);
@@ -156,11 +174,10 @@ impl Shared {
             for (level, tables) in tree.version.levels.iter().enumerate() {
                 for table in tables {
                     let number = table.number();
-                    link_or_copy(
-                        &*fs,
-                        &table_path(&self.dir, number),
-                        &table_path(target, number),
-                    )?;
+                    let source = table_path(&self.dir, number);
+                    if !skip(&source, &table.file)? {
+                        link_or_copy(&*fs, &source, &table_path(target, number))?;
+                    }
                     edit.added.push((level as u32, table.file.clone()));
                 }
             }

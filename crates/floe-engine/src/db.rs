@@ -441,9 +441,9 @@ impl Db {
     }
 }
 
-#[cfg(test)]
 impl Db {
-    /// The shared core, for tests that inspect the state.
+    /// The shared core, for the crate's own tools (backups) and for tests that inspect
+    /// the state.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
     }
