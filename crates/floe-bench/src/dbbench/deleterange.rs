@@ -34,7 +34,7 @@ use anyhow::{Context as _, ensure};
 
 use super::data::{Data, pick};
 use super::engine::Engine;
-use super::progress::{self, Display};
+use super::progress::Display;
 use super::settle_disk;
 use super::workloads::{Outcome, parallel_with};
 
@@ -87,30 +87,14 @@ pub(super) fn slice(keys: u64) -> std::ops::Range<u64> {
 /// Writes the sequential keys `0..ctx.keys` (value generation 0) in batches, then flushes:
 /// the untimed starting state of every database of the workload.
 pub(super) fn load(ctx: &Context<'_>) -> anyhow::Result<()> {
-    const BATCH: u64 = 1000;
-    progress::show(
-        ctx.display,
-        &format!("{} (load)", ctx.label),
-        ctx.keys,
-        |progress| {
-            let mut batch = Vec::with_capacity(BATCH as usize);
-            let mut first = 0;
-            while first < ctx.keys {
-                let last = (first + BATCH).min(ctx.keys);
-                batch.clear();
-                for index in first..last {
-                    let mut key = Vec::new();
-                    ctx.data.seq_key(index, &mut key);
-                    batch.push((key, ctx.data.value(index, 0).to_vec()));
-                }
-                ctx.engine.write_batch(&batch)?;
-                progress.add(last - first);
-                first = last;
-            }
-            ctx.engine.flush()
-        },
-    )
-    .with_context(|| format!("{}: loading {} keys", ctx.label, ctx.keys))
+    let load = super::workloads::Load {
+        engine: ctx.engine,
+        data: ctx.data,
+        keys: ctx.keys,
+        display: ctx.display,
+        label: ctx.label,
+    };
+    load.run(|index, key| ctx.data.seq_key(index, key))
 }
 
 /// As many random reads as keys, on one thread, each of the key index `target(i)` picks;

@@ -55,30 +55,54 @@ struct Scratch {
 /// Writes every key `0..ctx.keys` (value generation 0) in random key order, in batches,
 /// then flushes: the untimed starting state of every workload that reads or overwrites.
 pub(super) fn load(ctx: &Context<'_>) -> anyhow::Result<()> {
-    const BATCH: u64 = 1000;
-    progress::show(
-        ctx.display,
-        &format!("{} (load)", ctx.label),
-        ctx.keys,
-        |progress| {
-            let mut batch = Vec::with_capacity(BATCH as usize);
-            let mut first = 0;
-            while first < ctx.keys {
-                let last = (first + BATCH).min(ctx.keys);
-                batch.clear();
-                for index in first..last {
-                    let mut key = Vec::new();
-                    ctx.data.random_key(index, &mut key);
-                    batch.push((key, ctx.data.value(index, 0).to_vec()));
+    let load = Load {
+        engine: ctx.engine,
+        data: ctx.data,
+        keys: ctx.keys,
+        display: ctx.display,
+        label: ctx.label,
+    };
+    load.run(|index, key| ctx.data.random_key(index, key))
+}
+
+/// The untimed load of a database: `keys` keys written in batches, then flushed.
+pub(super) struct Load<'a> {
+    pub(super) engine: &'a dyn Engine,
+    pub(super) data: &'a Data,
+    pub(super) keys: u64,
+    pub(super) display: Display,
+    pub(super) label: &'a str,
+}
+
+impl Load<'_> {
+    /// Writes the key `key_of` makes of every index `0..keys` with value generation 0, in
+    /// batches, then flushes.
+    pub(super) fn run(&self, key_of: impl Fn(u64, &mut Vec<u8>)) -> anyhow::Result<()> {
+        const BATCH: u64 = 1000;
+        progress::show(
+            self.display,
+            &format!("{} (load)", self.label),
+            self.keys,
+            |progress| {
+                let mut batch = Vec::with_capacity(BATCH as usize);
+                let mut first = 0;
+                while first < self.keys {
+                    let last = (first + BATCH).min(self.keys);
+                    batch.clear();
+                    for index in first..last {
+                        let mut key = Vec::new();
+                        key_of(index, &mut key);
+                        batch.push((key, self.data.value(index, 0).to_vec()));
+                    }
+                    self.engine.write_batch(&batch)?;
+                    progress.add(last - first);
+                    first = last;
                 }
-                ctx.engine.write_batch(&batch)?;
-                progress.add(last - first);
-                first = last;
-            }
-            ctx.engine.flush()
-        },
-    )
-    .with_context(|| format!("{}: loading {} keys", ctx.label, ctx.keys))
+                self.engine.flush()
+            },
+        )
+        .with_context(|| format!("{}: loading {} keys", self.label, self.keys))
+    }
 }
 
 /// Runs the timed phase of `workload`.

@@ -31,11 +31,11 @@ use crate::error::{Error, Result};
 use crate::keyspace::{Keyspace, KeyspaceId};
 use crate::read::{Iter, owned_bounds, prefix_bounds, scan};
 use crate::shared::Shared;
+use crate::version::as_slice_bound;
 use crate::write::{WriteBatch, WriteOptions};
 
 pub(crate) use history::{Flushed, History};
 pub(crate) use overlay::{Overlay, PendingWrite};
-use validate::bound_ref;
 pub(crate) use validate::{Footprint, validate};
 
 /// What a transaction's commit batch carries for the commit leader: the snapshot and the
@@ -194,7 +194,7 @@ impl Transaction {
             .take_while(|((ks, _), _)| *ks == id)
             .filter(|((_, key), _)| {
                 RangeBounds::<[u8]>::contains(
-                    &(bound_ref(&bounds.0), bound_ref(&bounds.1)),
+                    &(as_slice_bound(&bounds.0), as_slice_bound(&bounds.1)),
                     key.as_ref(),
                 )
             })

@@ -25,8 +25,9 @@ use crate::keyspace::KeyspaceId;
 use crate::range_del::visible_within;
 use crate::txn::history::History;
 use crate::version::State;
+use crate::version::as_slice_bound;
 use crate::write::WriteBatch;
-use crate::write::batch::OpKind;
+use crate::write::batch::{OpKind, half_open};
 
 /// A user-key range as owned bounds.
 pub(crate) type KeyRange = (Bound<Bytes>, Bound<Bytes>);
@@ -62,55 +63,29 @@ impl Footprint {
             || self.ranges.iter().any(|(id, (lower, high))| {
                 *id == keyspace
                     && ranges_meet(
-                        (bound_ref(lower), bound_ref(high)),
+                        (as_slice_bound(lower), as_slice_bound(high)),
                         (Bound::Included(start), upper),
                     )
             })
     }
 }
 
-/// `bound` borrowed as a slice bound.
-pub(crate) fn bound_ref(bound: &Bound<Bytes>) -> Bound<&[u8]> {
-    match bound {
-        Bound::Included(key) => Bound::Included(key),
-        Bound::Excluded(key) => Bound::Excluded(key),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 fn contains(range: &KeyRange, key: &[u8]) -> bool {
-    RangeBounds::<[u8]>::contains(&(bound_ref(&range.0), bound_ref(&range.1)), key)
+    RangeBounds::<[u8]>::contains(&(as_slice_bound(&range.0), as_slice_bound(&range.1)), key)
 }
 
-/// Whether two ranges share a key, exactly: each is first made half-open, `[lower,
-/// upper)`, since over byte strings an excluded `k` as lower bound is the included `k\0`
-/// (and an included upper `k` the excluded `k\0`); two half-open ranges meet when each
-/// starts below where the other ends and neither is empty.
+/// Whether two ranges share a key, exactly: each is made half-open as a range deletion
+/// is (over byte strings an excluded lower `k` is the included `k\0`, an included upper
+/// `k` the excluded `k\0`), and two non-empty half-open ranges meet when each starts
+/// below where the other ends.
 fn ranges_meet(a: (Bound<&[u8]>, Bound<&[u8]>), b: (Bound<&[u8]>, Bound<&[u8]>)) -> bool {
-    let (a_lower, a_upper) = half_open(a);
-    let (b_lower, b_upper) = half_open(b);
-    let below =
-        |lower: &[u8], upper: &Option<Vec<u8>>| upper.as_ref().is_none_or(|u| lower < u.as_slice());
-    below(&a_lower, &b_upper)
-        && below(&b_lower, &a_upper)
-        && below(&a_lower, &a_upper)
-        && below(&b_lower, &b_upper)
-}
-
-/// `range` as `[lower, upper)` (`upper` `None`: unbounded).
-fn half_open((lower, upper): (Bound<&[u8]>, Bound<&[u8]>)) -> (Vec<u8>, Option<Vec<u8>>) {
-    let next = |key: &[u8]| [key, &[0]].concat();
-    let lower = match lower {
-        Bound::Included(key) => key.to_vec(),
-        Bound::Excluded(key) => next(key),
-        Bound::Unbounded => Vec::new(),
+    let (Some((a_lower, a_upper)), Some((b_lower, b_upper))) =
+        (half_open::<[u8], _>(&a), half_open::<[u8], _>(&b))
+    else {
+        return false;
     };
-    let upper = match upper {
-        Bound::Included(key) => Some(next(key)),
-        Bound::Excluded(key) => Some(key.to_vec()),
-        Bound::Unbounded => None,
-    };
-    (lower, upper)
+    let below = |lower: &Bytes, upper: &Option<Bytes>| upper.as_ref().is_none_or(|u| lower < u);
+    below(&a_lower, &b_upper) && below(&b_lower, &a_upper)
 }
 
 /// Why validation failed: what was written, for the error message.
@@ -195,7 +170,7 @@ fn check_memtable(
         }
     }
     for (_, (lower, upper)) in footprint.ranges.iter().filter(|(id, _)| *id == keyspace) {
-        let scanned = (bound_ref(lower), bound_ref(upper));
+        let scanned = (as_slice_bound(lower), as_slice_bound(upper));
         if !ranges_meet(scanned, scanned) {
             // An empty or inverted range holds no key to conflict on.
             continue;

@@ -8,5 +8,5 @@ mod state;
 mod table;
 
 pub(crate) use levels::{NUM_LEVELS, Version, version_from};
-pub(crate) use state::{ActiveMem, CurrentState, FrozenMem, State, Tree};
+pub(crate) use state::{ActiveMem, CurrentState, FrozenMem, State, Tree, as_slice_bound};
 pub(crate) use table::{TableHandle, TableReads, TableWriter};

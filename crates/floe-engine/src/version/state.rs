@@ -458,7 +458,7 @@ impl State {
 }
 
 /// Borrows a `Bound<Bytes>` as a `Bound<&[u8]>`.
-fn as_slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
+pub(crate) fn as_slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
     match bound {
         Bound::Included(key) => Bound::Included(key.as_ref()),
         Bound::Excluded(key) => Bound::Excluded(key.as_ref()),

@@ -532,7 +532,7 @@ impl OpKind {
 
 /// `range` as the half-open `[start, end)` a range deletion stores (`end` `None`: no upper
 /// bound), or `None` if it holds no key.
-pub(crate) fn half_open<K: AsRef<[u8]>, R: RangeBounds<K> + ?Sized>(
+pub(crate) fn half_open<K: AsRef<[u8]> + ?Sized, R: RangeBounds<K> + ?Sized>(
     range: &R,
 ) -> Option<(Bytes, Option<Bytes>)> {
     let start = match range.start_bound() {
