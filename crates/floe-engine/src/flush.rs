@@ -25,6 +25,7 @@ use crate::iter::{BoxedSource, CompactionIter, MergingIter};
 use crate::options::Options;
 use crate::range_del::bounded;
 use crate::shared::Shared;
+use crate::stats::Counters;
 use crate::sync::lock;
 use crate::txn::Flushed;
 use crate::version::manifest::VersionEdit;
@@ -125,13 +126,27 @@ impl Shared {
 
     /// Syncs and seals the closed segments from `from` up to, not including, `to` (see the
     /// module docs); a failure poisons the database.
+    ///
+    /// The closed segments below `from` are synced first. The edit about to be appended
+    /// makes them obsolete, but until it is durable recovery still reads them, and a
+    /// durable marker in a newer segment tells it that the older ones were synced: a
+    /// power loss that kept the marker and took an older segment's unsynced tail (the
+    /// writes of a keyspace dropped since, say) would then read as a missing record.
     fn seal_segments_between(&self, from: u64, to: u64) -> Result<()> {
         if from >= to {
             return Ok(());
         }
         let mut segments = lock(&self.segments);
-        for closed in segments.between(from, to) {
-            self.seal_closed(closed)?;
+        for closed in &mut segments.closed {
+            if closed.number >= to {
+                break;
+            }
+            if closed.number >= from {
+                self.seal_closed(closed)?;
+            } else if closed.writer.synced() < closed.writer.len() {
+                self.sync_segment(closed.number, &mut closed.writer)?;
+                Counters::add(&self.counters.log_syncs, 1);
+            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! batches across keyspaces replayed whole.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{open, tiny};
 use crate::keyspace::DEFAULT_ID;
@@ -284,5 +285,78 @@ impl Db {
     /// Runs the background work to completion: flushes and compactions.
     fn step_or_wait(&self) {
         self.wait_for_compactions().unwrap();
+    }
+}
+
+#[test]
+fn a_flush_syncs_the_older_segments_it_makes_obsolete_before_sealing_a_newer_one() {
+    // Segment 2 holds only the writes of a keyspace dropped since; the default keyspace
+    // holds segment 1 back, another keyspace holds the active segment. The default
+    // keyspace's flush seals the active segment (the other keyspace needs it) with a
+    // durable marker, and only its manifest edit makes segments 1 and 2 obsolete. Until
+    // that edit is durable, recovery reads segment 2, and the marker says it was synced:
+    // so it must be, whatever a power loss keeps.
+    use floe_core::sim_fs::{SimError, SimFs, SimOp};
+
+    let fs = SimFs::new();
+    let dir = Path::new("/db");
+    // Small memtables keep the segments' reserved room (and the images) small.
+    let options = Options::default()
+        .write_buffer_size(16 << 10)
+        .manual_background(true)
+        .max_immutable_memtables(8)
+        .file_system(Arc::new(fs.clone()));
+    let db = open(dir, options);
+    let doomed = db
+        .keyspace_with("doomed", KeyspaceOptions::default().write_buffer_size(4096))
+        .unwrap();
+    let other = db.keyspace("other").unwrap();
+    db.put("d1", "in segment 1").unwrap();
+    let log_files = |fs: &SimFs| -> Vec<String> {
+        let mut names = fs.file_names(dir).unwrap();
+        names.retain(|name| name.ends_with(".log"));
+        names
+    };
+    // Two freezes of the doomed keyspace: its writes fill segment 1's tail and all of
+    // segment 2, and segment 3 becomes the active one.
+    let mut i = 0;
+    while log_files(&fs).len() < 3 {
+        doomed.put(format!("x{i:05}"), [b'x'; 200]).unwrap();
+        i += 1;
+    }
+    db.drop_keyspace("doomed").unwrap();
+    other.put("o1", "in segment 3").unwrap();
+    let segments = log_files(&fs);
+    let older = dir.join(&segments[1]);
+    assert!(
+        fs.durable_len(&older).unwrap() < fs.len(&older).unwrap(),
+        "{segments:?}"
+    );
+
+    // The flush stops at its manifest edit: the seal of the newer segment is done, the
+    // edit is not durable.
+    fs.fail_nth(SimOp::Sync, 0, Some("MANIFEST"), SimError::Eio, true);
+    assert!(db.flush().is_err());
+    assert_eq!(
+        fs.durable_contents(&older).unwrap().len() as u64,
+        fs.len(&older).unwrap(),
+        "segment {} is not durable, while a newer one holds a marker",
+        segments[1]
+    );
+    for seed in 0..64 {
+        let image = fs.crash(seed);
+        let reopened = Db::open_with(
+            dir,
+            Options::default()
+                .write_buffer_size(16 << 10)
+                .file_system(Arc::new(image)),
+        )
+        .unwrap_or_else(|err| panic!("image {seed}: {err}"));
+        assert!(
+            reopened
+                .keyspace_names()
+                .iter()
+                .all(|name| name != "doomed")
+        );
     }
 }

@@ -24,11 +24,12 @@
 //! mutex and syncs those files while the writers go on appending; then it takes the mutex
 //! again and records each synced length in the segment's writer (matched by number, so a
 //! segment closed meanwhile still gets it, and one deleted meanwhile is skipped).
-//! A file without a syncer (rare) is synced under the log mutex instead. Under the mutex
-//! the syncer also unmaps the pages of each segment's maps that appends are done with
-//! ([`LogWriter::discard_written`]): writing back a page that is still mapped means
-//! write-protecting it first, a TLB flush per page, and that made the syncs cost several
-//! times more system time than the writeback itself.
+//! A round with a file without a syncer (rare) syncs every segment under the log mutex
+//! instead, oldest first: a newer segment's durable marker stands for the older ones.
+//! Under the mutex the syncer also unmaps the pages of each segment's maps that appends
+//! are done with ([`LogWriter::discard_written`]): writing back a page that is still
+//! mapped means write-protecting it first, a TLB flush per page, and that made the syncs
+//! cost several times more system time than the writeback itself.
 //!
 //! A failed sync poisons the database with an error naming the segment. It is never
 //! retried: the sync gate (see [`SyncGate`](crate::write::sync_gate::SyncGate)) keeps
@@ -253,8 +254,9 @@ impl Shared {
 
     /// Under the log mutex: zeroes the unsynced count and returns, for every live segment
     /// with unsynced bytes, what [`Shared::background_sync`] syncs without the mutex.
-    /// Segments whose file has no syncer are synced here. `None` if there is nothing to
-    /// do, or the database is (or just got) poisoned.
+    /// If one segment's file has no syncer, every segment of the round is synced here,
+    /// oldest first, and no job is returned. `None` if there is nothing to do, or the
+    /// database is (or just got) poisoned.
     ///
     /// Every round first drops the syncers of segments that are deleted, also when
     /// nothing is unsynced: their descriptors would otherwise keep the deleted files' space
@@ -278,16 +280,17 @@ impl Shared {
             return None;
         }
         *unsynced_bytes = 0;
-        let segments = closed
+        let mut segments: Vec<(u64, &mut LogWriter)> = closed
             .closed
             .iter_mut()
             .map(|s| (s.number, &mut s.writer))
-            .chain(std::iter::once((*number, writer)));
-        let mut jobs = Vec::new();
-        for (segment, writer) in segments {
-            if writer.synced() >= writer.len() {
-                continue;
-            }
+            .chain(std::iter::once((*number, writer)))
+            .filter(|(_, writer)| writer.synced() < writer.len())
+            .collect();
+        let mut jobs = Vec::with_capacity(segments.len());
+        let mut inline = false;
+        for (segment, writer) in &mut segments {
+            let segment = *segment;
             let cached = syncers
                 .iter()
                 .find(|(n, _)| *n == segment)
@@ -303,11 +306,18 @@ impl Shared {
             writer.discard_written();
             match syncer {
                 Some(syncer) => jobs.push((segment, syncer, writer.len())),
-                None => {
-                    self.sync_segment(segment, writer).ok()?;
-                    Counters::add(&self.counters.log_background_syncs, 1);
-                }
+                None => inline = true,
             }
+        }
+        if inline {
+            // Older segments are synced before newer ones (a newer one's durable marker
+            // stands for them too), so a round with a segment synced under the mutex syncs
+            // them all here, in order.
+            for (segment, writer) in segments {
+                self.sync_segment(segment, writer).ok()?;
+                Counters::add(&self.counters.log_background_syncs, 1);
+            }
+            return Some(Vec::new());
         }
         Some(jobs)
     }

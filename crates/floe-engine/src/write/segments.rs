@@ -77,15 +77,4 @@ impl Segments {
         let split = self.closed.partition_point(|s| s.number < number);
         self.closed.drain(..split).map(|s| s.number).collect()
     }
-
-    /// The closed segments from `from` up to, not including, `to`.
-    pub(crate) fn between(
-        &mut self,
-        from: u64,
-        to: u64,
-    ) -> impl Iterator<Item = &mut ClosedSegment> {
-        self.closed
-            .iter_mut()
-            .filter(move |s| (from..to).contains(&s.number))
-    }
 }
