@@ -85,7 +85,7 @@ pub use keyspace::{Keyspace, KeyspaceOptions};
 pub use options::{DECOMPRESSED_CACHE_SIZE, MAX_KEY_SIZE, MAX_VALUE_SIZE, Options};
 pub use read::{Iter, Snapshot};
 pub use readable::Readable;
-pub use stats::{LevelStats, Stats};
+pub use stats::{Latency, LevelStats, Stats};
 pub use txn::Transaction;
 pub use write::{WriteBatch, WriteOptions};
 

@@ -184,18 +184,22 @@ fn tree_of<'s>(state: &'s State, keyspace: Option<&KeyspaceRef>) -> Result<&'s A
 impl Shared {
     /// The latest value of `key` in `"default"`.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        // State first, then the sequence number (see the module docs).
-        let state = self.state.load();
-        let snapshot = self.publisher.visible();
-        state.default_tree().get(key, snapshot)
+        self.counters.paths.get(|| {
+            // State first, then the sequence number (see the module docs).
+            let state = self.state.load();
+            let snapshot = self.publisher.visible();
+            state.default_tree().get(key, snapshot)
+        })
     }
 
     /// The latest value of `key` in `keyspace`.
     pub(crate) fn get_in(&self, keyspace: &KeyspaceRef, key: &[u8]) -> Result<Option<Bytes>> {
         keyspace.check_usable(self.uid)?;
-        let state = self.state.load();
-        let snapshot = self.publisher.visible();
-        tree_of(&state, Some(keyspace))?.get(key, snapshot)
+        self.counters.paths.get(|| {
+            let state = self.state.load();
+            let snapshot = self.publisher.visible();
+            tree_of(&state, Some(keyspace))?.get(key, snapshot)
+        })
     }
 
     /// A scan of the latest data of `"default"` within the bounds.
@@ -310,8 +314,10 @@ impl Snapshot {
     /// reading fails.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         let keyspace = self.checked_keyspace()?;
-        let state = self.shared.state.load();
-        tree_of(&state, keyspace)?.get(key.as_ref(), self.seqno)
+        self.shared.counters.paths.get(|| {
+            let state = self.shared.state.load();
+            tree_of(&state, keyspace)?.get(key.as_ref(), self.seqno)
+        })
     }
 
     /// Every key-value pair as of this snapshot, in key order.

@@ -145,9 +145,9 @@ pub use bytes::Bytes;
 #[doc(inline)]
 pub use floe_engine::{
     BackgroundErrorInfo, CompactionFilter, CompactionInfo, Compression, DECOMPRESSED_CACHE_SIZE,
-    Db, Decision, Error, EventListener, FlushInfo, Iter, Keyspace, KeyspaceOptions, LevelStats,
-    Options, Readable, Result, Snapshot, StallCause, StallInfo, Stats, Transaction, WriteBatch,
-    WriteOptions,
+    Db, Decision, Error, EventListener, FlushInfo, Iter, Keyspace, KeyspaceOptions, Latency,
+    LevelStats, Options, Readable, Result, Snapshot, StallCause, StallInfo, Stats, Transaction,
+    WriteBatch, WriteOptions,
 };
 #[doc(inline)]
 pub use floe_engine::{backup, ttl};

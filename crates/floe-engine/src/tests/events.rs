@@ -417,3 +417,44 @@ fn writes_and_reads_emit_no_tracing_event_and_background_work_does() {
         recording.mine()
     );
 }
+
+#[test]
+fn stats_count_gets_sample_latencies_and_bloom_filters_and_print_for_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), small());
+    for i in 0..2000u32 {
+        db.put(format!("k{i:05}"), [b'v'; 24]).unwrap();
+    }
+    db.flush().unwrap();
+    db.wait_for_compactions().unwrap();
+    // Each thread samples its first call and every 64th after it.
+    let lookups: u32 = 64 * 40;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 0..lookups {
+                // Every other sampled key (the sampled calls are those at multiples of
+                // 64) is missing but within the tables' key ranges: filters rule most of
+                // them out.
+                let key = if i % 128 == 64 {
+                    format!("k{:05}-missing", i % 2000)
+                } else {
+                    format!("k{:05}", i % 2000)
+                };
+                let _ = db.get(key).unwrap();
+            }
+        });
+    });
+    let stats = db.stats();
+    assert_eq!(stats.gets, u64::from(lookups), "{stats:?}");
+    assert_eq!(stats.get_latency.samples, 40);
+    assert!(stats.get_latency.p50 <= stats.get_latency.p99);
+    assert!(stats.get_latency.p999 <= stats.get_latency.max);
+    assert!(stats.write_latency.samples >= 2000 / 64);
+    assert!(stats.bloom_checked > 0, "{stats:?}");
+    assert!(stats.bloom_useful > 0, "{stats:?}");
+    assert!(stats.bloom_useful + stats.bloom_false_positives <= stats.bloom_checked);
+    let text = stats.to_string();
+    for expected in ["Level", "L0", "Sum", "Stalls:", "Gets: 2560", "Bloom filters", "Memory:"] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
+}

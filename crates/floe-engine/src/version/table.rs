@@ -21,6 +21,7 @@ use crate::filename::{table_path, temp_table_path};
 use crate::iter::BoxedSource;
 use crate::options::DECOMPRESSED_CACHE_SIZE;
 use crate::range_del::{lookup_of, weigh};
+use crate::stats::sampling;
 use crate::version::manifest::TableFile;
 
 /// Converts a table-crate error into the engine's, naming the file it concerns.
@@ -189,6 +190,9 @@ impl TableHandle {
             .table
             .get_version(user_key, snapshot)
             .map_err(|err| table_error(&self.path, err))?;
+        if sampling::counting_probes() {
+            self.note_filter(user_key, version.is_some());
+        }
         Ok(weigh(
             version.map(|(seqno, kind, value)| (seqno, lookup_of(kind, value))),
             *covering,
@@ -205,9 +209,21 @@ impl TableHandle {
         if !self.covers(user_key) {
             return Ok(None);
         }
-        self.table
+        let found = self
+            .table
             .get(user_key, snapshot)
-            .map_err(|err| table_error(&self.path, err))
+            .map_err(|err| table_error(&self.path, err))?;
+        if sampling::counting_probes() {
+            self.note_filter(user_key, found.is_some());
+        }
+        Ok(found)
+    }
+
+    /// Counts, for the sampled lookup under way, how this table's bloom filter answered
+    /// for `user_key` (`found`: whether the table held a version of it).
+    #[cold]
+    fn note_filter(&self, user_key: &[u8], found: bool) {
+        sampling::note_filter(|| self.table.may_contain(user_key), || found);
     }
 
     /// The bytes the open table holds outside the block cache (index, filter, range

@@ -50,6 +50,11 @@ fn add_as_log_holder(counter: &AtomicU64, amount: u64) {
 impl Shared {
     /// Commits `batch`: logged, inserted, visible, and (with `sync`) durable on return.
     pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        self.counters.paths.write(|| self.write_timed(batch, sync))
+    }
+
+    /// [`Shared::write`], inside its sampled timing.
+    fn write_timed(&self, batch: WriteBatch, sync: bool) -> Result<()> {
         self.check_writable()?;
         if batch.is_empty() {
             // Nothing to log (a batch of empty ranges is one), but a synced write still

@@ -4,6 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub(crate) mod sampling;
+
+pub use sampling::Latency;
+
 use crate::compaction::pick;
 use crate::events::StallCause;
 use crate::options::Options;
@@ -120,6 +124,21 @@ pub struct Stats {
     /// Bytes of flushed memtables kept for the validation of live transactions (at most
     /// [`crate::Options::transaction_history_bytes`]; 0 without transactions).
     pub transaction_history_bytes: u64,
+    /// Point lookups (`get` of the database, a keyspace, a snapshot or a transaction).
+    pub gets: u64,
+    /// Latencies of point lookups, one sampled in 64 per thread.
+    pub get_latency: Latency,
+    /// Latencies of writes (`put`, `delete`, `write`, a commit), one sampled in 64 per
+    /// thread, stalls included.
+    pub write_latency: Latency,
+    /// Table bloom filters consulted by the sampled lookups (one in 64 per thread: scale
+    /// by 64 for an estimate of all).
+    pub bloom_checked: u64,
+    /// Of `bloom_checked`, the filters that ruled the key out, saving a block read.
+    pub bloom_useful: u64,
+    /// Of `bloom_checked`, the filters that let the key through to a table that did not
+    /// hold it: false positives.
+    pub bloom_false_positives: u64,
 }
 
 impl Stats {
@@ -164,6 +183,170 @@ impl Stats {
     }
 }
 
+/// A report for people, in the spirit of RocksDB's compaction stats: a table of the levels,
+/// then writes, stalls, reads, bloom filters and memory, one line each.
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>6} {:>9}",
+            "Level",
+            "Tables",
+            "Size",
+            "Target",
+            "Written",
+            "Moved in",
+            "Rewritten",
+            "W-Amp",
+            "Time (s)"
+        )?;
+        let mut total = LevelStats::default();
+        for (level, stats) in self.levels.iter().enumerate() {
+            if stats.tables == 0 && stats.bytes_written == 0 {
+                continue;
+            }
+            let read = stats.bytes_moved_in + stats.bytes_rewritten;
+            let amp = if level == 0 || read == 0 {
+                "-".to_owned()
+            } else {
+                format!(
+                    "{:.2}",
+                    stats.bytes_written as f64 / stats.bytes_moved_in.max(1) as f64
+                )
+            };
+            writeln!(
+                f,
+                "{:<5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>6} {:>9.2}",
+                format!("L{level}"),
+                stats.tables,
+                bytes(stats.bytes),
+                if stats.target_bytes == 0 {
+                    "-".to_owned()
+                } else {
+                    bytes(stats.target_bytes)
+                },
+                bytes(stats.bytes_written),
+                bytes(stats.bytes_moved_in),
+                bytes(stats.bytes_rewritten),
+                amp,
+                stats.compaction_time.as_secs_f64(),
+            )?;
+            total.tables += stats.tables;
+            total.bytes += stats.bytes;
+            total.bytes_written += stats.bytes_written;
+            total.bytes_moved_in += stats.bytes_moved_in;
+            total.bytes_rewritten += stats.bytes_rewritten;
+            total.compaction_time += stats.compaction_time;
+        }
+        writeln!(
+            f,
+            "{:<5} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>6.2} {:>9.2}",
+            "Sum",
+            total.tables,
+            bytes(total.bytes),
+            "-",
+            bytes(total.bytes_written),
+            bytes(total.bytes_moved_in),
+            bytes(total.bytes_rewritten),
+            self.write_amplification(),
+            total.compaction_time.as_secs_f64(),
+        )?;
+        writeln!(
+            f,
+            "Writes: {} in {} groups, {} of keys and values; write amplification {:.2}, space amplification {:.2}",
+            self.writes,
+            self.write_groups,
+            bytes(self.user_bytes_written),
+            self.write_amplification(),
+            self.space_amplification()
+        )?;
+        writeln!(
+            f,
+            "Background: {} flushes, {} compactions, {} trivial moves, {} tables dropped by range tombstones",
+            self.flushes,
+            self.compactions,
+            self.trivial_moves,
+            self.tables_dropped_by_range_tombstones
+        )?;
+        writeln!(
+            f,
+            "Stalls: {:.3} s in all; {} slowdowns ({:.3} s), {} stops ({:.3} s), {} waits for a flush ({:.3} s)",
+            self.stall_time.as_secs_f64(),
+            self.slowdowns,
+            self.slowdown_time.as_secs_f64(),
+            self.stops,
+            self.stop_time.as_secs_f64(),
+            self.memtable_stops,
+            self.memtable_stop_time.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "Gets: {}; latency {}",
+            self.gets,
+            latency(&self.get_latency)
+        )?;
+        writeln!(f, "Writes: latency {}", latency(&self.write_latency))?;
+        let share = |part: u64| {
+            if self.bloom_checked == 0 {
+                0.0
+            } else {
+                100.0 * part as f64 / self.bloom_checked as f64
+            }
+        };
+        writeln!(
+            f,
+            "Bloom filters (sampled lookups): {} checked, {} useful ({:.1}%), {} false positives ({:.1}%)",
+            self.bloom_checked,
+            self.bloom_useful,
+            share(self.bloom_useful),
+            self.bloom_false_positives,
+            share(self.bloom_false_positives)
+        )?;
+        writeln!(
+            f,
+            "Memory: {} in all; memtables {}, block cache {} of {}, pinned by tables {}, transaction history {}",
+            bytes(self.memory_bytes()),
+            bytes(self.memtable_bytes),
+            bytes(self.block_cache_bytes),
+            bytes(self.block_cache_capacity),
+            bytes(self.pinned_table_bytes),
+            bytes(self.transaction_history_bytes)
+        )?;
+        write!(
+            f,
+            "Log: {} syncs, {} background syncs; {} keyspaces",
+            self.log_syncs, self.log_background_syncs, self.keyspaces
+        )
+    }
+}
+
+/// `n` bytes in the largest unit that keeps at least 1 of it, for people.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A latency summary, for people.
+fn latency(latency: &Latency) -> String {
+    if latency.samples == 0 {
+        return "not sampled yet".to_owned();
+    }
+    format!(
+        "p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?} ({} samples)",
+        latency.p50, latency.p99, latency.p999, latency.max, latency.samples
+    )
+}
+
 /// `duration` in whole nanoseconds, saturating.
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
@@ -199,6 +382,8 @@ pub(crate) struct Counters {
     pub(crate) level_rewritten: [AtomicU64; NUM_LEVELS],
     /// Per level: nanoseconds of the flushes (level 0) or compactions into it.
     pub(crate) level_nanos: [AtomicU64; NUM_LEVELS],
+    /// The read and write paths' counts and sampled latencies.
+    pub(crate) paths: sampling::PathCounters,
 }
 
 impl Counters {
@@ -301,6 +486,12 @@ impl Counters {
             block_cache_capacity: reads.cache_usage().1,
             pinned_table_bytes,
             transaction_history_bytes: 0,
+            gets: self.paths.gets.sum(),
+            get_latency: self.paths.get_latency.report(),
+            write_latency: self.paths.write_latency.report(),
+            bloom_checked: get(&self.paths.bloom_checked),
+            bloom_useful: get(&self.paths.bloom_useful),
+            bloom_false_positives: get(&self.paths.bloom_false_positive),
             levels,
         }
     }
