@@ -37,7 +37,7 @@ pub(crate) fn get(ctx: &mut Context, key: &str, keyspace: &str) -> Outcome {
         Some(_) => Ok(()),
         None if ctx.json => Err(Failure::NotFound),
         None => Err(Failure::Usage(format!(
-            "key {} not found in keyspace {keyspace:?}",
+            "key \"{}\" not found in keyspace {keyspace:?}",
             ctx.show(&key)
         ))),
     }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use floe::KeyspaceOptions;
 use floe_engine::inspect::{
     self, EntryKind, LogRecord, ManifestEdit, ManifestTable, TableKey, WriteKind,
 };
@@ -496,6 +497,33 @@ pub(crate) fn manifest(ctx: &mut Context) -> Outcome {
     Ok(())
 }
 
+/// The options of a created keyspace as `{name: value, ...}`: their debug form without
+/// the `Some(..)` around each value (every option a manifest records is set) and without
+/// the compaction filter, which is given at each open rather than recorded.
+fn options_text(options: &KeyspaceOptions) -> String {
+    let debug = format!("{options:?}");
+    let body = debug
+        .strip_prefix("KeyspaceOptions ")
+        .unwrap_or(&debug)
+        .replace(", compaction_filter: None", "");
+    let mut text = String::with_capacity(body.len());
+    let mut rest = body.as_str();
+    while let Some(at) = rest.find("Some(") {
+        text.push_str(&rest[..at]);
+        rest = &rest[at + "Some(".len()..];
+        // The values are numbers and booleans: the next ')' closes the `Some`.
+        match rest.find(')') {
+            Some(close) => {
+                text.push_str(&rest[..close]);
+                rest = &rest[close + 1..];
+            }
+            None => break,
+        }
+    }
+    text.push_str(rest);
+    text
+}
+
 /// The first line of an edit: its offset, keyspace and the fields it sets.
 fn edit_line(edit: &ManifestEdit, names: &BTreeMap<u32, String>) -> String {
     let keyspace = match (&edit.created, names.get(&edit.keyspace)) {
@@ -518,7 +546,11 @@ fn edit_line(edit: &ManifestEdit, names: &BTreeMap<u32, String>) -> String {
         }
     }
     if let Some(created) = &edit.created {
-        fields.push(format!("create {:?} {:?}", created.name, created.options));
+        fields.push(format!(
+            "create {:?} {}",
+            created.name,
+            options_text(&created.options)
+        ));
     }
     if edit.dropped {
         fields.push("drop".to_owned());

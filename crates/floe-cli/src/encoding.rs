@@ -125,7 +125,7 @@ fn unescape(text: &str) -> Result<Vec<u8>, String> {
 /// The bytes of a hexadecimal string.
 fn unhex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<char> = text.chars().collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!(
             "it has {} hexadecimal digits, not an even number",
             digits.len()

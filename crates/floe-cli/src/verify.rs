@@ -231,7 +231,7 @@ fn print_human(ctx: &mut Context, report: &VerifyReport, elapsed: Duration) -> O
     if damages == 0 {
         writeln!(out, "no damage found")?;
     } else {
-        writeln!(out, "{damages} damaged structures found")?;
+        writeln!(out, "damaged structures found: {damages}")?;
     }
     Ok(())
 }
