@@ -201,6 +201,12 @@ pub(crate) fn compact(ctx: &mut Context) -> Outcome {
     let stats = db.stats();
     close(db)?;
     let tables: usize = stats.levels.iter().map(|l| l.tables).sum();
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({
+            "tables": tables,
+            "table_bytes": stats.table_bytes(),
+        }));
+    }
     writeln!(
         ctx.out,
         "compacted: {tables} tables, {}",
@@ -214,6 +220,9 @@ pub(crate) fn flush(ctx: &mut Context) -> Outcome {
     let db = ctx.open()?;
     db.flush()?;
     close(db)?;
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({ "flushed": true }));
+    }
     writeln!(ctx.out, "flushed")?;
     Ok(())
 }
@@ -223,6 +232,9 @@ pub(crate) fn checkpoint(ctx: &mut Context, dir: &Path) -> Outcome {
     let db = ctx.open()?;
     db.checkpoint(dir)?;
     close(db)?;
+    if ctx.json {
+        return ctx.print_json(&serde_json::json!({ "checkpoint": dir.display().to_string() }));
+    }
     writeln!(ctx.out, "checkpoint written to {}", dir.display())?;
     Ok(())
 }
