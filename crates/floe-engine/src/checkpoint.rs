@@ -184,7 +184,7 @@ impl Shared {
             let max_key = tree.max_user_key();
             for mem in tree.memtables().filter(|mem| !mem.is_empty()) {
                 let mut writer =
-                    TableWriter::create(&fs, target, allocate()?, tree.options.table_options())?;
+                    TableWriter::create(&fs, target, allocate()?, tree.options.table_options(0))?;
                 let mut written = 0u64;
                 for (key, value) in mem.entries(Bound::Unbounded, Bound::Unbounded) {
                     writer.add(&key, &value)?;

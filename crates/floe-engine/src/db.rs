@@ -354,9 +354,12 @@ impl Db {
     #[must_use]
     pub fn stats(&self) -> Stats {
         let shared = &self.inner.shared;
-        shared
-            .counters
-            .report(&shared.state.load(), &shared.options, &shared.table_reads)
+        let mut stats =
+            shared
+                .counters
+                .report(&shared.state.load(), &shared.options, &shared.table_reads);
+        stats.transaction_history_bytes = shared.history.kept_bytes() as u64;
+        stats
     }
 
     /// Writes an openable copy of the database, every keyspace, into the directory `dir`,

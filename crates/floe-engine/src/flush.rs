@@ -181,7 +181,8 @@ impl Shared {
             .and_then(|tree| tree.max_user_key());
         let kept_ranges = bounded(&kept_ranges, max_key.as_ref());
         let number = self.file_numbers.allocate()?;
-        let mut writer = TableWriter::create(&self.fs, &self.dir, number, options.table_options())?;
+        let mut writer =
+            TableWriter::create(&self.fs, &self.dir, number, options.table_options(0))?;
         // Only the versions some reader can still see go into the table: the newest of
         // each key, plus the ones live snapshots need (the rule of [`CompactionIter`]).
         // Tombstones all stay, since older versions may lie in the tables below. The

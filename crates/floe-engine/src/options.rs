@@ -8,6 +8,8 @@ use std::sync::Arc;
 #[cfg(any(test, feature = "fault-injection"))]
 use floe_core::fs::FileSystem;
 
+use floe_sstable::Compression;
+
 use crate::error::{Error, Result};
 use crate::filter::{CompactionFilter, FilterRef};
 
@@ -18,6 +20,10 @@ pub const MAX_KEY_SIZE: usize = 64 << 10;
 /// The largest value floe accepts, in bytes (64 MiB); a longer value is refused with
 /// [`crate::Error::InvalidArgument`].
 pub const MAX_VALUE_SIZE: usize = 64 << 20;
+
+/// The capacity in bytes of the cache of decompressed blocks of mapped tables (see
+/// [`Options::compression`]): 64 MiB, about 16,000 blocks of 4 KiB.
+pub const DECOMPRESSED_CACHE_SIZE: usize = 64 << 20;
 
 /// The most levels a version can have (see [`Options::num_levels`]).
 pub(crate) const MAX_LEVELS: usize = 7;
@@ -78,6 +84,8 @@ pub struct Options {
     pub(crate) wal_sync_interval: Duration,
     pub(crate) db_write_buffer_size: Option<usize>,
     pub(crate) block_cache_size: Option<usize>,
+    pub(crate) compression: Compression,
+    pub(crate) compression_per_level: Vec<Compression>,
     pub(crate) max_total_wal_size: Option<u64>,
     pub(crate) max_transaction_bytes: usize,
     pub(crate) transaction_history_bytes: usize,
@@ -108,6 +116,8 @@ impl Default for Options {
             wal_sync_interval: Duration::from_secs(1),
             db_write_buffer_size: None,
             block_cache_size: None,
+            compression: Compression::None,
+            compression_per_level: Vec::new(),
             max_total_wal_size: None,
             max_transaction_bytes: 64 << 20,
             transaction_history_bytes: 256 << 20,
@@ -323,6 +333,47 @@ impl Options {
         self
     }
 
+    /// How the data blocks of new tables are compressed (default [`Compression::None`]),
+    /// at every level; [`Options::compression_per_level`] sets levels apart instead.
+    ///
+    /// A block that compression does not shrink by at least an eighth is stored raw, so
+    /// incompressible values cost only the attempt. Every block records its codec: a
+    /// database written with one setting opens and reads with any other, and tables
+    /// written before a change keep theirs until compaction rewrites them. Compressed
+    /// blocks are decompressed once and kept in the block cache: the cache of
+    /// [`Options::block_cache_size`], or, for mapped tables, a cache of decompressed
+    /// blocks of [`DECOMPRESSED_CACHE_SIZE`] bytes. A Zstandard level outside -7 to 22
+    /// makes open fail with [`crate::Error::InvalidArgument`].
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> Options {
+        self.compression = compression;
+        self.compression_per_level.clear();
+        self
+    }
+
+    /// Compression by level, as RocksDB's `compression_per_level`: entry `i` is the
+    /// compression of tables written to level `i`, and levels past the last entry take the
+    /// last entry's. `&[Compression::None, Compression::None, Compression::Lz4]` keeps the
+    /// hot, often rewritten levels 0 and 1 raw and compresses the deep ones, which hold
+    /// most of the data. An empty list means [`Options::compression`] at every level.
+    #[must_use]
+    pub fn compression_per_level(mut self, levels: &[Compression]) -> Options {
+        self.compression_per_level = levels.to_vec();
+        self
+    }
+
+    /// The compression of tables written to `level`.
+    pub(crate) fn compression_at(&self, level: usize) -> Compression {
+        match self.compression_per_level.get(level) {
+            Some(&compression) => compression,
+            None => self
+                .compression_per_level
+                .last()
+                .copied()
+                .unwrap_or(self.compression),
+        }
+    }
+
     /// The memory budget of all memtables together, over every keyspace, in bytes (default
     /// twice [`Options::write_buffer_size`]; valid from 1 byte to 64 GiB), as RocksDB's
     /// `db_write_buffer_size`. Each keyspace has its own memtable, which freezes at its own
@@ -496,18 +547,39 @@ impl Options {
                 "the background sync runs every 1 ms to 1 hour, or 0 for no time bound",
             ));
         }
+        let settings = std::iter::once(("compression", self.compression)).chain(
+            self.compression_per_level
+                .iter()
+                .map(|&c| ("compression_per_level", c)),
+        );
+        for (name, compression) in settings {
+            if !compression.is_valid() {
+                return Err(out_of_range(
+                    name,
+                    format_args!("{compression:?}"),
+                    "Zstandard levels run from -7 to 22",
+                ));
+            }
+        }
+        if self.compression_per_level.len() > MAX_LEVELS {
+            return Err(out_of_range(
+                "compression_per_level",
+                format_args!("{} levels", self.compression_per_level.len()),
+                "a tree has at most 7 levels",
+            ));
+        }
         Ok(())
     }
 
-    /// The level-0 trigger of slowdowns, never below the compaction trigger.
-    /// The layout of the tables these options write.
-    pub(crate) fn table_options(&self) -> floe_sstable::TableOptions {
-        floe_sstable::TableOptions {
-            block_size: self.block_size,
-            bloom_bits_per_key: self.bloom_bits_per_key,
-        }
+    /// The layout of the tables these options write to `level`.
+    pub(crate) fn table_options(&self, level: usize) -> floe_sstable::TableOptions {
+        floe_sstable::TableOptions::default()
+            .block_size(self.block_size)
+            .bloom_bits_per_key(self.bloom_bits_per_key)
+            .compression(self.compression_at(level))
     }
 
+    /// The level-0 trigger of slowdowns, never below the compaction trigger.
     pub(crate) fn slowdown_trigger(&self) -> usize {
         self.l0_slowdown_trigger.max(self.l0_compaction_trigger)
     }
@@ -605,6 +677,22 @@ mod tests {
     }
 
     #[test]
+    fn compression_per_level_extends_its_last_entry_and_compression_clears_it() {
+        let options = Options::default()
+            .compression(Compression::Zstd(3))
+            .compression_per_level(&[Compression::None, Compression::Lz4]);
+        let at: Vec<_> = (0..MAX_LEVELS).map(|l| options.compression_at(l)).collect();
+        assert_eq!(
+            at[..3],
+            [Compression::None, Compression::Lz4, Compression::Lz4]
+        );
+        assert_eq!(at[6], Compression::Lz4);
+        let options = options.compression(Compression::Zstd(1));
+        assert!((0..MAX_LEVELS).all(|l| options.compression_at(l) == Compression::Zstd(1)));
+        assert_eq!(options.table_options(4).compression, Compression::Zstd(1));
+    }
+
+    #[test]
     fn each_range_is_accepted_at_its_ends_and_refused_just_past_them() {
         let base = Options::default;
         assert_accepted(&base().write_buffer_size(1));
@@ -617,6 +705,17 @@ mod tests {
         assert_accepted(&base().block_size(64 << 10));
         assert_refused(&base().block_size(63), "block_size");
         assert_refused(&base().block_size((64 << 10) + 1), "block_size");
+        assert_accepted(&base().compression(Compression::Zstd(22)));
+        assert_accepted(&base().compression(Compression::Zstd(-7)));
+        assert_refused(&base().compression(Compression::Zstd(23)), "compression");
+        assert_refused(
+            &base().compression_per_level(&[Compression::None, Compression::Zstd(-8)]),
+            "compression_per_level",
+        );
+        assert_refused(
+            &base().compression_per_level(&[Compression::Lz4; 8]),
+            "compression_per_level",
+        );
         assert_accepted(&base().bloom_bits_per_key(0));
         assert_accepted(&base().bloom_bits_per_key(64));
         assert_refused(&base().bloom_bits_per_key(65), "bloom_bits_per_key");

@@ -290,7 +290,7 @@ mod tests {
         number: u64,
         entries: &BTreeMap<Vec<u8>, Vec<KeyVersion>>,
     ) -> Arc<TableHandle> {
-        let options = Options::default().block_size(128).table_options();
+        let options = Options::default().block_size(128).table_options(0);
         let mut writer = TableWriter::create(fs, dir, number, options).unwrap();
         for (key, versions) in entries {
             for (seqno, value) in versions {
@@ -307,7 +307,7 @@ mod tests {
         }
         TableHandle::open(
             fs,
-            &crate::version::TableReads::Mapped,
+            &crate::version::TableReads::new(None),
             dir,
             writer.finish().unwrap(),
         )

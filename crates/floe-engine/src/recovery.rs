@@ -743,7 +743,7 @@ fn write_replay_table(
     entries: Vec<(InternalKey, Bytes)>,
     ranges: Fragments,
 ) -> Result<Arc<TableHandle>> {
-    let mut writer = TableWriter::create(fs, dir, number, options.table_options())?;
+    let mut writer = TableWriter::create(fs, dir, number, options.table_options(0))?;
     for &(_, at) in &sorted_order(&entries) {
         let (key, value) = &entries[at];
         writer.add(key, value)?;

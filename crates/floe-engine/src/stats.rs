@@ -107,9 +107,26 @@ pub struct Stats {
     /// cache, for as long as they are open: their decoded indexes, bloom filters and
     /// range tombstones.
     pub pinned_table_bytes: u64,
+    /// Bytes of flushed memtables kept for the validation of live transactions (at most
+    /// [`crate::Options::transaction_history_bytes`]; 0 without transactions).
+    pub transaction_history_bytes: u64,
 }
 
 impl Stats {
+    /// The memory the database accounts for: memtables, the block cache, what open
+    /// tables pin and the transaction history. What it leaves out is small and bounded
+    /// by the number of open tables, keyspaces and threads (iterators in use hold their
+    /// blocks on top); with tables mapped (no [`crate::Options::block_cache_size`]), the
+    /// mapped files are not counted here, and the kernel decides how much of them is
+    /// resident.
+    #[must_use]
+    pub fn memory_bytes(&self) -> u64 {
+        self.memtable_bytes
+            + self.block_cache_bytes
+            + self.pinned_table_bytes
+            + self.transaction_history_bytes
+    }
+
     /// Bytes of all tables of the current version.
     #[must_use]
     pub fn table_bytes(&self) -> u64 {
@@ -241,6 +258,7 @@ impl Counters {
             block_cache_bytes: reads.cache_usage().0,
             block_cache_capacity: reads.cache_usage().1,
             pinned_table_bytes,
+            transaction_history_bytes: 0,
             levels,
         }
     }

@@ -11,6 +11,7 @@ use floe_core::{InternalKey, MAX_SEQNO, SeqNo};
 
 use crate::block::BlockBuilder;
 use crate::bloom::{bloom_hash, build_filter};
+use crate::compression::{Compression, Compressor};
 use crate::error::{Error, Result};
 use crate::format::{
     BlockHandle, BlockType, FORMAT_VERSION, FRAME_OVERHEAD, Footer, compare_encoded, put_frame,
@@ -47,6 +48,9 @@ pub struct TableOptions {
     /// Bloom filter bits per distinct user key (default 10, about a 1% false-positive
     /// rate); 0 writes no filter, so every lookup reads a block.
     pub bloom_bits_per_key: u32,
+    /// How data blocks are compressed (default none). A block that compression does not
+    /// shrink by at least an eighth is stored raw.
+    pub compression: Compression,
 }
 
 impl Default for TableOptions {
@@ -54,6 +58,7 @@ impl Default for TableOptions {
         TableOptions {
             block_size: 4096,
             bloom_bits_per_key: 10,
+            compression: Compression::None,
         }
     }
 }
@@ -72,6 +77,13 @@ impl TableOptions {
         self.bloom_bits_per_key = bits;
         self
     }
+
+    /// Sets how data blocks are compressed (default none).
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> TableOptions {
+        self.compression = compression;
+        self
+    }
 }
 
 /// Writes one table from entries added in strictly increasing internal-key order, and
@@ -87,6 +99,9 @@ pub struct TableBuilder {
     /// Framed blocks not yet handed to the file.
     pending: Vec<u8>,
     block: BlockBuilder,
+    /// Compresses data blocks; `Err` holds the message of an unusable setting, which
+    /// every call returns.
+    compressor: std::result::Result<Compressor, String>,
     index: BlockBuilder,
     /// The encoded internal key added last (empty before the first entry).
     last_key: Vec<u8>,
@@ -120,6 +135,7 @@ impl TableBuilder {
     #[must_use]
     pub fn new(file: Box<dyn WritableFile>, options: TableOptions) -> TableBuilder {
         TableBuilder {
+            compressor: Compressor::new(options.compression).map_err(|err| err.to_string()),
             file,
             options,
             written: 0,
@@ -340,6 +356,9 @@ impl TableBuilder {
     }
 
     fn check_usable(&self) -> Result<()> {
+        if let Err(message) = &self.compressor {
+            return Err(Error::invalid(message.clone()));
+        }
         if self.failed {
             return Err(Error::invalid(
                 "the table builder failed earlier; its file is incomplete and must be removed",
@@ -365,8 +384,20 @@ impl TableBuilder {
         }
         let offset = self.written + self.pending.len() as u64;
         let contents = self.block.finish();
-        let len = contents.len() as u64;
-        put_frame(&mut self.pending, BlockType::Data, contents);
+        let compressed = match &mut self.compressor {
+            Ok(compressor) if compressor.is_on() => compressor.compress(contents)?,
+            _ => None,
+        };
+        let len = match compressed {
+            Some(stored) => {
+                put_frame(&mut self.pending, BlockType::CompressedData, stored);
+                stored.len() as u64
+            }
+            None => {
+                put_frame(&mut self.pending, BlockType::Data, contents);
+                contents.len() as u64
+            }
+        };
         self.block.reset();
         let mut handle = Vec::with_capacity(12);
         put_varint(&mut handle, offset);

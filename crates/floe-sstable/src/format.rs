@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 /// little-endian integer, so a hex dump of the file ends in that text).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"floe-sst");
 
-/// The format version this crate writes. The reader reads this one and version 1 (no
-/// range tombstones).
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this crate writes. The reader reads this one, version 2 (no
+/// compressed blocks) and version 1 (no range tombstones either).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest format version the reader accepts: version 1 has no range tombstone block
 /// and a shorter properties block.
@@ -31,6 +31,9 @@ pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;
 /// The first format version with a range tombstone block and range tombstone counts in
 /// the properties block.
 pub(crate) const RANGE_TOMBSTONE_VERSION: u32 = 2;
+
+/// The first format version whose data blocks may be compressed (frames of type 6).
+pub(crate) const COMPRESSION_VERSION: u32 = 3;
 
 /// The size of the footer in bytes.
 pub const FOOTER_LEN: usize = 64;
@@ -57,6 +60,8 @@ pub(crate) enum BlockType {
     Properties = 4,
     /// The table's range tombstones, fragmented (format version 2 on).
     RangeTombstones = 5,
+    /// A data block, compressed (format version 3 on; see `crate::compression`).
+    CompressedData = 6,
 }
 
 impl BlockType {
@@ -68,6 +73,7 @@ impl BlockType {
             BlockType::Filter => "filter block",
             BlockType::Properties => "properties block",
             BlockType::RangeTombstones => "range tombstone block",
+            BlockType::CompressedData => "compressed data block",
         }
     }
 }
@@ -109,6 +115,7 @@ pub(crate) fn put_frame(out: &mut Vec<u8>, block_type: BlockType, contents: &[u8
 ///
 /// Every check uses checked arithmetic against the file's length, so a damaged handle can
 /// neither panic nor reach outside the file.
+#[cfg(test)]
 pub(crate) fn check_frame(
     file: &[u8],
     handle: BlockHandle,
@@ -126,6 +133,33 @@ pub(crate) fn check_frame_in(
     handle: BlockHandle,
     block_type: BlockType,
 ) -> Result<std::ops::Range<usize>> {
+    check_frame_of(region, base, file_len, handle, block_type, None).map(|(range, _)| range)
+}
+
+/// [`check_frame_in`] for a data block, which from format version 3 on may be compressed:
+/// also returns whether it is (a frame of type 6), accepted only if `compressed_ok`.
+pub(crate) fn check_data_frame_in(
+    region: &[u8],
+    base: u64,
+    file_len: u64,
+    handle: BlockHandle,
+    compressed_ok: bool,
+) -> Result<(std::ops::Range<usize>, bool)> {
+    let also = compressed_ok.then_some(BlockType::CompressedData);
+    check_frame_of(region, base, file_len, handle, BlockType::Data, also)
+        .map(|(range, ty)| (range, ty == BlockType::CompressedData as u8))
+}
+
+/// Checks a frame of type `block_type` (or `also`, if given) and returns its contents'
+/// range and its type byte.
+fn check_frame_of(
+    region: &[u8],
+    base: u64,
+    file_len: u64,
+    handle: BlockHandle,
+    block_type: BlockType,
+    also: Option<BlockType>,
+) -> Result<(std::ops::Range<usize>, u8)> {
     let name = block_type.name();
     let at = handle.offset;
     let frame = handle
@@ -150,7 +184,7 @@ pub(crate) fn check_frame_in(
             "{name} at byte {at}: frame too short"
         )));
     };
-    if type_byte != block_type as u8 {
+    if type_byte != block_type as u8 && also.is_none_or(|also| type_byte != also as u8) {
         return Err(Error::corruption(format!(
             "{name} at byte {at}: frame says type {type_byte}, expected {}",
             block_type as u8
@@ -176,7 +210,7 @@ pub(crate) fn check_frame_in(
             "{name} at byte {at}: checksum mismatch (stored {stored:#010x}, computed {actual:#010x})"
         )));
     }
-    Ok(start + 5..start + body.len())
+    Ok((start + 5..start + body.len(), type_byte))
 }
 
 /// The fixed-size record at the end of every table.

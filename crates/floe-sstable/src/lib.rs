@@ -54,6 +54,7 @@ mod block;
 mod bloom;
 mod builder;
 mod cache;
+mod compression;
 mod error;
 mod format;
 mod index;
@@ -70,6 +71,7 @@ pub mod fuzz;
 
 pub use builder::{MAX_KEY_LEN, MAX_VALUE_LEN, TableBuilder, TableOptions};
 pub use cache::BlockCache;
+pub use compression::{Compression, MAX_COMPRESSED_RAW_LEN};
 pub use error::{Error, Result};
 pub use format::{FOOTER_LEN, FORMAT_VERSION, MAGIC};
 pub use iter::TableIter;

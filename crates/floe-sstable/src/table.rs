@@ -15,10 +15,12 @@ use floe_core::{InternalKey, MAX_SEQNO, SeqNo, ValueKind, pack_trailer, unpack_t
 use crate::block::{Block, BlockRef, PointSeek, Target};
 use crate::bloom::Filter;
 use crate::cache::BlockCache;
+use crate::compression::decompress;
 use crate::error::{Error, Result};
 use crate::format::{
-    BlockHandle, BlockType, FOOTER_LEN, FRAME_OVERHEAD, Footer, RANGE_TOMBSTONE_VERSION,
-    check_frame, check_frame_in, compare_encoded, parse_internal_key, too_short,
+    BlockHandle, BlockType, COMPRESSION_VERSION, FOOTER_LEN, FRAME_OVERHEAD, Footer,
+    RANGE_TOMBSTONE_VERSION, check_data_frame_in, check_frame_in, compare_encoded,
+    parse_internal_key, too_short,
 };
 use crate::index::Index;
 use crate::iter::TableIter;
@@ -41,6 +43,8 @@ pub(crate) struct TableInner {
     range_tombstones: Fragments,
     /// The bytes of memory the decoded index, the filter and the range tombstones hold.
     pinned: usize,
+    /// Whether data blocks may be compressed (format version 3 on).
+    compressed_ok: bool,
 }
 
 /// Where a table's data blocks come from.
@@ -48,9 +52,14 @@ enum Source {
     /// The whole file in memory.
     Memory {
         file: Bytes,
-        /// One bit per data block: set once the block's checksum has been verified. The
-        /// bytes never change, so a block verified once stays verified.
+        /// Two bits per data block (block `i` at bits `2i` and `2i + 1` of the words):
+        /// [`VERIFIED`] once the block's checksum has been verified, and [`COMPRESSED`]
+        /// with it if the block is compressed. The bytes never change, so a block verified
+        /// once stays verified.
         verified: Box<[AtomicU64]>,
+        /// Where decompressed blocks are kept, with the table's key in it; without one,
+        /// a compressed block is decompressed at every read.
+        cache: Option<(BlockCache, u64)>,
     },
     /// A file read block by block, each block verified as it enters the cache.
     File {
@@ -59,6 +68,21 @@ enum Source {
         /// The table's key in the cache.
         id: u64,
     },
+}
+
+/// The bit of a block in [`Source::Memory`]'s `verified` words that says its checksum
+/// was verified.
+const VERIFIED: u64 = 1;
+
+/// The bit beside [`VERIFIED`] that says the block is compressed.
+const COMPRESSED: u64 = 2;
+
+/// Where a verified data block's contents lie in a table's bytes in memory.
+enum Stored {
+    /// The block itself.
+    Raw(Range<usize>),
+    /// Its compressed contents.
+    Compressed(Range<usize>),
 }
 
 /// A data block read for one point lookup (see [`TableInner::point_block`]).
@@ -99,6 +123,7 @@ struct Parts {
     meta: TableMeta,
     range_tombstones: Fragments,
     pinned: usize,
+    compressed_ok: bool,
 }
 
 impl Table {
@@ -108,18 +133,41 @@ impl Table {
     /// Checks the footer, the layout of every block handle against the file's length,
     /// and the checksums and structure of the index, filter, range tombstone and
     /// properties blocks; data blocks are checked when first read. Reads format versions 1
-    /// and 2. Every offset is checked against the length of the bytes, so no input can
-    /// make the reader read outside them.
+    /// to 3. Every offset is checked against the length of the bytes, so no input can
+    /// make the reader read outside them. A compressed data block is decompressed at
+    /// every read; [`Table::open_mapped`] keeps them in a cache.
     ///
     /// # Errors
     /// `Corruption` naming the damaged structure and its offset.
     pub fn open(file: Bytes) -> Result<Table> {
+        Table::open_memory(file, None)
+    }
+
+    /// [`Table::open`] for bytes that stay in memory for the table's life (a mapped file):
+    /// raw data blocks are read where they lie, and compressed ones, once decompressed,
+    /// are kept in `cache` while it has room.
+    ///
+    /// # Errors
+    /// As for [`Table::open`].
+    pub fn open_mapped(file: Bytes, cache: &BlockCache) -> Result<Table> {
+        Table::open_memory(file, Some(cache))
+    }
+
+    fn open_memory(file: Bytes, cache: Option<&BlockCache>) -> Result<Table> {
         let footer = Footer::decode(&file)?;
         let parts = Parts::decode(&file, 0, file.len() as u64, &footer)?;
-        let verified = (0..parts.index.len().div_ceil(64))
+        let verified = (0..parts.index.len().div_ceil(32))
             .map(|_| AtomicU64::new(0))
             .collect();
-        Ok(Table::from_parts(parts, Source::Memory { file, verified }))
+        let cache = cache.map(|cache| (cache.clone(), cache.next_table_id()));
+        Ok(Table::from_parts(
+            parts,
+            Source::Memory {
+                file,
+                verified,
+                cache,
+            },
+        ))
     }
 
     /// Opens the table in `file`, read with positional reads: the footer and the meta
@@ -172,6 +220,7 @@ impl Table {
                 meta: parts.meta,
                 range_tombstones: parts.range_tombstones,
                 pinned: parts.pinned,
+                compressed_ok: parts.compressed_ok,
             }),
         }
     }
@@ -362,6 +411,7 @@ impl Parts {
             meta: properties.meta,
             range_tombstones,
             pinned,
+            compressed_ok: footer.version >= COMPRESSION_VERSION,
         })
     }
 }
@@ -484,10 +534,16 @@ impl Drop for TableInner {
     fn drop(&mut self) {
         // The table's blocks can never be asked for again: their budget goes back to the
         // blocks of live tables at once rather than when eviction reaches them.
-        if let Source::File { cache, id, .. } = &self.source {
-            for i in 0..self.index.len() {
-                cache.remove(*id, self.index.handle(i).offset);
-            }
+        let (cache, id) = match &self.source {
+            Source::File { cache, id, .. } => (cache, *id),
+            Source::Memory {
+                cache: Some((cache, id)),
+                ..
+            } => (cache, *id),
+            Source::Memory { cache: None, .. } => return,
+        };
+        for i in 0..self.index.len() {
+            cache.remove(id, self.index.handle(i).offset);
         }
     }
 }
@@ -503,51 +559,117 @@ impl std::fmt::Debug for TableInner {
 }
 
 impl TableInner {
-    /// The range of data block `i`'s contents in the in-memory `file`, its checksum
-    /// verified the first time.
+    /// Where data block `i`'s contents lie in the in-memory `file`, its checksum verified
+    /// the first time.
     #[inline]
-    fn memory_range(&self, file: &Bytes, verified: &[AtomicU64], i: usize) -> Result<Range<usize>> {
+    fn memory_block(&self, file: &Bytes, verified: &[AtomicU64], i: usize) -> Result<Stored> {
         let handle = self.index.handle(i);
-        let (word, bit) = (i / 64, 1u64 << (i % 64));
-        // Relaxed suffices: the bit only saves work. A thread that misses another's store
+        let (word, shift) = (i / 32, (i % 32) * 2);
+        // Relaxed suffices: the bits only save work. A thread that misses another's store
         // verifies the immutable block again and reaches the same answer.
-        if verified[word].load(Ordering::Relaxed) & bit != 0 {
+        let bits = verified[word].load(Ordering::Relaxed) >> shift;
+        if bits & VERIFIED != 0 {
             // A verified frame matched its handle, which open checked to lie inside the
             // file, and the bytes never change: the contents are where the handle says,
             // and reading the frame's header again would only cost a cache miss.
             let start = handle.offset as usize + 5;
-            Ok(start..start + handle.len as usize)
-        } else {
-            let range = check_frame(file, handle, BlockType::Data)?;
-            verified[word].fetch_or(bit, Ordering::Relaxed);
-            Ok(range)
+            let range = start..start + handle.len as usize;
+            return Ok(if bits & COMPRESSED != 0 {
+                Stored::Compressed(range)
+            } else {
+                Stored::Raw(range)
+            });
         }
+        self.verify_memory_block(file, verified, i)
     }
 
-    /// The verified contents of data block `i` for one point lookup: borrowed from the
-    /// bytes in memory, so that a lookup takes no reference on the shared mapping (its
-    /// count is one cache line that every reading thread would otherwise write twice per
-    /// lookup), or the block from the cache.
+    /// The first read of data block `i` of the in-memory `file`: checks its frame and
+    /// records it in `verified`.
+    #[cold]
+    fn verify_memory_block(
+        &self,
+        file: &Bytes,
+        verified: &[AtomicU64],
+        i: usize,
+    ) -> Result<Stored> {
+        let handle = self.index.handle(i);
+        let (range, compressed) =
+            check_data_frame_in(file, 0, file.len() as u64, handle, self.compressed_ok)?;
+        let bits = if compressed {
+            VERIFIED | COMPRESSED
+        } else {
+            VERIFIED
+        };
+        verified[i / 32].fetch_or(bits << ((i % 32) * 2), Ordering::Relaxed);
+        Ok(if compressed {
+            Stored::Compressed(range)
+        } else {
+            Stored::Raw(range)
+        })
+    }
+
+    /// The decompressed data block `i`, whose compressed contents are `stored`: from
+    /// `cache` if it holds it, else decompressed (and put there).
+    #[cold]
+    fn decompressed(
+        &self,
+        stored: &[u8],
+        cache: Option<&(BlockCache, u64)>,
+        i: usize,
+    ) -> Result<Bytes> {
+        let offset = self.index.handle(i).offset;
+        if let Some((cache, id)) = cache
+            && let Some(block) = cache.get(*id, offset)
+        {
+            return Ok(block);
+        }
+        let block = decompress(stored, offset)?;
+        if let Some((cache, id)) = cache {
+            cache.insert(*id, offset, block.clone());
+        }
+        Ok(block)
+    }
+
+    /// The verified contents of data block `i` for one point lookup: a raw block borrowed
+    /// from the bytes in memory, so that a lookup takes no reference on the shared mapping
+    /// (its count is one cache line that every reading thread would otherwise write twice
+    /// per lookup), or a decompressed block or one from the cache.
     #[inline]
     fn point_block(&self, i: usize) -> Result<PointBlock<'_>> {
         match &self.source {
-            Source::Memory { file, verified } => {
-                let range = self.memory_range(file, verified, i)?;
-                Ok(PointBlock::Borrowed { file, range })
-            }
+            Source::Memory {
+                file,
+                verified,
+                cache,
+            } => match self.memory_block(file, verified, i)? {
+                Stored::Raw(range) => Ok(PointBlock::Borrowed { file, range }),
+                Stored::Compressed(range) => {
+                    let stored = file.get(range).unwrap_or_default();
+                    self.decompressed(stored, cache.as_ref(), i)
+                        .map(PointBlock::Cached)
+                }
+            },
             Source::File { .. } => self.block_bytes(i).map(PointBlock::Cached),
         }
     }
 
-    /// The verified contents of data block `i`: a slice of the bytes in memory, or the
-    /// block from the cache, read from the file and verified first if it is not there.
+    /// The verified contents of data block `i`: a slice of the bytes in memory, a
+    /// decompressed block, or the block from the cache, read from the file and verified
+    /// (and decompressed) first if it is not there.
     #[inline]
     pub(crate) fn block_bytes(&self, i: usize) -> Result<Bytes> {
         match &self.source {
-            Source::Memory { file, verified } => {
-                let range = self.memory_range(file, verified, i)?;
-                Ok(file.slice(range))
-            }
+            Source::Memory {
+                file,
+                verified,
+                cache,
+            } => match self.memory_block(file, verified, i)? {
+                Stored::Raw(range) => Ok(file.slice(range)),
+                Stored::Compressed(range) => {
+                    let stored = file.get(range).unwrap_or_default();
+                    self.decompressed(stored, cache.as_ref(), i)
+                }
+            },
             Source::File { file, cache, id } => {
                 let handle = self.index.handle(i);
                 if let Some(block) = cache.get(*id, handle.offset) {
@@ -558,7 +680,8 @@ impl TableInner {
         }
     }
 
-    /// Reads, verifies and caches the data block at `handle`.
+    /// Reads, verifies (and decompresses, if it is compressed) and caches the data block
+    /// at `handle`.
     #[cold]
     fn read_block(
         &self,
@@ -578,8 +701,18 @@ impl TableInner {
                 ))
             })?;
         let frame = read_exact(file, handle.offset, frame_len, "a data block")?;
-        let range = check_frame_in(&frame, handle.offset, file.len(), handle, BlockType::Data)?;
-        let contents = frame.slice(range);
+        let (range, compressed) = check_data_frame_in(
+            &frame,
+            handle.offset,
+            file.len(),
+            handle,
+            self.compressed_ok,
+        )?;
+        let contents = if compressed {
+            decompress(frame.get(range).unwrap_or_default(), handle.offset)?
+        } else {
+            frame.slice(range)
+        };
         cache.insert(id, handle.offset, contents.clone());
         Ok(contents)
     }

@@ -13,7 +13,7 @@ use common::{
 };
 use floe_core::range_del::Fragments;
 use floe_core::{InternalKey, MAX_SEQNO, ValueKind};
-use floe_sstable::{Table, TableOptions};
+use floe_sstable::{Compression, Table, TableOptions};
 use floe_testkit::LargestAlloc;
 
 /// Records the largest single allocation, so the sweeps can prove that no damaged length
@@ -50,7 +50,7 @@ fn small_tombstones() -> Fragments {
 /// tombstones alone, each with its model.
 fn sweep_tables() -> Vec<(&'static str, Model, Fragments, Bytes)> {
     let options = || TableOptions::default().block_size(64);
-    [
+    let mut tables: Vec<_> = [
         ("points", small_model(), Fragments::default()),
         ("points and tombstones", small_model(), small_tombstones()),
         ("tombstones", Model::new(), small_tombstones()),
@@ -60,7 +60,37 @@ fn sweep_tables() -> Vec<(&'static str, Model, Fragments, Bytes)> {
         let (bytes, _) = build_with(&model, &tombstones, options());
         (name, model, tombstones, bytes)
     })
-    .collect()
+    .collect();
+    for (name, compression) in [
+        ("lz4 blocks", Compression::Lz4),
+        ("zstd blocks", Compression::Zstd(3)),
+    ] {
+        let model = compressible_model();
+        let options = TableOptions::default()
+            .block_size(256)
+            .compression(compression);
+        let (bytes, _) = build_with(&model, &Fragments::default(), options);
+        let (raw, _) = build_with(
+            &model,
+            &Fragments::default(),
+            TableOptions::default().block_size(256),
+        );
+        assert!(bytes.len() < raw.len(), "{name}: the blocks are compressed");
+        tables.push((name, model, Fragments::default(), bytes));
+    }
+    tables
+}
+
+/// Entries whose values compress, for the sweeps of tables with compressed blocks.
+fn compressible_model() -> Model {
+    let mut model = Model::new();
+    for i in 0..24u8 {
+        model.insert(
+            InternalKey::new(vec![b'c', i], 40 + u64::from(i), ValueKind::Put),
+            Bytes::from(format!("value {i} of a table whose blocks compress well")),
+        );
+    }
+    model
 }
 
 /// The byte range of the range tombstone block's frame: between the filter's end and the

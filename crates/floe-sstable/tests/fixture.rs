@@ -1,6 +1,7 @@
 //! The format-version fixtures: `fixtures/v1.sst` was written by the first version of
-//! the format and `fixtures/v2.sst` by the second (points and range tombstones); both are
-//! checked in. These tests read them and check every entry and tombstone, so a change that
+//! the format, `fixtures/v2.sst` by the second (points and range tombstones), and
+//! `fixtures/v3-lz4.sst` and `fixtures/v3-zstd.sst` by the third (compressed data blocks
+//! beside raw ones); all are checked in. These tests read them and check every entry and tombstone, so a change that
 //! breaks reading old tables fails here. The writer writes only the current version:
 //! `FLOE_WRITE_FIXTURE=1 cargo test -p floe-sstable --test fixture` rewrites the current
 //! version's fixture, which should only happen when that version is new. For a new
@@ -15,7 +16,7 @@ use bytes::Bytes;
 use common::{Model, build_with, fragments, model_get, model_range, scan, scan_back};
 use floe_core::range_del::{Fragment, Fragments};
 use floe_core::{InternalKey, MAX_SEQNO, ValueKind};
-use floe_sstable::{FORMAT_VERSION, Table, TableMeta, TableOptions};
+use floe_sstable::{BlockCache, Compression, FORMAT_VERSION, Table, TableMeta, TableOptions};
 
 /// The entries of the v1 fixture; this function must never change.
 fn v1_model() -> Model {
@@ -216,4 +217,93 @@ fn reads_the_v2_fixture() {
     let (kind, value) = table.get(b"key-008", 50).unwrap().unwrap();
     assert_eq!((kind, &value[..]), (ValueKind::Delete, &b""[..]));
     assert_eq!(table.get(b"zz", MAX_SEQNO).unwrap(), None);
+}
+
+/// The points of the v3 fixtures: text that compresses, and one value of noise that gets
+/// a raw block of its own; this function must never change.
+fn v3_model() -> Model {
+    let mut model = Model::new();
+    for i in 0..200u64 {
+        let key = format!("user:{i:05}");
+        model.insert(
+            InternalKey::new(key.clone(), 1000 + i, ValueKind::Put),
+            Bytes::from(format!(
+                "{{\"id\":{i},\"name\":\"user number {i}\",\"tags\":[\"alpha\",\"beta\"],\"active\":{}}}",
+                i % 3 == 0
+            )),
+        );
+        if i % 7 == 0 {
+            model.insert(
+                InternalKey::new(key, 500 + i, ValueKind::Delete),
+                Bytes::new(),
+            );
+        }
+    }
+    // A fixed pseudo-random value that no codec shrinks by an eighth.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..3000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 56) as u8
+        })
+        .collect();
+    model.insert(
+        InternalKey::new("user:noise", 9, ValueKind::Put),
+        Bytes::from(noise),
+    );
+    model
+}
+
+/// The range tombstones of the v3 fixtures; this function must never change.
+fn v3_tombstones() -> Fragments {
+    fragments(&[
+        (b"user:00010", b"user:00020", 1100),
+        (b"user:00150", b"user:00160", 3),
+    ])
+}
+
+#[test]
+fn reads_the_v3_fixtures_with_compressed_blocks() {
+    let (model, tombstones) = (v3_model(), v3_tombstones());
+    let raw_options = TableOptions::default().block_size(1024);
+    let (raw, _) = build_with(&model, &tombstones, raw_options.clone());
+    for (name, compression) in [
+        ("v3-lz4", Compression::Lz4),
+        ("v3-zstd", Compression::Zstd(3)),
+    ] {
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.sst"));
+        if std::env::var_os("FLOE_WRITE_FIXTURE").is_some() && FORMAT_VERSION == 3 {
+            let (bytes, _) = build_with(
+                &model,
+                &tombstones,
+                raw_options.clone().compression(compression),
+            );
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let bytes = Bytes::from(std::fs::read(&path).unwrap());
+        assert_eq!(footer_version(&bytes), 3, "{name}");
+        // Compressed, with the noise block raw: well below the raw table's size.
+        assert!(
+            bytes.len() * 2 < raw.len(),
+            "{name}: {} against {}",
+            bytes.len(),
+            raw.len()
+        );
+        let file_size = bytes.len() as u64;
+        let plain = Table::open(bytes.clone()).unwrap();
+        let cache = BlockCache::new(1 << 20);
+        let cached = Table::open_mapped(bytes, &cache).unwrap();
+        for table in [&plain, &cached] {
+            assert_eq!(table.meta().file_size, file_size);
+            assert_eq!(table.meta().entries, model.len() as u64);
+            assert_eq!(table.range_tombstones(), &tombstones);
+            check_points(table, &model);
+            let (kind, value) = table.get(b"user:noise", MAX_SEQNO).unwrap().unwrap();
+            assert_eq!((kind, value.len()), (ValueKind::Put, 3000));
+        }
+        assert!(cache.blocks() > 0, "{name}: decompressed blocks are cached");
+    }
 }

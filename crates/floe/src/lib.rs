@@ -144,8 +144,9 @@
 pub use bytes::Bytes;
 #[doc(inline)]
 pub use floe_engine::{
-    CompactionFilter, Db, Decision, Error, Iter, Keyspace, KeyspaceOptions, LevelStats, Options,
-    Readable, Result, Snapshot, Stats, Transaction, WriteBatch, WriteOptions,
+    CompactionFilter, Compression, DECOMPRESSED_CACHE_SIZE, Db, Decision, Error, Iter, Keyspace,
+    KeyspaceOptions, LevelStats, Options, Readable, Result, Snapshot, Stats, Transaction,
+    WriteBatch, WriteOptions,
 };
 #[doc(inline)]
 pub use floe_engine::{backup, ttl};

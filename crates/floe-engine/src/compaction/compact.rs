@@ -348,7 +348,7 @@ impl Shared {
                     &self.fs,
                     &self.dir,
                     self.file_numbers.allocate()?,
-                    options.table_options(),
+                    options.table_options(job.output_level as usize),
                 )?),
             };
             w.add(&key, &value)?;
@@ -361,7 +361,7 @@ impl Shared {
                 &self.fs,
                 &self.dir,
                 self.file_numbers.allocate()?,
-                options.table_options(),
+                options.table_options(job.output_level as usize),
             )?);
         }
         if let Some(mut done) = writer {

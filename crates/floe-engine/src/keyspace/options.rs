@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use floe_core::coding::{Decoder, put_varint};
+use floe_sstable::Compression;
 
 use crate::error::{Error, Result};
 use crate::filter::{CompactionFilter, FilterRef};
-use crate::options::Options;
+use crate::options::{MAX_LEVELS, Options};
 
 /// The tree options of a keyspace created with [`crate::Db::keyspace_with`]: what its
 /// memtables, tables and levels look like. Every option left unset takes the value of the
@@ -37,6 +38,8 @@ pub struct KeyspaceOptions {
     level_size_multiplier: Option<u64>,
     max_bytes_for_level_base: Option<u64>,
     dynamic_level_bytes: Option<bool>,
+    compression: Option<Compression>,
+    compression_per_level: Option<Vec<Compression>>,
     /// Not recorded in the manifest: given at each open.
     compaction_filter: Option<FilterRef>,
 }
@@ -112,6 +115,22 @@ impl KeyspaceOptions {
         self
     }
 
+    /// How its tables' data blocks are compressed, at every level (see
+    /// [`Options::compression`]; clears a per-level list set before).
+    #[must_use]
+    pub fn compression(mut self, compression: Compression) -> KeyspaceOptions {
+        self.compression = Some(compression);
+        self.compression_per_level = Some(Vec::new());
+        self
+    }
+
+    /// Its tables' compression by level (see [`Options::compression_per_level`]).
+    #[must_use]
+    pub fn compression_per_level(mut self, levels: &[Compression]) -> KeyspaceOptions {
+        self.compression_per_level = Some(levels.to_vec());
+        self
+    }
+
     /// The keyspace's compaction filter (default none; see [`Options::compaction_filter`]).
     /// Unlike the other options it is not recorded in the database: give it whenever the
     /// keyspace is opened with [`crate::Db::keyspace_with`], which sets it on an existing
@@ -142,6 +161,8 @@ impl KeyspaceOptions {
             level_size_multiplier,
             max_bytes_for_level_base,
             dynamic_level_bytes,
+            compression,
+            compression_per_level,
             compaction_filter,
         } = self.clone();
         // A keyspace never inherits the default keyspace's filter.
@@ -159,6 +180,8 @@ impl KeyspaceOptions {
             max_bytes_for_level_base,
         );
         set(&mut options.dynamic_level_bytes, dynamic_level_bytes);
+        set(&mut options.compression, compression);
+        set(&mut options.compression_per_level, compression_per_level);
         options.validate().map_err(|err| match err {
             Error::InvalidArgument { message } => {
                 Error::invalid(message.replacen("Options::", "KeyspaceOptions::", 1))
@@ -181,6 +204,8 @@ impl KeyspaceOptions {
             level_size_multiplier: Some(options.level_size_multiplier),
             max_bytes_for_level_base: Some(options.max_bytes_for_level_base),
             dynamic_level_bytes: Some(options.dynamic_level_bytes),
+            compression: Some(options.compression),
+            compression_per_level: Some(options.compression_per_level.clone()),
             compaction_filter: None,
         }
     }
@@ -200,8 +225,15 @@ impl KeyspaceOptions {
             (8, self.level_size_multiplier),
             (9, self.max_bytes_for_level_base),
             (10, self.dynamic_level_bytes.map(u64::from)),
+            (11, self.compression.map(compression_code)),
+            (
+                12,
+                self.compression_per_level.as_ref().map(|l| as_u64(l.len())),
+            ),
         ];
-        for (tag, value) in fields {
+        let levels = self.compression_per_level.iter().flatten();
+        let per_level = (PER_LEVEL_TAG..).zip(levels.map(|&c| Some(compression_code(c))));
+        for (tag, value) in fields.into_iter().chain(per_level) {
             if let Some(value) = value {
                 put_varint(&mut out, tag);
                 put_varint(&mut out, value);
@@ -217,6 +249,9 @@ impl KeyspaceOptions {
         let mut options = KeyspaceOptions::default();
         let mut decoder = Decoder::new(bytes);
         let mut seen = 0u32;
+        // The per-level compressions that tag 12 announced.
+        let mut levels = 0;
+        let bad_codec = || corrupt("unknown compression");
         while !decoder.is_empty() {
             let tag = decoder
                 .varint()
@@ -248,6 +283,19 @@ impl KeyspaceOptions {
                 8 => options.level_size_multiplier = Some(value),
                 9 => options.max_bytes_for_level_base = Some(value),
                 10 if value <= 1 => options.dynamic_level_bytes = Some(value == 1),
+                11 => options.compression = Some(compression_of(value).ok_or_else(bad_codec)?),
+                12 if value <= MAX_LEVELS as u64 => {
+                    options.compression_per_level = Some(Vec::with_capacity(value as usize));
+                    levels = value;
+                }
+                tag if (PER_LEVEL_TAG..PER_LEVEL_TAG + MAX_LEVELS as u64).contains(&tag) => {
+                    let list = options
+                        .compression_per_level
+                        .as_mut()
+                        .filter(|list| list.len() as u64 == tag - PER_LEVEL_TAG)
+                        .ok_or_else(|| corrupt(&format!("option {tag} is out of order")))?;
+                    list.push(compression_of(value).ok_or_else(bad_codec)?);
+                }
                 _ => {
                     return Err(corrupt(&format!(
                         "unknown option tag {tag} or value {value}"
@@ -255,7 +303,46 @@ impl KeyspaceOptions {
                 }
             }
         }
+        if options
+            .compression_per_level
+            .as_ref()
+            .is_some_and(|list| list.len() as u64 != levels)
+        {
+            return Err(corrupt("the compression of some level is missing"));
+        }
         Ok(options)
+    }
+}
+
+/// The first manifest tag of the per-level compressions: level `i` has tag
+/// `PER_LEVEL_TAG + i`.
+const PER_LEVEL_TAG: u64 = 16;
+
+/// The manifest code of a compression: the kind in the low two bits (0 none, 1 LZ4,
+/// 2 Zstandard), and a Zstandard level zigzag-encoded above them.
+fn compression_code(compression: Compression) -> u64 {
+    match compression {
+        Compression::Lz4 => 1,
+        Compression::Zstd(level) => {
+            let zigzag = ((level << 1) ^ (level >> 31)) as u32;
+            2 | (u64::from(zigzag) << 2)
+        }
+        _ => 0,
+    }
+}
+
+/// Decodes [`compression_code`]; `None` for a code it never gives.
+fn compression_of(code: u64) -> Option<Compression> {
+    match (code & 3, code >> 2) {
+        (0, 0) => Some(Compression::None),
+        (1, 0) => Some(Compression::Lz4),
+        (2, zigzag) => {
+            let zigzag = u32::try_from(zigzag).ok()?;
+            Some(Compression::Zstd(
+                ((zigzag >> 1) as i32) ^ -((zigzag & 1) as i32),
+            ))
+        }
+        _ => None,
     }
 }
 
@@ -295,6 +382,49 @@ mod tests {
         let all = KeyspaceOptions::of(&resolved);
         assert_eq!(KeyspaceOptions::decode(&all.encode()).unwrap(), all);
         assert!(KeyspaceOptions::default().encode().is_empty());
+    }
+
+    #[test]
+    fn compression_settings_round_trip_through_the_manifest() {
+        let levels = [
+            Compression::None,
+            Compression::Lz4,
+            Compression::Zstd(-7),
+            Compression::Zstd(22),
+        ];
+        for set in [
+            KeyspaceOptions::default().compression(Compression::Zstd(3)),
+            KeyspaceOptions::default().compression_per_level(&levels),
+            KeyspaceOptions::default().compression_per_level(&[]),
+        ] {
+            assert_eq!(KeyspaceOptions::decode(&set.encode()).unwrap(), set);
+        }
+        let resolved = KeyspaceOptions::default()
+            .compression_per_level(&levels)
+            .resolve(&Options::default().compression(Compression::Lz4))
+            .unwrap();
+        assert_eq!(resolved.compression_at(3), Compression::Zstd(22));
+        assert_eq!(resolved.compression_at(6), Compression::Zstd(22));
+        let all = KeyspaceOptions::of(&resolved);
+        assert_eq!(KeyspaceOptions::decode(&all.encode()).unwrap(), all);
+        let err = KeyspaceOptions::default()
+            .compression(Compression::Zstd(40))
+            .resolve(&Options::default())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("KeyspaceOptions::compression"),
+            "{err}"
+        );
+        for bytes in [
+            &[11u8, 3][..],
+            &[12, 2, 16, 1],
+            &[17, 1],
+            &[12, 1, 16, 1, 17, 1],
+            &[12, 8],
+        ] {
+            let err = KeyspaceOptions::decode(bytes).unwrap_err();
+            assert!(matches!(err, Error::Corruption { .. }), "{bytes:?}: {err}");
+        }
     }
 
     #[test]

@@ -207,6 +207,18 @@ fn stats_report_the_cache_and_the_pinned_table_bytes() {
     assert!(stats.block_cache_bytes > 0, "{stats:?}");
     assert!(stats.block_cache_bytes <= 1 << 20);
     assert!(stats.pinned_table_bytes > 0, "{stats:?}");
+    assert_eq!(
+        stats.memory_bytes(),
+        stats.memtable_bytes + stats.block_cache_bytes + stats.pinned_table_bytes
+    );
+    // A live transaction keeps the memtables flushed after it began.
+    let txn = db.transaction();
+    fill(&db, 2000);
+    db.flush().unwrap();
+    let held = db.stats();
+    assert!(held.transaction_history_bytes > 0, "{held:?}");
+    assert!(held.memory_bytes() >= held.transaction_history_bytes + held.pinned_table_bytes);
+    drop(txn);
     // Dropping the tables (by compacting them into new ones) gives their blocks back.
     db.compact().unwrap();
     assert!(db.stats().block_cache_bytes <= stats.block_cache_bytes);

@@ -86,10 +86,7 @@ impl Tables {
     /// with `pad` bytes of value each.
     pub(crate) fn table(&self, first: u32, last: u32, pad: usize) -> Arc<TableHandle> {
         let number = self.next.fetch_add(1, Ordering::Relaxed);
-        let options = TableOptions {
-            block_size: 4096,
-            bloom_bits_per_key: 10,
-        };
+        let options = TableOptions::default();
         let mut writer = TableWriter::create(&self.fs, self.dir.path(), number, options).unwrap();
         for i in first..=last {
             let key = InternalKey::new(format!("k{i:03}"), number, ValueKind::Put);
@@ -98,7 +95,7 @@ impl Tables {
         let file = writer.finish().unwrap();
         TableHandle::open(
             &self.fs,
-            &crate::version::TableReads::Mapped,
+            &crate::version::TableReads::new(None),
             self.dir.path(),
             file,
         )

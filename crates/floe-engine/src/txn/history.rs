@@ -128,7 +128,6 @@ impl History {
     }
 
     /// The bytes of memtables kept, for tests and stats.
-    #[cfg(test)]
     pub(crate) fn kept_bytes(&self) -> usize {
         lock(&self.inner).bytes
     }

@@ -19,6 +19,7 @@ use floe_sstable::{BlockCache, Table, TableBuilder, TableOptions};
 use crate::error::{Error, Result};
 use crate::filename::{table_path, temp_table_path};
 use crate::iter::BoxedSource;
+use crate::options::DECOMPRESSED_CACHE_SIZE;
 use crate::range_del::{lookup_of, weigh};
 use crate::version::manifest::TableFile;
 
@@ -64,9 +65,11 @@ impl fmt::Debug for TableHandle {
 /// How a database reads its tables (see `Options::block_cache_size`).
 #[derive(Debug)]
 pub(crate) enum TableReads {
-    /// Mapped into memory whole: zero-copy reads from the operating system's page cache.
-    /// A disk that fails under a mapping is a `SIGBUS`, not an error.
-    Mapped,
+    /// Mapped into memory whole: zero-copy reads from the operating system's page cache,
+    /// with compressed blocks kept decompressed in a cache of
+    /// [`crate::options::DECOMPRESSED_CACHE_SIZE`] bytes. A disk that fails under a mapping
+    /// is a `SIGBUS`, not an error.
+    Mapped(BlockCache),
     /// Positional reads of data blocks into a block cache of a byte budget; a failing
     /// read is an error.
     Cached(BlockCache),
@@ -76,16 +79,18 @@ impl TableReads {
     /// The reads `block_cache_size` asks for: mapped without a cache.
     pub(crate) fn new(block_cache_size: Option<usize>) -> TableReads {
         match block_cache_size {
-            None => TableReads::Mapped,
+            None => TableReads::Mapped(BlockCache::new(DECOMPRESSED_CACHE_SIZE)),
             Some(bytes) => TableReads::Cached(BlockCache::new(bytes)),
         }
     }
 
-    /// The block cache's bytes held and capacity (zero when tables are mapped).
+    /// The block cache's bytes held and capacity (for mapped tables, the cache of
+    /// decompressed blocks).
     pub(crate) fn cache_usage(&self) -> (u64, u64) {
         match self {
-            TableReads::Mapped => (0, 0),
-            TableReads::Cached(cache) => (cache.bytes(), cache.capacity()),
+            TableReads::Mapped(cache) | TableReads::Cached(cache) => {
+                (cache.bytes(), cache.capacity())
+            }
         }
     }
 }
@@ -116,7 +121,7 @@ impl TableHandle {
             ))
         };
         let table = match reads {
-            TableReads::Mapped => {
+            TableReads::Mapped(cache) => {
                 let bytes = match fs.map(&path) {
                     Ok(bytes) => bytes,
                     Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(missing()),
@@ -127,7 +132,7 @@ impl TableHandle {
                 if bytes.len() as u64 != file.size {
                     return Err(wrong_size(bytes.len() as u64));
                 }
-                Table::open(bytes).map_err(|err| table_error(&path, err))?
+                Table::open_mapped(bytes, cache).map_err(|err| table_error(&path, err))?
             }
             TableReads::Cached(cache) => {
                 let reader = match fs.open_read(&path) {

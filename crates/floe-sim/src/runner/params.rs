@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use floe_core::sim_fs::SimFs;
-use floe_engine::{KeyspaceOptions, Options};
+use floe_engine::{Compression, KeyspaceOptions, Options};
 use rand::Rng;
 use rand::rngs::SmallRng;
 
@@ -28,6 +28,8 @@ pub(super) struct Params {
     max_total_wal: Option<u64>,
     /// How many keyspaces besides `"default"` the run creates before its workload.
     pub(super) keyspaces: usize,
+    /// How the tables' data blocks are compressed, at every level.
+    compression: Compression,
 }
 
 impl Params {
@@ -49,6 +51,7 @@ impl Params {
                 .random_bool(0.3)
                 .then(|| [2048, 8192, 32 << 10][rng.random_range(0..3)]),
             keyspaces: [0, 1, 2, 2, 3, 4][rng.random_range(0..6)],
+            compression: COMPRESSIONS[rng.random_range(0..COMPRESSIONS.len())],
         }
     }
 
@@ -64,7 +67,8 @@ impl Params {
             .target_file_size(self.target_file)
             .max_bytes_for_level_base(self.level_base)
             .dynamic_level_bytes(self.dynamic)
-            .wal_bytes_per_sync(self.wal_bytes_per_sync);
+            .wal_bytes_per_sync(self.wal_bytes_per_sync)
+            .compression(self.compression);
         let options = match self.db_write_buffer {
             Some(bytes) => options.db_write_buffer_size(bytes),
             None => options,
@@ -93,8 +97,22 @@ pub(super) fn keyspace_options(rng: &mut SmallRng) -> KeyspaceOptions {
     if rng.random_bool(0.3) {
         options = options.block_size([64, 256, 1024][rng.random_range(0..3)]);
     }
+    if rng.random_bool(0.3) {
+        options = options.compression_per_level(&[
+            Compression::None,
+            COMPRESSIONS[rng.random_range(0..COMPRESSIONS.len())],
+        ]);
+    }
     options
 }
+
+/// The compressions a seed draws from: raw tables half the time.
+const COMPRESSIONS: [Compression; 4] = [
+    Compression::None,
+    Compression::None,
+    Compression::Lz4,
+    Compression::Zstd(1),
+];
 
 /// How often the workload writes in a keyspace, relative to the others: some keyspaces
 /// are quiet (a write now and then, which stays unflushed in an old log segment) and some
