@@ -32,7 +32,9 @@ struct StatsJson {
     log_bytes: u64,
     write_amplification: f64,
     space_amplification: f64,
+    memory_bytes: u64,
     memtable_bytes: u64,
+    transaction_history_bytes: u64,
     block_cache_bytes: u64,
     block_cache_capacity: u64,
     pinned_table_bytes: u64,
@@ -75,7 +77,9 @@ impl StatsJson {
             log_bytes,
             write_amplification: stats.write_amplification(),
             space_amplification: stats.space_amplification(),
+            memory_bytes: stats.memory_bytes(),
             memtable_bytes: stats.memtable_bytes,
+            transaction_history_bytes: stats.transaction_history_bytes,
             block_cache_bytes: stats.block_cache_bytes,
             block_cache_capacity: stats.block_cache_capacity,
             pinned_table_bytes: stats.pinned_table_bytes,
@@ -160,7 +164,15 @@ pub(crate) fn stats(ctx: &mut Context) -> Outcome {
             "write amplification",
             format!("{:.2} (since open)", report.write_amplification),
         ),
-        ("memtables", human_bytes(report.memtable_bytes)),
+        (
+            "memory",
+            format!(
+                "{} (memtables {}, transaction history {})",
+                human_bytes(report.memory_bytes),
+                human_bytes(report.memtable_bytes),
+                human_bytes(report.transaction_history_bytes)
+            ),
+        ),
         (
             "block cache",
             format!(

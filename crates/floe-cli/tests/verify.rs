@@ -8,13 +8,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::{files_ending, flip, floe, name, new_db, synced_segment};
-use floe::{Db, Options};
+use floe::{Compression, Db, Options};
 use serde_json::{Value, json};
 
 /// A database of a few thousand entries in small blocks, flushed to tables and closed.
 fn db_with_tables() -> (tempfile::TempDir, PathBuf) {
+    db_with_tables_in(Compression::None)
+}
+
+/// [`db_with_tables`] with data blocks compressed with `compression`.
+fn db_with_tables_in(compression: Compression) -> (tempfile::TempDir, PathBuf) {
     let (tmp, dir) = new_db();
-    let db = Db::open_with(&dir, Options::default().block_size(512)).expect("the database opens");
+    let options = Options::default().block_size(512).compression(compression);
+    let db = Db::open_with(&dir, options).expect("the database opens");
     for i in 0..5000 {
         db.put(format!("key{i:06}"), format!("value {i}"))
             .expect("a write");
@@ -26,13 +32,13 @@ fn db_with_tables() -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-/// The offsets of the data blocks of a table: frames of type 1 laid end to end from byte
-/// 0, each `type | len: u32 LE | contents | crc: u32` (`docs/format.md`).
+/// The offsets of the data blocks of a table: frames of type 1 (or 6, compressed) laid end
+/// to end from byte 0, each `type | len: u32 LE | contents | crc: u32` (`docs/format.md`).
 fn data_block_offsets(table: &Path) -> Vec<u64> {
     let bytes = std::fs::read(table).expect("the table reads");
     let mut offsets = Vec::new();
     let mut at = 0usize;
-    while bytes.get(at) == Some(&1) {
+    while matches!(bytes.get(at), Some(&1 | &6)) {
         offsets.push(at as u64);
         let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().expect("4 bytes"));
         at += 9 + len as usize;
@@ -130,6 +136,32 @@ fn a_bit_flip_in_a_table_names_the_table_and_the_block() {
     let line = format!("DAMAGED: {} at offset {}: ", name(&table), blocks[3]);
     assert!(human.stdout.contains(&line), "{human:?}");
     assert!(human.stdout.contains("checksum mismatch"), "{human:?}");
+}
+
+#[test]
+fn a_compressed_database_verifies_and_a_flip_in_a_compressed_block_is_named() {
+    for compression in [Compression::Lz4, Compression::Zstd(3)] {
+        let (_tmp, dir) = db_with_tables_in(compression);
+        verify_json(&dir, 0);
+        let table = files_ending(&dir, ".sst")
+            .into_iter()
+            .max_by_key(|table| std::fs::metadata(table).map(|m| m.len()).unwrap_or(0))
+            .expect("a table");
+        let bytes = std::fs::read(&table).expect("the table reads");
+        let blocks = data_block_offsets(&table);
+        let compressed: Vec<u64> = blocks
+            .iter()
+            .copied()
+            .filter(|&at| bytes[at as usize] == 6)
+            .collect();
+        assert!(compressed.len() > 5, "{compression:?}: {blocks:?}");
+        flip(&table, compressed[2] + 12);
+        assert_eq!(
+            damages(&verify_json(&dir, 2)),
+            [(name(&table), compressed[2])],
+            "{compression:?}"
+        );
+    }
 }
 
 #[test]

@@ -10,10 +10,11 @@
 use bytes::Bytes;
 
 use crate::block::Block;
+use crate::compression::decompress;
 use crate::error::Error;
 use crate::format::{
-    BlockHandle, BlockType, FOOTER_LEN, FRAME_OVERHEAD, Footer, check_frame, compare_encoded_keys,
-    parse_internal_key,
+    BlockHandle, BlockType, COMPRESSION_VERSION, FOOTER_LEN, FRAME_OVERHEAD, Footer,
+    check_data_frame_in, check_frame_in, compare_encoded_keys, parse_internal_key,
 };
 use crate::index::Index;
 use crate::properties::TableMeta;
@@ -81,7 +82,7 @@ impl Table {
         let meta = table.meta().clone();
         // The open succeeded, so the footer and the index decode again; `None` cannot
         // happen, and would only leave the data blocks unchecked.
-        let Some((index, data_end)) = decode_index(&file) else {
+        let Some((index, data_end, compressed_ok)) = decode_index(&file) else {
             found.damages.push(TableDamage {
                 offset: file_len.saturating_sub(FOOTER_LEN as u64),
                 error: Error::corruption("the index decodes on open but not on a second read"),
@@ -93,7 +94,7 @@ impl Table {
         for i in 0..index.len() {
             let handle = index.handle(i);
             found.data_blocks += 1;
-            match check_data_block(&file, handle, &prev, index.last_key(i)) {
+            match check_data_block(&file, handle, compressed_ok, &prev, index.last_key(i)) {
                 Ok(entries) => found.entries += entries,
                 Err(error) => found.damages.push(TableDamage {
                     offset: handle.offset,
@@ -121,29 +122,38 @@ impl Table {
     }
 }
 
-/// The decoded index of a table that [`Table::open`] accepted, and where its data region
-/// ends.
-fn decode_index(file: &Bytes) -> Option<(Index, u64)> {
+/// The decoded index of a table that [`Table::open`] accepted, where its data region
+/// ends, and whether its format allows compressed data blocks.
+fn decode_index(file: &Bytes) -> Option<(Index, u64, bool)> {
     let footer = Footer::decode(file).ok()?;
-    let range = check_frame(file, footer.index, BlockType::Index).ok()?;
+    let range = check_frame_in(file, 0, file.len() as u64, footer.index, BlockType::Index).ok()?;
     let block = Block::new(file.slice(range), footer.index.offset, "index block").ok()?;
     let index = Index::decode(&block, footer.filter.offset, footer.index.offset).ok()?;
-    Some((index, footer.filter.offset))
+    let compressed_ok = footer.version >= COMPRESSION_VERSION;
+    Some((index, footer.filter.offset, compressed_ok))
 }
 
-/// Reads the data block at `handle` and decodes its entries: every key is a valid internal
-/// key sorting after the one before (`prev`, the previous block's index key, empty for the
-/// first block), and the last is `last_key`, the block's index key. Returns the number of
-/// entries.
+/// Reads the data block at `handle` (decompressing it if it is compressed, which a table of
+/// format version 3 on may be: `compressed_ok`) and decodes its entries: every key is a
+/// valid internal key sorting after the one before (`prev`, the previous block's index
+/// key, empty for the first block), and the last is `last_key`, the block's index key.
+/// Returns the number of entries.
 fn check_data_block(
     file: &Bytes,
     handle: BlockHandle,
+    compressed_ok: bool,
     prev: &[u8],
     last_key: &[u8],
 ) -> Result<u64, Error> {
     let at = handle.offset;
-    let range = check_frame(file, handle, BlockType::Data)?;
-    let block = Block::new(file.slice(range), at, "data block")?;
+    let (range, compressed) =
+        check_data_frame_in(file, 0, file.len() as u64, handle, compressed_ok)?;
+    let contents = if compressed {
+        decompress(file.get(range).unwrap_or_default(), at)?
+    } else {
+        file.slice(range)
+    };
+    let block = Block::new(contents, at, "data block")?;
     let mut entries = 0u64;
     // The previous key, kept in one buffer swapped with the decoder's, so that no entry
     // allocates.
@@ -203,7 +213,9 @@ fn meta_damage_offset(file: &Bytes) -> u64 {
     frames.push((footer.index, BlockType::Index));
     frames
         .into_iter()
-        .find(|&(handle, block_type)| check_frame(file, handle, block_type).is_err())
+        .find(|&(handle, block_type)| {
+            check_frame_in(file, 0, file.len() as u64, handle, block_type).is_err()
+        })
         .map_or(footer.properties.offset, |(handle, _)| handle.offset)
 }
 
@@ -219,7 +231,7 @@ mod tests {
     use floe_core::{InternalKey, ValueKind};
 
     use super::*;
-    use crate::{TableBuilder, TableOptions};
+    use crate::{Compression, TableBuilder, TableOptions};
 
     #[derive(Debug, Default)]
     struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -243,14 +255,18 @@ mod tests {
         }
     }
 
-    /// A table of 2,000 entries in 256-byte blocks.
-    fn table_bytes() -> Vec<u8> {
+    /// Every codec a table's data blocks may use.
+    const CODECS: [Compression; 3] = [Compression::None, Compression::Lz4, Compression::Zstd(3)];
+
+    /// A table of 2,000 entries in 256-byte blocks, compressed with `compression`.
+    fn table_bytes(compression: Compression) -> Vec<u8> {
         let out = Buf::default();
         let bytes = Arc::clone(&out.0);
         let options = TableOptions {
             block_size: 256,
             ..TableOptions::default()
-        };
+        }
+        .compression(compression);
         let mut builder = TableBuilder::new(Box::new(out), options);
         for i in 0..2000u32 {
             let key = format!("key{i:06}");
@@ -264,36 +280,40 @@ mod tests {
 
     #[test]
     fn a_sound_table_is_clean_and_progress_covers_the_file() {
-        let bytes = table_bytes();
-        let mut covered = 0;
-        let found = Table::verify(Bytes::from(bytes.clone()), |n| covered += n);
-        assert!(found.is_clean(), "{:?}", found.damages);
-        assert_eq!(found.entries, 2000);
-        assert!(found.data_blocks > 10);
-        assert_eq!(covered, bytes.len() as u64);
-        assert_eq!(found.meta.unwrap().entries, 2000);
+        for codec in CODECS {
+            let bytes = table_bytes(codec);
+            let mut covered = 0;
+            let found = Table::verify(Bytes::from(bytes.clone()), |n| covered += n);
+            assert!(found.is_clean(), "{codec:?}: {:?}", found.damages);
+            assert_eq!(found.entries, 2000, "{codec:?}");
+            assert!(found.data_blocks > 10, "{codec:?}");
+            assert_eq!(covered, bytes.len() as u64, "{codec:?}");
+            assert_eq!(found.meta.unwrap().entries, 2000, "{codec:?}");
+        }
     }
 
     #[test]
     fn every_damaged_data_block_is_named_by_its_offset() {
-        let bytes = table_bytes();
-        let table = Table::open(Bytes::from(bytes.clone())).unwrap();
-        assert!(table.data_blocks() > 10);
-        let (index, _) = decode_index(&Bytes::from(bytes.clone())).unwrap();
-        let (second, fifth) = (index.handle(1).offset, index.handle(4).offset);
-        let mut damaged = bytes.clone();
-        damaged[second as usize + 20] ^= 0x08;
-        damaged[fifth as usize + 40] ^= 0x01;
-        let found = Table::verify(Bytes::from(damaged), |_| {});
-        let offsets: Vec<u64> = found.damages.iter().map(|d| d.offset).collect();
-        assert_eq!(offsets, [second, fifth]);
-        assert!(found.damages.iter().all(|d| d.error.is_corruption()));
-        assert!(found.meta.is_some());
+        for codec in CODECS {
+            let bytes = table_bytes(codec);
+            let table = Table::open(Bytes::from(bytes.clone())).unwrap();
+            assert!(table.data_blocks() > 10);
+            let (index, _, _) = decode_index(&Bytes::from(bytes.clone())).unwrap();
+            let (second, fifth) = (index.handle(1).offset, index.handle(4).offset);
+            let mut damaged = bytes.clone();
+            damaged[second as usize + 20] ^= 0x08;
+            damaged[fifth as usize + 40] ^= 0x01;
+            let found = Table::verify(Bytes::from(damaged), |_| {});
+            let offsets: Vec<u64> = found.damages.iter().map(|d| d.offset).collect();
+            assert_eq!(offsets, [second, fifth], "{codec:?}");
+            assert!(found.damages.iter().all(|d| d.error.is_corruption()));
+            assert!(found.meta.is_some());
+        }
     }
 
     #[test]
     fn damage_to_the_meta_blocks_or_footer_names_them() {
-        let bytes = table_bytes();
+        let bytes = table_bytes(Compression::None);
         let footer = Footer::decode(&bytes).unwrap();
         for (at, expected) in [
             (footer.index.offset + 7, footer.index.offset),
@@ -315,13 +335,28 @@ mod tests {
 
     #[test]
     fn every_bit_flip_is_found() {
-        let bytes = table_bytes();
-        // A stride through the file keeps the sweep fast; each flip must be damage.
-        for at in (0..bytes.len()).step_by(37) {
-            let mut damaged = bytes.clone();
-            damaged[at] ^= 0x04;
-            let found = Table::verify(Bytes::from(damaged), |_| {});
-            assert!(!found.is_clean(), "a flip at byte {at} went unnoticed");
+        for codec in CODECS {
+            let bytes = table_bytes(codec);
+            // A stride through the file keeps the sweep fast; each flip must be damage.
+            for at in (0..bytes.len()).step_by(37) {
+                let mut damaged = bytes.clone();
+                damaged[at] ^= 0x04;
+                let found = Table::verify(Bytes::from(damaged), |_| {});
+                assert!(
+                    !found.is_clean(),
+                    "{codec:?}: a flip at byte {at} went unnoticed"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn compressed_blocks_are_decompressed_and_checked() {
+        let bytes = table_bytes(Compression::Lz4);
+        // Repetitive keys and values compress: the table is smaller than the raw one.
+        assert!(bytes.len() < table_bytes(Compression::None).len());
+        let found = Table::verify(Bytes::from(bytes), |_| {});
+        assert!(found.is_clean(), "{:?}", found.damages);
+        assert_eq!(found.entries, 2000);
     }
 }
