@@ -17,10 +17,12 @@
 
 use std::ops::Bound;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use floe_core::SeqNo;
 
 use crate::error::{Error, Result};
+use crate::events::FlushInfo;
 use crate::iter::{BoxedSource, CompactionIter, MergingIter};
 use crate::options::Options;
 use crate::range_del::bounded;
@@ -63,11 +65,12 @@ impl Shared {
     /// for the table, then deletes the segments no keyspace needs any more. A keyspace
     /// dropped meanwhile needs nothing: its table is removed.
     pub(crate) fn flush_memtable(&self, frozen: &FrozenMem) -> Result<()> {
-        let Some(options) = self
+        let start = Instant::now();
+        let Some((options, keyspace)) = self
             .state
             .load()
             .tree(frozen.keyspace)
-            .map(|t| Arc::clone(&t.options))
+            .map(|t| (Arc::clone(&t.options), Arc::clone(&t.name)))
         else {
             return Ok(());
         };
@@ -116,11 +119,24 @@ impl Shared {
                 newest: last_seqno,
             });
         }
+        let info = FlushInfo {
+            keyspace: keyspace.to_string(),
+            table_number: added.first().map(|t| t.number()),
+            entries: added.iter().map(|t| t.file.entries).sum(),
+            bytes: added.iter().map(|t| t.file.size).sum(),
+            duration: Duration::ZERO,
+        };
         self.state
             .install(|current| current.with_flushed(frozen, added));
         self.maybe_roll_manifest(&mut manifest)?;
         drop(manifest);
         self.background.progressed();
+        let duration = start.elapsed();
+        self.counters.add_flush_time(duration);
+        self.options
+            .events
+            .flush_completed(&FlushInfo { duration, ..info });
+        self.note_level0_stall();
         Ok(())
     }
 

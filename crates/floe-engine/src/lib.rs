@@ -47,6 +47,7 @@ mod checkpoint;
 mod compaction;
 mod db;
 mod error;
+mod events;
 mod filename;
 mod filter;
 mod flush;
@@ -76,6 +77,9 @@ mod write;
 
 pub use db::Db;
 pub use error::{Error, Result};
+pub use events::{
+    BackgroundErrorInfo, CompactionInfo, EventListener, FlushInfo, StallCause, StallInfo,
+};
 pub use filter::{CompactionFilter, Decision};
 pub use floe_sstable::Compression;
 pub use keyspace::{Keyspace, KeyspaceOptions};

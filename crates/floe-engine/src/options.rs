@@ -11,6 +11,7 @@ use floe_core::fs::FileSystem;
 use floe_sstable::Compression;
 
 use crate::error::{Error, Result};
+use crate::events::{EventListener, Events};
 use crate::filter::{CompactionFilter, FilterRef};
 
 /// The largest key floe accepts, in bytes (64 KiB); a longer key is refused with
@@ -90,6 +91,7 @@ pub struct Options {
     pub(crate) max_transaction_bytes: usize,
     pub(crate) transaction_history_bytes: usize,
     pub(crate) compaction_filter: Option<FilterRef>,
+    pub(crate) events: Events,
     #[cfg(any(test, feature = "fault-injection"))]
     pub(crate) file_system: Option<Arc<dyn FileSystem>>,
     #[cfg(any(test, feature = "fault-injection"))]
@@ -122,6 +124,7 @@ impl Default for Options {
             max_transaction_bytes: 64 << 20,
             transaction_history_bytes: 256 << 20,
             compaction_filter: None,
+            events: Events::default(),
             #[cfg(any(test, feature = "fault-injection"))]
             file_system: None,
             #[cfg(any(test, feature = "fault-injection"))]
@@ -419,6 +422,16 @@ impl Options {
     #[must_use]
     pub fn transaction_history_bytes(mut self, bytes: usize) -> Options {
         self.transaction_history_bytes = bytes;
+        self
+    }
+
+    /// Adds a listener that the database calls after each flush and compaction, when
+    /// writes begin and end to stall, and on the error that poisons it (see
+    /// [`crate::EventListener`] for what a listener may do within a call). Listeners are
+    /// called in the order they were added, and apply to every keyspace.
+    #[must_use]
+    pub fn event_listener(mut self, listener: Arc<dyn EventListener>) -> Options {
+        self.events.add(listener);
         self
     }
 

@@ -235,6 +235,8 @@ pub(crate) fn file_system(options: &Options) -> Arc<dyn FileSystem> {
 /// Opens (or creates) the database in `dir`. The steps run in this order, each a function
 /// below; the order is the durability argument of the module docs.
 pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
+    #[cfg(feature = "tracing")]
+    let start = std::time::Instant::now();
     options.validate()?;
     let fs = file_system(&options);
     let dir = dir.to_path_buf();
@@ -272,6 +274,15 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
             .map_or(1, usize::from)
             .saturating_mul(4)
     };
+    #[cfg(feature = "tracing")]
+    let (replayed_segments, replayed_writes) = (
+        logs.len(),
+        replay
+            .entries
+            .values()
+            .map(|r| r.points.len() + r.ranges.len())
+            .sum::<usize>(),
+    );
     let flushed = flush_replay(
         &fs,
         &table_reads,
@@ -319,6 +330,17 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
         created.manifest.number(),
     );
     let log = LogWriter::segment(created.log, segment_reserve(options.write_buffer_size));
+    crate::events::trace_event!(
+        info,
+        dir = %dir.display(),
+        keyspaces = state.trees.len(),
+        tables = live_tables.len(),
+        replayed_segments,
+        replayed_writes,
+        last_seqno = replay.last_seqno,
+        duration_ms = start.elapsed().as_secs_f64() * 1e3,
+        "opened"
+    );
     Ok(Shared::new(Opened {
         dir,
         fs,

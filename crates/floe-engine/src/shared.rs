@@ -26,6 +26,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use floe_core::SeqNo;
 use floe_core::fs::{DirLock, FileSystem};
@@ -33,6 +34,7 @@ use floe_core::fs::{DirLock, FileSystem};
 use crate::background::Background;
 use crate::compaction::CompactionState;
 use crate::error::{Error, Result};
+use crate::events::StallCause;
 use crate::filename::{FileNumbers, log_path};
 use crate::keyspace::KeyspaceId;
 use crate::keyspace::registry::Keyspaces;
@@ -125,6 +127,9 @@ pub(crate) struct Shared {
     pub(crate) segments: Mutex<Segments>,
     /// The first failure on a write path; once set, every write fails.
     poisoned: OnceLock<Arc<Error>>,
+    /// The level-0 stall reported last, with when it began (see
+    /// [`Shared::note_level0_stall`]).
+    pub(crate) level0_stall_watch: Mutex<Option<(StallCause, Instant)>>,
     /// Set by close: every later write fails with `Closed`.
     closed: AtomicBool,
     /// The directory lock, released by close.
@@ -187,6 +192,7 @@ impl Shared {
             history: History::new(options.transaction_history_bytes),
             segments: Mutex::new(Segments::new(log_number, last_seqno + 1)),
             poisoned: OnceLock::new(),
+            level0_stall_watch: Mutex::new(None),
             closed: AtomicBool::new(false),
             dir_lock: Mutex::new(dir_lock),
             read_only,
@@ -239,8 +245,11 @@ impl Shared {
     /// Records `err` as the failure that poisons the database (unless an earlier one did),
     /// wakes everyone who waits for background work, and returns `err` for the caller.
     pub(crate) fn poison(&self, err: Error) -> Error {
-        let _ = self.poisoned.set(Arc::new(err.clone()));
+        let first = self.poisoned.set(Arc::new(err.clone())).is_ok();
         self.background.wake_all();
+        if first {
+            self.options.events.background_error(&err);
+        }
         err
     }
 
@@ -305,7 +314,15 @@ impl Shared {
     pub(crate) fn remove_segments_below(&self, number: u64) {
         let removed = lock(&self.segments).remove_below(number);
         for segment in removed {
-            let _ = self.fs.remove_file(&log_path(&self.dir, segment));
+            let path = log_path(&self.dir, segment);
+            let removed = self.fs.remove_file(&path);
+            crate::events::trace_event!(
+                debug,
+                file = %path.display(),
+                removed = removed.is_ok(),
+                "obsolete log segment deleted"
+            );
+            let _ = removed;
         }
     }
 }

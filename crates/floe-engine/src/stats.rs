@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::compaction::pick;
+use crate::events::StallCause;
 use crate::options::Options;
 use crate::version::TableReads;
 use crate::version::{NUM_LEVELS, State};
@@ -32,6 +33,9 @@ pub struct LevelStats {
     /// Bytes of this level's own tables read (and rewritten) by the compactions that
     /// output into it.
     pub bytes_rewritten: u64,
+    /// Time spent in the compactions that output into the level (for level 0, in
+    /// flushes), since open.
+    pub compaction_time: Duration,
 }
 
 /// A report of the database's shape and of what its writes cost, since it was opened.
@@ -76,6 +80,12 @@ pub struct Stats {
     /// switches spent waiting for a flush (`stops` and `memtable_stops`): summed over
     /// the waits, which can overlap in time when several threads wait.
     pub stall_time: Duration,
+    /// The part of `stall_time` spent in level-0 slowdowns (`slowdowns`).
+    pub slowdown_time: Duration,
+    /// The part of `stall_time` spent waiting at the level-0 stop trigger (`stops`).
+    pub stop_time: Duration,
+    /// The part of `stall_time` spent waiting for a flush (`memtable_stops`).
+    pub memtable_stop_time: Duration,
     /// Acknowledged writes (each `put`, `delete` and batch `write` call that changed
     /// something).
     pub writes: u64,
@@ -154,6 +164,11 @@ impl Stats {
     }
 }
 
+/// `duration` in whole nanoseconds, saturating.
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The counters behind [`Stats`]; relaxed atomics, since each is a tally read as a whole.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -166,6 +181,9 @@ pub(crate) struct Counters {
     pub(crate) stops: AtomicU64,
     pub(crate) memtable_stops: AtomicU64,
     pub(crate) stall_nanos: AtomicU64,
+    /// Per [`StallCause`], in its declaration order: the time writers spent in stalls of
+    /// that cause.
+    pub(crate) stall_nanos_by_cause: [AtomicU64; 3],
     pub(crate) writes: AtomicU64,
     pub(crate) write_groups: AtomicU64,
     pub(crate) log_syncs: AtomicU64,
@@ -179,6 +197,8 @@ pub(crate) struct Counters {
     pub(crate) level_moved_in: [AtomicU64; NUM_LEVELS],
     /// Per level: bytes of its own rewritten ([`LevelStats::bytes_rewritten`]).
     pub(crate) level_rewritten: [AtomicU64; NUM_LEVELS],
+    /// Per level: nanoseconds of the flushes (level 0) or compactions into it.
+    pub(crate) level_nanos: [AtomicU64; NUM_LEVELS],
 }
 
 impl Counters {
@@ -187,10 +207,28 @@ impl Counters {
         counter.fetch_add(amount, Ordering::Relaxed);
     }
 
-    /// Counts a stall (of any kind) that began at `start` and ends now.
-    pub(crate) fn add_stall_since(&self, start: Instant) {
-        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    /// Counts a stall of `cause` that began at `start` and ends now.
+    pub(crate) fn add_stall_since(&self, cause: StallCause, start: Instant) {
+        let nanos = nanos(start.elapsed());
         Counters::add(&self.stall_nanos, nanos);
+        let slot = match cause {
+            StallCause::Level0Slowdown => 0,
+            StallCause::Level0Stop => 1,
+            _ => 2,
+        };
+        Counters::add(&self.stall_nanos_by_cause[slot], nanos);
+    }
+
+    /// Counts the time of a flush.
+    pub(crate) fn add_flush_time(&self, duration: Duration) {
+        Counters::add(&self.level_nanos[0], nanos(duration));
+    }
+
+    /// Counts the time of a compaction into `level`.
+    pub(crate) fn add_compaction_time(&self, level: usize, duration: Duration) {
+        if let Some(counter) = self.level_nanos.get(level) {
+            Counters::add(counter, nanos(duration));
+        }
     }
 
     /// Counts a flush (by the flush worker or of the log at open) that wrote a level-0
@@ -209,6 +247,7 @@ impl Counters {
                 bytes_written: get(&self.level_written[level]),
                 bytes_moved_in: get(&self.level_moved_in[level]),
                 bytes_rewritten: get(&self.level_rewritten[level]),
+                compaction_time: Duration::from_nanos(get(&self.level_nanos[level])),
                 ..LevelStats::default()
             })
             .collect();
@@ -248,6 +287,9 @@ impl Counters {
             stops: get(&self.stops),
             memtable_stops: get(&self.memtable_stops),
             stall_time: Duration::from_nanos(get(&self.stall_nanos)),
+            slowdown_time: Duration::from_nanos(get(&self.stall_nanos_by_cause[0])),
+            stop_time: Duration::from_nanos(get(&self.stall_nanos_by_cause[1])),
+            memtable_stop_time: Duration::from_nanos(get(&self.stall_nanos_by_cause[2])),
             writes: get(&self.writes),
             write_groups: get(&self.write_groups),
             log_syncs: get(&self.log_syncs),

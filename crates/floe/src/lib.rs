@@ -144,9 +144,10 @@
 pub use bytes::Bytes;
 #[doc(inline)]
 pub use floe_engine::{
-    CompactionFilter, Compression, DECOMPRESSED_CACHE_SIZE, Db, Decision, Error, Iter, Keyspace,
-    KeyspaceOptions, LevelStats, Options, Readable, Result, Snapshot, Stats, Transaction,
-    WriteBatch, WriteOptions,
+    BackgroundErrorInfo, CompactionFilter, CompactionInfo, Compression, DECOMPRESSED_CACHE_SIZE,
+    Db, Decision, Error, EventListener, FlushInfo, Iter, Keyspace, KeyspaceOptions, LevelStats,
+    Options, Readable, Result, Snapshot, StallCause, StallInfo, Stats, Transaction, WriteBatch,
+    WriteOptions,
 };
 #[doc(inline)]
 pub use floe_engine::{backup, ttl};

@@ -23,6 +23,7 @@
 
 use std::ops::Bound;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use floe_core::SeqNo;
@@ -31,6 +32,7 @@ use floe_core::range_del::{Fragments, successor};
 use crate::compaction::grandparents::{Cut, GRANDPARENT_OVERLAP_FACTOR, GrandparentOverlap};
 use crate::compaction::pick::{self, Job};
 use crate::error::{Error, Result};
+use crate::events::CompactionInfo;
 use crate::filename::table_path;
 use crate::iter::{CompactionIter, MergingIter};
 use crate::options::Options;
@@ -99,7 +101,7 @@ impl Shared {
         };
         let pointers = compaction.pointers(tree.id);
         if let Some(job) = pick::pick(&tree.version, &tree.options, pointers) {
-            self.run_job(&tree, &job)?;
+            self.run_job(&tree, &job, false)?;
         }
         Ok(())
     }
@@ -139,7 +141,7 @@ impl Shared {
                 continue;
             };
             match pick::full(&tree.version, &tree.options) {
-                Some(job) if !self.run_job(&tree, &job)? => return Err(Error::Closed),
+                Some(job) if !self.run_job(&tree, &job, true)? => return Err(Error::Closed),
                 _ => {}
             }
         }
@@ -150,7 +152,8 @@ impl Shared {
     /// trivial move), then installs the result. The caller holds the compaction mutex.
     /// Returns `false` if the merge was abandoned because the database is closing. If the
     /// keyspace is dropped meanwhile, its outputs are removed and nothing is installed.
-    fn run_job(&self, tree: &Tree, job: &Job) -> Result<bool> {
+    fn run_job(&self, tree: &Tree, job: &Job, manual: bool) -> Result<bool> {
+        let start = Instant::now();
         let outputs = if job.trivial {
             Vec::new()
         } else {
@@ -188,6 +191,32 @@ impl Shared {
             return Ok(true);
         }
         let id = tree.id;
+        let trivial = job.trivial;
+        let info = CompactionInfo {
+            keyspace: tree.name.to_string(),
+            input_level: job
+                .inputs
+                .iter()
+                .map(|(l, _)| *l)
+                .min()
+                .unwrap_or(output_level),
+            output_level,
+            inputs: removed.iter().map(|(_, n)| *n).collect(),
+            outputs: added.iter().map(|(_, t)| t.number()).collect(),
+            bytes_read: if trivial {
+                0
+            } else {
+                job.inputs.iter().map(|(_, t)| t.file.size).sum()
+            },
+            bytes_written: if trivial {
+                0
+            } else {
+                added.iter().map(|(_, t)| t.file.size).sum()
+            },
+            trivial_move: trivial,
+            manual,
+            duration: Duration::ZERO,
+        };
         self.install_edit(&mut manifest, &edit, |current| {
             current.with_tables(id, added, &removed)
         })?;
@@ -203,6 +232,13 @@ impl Shared {
         }
         // Writers stalled on level 0 and a waiting flush re-check the state.
         self.background.progressed();
+        let duration = start.elapsed();
+        self.counters
+            .add_compaction_time(output_level as usize, duration);
+        self.options
+            .events
+            .compaction_completed(&CompactionInfo { duration, ..info });
+        self.note_level0_stall();
         rolled.map(|()| true)
     }
 

@@ -174,6 +174,7 @@ impl Shared {
             self.remove_segments_below(floor);
         }
         self.background.progressed();
+        self.note_level0_stall();
         rolled
     }
 }

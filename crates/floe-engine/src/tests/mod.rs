@@ -5,6 +5,7 @@ mod background_sync;
 mod block_cache;
 mod checkpoint;
 mod compaction;
+mod events;
 mod hostile_files;
 mod keyspaces;
 mod lifecycle;

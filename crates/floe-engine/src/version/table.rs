@@ -242,7 +242,14 @@ impl Drop for TableHandle {
         if self.obsolete.load(Ordering::Acquire) {
             // Best effort: a file that cannot be removed now is an orphan that the next
             // open removes, since the manifest no longer lists it.
-            let _ = self.fs.remove_file(&self.path);
+            let removed = self.fs.remove_file(&self.path);
+            crate::events::trace_event!(
+                debug,
+                file = %self.path.display(),
+                removed = removed.is_ok(),
+                "obsolete table deleted"
+            );
+            let _ = removed;
         }
     }
 }

@@ -33,6 +33,7 @@ use std::time::Instant;
 use floe_core::fs::WritableFile;
 
 use crate::error::{Error, Result};
+use crate::events::StallCause;
 use crate::filename::log_path;
 use crate::keyspace::{DEFAULT_ID, KeyspaceId};
 use crate::shared::Shared;
@@ -243,12 +244,19 @@ impl Shared {
                 // The start first: whoever sees the count also sees a wait under way.
                 waiting_since = Some(Instant::now());
                 Counters::add(&self.counters.memtable_stops, 1);
+                self.options
+                    .events
+                    .stall_begin(StallCause::TooManyMemtables);
             }
             signals = self.background.wait_for_progress(signals);
         };
         drop(signals);
         if let Some(start) = waiting_since {
-            self.counters.add_stall_since(start);
+            self.counters
+                .add_stall_since(StallCause::TooManyMemtables, start);
+            self.options
+                .events
+                .stall_end(StallCause::TooManyMemtables, start.elapsed());
         }
         result
     }
