@@ -53,6 +53,7 @@ mod filter;
 mod flush;
 #[cfg(any(test, fuzzing))]
 pub mod fuzz_api;
+pub mod inspect;
 mod iter;
 mod keyspace;
 mod options;

@@ -96,21 +96,21 @@ pub(crate) use read_only::open_read_only;
 
 /// One keyspace as the manifest describes it.
 #[derive(Debug, Default)]
-struct RecoveredKeyspace {
-    name: String,
+pub(crate) struct RecoveredKeyspace {
+    pub(crate) name: String,
     /// Its tree options (`None` for `"default"`, which takes the open's options).
     options: Option<KeyspaceOptions>,
     /// Its writes in segments below this are in its tables.
     log_number: u64,
-    tables: BTreeMap<u64, (u32, TableFile)>,
+    pub(crate) tables: BTreeMap<u64, (u32, TableFile)>,
 }
 
 /// What the manifest says, folded over its edits.
 #[derive(Debug)]
-struct Recovered {
+pub(crate) struct Recovered {
     /// Every keyspace, `"default"` (0) always.
-    keyspaces: BTreeMap<KeyspaceId, RecoveredKeyspace>,
-    log_number: u64,
+    pub(crate) keyspaces: BTreeMap<KeyspaceId, RecoveredKeyspace>,
+    pub(crate) log_number: u64,
     /// The first sequence number of the segment at `log_number`, if the manifest says.
     log_seqno: Option<SeqNo>,
     next_file_number: u64,
@@ -136,7 +136,7 @@ impl Default for Recovered {
 }
 
 impl Recovered {
-    fn apply(&mut self, edit: VersionEdit) -> Result<()> {
+    pub(crate) fn apply(&mut self, edit: VersionEdit) -> Result<()> {
         if let Some(number) = edit.log_number {
             if number > self.log_number {
                 self.log_number = number;
@@ -210,7 +210,7 @@ impl Recovered {
     }
 
     /// Every table of every keyspace, by number.
-    fn tables(&self) -> impl Iterator<Item = (&u64, &(u32, TableFile))> {
+    pub(crate) fn tables(&self) -> impl Iterator<Item = (&u64, &(u32, TableFile))> {
         self.keyspaces.values().flat_map(|k| k.tables.iter())
     }
 

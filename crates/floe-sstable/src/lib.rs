@@ -64,6 +64,7 @@ mod prefix_tree;
 mod properties;
 mod range_block;
 mod table;
+mod verify;
 
 #[cfg(feature = "fuzz")]
 pub mod fuzz;
@@ -76,3 +77,4 @@ pub use format::{FOOTER_LEN, FORMAT_VERSION, MAGIC};
 pub use iter::TableIter;
 pub use properties::TableMeta;
 pub use table::Table;
+pub use verify::{TableDamage, TableVerification};

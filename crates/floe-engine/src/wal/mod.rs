@@ -28,7 +28,7 @@
 mod reader;
 mod writer;
 
-pub(crate) use reader::read_log;
+pub(crate) use reader::{LogReplay, read_log, scan_log};
 pub(crate) use writer::LogWriter;
 
 /// The zero-filled room a new log segment reserves (see [`LogWriter::segment`]): about

@@ -23,12 +23,46 @@ pub(crate) struct LogReplay {
     /// The complete, checksum-valid records, in order. A record that fits in one fragment
     /// is a zero-copy slice of the log's bytes.
     pub(crate) records: Vec<Bytes>,
+    /// The offset of each record's first fragment, in the order of `records`.
+    pub(crate) record_offsets: Vec<u64>,
     /// The offset of the first incomplete or damaged record, when the log ended in a torn
     /// tail that was dropped; `None` when every byte belonged to a complete record.
     pub(crate) torn_tail_at: Option<u64>,
+    /// Why the torn tail was taken for one (`None` without a tail).
+    pub(crate) tail_reason: Option<&'static str>,
     /// The largest durable length that a marker read before the end (or the tear) states:
     /// the first `durable_through` bytes were synced.
     pub(crate) durable_through: u64,
+}
+
+/// Damage to durable data that [`scan_log`] found: a damaged or incomplete record that a
+/// checksum-valid durable-offset marker after it proves was synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogDamage {
+    /// The offset of the damaged record's first fragment.
+    pub(crate) offset: u64,
+    /// What is wrong with it.
+    pub(crate) reason: &'static str,
+    /// The offset of the marker that proves the record was synced.
+    pub(crate) marker: u64,
+    /// The durable length the marker states.
+    pub(crate) durable: u64,
+}
+
+impl LogDamage {
+    /// The `Corruption` error that [`read_log`] reports for this damage in `file_name`.
+    pub(crate) fn to_error(&self, file_name: &str) -> Error {
+        let LogDamage {
+            offset,
+            reason,
+            marker,
+            durable,
+        } = self;
+        Error::corruption(format!(
+            "log {file_name}: the record at offset {offset} is damaged ({reason}), \
+             but the marker at offset {marker} says the first {durable} bytes were synced"
+        ))
+    }
 }
 
 /// A fragment that passed every check: its type, the extent of its payload, and the
@@ -150,7 +184,14 @@ fn synced_claim(fragment: &Fragment<'_>) -> Option<u64> {
 /// Otherwise the damage is a tolerated tail: it and everything after it are dropped and
 /// its offset is reported in [`LogReplay::torn_tail_at`]. Never panics, whatever the bytes.
 pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
+    scan_log(data).map_err(|damage| damage.to_error(file_name))
+}
+
+/// [`read_log`] with the damage it finds as a [`LogDamage`] rather than an error, for
+/// callers that report the offsets themselves (`crate::inspect`).
+pub(crate) fn scan_log(data: Bytes) -> Result<LogReplay, LogDamage> {
     let mut records = Vec::new();
+    let mut record_offsets = Vec::new();
     // The start offset and gathered bytes of a record whose FIRST fragment has been read.
     let mut pending: Option<(usize, Vec<u8>)> = None;
     let mut durable_through = 0;
@@ -163,7 +204,9 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
                 None => {
                     return Ok(LogReplay {
                         records,
+                        record_offsets,
                         torn_tail_at: None,
+                        tail_reason: None,
                         durable_through,
                     });
                 }
@@ -206,13 +249,17 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
             (FragmentType::Synced, Some((start, _))) => {
                 break (*start, pos, "a marker interrupts a fragmented record");
             }
-            (FragmentType::Full, None) => records.push(data.slice(fragment.payload.clone())),
+            (FragmentType::Full, None) => {
+                records.push(data.slice(fragment.payload.clone()));
+                record_offsets.push(pos as u64);
+            }
             (FragmentType::First, None) => pending = Some((pos, payload.to_vec())),
             (FragmentType::Middle, Some((_, gathered))) => gathered.extend_from_slice(payload),
             (FragmentType::Last, Some((_, gathered))) => {
                 gathered.extend_from_slice(payload);
-                if let Some((_, whole)) = pending.take() {
+                if let Some((start, whole)) = pending.take() {
                     records.push(Bytes::from(whole));
+                    record_offsets.push(start as u64);
                 }
             }
             (FragmentType::Full | FragmentType::First, Some((start, _))) => {
@@ -237,14 +284,18 @@ pub(crate) fn read_log(data: Bytes, file_name: &str) -> Result<LogReplay> {
         find_marker_beyond(&data, scan_from, bad_record)
     };
     if let Some((marker, durable)) = marker {
-        return Err(Error::corruption(format!(
-            "log {file_name}: the record at offset {bad_record} is damaged ({reason}), \
-             but the marker at offset {marker} says the first {durable} bytes were synced"
-        )));
+        return Err(LogDamage {
+            offset: bad_record as u64,
+            reason,
+            marker: marker as u64,
+            durable,
+        });
     }
     Ok(LogReplay {
         records,
+        record_offsets,
         torn_tail_at: Some(bad_record as u64),
+        tail_reason: Some(reason),
         durable_through,
     })
 }
