@@ -26,6 +26,12 @@ pub const MAX_VALUE_SIZE: usize = 64 << 20;
 /// [`Options::compression`]): 64 MiB, about 16,000 blocks of 4 KiB.
 pub const DECOMPRESSED_CACHE_SIZE: usize = 64 << 20;
 
+/// The most subcompactions [`Options::max_subcompactions`] allows.
+const MAX_SUBCOMPACTIONS: usize = 64;
+
+/// The default [`Options::max_subcompactions`] is the core count, at most this.
+const MAX_DEFAULT_SUBCOMPACTIONS: usize = 4;
+
 /// The most levels a version can have (see [`Options::num_levels`]).
 pub(crate) const MAX_LEVELS: usize = 7;
 
@@ -87,6 +93,7 @@ pub struct Options {
     pub(crate) block_cache_size: Option<usize>,
     pub(crate) compression: Compression,
     pub(crate) compression_per_level: Vec<Compression>,
+    pub(crate) max_subcompactions: usize,
     pub(crate) max_total_wal_size: Option<u64>,
     pub(crate) max_transaction_bytes: usize,
     pub(crate) transaction_history_bytes: usize,
@@ -120,6 +127,9 @@ impl Default for Options {
             block_cache_size: None,
             compression: Compression::None,
             compression_per_level: Vec::new(),
+            max_subcompactions: std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(MAX_DEFAULT_SUBCOMPACTIONS),
             max_total_wal_size: None,
             max_transaction_bytes: 64 << 20,
             transaction_history_bytes: 256 << 20,
@@ -377,6 +387,19 @@ impl Options {
         }
     }
 
+    /// The most threads one compaction splits into (default: the number of cores, at
+    /// most 4; valid from 1 to 64), as RocksDB's `max_subcompactions`. A compaction whose
+    /// inputs fill several output tables is split by key range into up to this many
+    /// subcompactions of about equal input, each merged on a thread of its own; their
+    /// outputs are installed together in one edit. A large level-0 compaction, which
+    /// writers wait for when level 0 fills, then uses every core. 1 merges on the
+    /// compaction thread alone.
+    #[must_use]
+    pub fn max_subcompactions(mut self, threads: usize) -> Options {
+        self.max_subcompactions = threads;
+        self
+    }
+
     /// The memory budget of all memtables together, over every keyspace, in bytes (default
     /// twice [`Options::write_buffer_size`]; valid from 1 byte to 64 GiB), as RocksDB's
     /// `db_write_buffer_size`. Each keyspace has its own memtable, which freezes at its own
@@ -560,6 +583,13 @@ impl Options {
                 "the background sync runs every 1 ms to 1 hour, or 0 for no time bound",
             ));
         }
+        if !(1..=MAX_SUBCOMPACTIONS).contains(&self.max_subcompactions) {
+            return Err(out_of_range(
+                "max_subcompactions",
+                self.max_subcompactions,
+                "a compaction runs on 1 to 64 threads",
+            ));
+        }
         let settings = std::iter::once(("compression", self.compression)).chain(
             self.compression_per_level
                 .iter()
@@ -718,6 +748,10 @@ mod tests {
         assert_accepted(&base().block_size(64 << 10));
         assert_refused(&base().block_size(63), "block_size");
         assert_refused(&base().block_size((64 << 10) + 1), "block_size");
+        assert_accepted(&base().max_subcompactions(1));
+        assert_accepted(&base().max_subcompactions(64));
+        assert_refused(&base().max_subcompactions(0), "max_subcompactions");
+        assert_refused(&base().max_subcompactions(65), "max_subcompactions");
         assert_accepted(&base().compression(Compression::Zstd(22)));
         assert_accepted(&base().compression(Compression::Zstd(-7)));
         assert_refused(&base().compression(Compression::Zstd(23)), "compression");

@@ -293,8 +293,11 @@ impl Shared {
 
     /// Merges the inputs of `job` into new tables cut at the target file size (or, from
     /// half of it on, where a grandparent ends: see [`GrandparentOverlap`]), recording
-    /// each in `outputs` as it is finished. Returns `false` if it stopped early because
-    /// the database is closing: a large compaction must not hold up `close`.
+    /// each in `outputs` as it is finished, in key order. A large job is split by key
+    /// range into subcompactions that run on threads of their own
+    /// ([`crate::Options::max_subcompactions`]; see [`split_points`]). Returns `false` if
+    /// it stopped early because the database is closing: a large compaction must not
+    /// hold up `close`.
     fn write_outputs(
         &self,
         job: &Job,
@@ -307,11 +310,103 @@ impl Shared {
                 .iter()
                 .flat_map(|(_, t)| t.range_tombstones().tombstones()),
         );
+        let points = split_points(job, options.max_subcompactions, options.target_file_size);
+        if points.is_empty() {
+            return self.write_range(job, options, &snapshots, &ranges, (None, None), outputs);
+        }
+        let bounds: Vec<(Option<&Bytes>, Option<&Bytes>)> = std::iter::once(None)
+            .chain(points.iter().map(Some))
+            .zip(points.iter().map(Some).chain(std::iter::once(None)))
+            .collect();
+        Counters::add(&self.counters.subcompactions, bounds.len() as u64);
+        if self.options.is_manual_background() {
+            // A simulation run must do the same file operations in the same order each
+            // time: the ranges are merged one after another, on this thread.
+            for range in bounds {
+                if !self.write_range(job, options, &snapshots, &ranges, range, outputs)? {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
+        let results: Vec<(Result<bool>, Vec<TableFile>)> = std::thread::scope(|scope| {
+            let running: Vec<_> = bounds
+                .iter()
+                .map(|&range| {
+                    let (snapshots, ranges) = (&snapshots, &ranges);
+                    std::thread::Builder::new()
+                        .name("floe-subcompact".to_owned())
+                        .spawn_scoped(scope, move || {
+                            let mut written = Vec::new();
+                            let result = self.write_range(
+                                job,
+                                options,
+                                snapshots,
+                                ranges,
+                                range,
+                                &mut written,
+                            );
+                            (result, written)
+                        })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|spawned| match spawned {
+                    Ok(handle) => handle.join().unwrap_or_else(|_| {
+                        (
+                            Err(Error::invalid("a subcompaction thread panicked")),
+                            Vec::new(),
+                        )
+                    }),
+                    Err(err) => (
+                        Err(Error::io("starting a subcompaction thread", err)),
+                        Vec::new(),
+                    ),
+                })
+                .collect()
+        });
+        // Every output goes into `outputs`, so that a failure or an abandoned merge
+        // removes them all.
+        let mut finished = true;
+        let mut first_error = None;
+        for (result, written) in results {
+            outputs.extend(written);
+            match result {
+                Ok(done) => finished &= done,
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(finished),
+        }
+    }
+
+    /// The merge of the inputs of `job` within the user-key range `[lower, upper)` (`None`:
+    /// unbounded), into `outputs` (see [`Shared::write_outputs`]). `ranges` are the
+    /// inputs' range tombstones.
+    fn write_range(
+        &self,
+        job: &Job,
+        options: &Options,
+        snapshots: &[u64],
+        ranges: &Fragments,
+        (lower, upper): (Option<&Bytes>, Option<&Bytes>),
+        outputs: &mut Vec<TableFile>,
+    ) -> Result<bool> {
+        let lower_bound = lower.map_or(Bound::Unbounded, |k| Bound::Included(k.as_ref()));
+        let upper_bound = upper.map_or(Bound::Unbounded, |k| Bound::Excluded(k.as_ref()));
         // A table whose every version a newer range tombstone of the same stripe hides is
         // dropped without being read (it leaves the version with the other inputs).
         let stripe = |seqno: SeqNo| snapshots.partition_point(|&s| s < seqno);
         let mut sources = Vec::with_capacity(job.inputs.len());
         for (_, table) in &job.inputs {
+            if !table.overlaps(lower_bound, upper_bound) {
+                continue;
+            }
             let (file, oldest) = (&table.file, stripe(table.file.min_seqno));
             let hidden = !ranges.is_empty()
                 && ranges.covers_span(
@@ -321,23 +416,31 @@ impl Shared {
                     file.max_seqno,
                 );
             if hidden {
-                Counters::add(&self.counters.tables_dropped_by_range_tombstones, 1);
+                // Counted once, by the range that holds the table's first key.
+                let first = &file.smallest.user_key;
+                if lower.is_none_or(|lower| first >= lower) {
+                    Counters::add(&self.counters.tables_dropped_by_range_tombstones, 1);
+                }
             } else {
-                sources.push(table.source(Bound::Unbounded, Bound::Unbounded));
+                sources.push(table.source(lower_bound, upper_bound));
             }
         }
-        let mut kept_ranges = ranges.clone();
-        kept_ranges.retain_needed(&snapshots, job.bottommost);
+        let mut kept_ranges = ranges.clip(lower.map(|k| k.as_ref()), upper.map(|k| k.as_ref()));
+        kept_ranges.retain_needed(snapshots, job.bottommost);
         let filter = options.compaction_filter.as_ref().map(|f| Arc::clone(&f.0));
-        let entries = CompactionIter::new(MergingIter::new(sources), snapshots, job.bottommost)
-            .with_filter(filter)
-            .with_ranges(ranges);
+        let entries = CompactionIter::new(
+            MergingIter::new(sources),
+            snapshots.to_vec(),
+            job.bottommost,
+        )
+        .with_filter(filter)
+        .with_ranges(ranges.clone());
         let mut writer: Option<TableWriter> = None;
         let mut last_user_key = Bytes::new();
         // Where the range tombstones of the next output start: each output takes those
         // below the key just past its last one, so that outputs never overlap and leave
         // no gap a tombstone must cover (see `crate::range_del`).
-        let mut ranges_from: Option<Bytes> = None;
+        let mut ranges_from: Option<Bytes> = lower.cloned();
         let mut grandparents = GrandparentOverlap::new(
             &job.grandparents,
             options
@@ -406,6 +509,41 @@ impl Shared {
         }
         Ok(true)
     }
+}
+
+/// Where to split `job` into subcompactions: up to `max - 1` user keys, ascending, each
+/// the smallest key of an input table, chosen so that the ranges between them hold about
+/// equal bytes of input, and no more ranges than whole output tables
+/// (`target_file_size`) the inputs fill. Empty for a job that is not worth splitting.
+/// Every version of a key lies in one range, as outputs are cut only between keys.
+pub(crate) fn split_points(job: &Job, max: usize, target_file_size: u64) -> Vec<Bytes> {
+    let total: u64 = job.inputs.iter().map(|(_, t)| t.file.size).sum();
+    let ranges = usize::try_from(total / target_file_size.max(1))
+        .unwrap_or(usize::MAX)
+        .min(max);
+    if ranges < 2 || job.trivial {
+        return Vec::new();
+    }
+    let mut starts: Vec<(&Bytes, u64)> = job
+        .inputs
+        .iter()
+        .map(|(_, t)| (&t.file.smallest.user_key, t.file.size))
+        .collect();
+    starts.sort();
+    let first = starts[0].0;
+    let mut points: Vec<Bytes> = Vec::with_capacity(ranges - 1);
+    let mut before = 0u64;
+    for (key, size) in starts {
+        let wanted = (points.len() as u64 + 1) * total / ranges as u64;
+        if before >= wanted && key > first && points.last().is_none_or(|last| key > last) {
+            points.push(key.clone());
+            if points.len() == ranges - 1 {
+                break;
+            }
+        }
+        before += size;
+    }
+    points
 }
 
 #[cfg(test)]

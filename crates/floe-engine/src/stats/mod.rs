@@ -70,6 +70,9 @@ pub struct Stats {
     pub compactions: u64,
     /// Compactions that moved tables one level down without rewriting them.
     pub trivial_moves: u64,
+    /// Key ranges merged by compactions split into subcompactions, each on a thread of
+    /// its own (see [`crate::Options::max_subcompactions`]); 0 if none was split.
+    pub subcompactions: u64,
     /// Tables a compaction dropped without reading them, every version in them hidden by
     /// a newer range tombstone.
     pub tables_dropped_by_range_tombstones: u64,
@@ -359,6 +362,7 @@ pub(crate) struct Counters {
     pub(crate) flushes: AtomicU64,
     pub(crate) compactions: AtomicU64,
     pub(crate) trivial_moves: AtomicU64,
+    pub(crate) subcompactions: AtomicU64,
     pub(crate) tables_dropped_by_range_tombstones: AtomicU64,
     pub(crate) slowdowns: AtomicU64,
     pub(crate) stops: AtomicU64,
@@ -467,6 +471,7 @@ impl Counters {
                 .sum(),
             compactions: get(&self.compactions),
             trivial_moves: get(&self.trivial_moves),
+            subcompactions: get(&self.subcompactions),
             tables_dropped_by_range_tombstones: get(&self.tables_dropped_by_range_tombstones),
             slowdowns: get(&self.slowdowns),
             stops: get(&self.stops),

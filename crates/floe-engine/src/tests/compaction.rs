@@ -784,3 +784,100 @@ fn the_flush_of_the_log_at_open_counts_as_level_0_writes() {
         "the one table on disk is the one the open wrote"
     );
 }
+
+#[test]
+fn subcompactions_split_a_large_compaction_and_keep_every_answer() {
+    // The same writes, range deletes and snapshots, compacted on one thread and split
+    // into up to four subcompactions: the same data, in non-overlapping tables.
+    let mut results = Vec::new();
+    for threads in [1, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = leveled()
+            .max_subcompactions(threads)
+            .l0_compaction_trigger(8)
+            .l0_slowdown_trigger(40)
+            .l0_stop_trigger(60);
+        let db = open(dir.path(), options);
+        let mut rng = SmallRng::seed_from_u64(17);
+        let mut snapshot = None;
+        for i in 0..6000u32 {
+            let key = format!("k{:05}", rng.random_range(0..3000u32));
+            if i % 97 == 0 {
+                let start = format!("k{:05}", rng.random_range(0..3000u32));
+                db.delete_range(start.clone()..format!("{start}5")).unwrap();
+            } else if i % 13 == 0 {
+                db.delete(&key).unwrap();
+            } else {
+                db.put(&key, format!("value {i} {}", "x".repeat(20)))
+                    .unwrap();
+            }
+            if i == 3000 {
+                snapshot = Some(db.snapshot());
+            }
+        }
+        db.flush().unwrap();
+        let before = db.stats().levels[0].tables;
+        db.compact().unwrap();
+        let state = db.shared().state.load();
+        let version = &state.default_tree().version;
+        for tables in &version.levels[1..] {
+            for pair in tables.windows(2) {
+                assert!(
+                    pair[0].file.largest.user_key < pair[1].file.smallest.user_key,
+                    "{threads} threads: tables overlap"
+                );
+            }
+        }
+        let bottom: usize = version.levels.iter().map(Vec::len).sum();
+        let old = snapshot.take().unwrap();
+        let old_view: Vec<_> = old.iter().map(|kv| kv.unwrap()).collect();
+        let subcompactions = db.stats().subcompactions;
+        if threads == 1 {
+            assert_eq!(subcompactions, 0);
+        } else {
+            assert!(
+                subcompactions >= 4,
+                "the full compaction was split: {subcompactions}"
+            );
+        }
+        results.push((dump(&db), old_view, before, bottom));
+    }
+    let (one, four) = (&results[0], &results[1]);
+    assert_eq!(one.0, four.0, "the latest data");
+    assert_eq!(one.1, four.1, "the snapshot's data");
+    assert!(one.2 > 0, "level 0 held tables to compact");
+    assert!(
+        one.3 > 1 && four.3 > 1,
+        "the compaction wrote several tables"
+    );
+}
+
+#[test]
+fn split_points_divide_the_input_bytes_and_fall_between_keys() {
+    let t = super::Tables::new();
+    // Eight base-level tables of about equal size, and one level-0 table over them all.
+    let mut inputs: Vec<(u32, Arc<crate::version::TableHandle>)> = (0..8)
+        .map(|i| (1, t.table(i * 100, i * 100 + 99, 100)))
+        .collect();
+    inputs.insert(0, (0, t.table(0, 799, 2)));
+    let size: u64 = inputs.iter().map(|(_, t)| t.file.size).sum();
+    let job = crate::compaction::pick::Job {
+        inputs,
+        output_level: 1,
+        bottommost: true,
+        trivial: false,
+        grandparents: Vec::new(),
+    };
+    let split = |max: usize, target: u64| -> Vec<String> {
+        crate::compaction::compact::split_points(&job, max, target)
+            .iter()
+            .map(|k| String::from_utf8(k.to_vec()).unwrap())
+            .collect()
+    };
+    assert!(split(1, 1).is_empty(), "one thread: no split");
+    assert!(split(4, size).is_empty(), "the inputs fill one output");
+    assert_eq!(split(2, 1), ["k400"]);
+    assert_eq!(split(4, 1), ["k200", "k400", "k600"]);
+    // No more ranges than whole outputs.
+    assert_eq!(split(8, size / 3).len(), 2);
+}

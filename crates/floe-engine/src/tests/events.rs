@@ -454,7 +454,18 @@ fn stats_count_gets_sample_latencies_and_bloom_filters_and_print_for_people() {
     assert!(stats.bloom_useful > 0, "{stats:?}");
     assert!(stats.bloom_useful + stats.bloom_false_positives <= stats.bloom_checked);
     let text = stats.to_string();
-    for expected in ["Level", "L0", "Sum", "Stalls:", "Gets: 2560", "Bloom filters", "Memory:"] {
-        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    for expected in [
+        "Level",
+        "L0",
+        "Sum",
+        "Stalls:",
+        "Gets: 2560",
+        "Bloom filters",
+        "Memory:",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
     }
 }

@@ -30,6 +30,10 @@ pub(super) struct Params {
     pub(super) keyspaces: usize,
     /// How the tables' data blocks are compressed, at every level.
     compression: Compression,
+    /// How many key ranges a large compaction is split into (merged one after another,
+    /// as the simulation runs no background thread); drawn, not the machine's core
+    /// count, so that a seed replays the same anywhere.
+    subcompactions: usize,
 }
 
 impl Params {
@@ -52,6 +56,7 @@ impl Params {
                 .then(|| [2048, 8192, 32 << 10][rng.random_range(0..3)]),
             keyspaces: [0, 1, 2, 2, 3, 4][rng.random_range(0..6)],
             compression: COMPRESSIONS[rng.random_range(0..COMPRESSIONS.len())],
+            subcompactions: [1, 2, 4][rng.random_range(0..3)],
         }
     }
 
@@ -68,7 +73,8 @@ impl Params {
             .max_bytes_for_level_base(self.level_base)
             .dynamic_level_bytes(self.dynamic)
             .wal_bytes_per_sync(self.wal_bytes_per_sync)
-            .compression(self.compression);
+            .compression(self.compression)
+            .max_subcompactions(self.subcompactions);
         let options = match self.db_write_buffer {
             Some(bytes) => options.db_write_buffer_size(bytes),
             None => options,
