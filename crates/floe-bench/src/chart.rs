@@ -1,5 +1,6 @@
-//! A hand-written SVG chart of throughput: one group of horizontal bars per workload and
-//! thread count, one bar per engine.
+//! Hand-written SVG charts: of throughput, one group of horizontal bars per workload and
+//! thread count, one bar per engine ([`svg`]); and of a figure over time, one line per
+//! engine ([`lines`], the `scale` suite's memory during its mixed run).
 //!
 //! Throughputs differ by orders of magnitude between workloads (an fsync per write
 //! against a cached read), so each group is scaled to its own fastest engine: bars compare
@@ -117,6 +118,133 @@ pub fn svg(measurements: &[Measurement], title: &str) -> String {
     out
 }
 
+/// One line of a [`lines`] chart: its name in the legend and its points, `(x, y)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The name in the legend.
+    pub name: String,
+    /// The points, in the order they are joined.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart of `series` as an SVG document, titled `title`, with both axes from 0 to
+/// a little above the largest value and five labelled ticks on each.
+#[must_use]
+pub fn lines(series: &[Series], title: &str, x_label: &str, y_label: &str) -> String {
+    const LEFT: f64 = 70.0;
+    const PLOT_WIDTH: f64 = 640.0;
+    const PLOT_HEIGHT: f64 = 300.0;
+    const TICKS: u32 = 5;
+    let width = LEFT + PLOT_WIDTH + 30.0;
+    let height = TOP + PLOT_HEIGHT + 50.0;
+    let points = || series.iter().flat_map(|s| s.points.iter().copied());
+    let x_max = points().map(|(x, _)| x).fold(0.0, f64::max).max(1e-9);
+    let y_max = points().map(|(_, y)| y).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let at = |(x, y): (f64, f64)| {
+        (
+            LEFT + x / x_max * PLOT_WIDTH,
+            TOP + PLOT_HEIGHT - y / y_max * PLOT_HEIGHT,
+        )
+    };
+
+    let mut out = String::new();
+    // Writing to a String cannot fail, so the results of `write!` are ignored throughout.
+    let _ = writeln!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"##
+    );
+    let _ = writeln!(
+        out,
+        r##"<rect width="{width}" height="{height}" fill="white"/>"##
+    );
+    let _ = writeln!(
+        out,
+        r##"<text x="10" y="20" font-size="15" font-weight="bold">{}</text>"##,
+        escape(title)
+    );
+    let mut legend_x = LEFT;
+    for (i, s) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let _ = writeln!(
+            out,
+            r##"<rect x="{legend_x}" y="36" width="12" height="12" fill="{color}"/>"##
+        );
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="46">{}</text>"##,
+            legend_x + 16.0,
+            escape(&s.name)
+        );
+        legend_x += 24.0 + 8.0 * s.name.len() as f64;
+    }
+    let bottom = TOP + PLOT_HEIGHT;
+    let _ = writeln!(
+        out,
+        r##"<path d="M{LEFT} {TOP} V{bottom} H{}" fill="none" stroke="#333"/>"##,
+        LEFT + PLOT_WIDTH
+    );
+    for tick in 0..=TICKS {
+        let share = f64::from(tick) / f64::from(TICKS);
+        let (x, _) = at((share * x_max, 0.0));
+        let (_, y) = at((0.0, share * y_max));
+        let _ = writeln!(
+            out,
+            r##"<text x="{x:.1}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
+            bottom + 16.0,
+            short(share * x_max)
+        );
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+            LEFT - 6.0,
+            y + 4.0,
+            short(share * y_max)
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<text x="{}" y="{}" text-anchor="middle">{}</text>"##,
+        LEFT + PLOT_WIDTH / 2.0,
+        bottom + 36.0,
+        escape(x_label)
+    );
+    let _ = writeln!(
+        out,
+        r##"<text x="14" y="{}" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>"##,
+        TOP + PLOT_HEIGHT / 2.0,
+        TOP + PLOT_HEIGHT / 2.0,
+        escape(y_label)
+    );
+    for (i, s) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let path: Vec<String> = s
+            .points
+            .iter()
+            .map(|&point| {
+                let (x, y) = at(point);
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            r##"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"><title>{}</title></polyline>"##,
+            path.join(" "),
+            escape(&s.name)
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// A tick label: whole numbers and large ones without decimals, others with two.
+fn short(value: f64) -> String {
+    if value >= 100.0 || value == value.round() {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
 /// `text` with the characters XML gives meaning to replaced by entities.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -203,6 +331,29 @@ mod tests {
         // The fastest engine of a group gets the full bar width.
         assert!(doc.contains(&format!(r#"width="{BAR_WIDTH:.1}""#)));
         assert!(doc.contains("floe &amp; fjall &lt;1M keys&gt;"));
+    }
+
+    #[test]
+    fn a_line_chart_is_well_formed_with_a_line_per_series() {
+        let series = [
+            Series {
+                name: "floe".to_string(),
+                points: vec![(1.0, 100.0), (2.0, 120.0), (3.0, 110.0)],
+            },
+            Series {
+                name: "fjall & <co>".to_string(),
+                points: vec![(1.0, 300.0), (2.0, 310.0)],
+            },
+            Series {
+                name: "empty".to_string(),
+                points: Vec::new(),
+            },
+        ];
+        let doc = lines(&series, "RssAnon <mixed>", "seconds", "MiB");
+        assert_well_formed(&doc);
+        assert_eq!(doc.matches("<polyline").count(), series.len());
+        assert!(doc.contains("fjall &amp; &lt;co&gt;"));
+        assert_well_formed(&lines(&[], "nothing", "x", "y"));
     }
 
     #[test]
