@@ -41,6 +41,28 @@ enum Unit {
 }
 
 impl Unit {
+    /// The smallest step [`Unit::show`] shows, in the figure's own unit (`None` for rates,
+    /// shown to three significant digits): ratios are taken of figures rounded to it, so
+    /// that two times that both show as 0.00 have no ratio rather than a large one.
+    fn resolution(self) -> Option<f64> {
+        match self {
+            Unit::Rate => None,
+            Unit::Seconds => Some(0.01),
+            Unit::Millis => Some(1e-4),
+            Unit::Micros => Some(100.0),
+            Unit::Mib => Some(f64::from(1 << 20) / 10.0),
+            Unit::Ratio => Some(1e-3),
+        }
+    }
+
+    /// `value` rounded to the step it is shown at.
+    fn rounded(self, value: f64) -> f64 {
+        match self.resolution() {
+            Some(step) => (value / step).round() * step,
+            None => value,
+        }
+    }
+
     fn show(self, value: f64) -> String {
         match self {
             Unit::Rate => human(value),
@@ -216,7 +238,8 @@ impl ScaleReport {
             }
             if let Some(floe) = floe {
                 for other in &others {
-                    let ratio = match ((row.value)(floe), (row.value)(other)) {
+                    let shown = |run| (row.value)(run).map(|v| row.unit.rounded(v));
+                    let ratio = match (shown(floe), shown(other)) {
                         (Some(ours), Some(theirs)) if theirs > 0.0 => {
                             format!("{:.2}x", ours / theirs)
                         }
@@ -408,6 +431,16 @@ mod tests {
         assert!(text.contains("| seek + 10 next, ops/s |"));
         assert!(text.contains("| peak RssAnon, mixed, MiB | 4.0 | 4.0 | 1.00x |"));
         assert!(text.contains("| mixed: RssAnon at the end, MiB | 5.0 | 5.0 | 1.00x |"));
+        // Times too short to show have no ratio.
+        assert!(text.contains("| open, cold page cache, ms | 10.0 | 10.0 | 1.00x |"));
+        let mut quick = report.clone();
+        quick.runs[0].settle.secs = 0.0001;
+        quick.runs[1].settle.secs = 0.004;
+        let text = quick.markdown();
+        assert!(
+            text.contains("| compactions left by the load, s | 0.00 | 0.00 | – |"),
+            "{text}"
+        );
         let rows = text.lines().filter(|l| l.starts_with("| ")).count();
         assert_eq!(rows, 1 + report.rows().len());
         // Every line of the table has the same number of cells.
