@@ -210,7 +210,8 @@ pub fn run_engine(
     };
 
     let engine = open()?;
-    let load_label = label("load");
+    // The load's progress line adds " (load)" to this.
+    let load_label = format!("scale {kind}");
     let ((), mut load) = measured(|| {
         Load {
             engine: &*engine,
