@@ -45,7 +45,7 @@ dbbench options:
                        and high contention: commits/s, conflict rate)
   --sync-ops N         fsynced writes per thread in fillsync (default 1000)
   --sync-rounds N      fillsync in N rounds, the engines taking turns (default 4)
-scale options (each engine in a process of its own):
+scale options (each engine in processes of its own: one loads, one reopens):
   --large              50M keys (unless --keys says otherwise)
   --reads N            operations of each cold-read, warm-read and seek phase (default
                        100k)
@@ -173,7 +173,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
             "--quiet" => parsed.dbbench.display = Display::Quiet,
             "--json" => parsed.json = Some(PathBuf::from(value()?)),
             "all" => parsed.suites.extend(ALL.iter().map(|s| s.to_string())),
-            suite if SUITES.contains(&suite) || suite == scale::CHILD_SUITE => {
+            suite if SUITES.contains(&suite) || scale::CHILD_SUITES.contains(&suite) => {
                 parsed.suites.push(suite.to_string())
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -203,11 +203,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
             scale::DEFAULT_KEYS
         );
     }
-    if parsed.suites.iter().any(|s| s == scale::CHILD_SUITE) {
+    if let Some(child) = parsed
+        .suites
+        .iter()
+        .find(|s| scale::CHILD_SUITES.contains(&s.as_str()))
+    {
         ensure!(
             parsed.suites.len() == 1 && parsed.dbbench.engines.len() == 1,
-            "{} runs alone, on one engine",
-            scale::CHILD_SUITE
+            "{child} runs alone, on one engine"
         );
     }
     ensure!(
@@ -408,12 +411,14 @@ mod tests {
             &["--mixed-minutes", "-1"],
             &["--mixed-minutes", "inf"],
             &["--reads", "0"],
-            &["scale-child", "--engines", "floe,fjall"],
-            &["scale-child", "dbbench", "--engines", "floe"],
+            &["scale-load", "--engines", "floe,fjall"],
+            &["scale-reads", "dbbench", "--engines", "floe"],
+            &["scale-load", "scale-reads", "--engines", "floe"],
         ] {
             assert!(run(bad).is_err(), "{bad:?} was accepted");
         }
-        assert!(run(&["scale-child", "--engines", "fjall"]).is_ok());
+        assert!(run(&["scale-load", "--engines", "fjall"]).is_ok());
+        assert!(run(&["scale-reads", "--engines", "floe"]).is_ok());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The `floe-bench` binary: runs the chosen suites, prints a table (and the ratios of floe
 //! to the other engines), and writes the measurements as JSON with an SVG chart beside it.
 //! `cargo xtask bench` is the usual way to run it; `floe-bench --help` lists the flags.
-//! The `scale` suite starts this binary again, once per engine, with the hidden
-//! `scale-child` suite, which prints its engine's results as one JSON line.
+//! The `scale` suite starts this binary again, twice per engine, with the hidden
+//! `scale-load` and `scale-reads` suites, each of which prints its results as one JSON
+//! line.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,13 +31,24 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run(args) => args,
     };
+    // The hidden suites of the scale suite's children print one JSON line and nothing else.
+    let (config, dbbench, scale) = (&args.config, &args.dbbench, &args.scale);
     if args
         .suites
         .iter()
-        .any(|s| s == floe_bench::scale::CHILD_SUITE)
+        .any(|s| s == floe_bench::scale::LOAD_SUITE)
     {
-        let run = floe_bench::scale::child::run_engine(&args.config, &args.dbbench, &args.scale)?;
-        println!("{}", serde_json::to_string(&run)?);
+        let loaded = floe_bench::scale::child::load(config, dbbench, scale)?;
+        println!("{}", serde_json::to_string(&loaded)?);
+        return Ok(());
+    }
+    if args
+        .suites
+        .iter()
+        .any(|s| s == floe_bench::scale::READS_SUITE)
+    {
+        let reopened = floe_bench::scale::child::reopen(config, dbbench, scale)?;
+        println!("{}", serde_json::to_string(&reopened)?);
         return Ok(());
     }
     let mut all = Vec::new();

@@ -1,8 +1,8 @@
-//! The `scale` suite end to end on a tiny database: the binary starts itself once per
-//! engine (floe and fjall), each child loads, closes, drops its files from the page cache,
-//! reopens, reads, seeks and runs a short mixed phase, and the parent prints the table and
-//! writes the JSON results and the mixed run's CSV and chart. A correctness check of the
-//! plumbing, not a speed test.
+//! The `scale` suite end to end on a tiny database: the binary starts itself twice per
+//! engine (floe and fjall), one child loading and closing, the other dropping the files
+//! from the page cache, reopening, reading, seeking and running a short mixed phase, and
+//! the parent prints the table and writes the JSON results and the mixed run's CSV and
+//! chart. A correctness check of the plumbing, not a speed test.
 
 use std::process::Command;
 

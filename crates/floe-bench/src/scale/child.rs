@@ -1,8 +1,11 @@
-//! One engine's run of the `scale` suite, in a process of its own (the hidden `scale-child`
-//! suite): the load, a clean close, the space on disk, a cold reopen and cold, warm and
-//! seek reads, a warm reopen and, if asked, the mixed run; each phase with the peak of this
-//! process's resident memory.
+//! One engine's run of the `scale` suite, in two processes of its own: the hidden
+//! `scale-load` suite loads the keys, waits for the compactions and closes the engine
+//! ([`load`]); the hidden `scale-reads` suite, in a fresh process (as a restarted service
+//! would be, its heap holding nothing of the load), drops the directory from the page
+//! cache, reopens it and reads, seeks, reopens again and runs the mixed phase
+//! ([`reopen`]). Each phase has the peak of its process's resident memory.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,7 +18,7 @@ use super::page_cache;
 use crate::Config;
 use crate::dbbench::data::{Data, pick};
 use crate::dbbench::progress::{self, Display};
-use crate::dbbench::{DbBenchOptions, Engine, Load, dir_size};
+use crate::dbbench::{DbBenchOptions, Engine, EngineKind, EngineOptions, Load, dir_size};
 use crate::report::percentiles;
 
 /// Salts that make each phase pick its own sequence of random keys (the cold and the warm
@@ -75,7 +78,37 @@ pub struct Mixed {
     pub samples: Vec<MixedSample>,
 }
 
-/// Everything one engine's process measured, sent to the parent as one JSON line.
+/// What the loading process measured, sent to the parent as one JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Loaded {
+    /// The load: every key once, in random order, in batches of 1000, then a flush.
+    pub load: Timed,
+    /// The compactions the load left, before the close (see [`EngineRun::settle`]).
+    pub settle: Timed,
+    /// The space the directory takes after a clean close.
+    pub disk_bytes: u64,
+    /// What the engine reported about itself after the load had settled.
+    pub notes: Vec<(String, String)>,
+}
+
+/// What the reading process measured, sent to the parent as one JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reopened {
+    /// The reopen with the directory dropped from the page cache.
+    pub open_cold: Timed,
+    /// Random point reads right after the cold reopen.
+    pub read_cold: Timed,
+    /// The same reads again.
+    pub read_warm: Timed,
+    /// Random seeks, each reading the entries after it.
+    pub seek: Timed,
+    /// A reopen after a clean close, the page cache as the reads left it.
+    pub open_warm: Timed,
+    /// The mixed run, if one was asked for.
+    pub mixed: Option<Mixed>,
+}
+
+/// Everything both processes of one engine measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngineRun {
     /// The engine's name.
@@ -105,6 +138,49 @@ pub struct EngineRun {
     pub mixed: Option<Mixed>,
     /// What the engine reported about itself after the load had settled.
     pub notes: Vec<(String, String)>,
+}
+
+impl EngineRun {
+    /// The run of `engine` on `keys` keys of `entry_bytes` bytes each (key and value), from
+    /// what its two processes measured.
+    #[must_use]
+    pub fn new(
+        engine: &str,
+        keys: u64,
+        entry_bytes: u64,
+        loaded: Loaded,
+        reopened: Reopened,
+    ) -> EngineRun {
+        let Loaded {
+            load,
+            settle,
+            disk_bytes,
+            notes,
+        } = loaded;
+        let Reopened {
+            open_cold,
+            read_cold,
+            read_warm,
+            seek,
+            open_warm,
+            mixed,
+        } = reopened;
+        EngineRun {
+            engine: engine.to_string(),
+            keys,
+            raw_bytes: keys * entry_bytes,
+            load,
+            settle,
+            disk_bytes,
+            open_cold,
+            read_cold,
+            read_warm,
+            seek,
+            open_warm,
+            mixed,
+            notes,
+        }
+    }
 }
 
 /// Runs `f`, timing it and sampling the process's peak memory meanwhile.
@@ -172,73 +248,124 @@ fn bounded(
     })
 }
 
-/// Runs the phases of the `scale` suite on the one engine of `options.engines`, on a fresh
-/// directory under `options.dir` that is removed afterwards.
+/// What both processes of one engine share: the engine, its database (`db` in the run
+/// directory, `options.dir`), how it is opened, and the keys and values.
+struct Setup<'a> {
+    kind: EngineKind,
+    path: PathBuf,
+    engine_options: EngineOptions,
+    data: Data,
+    keys: u64,
+    display: Display,
+    scale: &'a ScaleOptions,
+}
+
+impl Setup<'_> {
+    fn new<'a>(
+        config: &Config,
+        options: &DbBenchOptions,
+        scale: &'a ScaleOptions,
+    ) -> anyhow::Result<Setup<'a>> {
+        let &[kind] = options.engines.as_slice() else {
+            anyhow::bail!("a scale child runs exactly one engine");
+        };
+        ensure!(scale.keys > 0, "--keys must be at least 1");
+        Ok(Setup {
+            kind,
+            path: options.dir.join("db"),
+            engine_options: options.engine_options(false),
+            data: Data::new(
+                config.key_size,
+                config.value_size,
+                config.value_kind,
+                config.seed,
+            ),
+            keys: scale.keys as u64,
+            display: options.display,
+            scale,
+        })
+    }
+
+    fn open(&self) -> anyhow::Result<Box<dyn Engine>> {
+        self.kind
+            .open(&self.path, self.engine_options)
+            .with_context(|| format!("opening {} at {}", self.kind, self.path.display()))
+    }
+
+    fn label(&self, phase: &str) -> String {
+        format!("scale {} {phase}", self.kind)
+    }
+}
+
+/// The loading process of the one engine of `options.engines`: creates its database in
+/// the run directory `options.dir`, loads every key, waits for the compactions the load
+/// left, and closes it cleanly.
 ///
 /// # Errors
-/// An engine's error, a read that found something other than what was written, or a
-/// problem with the directory or the page cache.
-pub fn run_engine(
+/// An engine's error, or a problem with the directory.
+pub fn load(
     config: &Config,
     options: &DbBenchOptions,
     scale: &ScaleOptions,
-) -> anyhow::Result<EngineRun> {
-    let &[kind] = options.engines.as_slice() else {
-        anyhow::bail!("a scale child runs exactly one engine");
-    };
-    ensure!(scale.keys > 0, "--keys must be at least 1");
-    std::fs::create_dir_all(&options.dir)
-        .with_context(|| format!("creating {}", options.dir.display()))?;
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("scale-{kind}-"))
-        .tempdir_in(&options.dir)
-        .with_context(|| format!("creating a directory under {}", options.dir.display()))?;
-    let path = dir.path().join("db");
-    let data = Data::new(
-        config.key_size,
-        config.value_size,
-        config.value_kind,
-        config.seed,
-    );
-    let keys = scale.keys as u64;
-    let engine_options = options.engine_options(false);
-    let display = options.display;
-    let label = |phase: &str| format!("scale {kind} {phase}");
-    let open = || {
-        kind.open(&path, engine_options)
-            .with_context(|| format!("opening {kind} at {}", path.display()))
-    };
-
-    let engine = open()?;
+) -> anyhow::Result<Loaded> {
+    let setup = Setup::new(config, options, scale)?;
+    let kind = setup.kind;
+    let engine = setup.open()?;
     // The load's progress line adds " (load)" to this.
-    let load_label = format!("scale {kind}");
+    let label = format!("scale {kind}");
     let ((), mut load) = measured(|| {
         Load {
             engine: &*engine,
-            data: &data,
-            keys,
-            display,
-            label: &load_label,
+            data: &setup.data,
+            keys: setup.keys,
+            display: setup.display,
+            label: &label,
         }
-        .run(|index, key| data.random_key(index, key))
+        .run(|index, key| setup.data.random_key(index, key))
     })?;
-    load.ops = keys;
+    load.ops = setup.keys;
     let (settled, mut settle) = measured(|| engine.wait_for_compactions())?;
     settle.secs = settled.as_secs_f64();
     let notes = engine.notes();
     engine.close().with_context(|| format!("closing {kind}"))?;
-    let disk_bytes = dir_size(&path)?;
+    Ok(Loaded {
+        load,
+        settle,
+        disk_bytes: dir_size(&setup.path)?,
+        notes,
+    })
+}
 
-    page_cache::drop_dir(&path)?;
-    let (engine, mut open_cold) = measured(open)?;
+/// The reading process of the one engine of `options.engines`, on the database [`load`]
+/// left in the run directory `options.dir`: drops it from the page cache, reopens it (the
+/// cold open), reads random keys twice (cold, then warm) and seeks, closes and reopens it
+/// (the warm open), runs the mixed phase if asked, and closes it.
+///
+/// # Errors
+/// An engine's error, a read that found something other than what was written, or a
+/// problem with the directory or the page cache.
+pub fn reopen(
+    config: &Config,
+    options: &DbBenchOptions,
+    scale: &ScaleOptions,
+) -> anyhow::Result<Reopened> {
+    let setup = Setup::new(config, options, scale)?;
+    let (kind, data, keys, display) = (setup.kind, &setup.data, setup.keys, setup.display);
+    ensure!(
+        setup.path.exists(),
+        "no {kind} database at {} to reopen",
+        setup.path.display()
+    );
+    page_cache::drop_dir(&setup.path)?;
+    let (engine, mut open_cold) = measured(|| setup.open())?;
     open_cold.ops = 1;
     let reads = |engine: &dyn Engine, phase: &str| {
         bounded(
             display,
-            &label(phase),
-            scale.reads,
-            scale.read_time,
-            |i, s| read_checked(engine, &data, pick(i, SALT_READ, keys), s, false),
+            &setup.label(phase),
+            setup.scale.reads,
+            setup.scale.read_time,
+            |i, s| read_checked(engine, data, pick(i, SALT_READ, keys), s, false),
         )
     };
     let read_cold = reads(&*engine, "cold reads")?;
@@ -246,42 +373,34 @@ pub fn run_engine(
     let wanted = options.seek_nexts + 1;
     let seek = bounded(
         display,
-        &label("seeks"),
-        scale.reads,
-        scale.read_time,
-        |i, s| seek_checked(&*engine, &data, pick(i, SALT_SEEK, keys), wanted, s),
+        &setup.label("seeks"),
+        setup.scale.reads,
+        setup.scale.read_time,
+        |i, s| seek_checked(&*engine, data, pick(i, SALT_SEEK, keys), wanted, s),
     )?;
     engine.close().with_context(|| format!("closing {kind}"))?;
 
-    let (engine, mut open_warm) = measured(open)?;
+    let (engine, mut open_warm) = measured(|| setup.open())?;
     open_warm.ops = 1;
-    let mixed = match scale.mixed {
+    let mixed = match setup.scale.mixed {
         Some(duration) => Some(mixed(
             &*engine,
-            &data,
+            data,
             keys,
             duration,
             display,
-            &label("mixed"),
+            &setup.label("mixed"),
         )?),
         None => None,
     };
     engine.close().with_context(|| format!("closing {kind}"))?;
-    drop(dir);
-    Ok(EngineRun {
-        engine: kind.name().to_string(),
-        keys,
-        raw_bytes: keys * (config.key_size + config.value_size) as u64,
-        load,
-        settle,
-        disk_bytes,
+    Ok(Reopened {
         open_cold,
         read_cold,
         read_warm,
         seek,
         open_warm,
         mixed,
-        notes,
     })
 }
 

@@ -2,24 +2,26 @@
 //! space on disk, open time, cold and warm point reads, seeks, peak resident memory per
 //! phase and, if asked, a long mixed run, each engine in a process of its own.
 //!
-//! The parent ([`run`]) starts the `floe-bench` binary once per engine with the hidden
-//! `scale-child` suite and the run's settings as flags ([`child_args`]), and reads the one
-//! JSON line the child prints ([`child::EngineRun`]). A process per engine keeps one
-//! engine's heap, mappings and page cache (its directory is removed when it ends) from
-//! counting against the next. The child ([`child::run_engine`]) loads the keys, waits for
-//! the compactions the load left, closes the engine and measures its directory, drops the
-//! directory from the page cache ([`page_cache`]), reopens it (the cold open), reads random
-//! keys twice (cold, then warm), seeks, closes and reopens (the warm open), and runs the
-//! mixed phase. A sampler thread ([`memory`]) keeps each phase's peak `RssAnon` and
-//! `RssFile`. [`table`] turns the runs into a markdown table with ratios, measurements for
-//! the JSON results, and the mixed run's samples as CSV and a chart.
+//! The parent ([`run`]) starts the `floe-bench` binary twice per engine, with the run's
+//! settings as flags ([`child_args`]) and a run directory of the engine's own, and reads
+//! the one JSON line each child prints. The first, the hidden `scale-load` suite
+//! ([`child::load`]), loads the keys, waits for the compactions the load left, closes the
+//! engine and measures its directory. The second, `scale-reads` ([`child::reopen`]), drops
+//! the directory from the page cache ([`page_cache`]), reopens it (the cold open), reads
+//! random keys twice (cold, then warm), seeks, closes and reopens (the warm open), and runs
+//! the mixed phase. Processes of their own keep one engine's heap, mappings and page cache
+//! (its directory is removed before the next engine starts) from counting against another,
+//! and the reads from counting what the load's heap kept. A sampler thread ([`memory`])
+//! keeps each phase's peak `RssAnon` and `RssFile`. [`table`] turns the runs into a
+//! markdown table with ratios, measurements for the JSON results, and the mixed run's
+//! samples as CSV and a chart.
 
 pub mod child;
 pub mod memory;
 pub mod page_cache;
 pub mod table;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -28,16 +30,20 @@ use anyhow::{Context as _, ensure};
 pub use self::child::EngineRun;
 pub use self::table::ScaleReport;
 use crate::Config;
+use crate::dbbench::DbBenchOptions;
 use crate::dbbench::progress::Display;
-use crate::dbbench::{DbBenchOptions, EngineKind};
 
 /// The keys a scale run loads unless `--keys` says otherwise.
 pub const DEFAULT_KEYS: usize = 10_000_000;
 /// The keys of `--large`, and the most a run loads without it.
 pub const LARGE_KEYS: usize = 50_000_000;
 
-/// The name of the hidden suite a child runs.
-pub const CHILD_SUITE: &str = "scale-child";
+/// The hidden suite of the child that loads an engine ([`child::load`]).
+pub const LOAD_SUITE: &str = "scale-load";
+/// The hidden suite of the child that reopens and reads it ([`child::reopen`]).
+pub const READS_SUITE: &str = "scale-reads";
+/// Both hidden suites.
+pub const CHILD_SUITES: [&str; 2] = [LOAD_SUITE, READS_SUITE];
 
 /// How the `scale` suite runs, beyond [`Config`] (key and value sizes, value kind, seed)
 /// and the engine settings of [`DbBenchOptions`] (engines, write buffer, cache, seek
@@ -75,7 +81,9 @@ impl Default for ScaleOptions {
     }
 }
 
-/// Runs the suite: one child process per engine of `options.engines`, in order.
+/// Runs the suite: two child processes per engine of `options.engines`, in order, each
+/// engine on a run directory of its own under `options.dir`, removed once its reading
+/// child is done.
 ///
 /// # Errors
 /// Options out of range, a child that cannot be started or fails (its error is on the
@@ -95,32 +103,34 @@ pub fn run(
         Some(exe) => exe.clone(),
         None => std::env::current_exe().context("finding the floe-bench binary")?,
     };
+    std::fs::create_dir_all(&options.dir)
+        .with_context(|| format!("creating {}", options.dir.display()))?;
     let mut runs = Vec::new();
     for &kind in &options.engines {
-        // Whatever the previous child left dirty is written back before this one starts.
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("scale-{kind}-"))
+            .tempdir_in(&options.dir)
+            .with_context(|| format!("creating a directory under {}", options.dir.display()))?;
+        let child = DbBenchOptions {
+            engines: vec![kind],
+            dir: dir.path().to_path_buf(),
+            ..options.clone()
+        };
+        // Whatever an earlier child left dirty is written back before each one starts.
         crate::dbbench::settle_disk();
-        let args = child_args(config, options, scale, kind)?;
-        let output = Command::new(&exe)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .output()
-            .with_context(|| format!("starting {} for {kind}", exe.display()))?;
-        ensure!(
-            output.status.success(),
-            "the scale run of {kind} failed ({}); its error is above",
-            output.status
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let line = stdout
-            .lines()
-            .rev()
-            .find(|line| line.starts_with('{'))
-            .with_context(|| format!("the scale run of {kind} printed no result"))?;
-        let run: EngineRun = serde_json::from_str(line)
-            .with_context(|| format!("reading the result of the scale run of {kind}"))?;
-        runs.push(run);
+        let loaded: child::Loaded = run_child(&exe, config, &child, scale, LOAD_SUITE)?;
+        crate::dbbench::settle_disk();
+        let reopened: child::Reopened = run_child(&exe, config, &child, scale, READS_SUITE)?;
+        dir.close()
+            .with_context(|| format!("removing the {kind} directory"))?;
+        let entry = (config.key_size + config.value_size) as u64;
+        runs.push(EngineRun::new(
+            kind.name(),
+            scale.keys as u64,
+            entry,
+            loaded,
+            reopened,
+        ));
     }
     Ok(ScaleReport {
         runs,
@@ -129,18 +139,58 @@ pub fn run(
     })
 }
 
-/// The command line of the child that runs `kind`: the hidden suite and every setting the
-/// child needs, written so that [`crate::cli::parse`] reads back the same values.
+/// Runs `exe` as the child `suite` ([`child_args`]) and returns what it printed on its
+/// last line that starts a JSON object.
+fn run_child<T: serde::de::DeserializeOwned>(
+    exe: &Path,
+    config: &Config,
+    options: &DbBenchOptions,
+    scale: &ScaleOptions,
+    suite: &str,
+) -> anyhow::Result<T> {
+    let args = child_args(config, options, scale, suite)?;
+    let kind = options
+        .engines
+        .first()
+        .map_or("no engine", |kind| kind.name());
+    let output = Command::new(exe)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {} for {kind}", exe.display()))?;
+    ensure!(
+        output.status.success(),
+        "{suite} of {kind} failed ({}); its error is above",
+        output.status
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.starts_with('{'))
+        .with_context(|| format!("{suite} of {kind} printed no result"))?;
+    serde_json::from_str(line).with_context(|| format!("reading the result of {suite} of {kind}"))
+}
+
+/// The command line of the child `suite` ([`LOAD_SUITE`] or [`READS_SUITE`]) for the one
+/// engine of `options.engines`: the suite and every setting the child needs, written so
+/// that [`crate::cli::parse`] reads back the same values.
 ///
 /// # Errors
-/// A cache size that is not a whole number of MiB (`--cache-mb` counts in MiB).
+/// Not exactly one engine, or a cache size that is not a whole number of MiB
+/// (`--cache-mb` counts in MiB).
 pub fn child_args(
     config: &Config,
     options: &DbBenchOptions,
     scale: &ScaleOptions,
-    kind: EngineKind,
+    suite: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let mut args: Vec<String> = vec![CHILD_SUITE.to_string()];
+    let &[kind] = options.engines.as_slice() else {
+        anyhow::bail!("a scale child runs exactly one engine");
+    };
+    let mut args: Vec<String> = vec![suite.to_string()];
     let mut flag = |name: &str, value: String| {
         args.push(name.to_string());
         args.push(value);

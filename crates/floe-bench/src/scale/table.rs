@@ -209,7 +209,7 @@ impl ScaleReport {
         // Writing to a String cannot fail, so the results of `write!` are ignored.
         let _ = writeln!(
             out,
-            "scale: {keys} keys, {} values; each engine in a process of its own.",
+            "scale: {keys} keys, {} values; each engine in processes of its own.",
             self.value_kind
         );
         if floe.is_some() && !others.is_empty() {

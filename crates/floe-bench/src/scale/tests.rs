@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::cli::{Command as Cli, parse};
+use crate::dbbench::EngineKind;
 use crate::values::ValueKind;
 
 fn parsed(args: Vec<String>) -> crate::cli::Args {
@@ -30,6 +31,7 @@ fn a_child_reads_back_the_settings_of_its_parent() {
         ..Config::default()
     };
     let options = DbBenchOptions {
+        engines: vec![EngineKind::Fjall],
         write_buffer: 8 << 20,
         seek_nexts: 7,
         cache_bytes: Some(96 << 20),
@@ -45,8 +47,8 @@ fn a_child_reads_back_the_settings_of_its_parent() {
         mixed: Some(Duration::from_secs_f64(7.3)),
         exe: None,
     };
-    let child = parsed(child_args(&config, &options, &scale, EngineKind::Fjall).expect("args"));
-    assert_eq!(child.suites, [CHILD_SUITE]);
+    let child = parsed(child_args(&config, &options, &scale, READS_SUITE).expect("args"));
+    assert_eq!(child.suites, [READS_SUITE]);
     assert_eq!(child.dbbench.engines, [EngineKind::Fjall]);
     assert_eq!(child.config.key_size, 24);
     assert_eq!(child.config.value_size, 300);
@@ -67,15 +69,19 @@ fn a_child_reads_back_the_settings_of_its_parent() {
     ));
 
     // The defaults: no cache, no mixed run, progress shown.
-    let child = parsed(
-        child_args(
-            &Config::default(),
-            &DbBenchOptions::default(),
-            &ScaleOptions::default(),
-            EngineKind::Floe,
-        )
-        .expect("args"),
+    let floe = DbBenchOptions {
+        engines: vec![EngineKind::Floe],
+        ..DbBenchOptions::default()
+    };
+    let sent = child_args(
+        &Config::default(),
+        &floe,
+        &ScaleOptions::default(),
+        LOAD_SUITE,
     );
+    let child = parsed(sent.expect("args"));
+    assert_eq!(child.suites, [LOAD_SUITE]);
+    assert_eq!(child.dbbench.engines, [EngineKind::Floe]);
     assert_eq!(child.dbbench.cache_bytes, None);
     assert_eq!(child.scale.mixed, None);
     assert_eq!(child.dbbench.display, Display::Auto);
@@ -84,18 +90,26 @@ fn a_child_reads_back_the_settings_of_its_parent() {
 }
 
 #[test]
-fn a_cache_that_is_not_whole_mib_is_refused_rather_than_rounded() {
-    let options = DbBenchOptions {
+fn a_child_gets_one_engine_and_a_cache_of_whole_mib() {
+    let sent = |options: &DbBenchOptions| {
+        child_args(
+            &Config::default(),
+            options,
+            &ScaleOptions::default(),
+            LOAD_SUITE,
+        )
+    };
+    let odd_cache = DbBenchOptions {
+        engines: vec![EngineKind::Floe],
         cache_bytes: Some((1 << 20) + 1),
         ..DbBenchOptions::default()
     };
-    let sent = child_args(
-        &Config::default(),
-        &options,
-        &ScaleOptions::default(),
-        EngineKind::Floe,
-    );
-    assert!(sent.is_err());
+    assert!(sent(&odd_cache).is_err(), "a cache size is not rounded");
+    let two = DbBenchOptions {
+        engines: vec![EngineKind::Floe, EngineKind::Fjall],
+        ..DbBenchOptions::default()
+    };
+    assert!(sent(&two).is_err());
 }
 
 #[test]
