@@ -128,18 +128,22 @@ pub struct Series {
 }
 
 /// A line chart of `series` as an SVG document, titled `title`, with both axes from 0 to
-/// a little above the largest value and five labelled ticks on each.
+/// a round number at or above the largest value, ticked at round steps (1, 2 or 5 times a
+/// power of ten, about five of them).
 #[must_use]
 pub fn lines(series: &[Series], title: &str, x_label: &str, y_label: &str) -> String {
     const LEFT: f64 = 70.0;
     const PLOT_WIDTH: f64 = 640.0;
     const PLOT_HEIGHT: f64 = 300.0;
-    const TICKS: u32 = 5;
+    const TICKS: f64 = 5.0;
     let width = LEFT + PLOT_WIDTH + 30.0;
     let height = TOP + PLOT_HEIGHT + 50.0;
     let points = || series.iter().flat_map(|s| s.points.iter().copied());
-    let x_max = points().map(|(x, _)| x).fold(0.0, f64::max).max(1e-9);
-    let y_max = points().map(|(_, y)| y).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let x_step = round_step(points().map(|(x, _)| x).fold(0.0, f64::max) / TICKS);
+    let y_step = round_step(points().map(|(_, y)| y).fold(0.0, f64::max) / TICKS);
+    let axis_end = |step: f64, largest: f64| (largest / step).ceil().max(1.0) * step;
+    let x_max = axis_end(x_step, points().map(|(x, _)| x).fold(0.0, f64::max));
+    let y_max = axis_end(y_step, points().map(|(_, y)| y).fold(0.0, f64::max));
     let at = |(x, y): (f64, f64)| {
         (
             LEFT + x / x_max * PLOT_WIDTH,
@@ -183,22 +187,25 @@ pub fn lines(series: &[Series], title: &str, x_label: &str, y_label: &str) -> St
         r##"<path d="M{LEFT} {TOP} V{bottom} H{}" fill="none" stroke="#333"/>"##,
         LEFT + PLOT_WIDTH
     );
-    for tick in 0..=TICKS {
-        let share = f64::from(tick) / f64::from(TICKS);
-        let (x, _) = at((share * x_max, 0.0));
-        let (_, y) = at((0.0, share * y_max));
+    for tick in 0..=(x_max / x_step).round() as u32 {
+        let value = f64::from(tick) * x_step;
+        let (x, _) = at((value, 0.0));
         let _ = writeln!(
             out,
             r##"<text x="{x:.1}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
             bottom + 16.0,
-            short(share * x_max)
+            tick_label(value, x_step)
         );
+    }
+    for tick in 0..=(y_max / y_step).round() as u32 {
+        let value = f64::from(tick) * y_step;
+        let (_, y) = at((0.0, value));
         let _ = writeln!(
             out,
             r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
             LEFT - 6.0,
             y + 4.0,
-            short(share * y_max)
+            tick_label(value, y_step)
         );
     }
     let _ = writeln!(
@@ -236,13 +243,25 @@ pub fn lines(series: &[Series], title: &str, x_label: &str, y_label: &str) -> St
     out
 }
 
-/// A tick label: whole numbers and large ones without decimals, others with two.
-fn short(value: f64) -> String {
-    if value >= 100.0 || value == value.round() {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.2}")
+/// The round step (1, 2 or 5 times a power of ten) at or above `raw`; 1 for nothing
+/// positive.
+fn round_step(raw: f64) -> f64 {
+    if !(raw > 0.0 && raw.is_finite()) {
+        return 1.0;
     }
+    let power = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .find(|&m| m * power >= raw)
+        .unwrap_or(10.0);
+    step * power
+}
+
+/// A tick at `value` on an axis ticked every `step`, with as many decimals as the step
+/// needs.
+fn tick_label(value: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    format!("{value:.decimals$}")
 }
 
 /// `text` with the characters XML gives meaning to replaced by entities.
@@ -354,6 +373,22 @@ mod tests {
         assert_eq!(doc.matches("<polyline").count(), series.len());
         assert!(doc.contains("fjall &amp; &lt;co&gt;"));
         assert_well_formed(&lines(&[], "nothing", "x", "y"));
+        // Ticks at round steps: 0 to 400 by 100 on the y axis, 0 to 3 by 1 on the x axis.
+        for tick in ["0", "100", "200", "300", "400"] {
+            assert!(doc.contains(&format!(r##"text-anchor="end" fill="#555">{tick}<"##)));
+        }
+        assert!(doc.contains(r##"text-anchor="middle" fill="#555">3<"##));
+    }
+
+    #[test]
+    fn round_steps() {
+        assert_eq!(round_step(0.0), 1.0);
+        assert_eq!(round_step(62.0), 100.0);
+        assert_eq!(round_step(12.0), 20.0);
+        assert_eq!(round_step(0.6), 1.0);
+        assert!((round_step(0.03) - 0.05).abs() < 1e-12);
+        assert_eq!(tick_label(0.15, 0.05), "0.15");
+        assert_eq!(tick_label(200.0, 100.0), "200");
     }
 
     #[test]
