@@ -1,5 +1,6 @@
-//! A hand-written SVG chart of throughput: one group of horizontal bars per workload and
-//! thread count, one bar per engine.
+//! Hand-written SVG charts: of throughput, one group of horizontal bars per workload and
+//! thread count, one bar per engine ([`svg`]); and of a figure over time, one line per
+//! engine ([`lines`], the `scale` suite's memory during its mixed run).
 //!
 //! Throughputs differ by orders of magnitude between workloads (an fsync per write
 //! against a cached read), so each group is scaled to its own fastest engine: bars compare
@@ -117,6 +118,152 @@ pub fn svg(measurements: &[Measurement], title: &str) -> String {
     out
 }
 
+/// One line of a [`lines`] chart: its name in the legend and its points, `(x, y)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The name in the legend.
+    pub name: String,
+    /// The points, in the order they are joined.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart of `series` as an SVG document, titled `title`, with both axes from 0 to
+/// a round number at or above the largest value, ticked at round steps (1, 2 or 5 times a
+/// power of ten, about five of them).
+#[must_use]
+pub fn lines(series: &[Series], title: &str, x_label: &str, y_label: &str) -> String {
+    const LEFT: f64 = 70.0;
+    const PLOT_WIDTH: f64 = 640.0;
+    const PLOT_HEIGHT: f64 = 300.0;
+    const TICKS: f64 = 5.0;
+    let width = LEFT + PLOT_WIDTH + 30.0;
+    let height = TOP + PLOT_HEIGHT + 50.0;
+    let points = || series.iter().flat_map(|s| s.points.iter().copied());
+    let x_step = round_step(points().map(|(x, _)| x).fold(0.0, f64::max) / TICKS);
+    let y_step = round_step(points().map(|(_, y)| y).fold(0.0, f64::max) / TICKS);
+    let axis_end = |step: f64, largest: f64| (largest / step).ceil().max(1.0) * step;
+    let x_max = axis_end(x_step, points().map(|(x, _)| x).fold(0.0, f64::max));
+    let y_max = axis_end(y_step, points().map(|(_, y)| y).fold(0.0, f64::max));
+    let at = |(x, y): (f64, f64)| {
+        (
+            LEFT + x / x_max * PLOT_WIDTH,
+            TOP + PLOT_HEIGHT - y / y_max * PLOT_HEIGHT,
+        )
+    };
+
+    let mut out = String::new();
+    // Writing to a String cannot fail, so the results of `write!` are ignored throughout.
+    let _ = writeln!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"##
+    );
+    let _ = writeln!(
+        out,
+        r##"<rect width="{width}" height="{height}" fill="white"/>"##
+    );
+    let _ = writeln!(
+        out,
+        r##"<text x="10" y="20" font-size="15" font-weight="bold">{}</text>"##,
+        escape(title)
+    );
+    let mut legend_x = LEFT;
+    for (i, s) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let _ = writeln!(
+            out,
+            r##"<rect x="{legend_x}" y="36" width="12" height="12" fill="{color}"/>"##
+        );
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="46">{}</text>"##,
+            legend_x + 16.0,
+            escape(&s.name)
+        );
+        legend_x += 24.0 + 8.0 * s.name.len() as f64;
+    }
+    let bottom = TOP + PLOT_HEIGHT;
+    let _ = writeln!(
+        out,
+        r##"<path d="M{LEFT} {TOP} V{bottom} H{}" fill="none" stroke="#333"/>"##,
+        LEFT + PLOT_WIDTH
+    );
+    for tick in 0..=(x_max / x_step).round() as u32 {
+        let value = f64::from(tick) * x_step;
+        let (x, _) = at((value, 0.0));
+        let _ = writeln!(
+            out,
+            r##"<text x="{x:.1}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
+            bottom + 16.0,
+            tick_label(value, x_step)
+        );
+    }
+    for tick in 0..=(y_max / y_step).round() as u32 {
+        let value = f64::from(tick) * y_step;
+        let (_, y) = at((0.0, value));
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+            LEFT - 6.0,
+            y + 4.0,
+            tick_label(value, y_step)
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<text x="{}" y="{}" text-anchor="middle">{}</text>"##,
+        LEFT + PLOT_WIDTH / 2.0,
+        bottom + 36.0,
+        escape(x_label)
+    );
+    let _ = writeln!(
+        out,
+        r##"<text x="14" y="{}" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>"##,
+        TOP + PLOT_HEIGHT / 2.0,
+        TOP + PLOT_HEIGHT / 2.0,
+        escape(y_label)
+    );
+    for (i, s) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let path: Vec<String> = s
+            .points
+            .iter()
+            .map(|&point| {
+                let (x, y) = at(point);
+                format!("{x:.1},{y:.1}")
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            r##"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"><title>{}</title></polyline>"##,
+            path.join(" "),
+            escape(&s.name)
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The round step (1, 2 or 5 times a power of ten) at or above `raw`; 1 for nothing
+/// positive.
+fn round_step(raw: f64) -> f64 {
+    if !(raw > 0.0 && raw.is_finite()) {
+        return 1.0;
+    }
+    let power = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .find(|&m| m * power >= raw)
+        .unwrap_or(10.0);
+    step * power
+}
+
+/// A tick at `value` on an axis ticked every `step`, with as many decimals as the step
+/// needs.
+fn tick_label(value: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    format!("{value:.decimals$}")
+}
+
 /// `text` with the characters XML gives meaning to replaced by entities.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -203,6 +350,45 @@ mod tests {
         // The fastest engine of a group gets the full bar width.
         assert!(doc.contains(&format!(r#"width="{BAR_WIDTH:.1}""#)));
         assert!(doc.contains("floe &amp; fjall &lt;1M keys&gt;"));
+    }
+
+    #[test]
+    fn a_line_chart_is_well_formed_with_a_line_per_series() {
+        let series = [
+            Series {
+                name: "floe".to_string(),
+                points: vec![(1.0, 100.0), (2.0, 120.0), (3.0, 110.0)],
+            },
+            Series {
+                name: "fjall & <co>".to_string(),
+                points: vec![(1.0, 300.0), (2.0, 310.0)],
+            },
+            Series {
+                name: "empty".to_string(),
+                points: Vec::new(),
+            },
+        ];
+        let doc = lines(&series, "RssAnon <mixed>", "seconds", "MiB");
+        assert_well_formed(&doc);
+        assert_eq!(doc.matches("<polyline").count(), series.len());
+        assert!(doc.contains("fjall &amp; &lt;co&gt;"));
+        assert_well_formed(&lines(&[], "nothing", "x", "y"));
+        // Ticks at round steps: 0 to 400 by 100 on the y axis, 0 to 3 by 1 on the x axis.
+        for tick in ["0", "100", "200", "300", "400"] {
+            assert!(doc.contains(&format!(r##"text-anchor="end" fill="#555">{tick}<"##)));
+        }
+        assert!(doc.contains(r##"text-anchor="middle" fill="#555">3<"##));
+    }
+
+    #[test]
+    fn round_steps() {
+        assert_eq!(round_step(0.0), 1.0);
+        assert_eq!(round_step(62.0), 100.0);
+        assert_eq!(round_step(12.0), 20.0);
+        assert_eq!(round_step(0.6), 1.0);
+        assert!((round_step(0.03) - 0.05).abs() < 1e-12);
+        assert_eq!(tick_label(0.15, 0.05), "0.15");
+        assert_eq!(tick_label(200.0, 100.0), "200");
     }
 
     #[test]

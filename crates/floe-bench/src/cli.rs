@@ -2,25 +2,40 @@
 //! library so that it is tested like the rest).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 
 use crate::Config;
 use crate::dbbench::DbBenchOptions;
 use crate::dbbench::progress::Display;
+use crate::scale::{self, ScaleOptions};
 
-/// The suites the binary can run, in the order `all` runs them.
-pub const SUITES: [&str; 4] = ["dbbench", "memtable", "sstable", "engine"];
+/// The suites the binary can run; `all` runs every one but `scale`, in this order.
+pub const SUITES: [&str; 5] = ["dbbench", "memtable", "sstable", "engine", "scale"];
+
+/// The suites `all` runs: `scale` loads 10M keys into each engine and is asked for by name.
+const ALL: [&str; 4] = ["dbbench", "memtable", "sstable", "engine"];
 
 /// The usage text of `--help`.
 pub const USAGE: &str = "\
 floe-bench [SUITE ...] [OPTIONS]
 
-SUITE: dbbench (the default) | memtable | sstable | engine | all
+SUITE: dbbench (the default) | memtable | sstable | engine | scale | all (all but scale)
 
-dbbench options:
+dbbench and scale options:
   --engines a,b        engines to compare: floe, fjall, rocksdb (default floe,fjall;
                        rocksdb needs a build with --features rocksdb)
+  --value-kind KIND    random (incompressible, the default), half (compresses to 0.5,
+                       as db_bench's default) or text (JSON-like records)
+  --cache-mb N         every engine's block cache in MiB: fjall's cache, RocksDB's block
+                       cache, and floe reads tables through a block cache instead of
+                       mapping them (default: each engine's own; floe maps)
+  --write-buffer SIZE  memtable size of every engine, e.g. 64MiB (default 64MiB)
+  --seek-nexts N       entries read after each seek (default 10)
+  --dir PATH           where the per-run databases go (default target/bench/tmp)
+  --quiet              no progress bars
+dbbench options:
   --workloads a,b      fillseq, fillrandom, overwrite, readrandom, readmissing,
                        seekrandom, readseq, readwhilewriting, fillsync (the
                        default), keyspaces (8 keyspaces: writes, batches, reads),
@@ -28,14 +43,18 @@ dbbench options:
                        two targets where the engine has a range delete),
                        transactions (2-key read-modify-write transactions at low
                        and high contention: commits/s, conflict rate)
-  --write-buffer SIZE  memtable size of every engine, e.g. 64MiB (default 64MiB)
   --sync-ops N         fsynced writes per thread in fillsync (default 1000)
   --sync-rounds N      fillsync in N rounds, the engines taking turns (default 4)
-  --seek-nexts N       entries read after each seek in seekrandom (default 10)
-  --dir PATH           where the per-run databases go (default target/bench/tmp)
-  --quiet              no progress bars
+scale options (each engine in processes of its own: one loads, one reopens):
+  --large              50M keys (unless --keys says otherwise)
+  --reads N            operations of each cold-read, warm-read and seek phase (default
+                       100k)
+  --read-seconds S     each of those phases stops after S seconds (default 60)
+  --mixed-minutes M    also a mixed run of M minutes per engine (a reader and a writer),
+                       RssAnon sampled every second into a CSV and a chart beside --json
 options of every suite:
-  --keys N             number of keys, e.g. 1000000 or 1M (default 1M)
+  --keys N             number of keys, e.g. 1000000 or 1M (default 1M; scale: 10M,
+                       and at most 10M without --large)
   --key-size N         key length in bytes, at least 8 (default 16)
   --value-size N       value length in bytes (default 100)
   --threads 1,2,4      thread counts (dbbench: overrides each workload's defaults)
@@ -59,8 +78,11 @@ pub struct Args {
     pub suites: Vec<String>,
     /// What every suite is asked to do.
     pub config: Config,
-    /// What the `dbbench` suite is asked to do, beyond `config`.
+    /// What the `dbbench` suite is asked to do, beyond `config`; the `scale` suite takes
+    /// its engine settings from here too.
     pub dbbench: DbBenchOptions,
+    /// What the `scale` suite is asked to do, beyond `config` and `dbbench`.
+    pub scale: ScaleOptions,
     /// Where to write the JSON results, if anywhere.
     pub json: Option<PathBuf>,
 }
@@ -74,8 +96,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
         suites: Vec::new(),
         config: Config::default(),
         dbbench: DbBenchOptions::default(),
+        scale: ScaleOptions::default(),
         json: None,
     };
+    let mut keys = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         // Both `--flag value` and `--flag=value` are accepted.
@@ -93,7 +117,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
-            "--keys" => parsed.config.keys = count(&value()?).context("--keys")? as usize,
+            "--keys" => keys = Some(count(&value()?).context("--keys")? as usize),
             "--key-size" => {
                 parsed.config.key_size = count(&value()?).context("--key-size")? as usize
             }
@@ -126,11 +150,32 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
             "--seek-nexts" => {
                 parsed.dbbench.seek_nexts = count(&value()?).context("--seek-nexts")? as usize
             }
+            "--value-kind" => {
+                parsed.config.value_kind = value()?.parse().context("--value-kind")?
+            }
+            "--cache-mb" => {
+                let mib = count(&value()?).context("--cache-mb")?;
+                let bytes = mib
+                    .checked_mul(1 << 20)
+                    .and_then(|bytes| usize::try_from(bytes).ok())
+                    .context("--cache-mb is too large")?;
+                parsed.dbbench.cache_bytes = Some(bytes);
+            }
+            "--large" => parsed.scale.large = true,
+            "--reads" => parsed.scale.reads = count(&value()?).context("--reads")?,
+            "--read-seconds" => {
+                parsed.scale.read_time = seconds(&value()?, 1.0).context("--read-seconds")?
+            }
+            "--mixed-minutes" => {
+                parsed.scale.mixed = Some(seconds(&value()?, 60.0).context("--mixed-minutes")?)
+            }
             "--dir" => parsed.dbbench.dir = PathBuf::from(value()?),
             "--quiet" => parsed.dbbench.display = Display::Quiet,
             "--json" => parsed.json = Some(PathBuf::from(value()?)),
-            "all" => parsed.suites.extend(SUITES.iter().map(|s| s.to_string())),
-            suite if SUITES.contains(&suite) => parsed.suites.push(suite.to_string()),
+            "all" => parsed.suites.extend(ALL.iter().map(|s| s.to_string())),
+            suite if SUITES.contains(&suite) || scale::CHILD_SUITES.contains(&suite) => {
+                parsed.suites.push(suite.to_string())
+            }
             other => bail!("unknown argument {other:?} (try --help)"),
         }
     }
@@ -143,7 +188,31 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
         seen.push(suite.clone());
         first
     });
+    if let Some(keys) = keys {
+        parsed.config.keys = keys;
+        parsed.scale.keys = keys;
+    } else if parsed.scale.large {
+        parsed.scale.keys = scale::LARGE_KEYS;
+    }
     ensure!(parsed.config.keys > 0, "--keys must be at least 1");
+    ensure!(parsed.scale.reads > 0, "--reads must be at least 1");
+    if parsed.suites.iter().any(|s| s == "scale") {
+        ensure!(
+            parsed.scale.keys <= scale::DEFAULT_KEYS || parsed.scale.large,
+            "the scale suite loads more than {} keys only with --large",
+            scale::DEFAULT_KEYS
+        );
+    }
+    if let Some(child) = parsed
+        .suites
+        .iter()
+        .find(|s| scale::CHILD_SUITES.contains(&s.as_str()))
+    {
+        ensure!(
+            parsed.suites.len() == 1 && parsed.dbbench.engines.len() == 1,
+            "{child} runs alone, on one engine"
+        );
+    }
     ensure!(
         parsed.config.key_size >= 8,
         "--key-size must be at least 8 so that keys are distinct"
@@ -181,6 +250,19 @@ fn count(text: &str) -> anyhow::Result<u64> {
     number
         .checked_mul(scale)
         .with_context(|| format!("{text:?} is too large"))
+}
+
+/// A positive, finite number of `unit` seconds (`1.0` for seconds, `60.0` for minutes),
+/// decimals allowed: `0.5`, `90`.
+fn seconds(text: &str, unit: f64) -> anyhow::Result<Duration> {
+    let number: f64 = text
+        .parse()
+        .with_context(|| format!("{text:?} is not a number"))?;
+    ensure!(
+        number.is_finite() && number > 0.0,
+        "{text:?} is not a positive number"
+    );
+    Duration::try_from_secs_f64(number * unit).with_context(|| format!("{text:?} is too large"))
 }
 
 /// A size in bytes with an optional binary suffix: `4096`, `64K`, `64KiB`, `64M`, `1GiB`.
@@ -225,6 +307,9 @@ mod tests {
         assert_eq!(args.dbbench.workloads, Workload::DEFAULT);
         assert_eq!(args.dbbench.write_buffer, 64 << 20);
         assert_eq!(args.dbbench.threads, None);
+        assert_eq!(args.dbbench.cache_bytes, None);
+        assert_eq!(args.config.value_kind, crate::values::ValueKind::Random);
+        assert_eq!(args.scale, ScaleOptions::default());
         assert!(args.json.is_none());
     }
 
@@ -274,6 +359,66 @@ mod tests {
         assert_eq!(args.dbbench.seek_nexts, 5);
         assert_eq!(args.dbbench.display, Display::Quiet);
         assert_eq!(args.json, Some(PathBuf::from("out/x.json")));
+    }
+
+    #[test]
+    fn scale_and_value_flags() {
+        use crate::values::ValueKind;
+
+        let args = run(&[
+            "scale",
+            "--value-kind",
+            "half",
+            "--cache-mb",
+            "64",
+            "--reads",
+            "5k",
+            "--read-seconds",
+            "2.5",
+            "--mixed-minutes=0.5",
+        ])
+        .expect("parses");
+        assert_eq!(args.suites, ["scale"]);
+        assert_eq!(args.config.value_kind, ValueKind::Half);
+        assert_eq!(args.dbbench.cache_bytes, Some(64 << 20));
+        assert_eq!(
+            args.dbbench.engine_options(false).cache_bytes,
+            Some(64 << 20)
+        );
+        assert_eq!(args.scale.keys, scale::DEFAULT_KEYS);
+        assert_eq!(args.config.keys, 1_000_000, "the other suites keep theirs");
+        assert_eq!(args.scale.reads, 5000);
+        assert_eq!(args.scale.read_time, Duration::from_millis(2500));
+        assert_eq!(args.scale.mixed, Some(Duration::from_secs(30)));
+
+        let large = run(&["scale", "--large"]).expect("parses");
+        assert_eq!(large.scale.keys, scale::LARGE_KEYS);
+        let small = run(&["scale", "--keys", "2000", "--large"]).expect("parses");
+        assert_eq!((small.scale.keys, small.config.keys), (2000, 2000));
+        assert!(
+            run(&["scale", "--keys", "20M"]).is_err(),
+            "20M needs --large"
+        );
+        assert!(run(&["scale", "--keys", "20M", "--large"]).is_ok());
+        assert!(
+            run(&["dbbench", "--keys", "20M"]).is_ok(),
+            "only scale is held back"
+        );
+        for bad in [
+            &["--value-kind", "zeros"][..],
+            &["--cache-mb", "lots"],
+            &["--read-seconds", "0"],
+            &["--mixed-minutes", "-1"],
+            &["--mixed-minutes", "inf"],
+            &["--reads", "0"],
+            &["scale-load", "--engines", "floe,fjall"],
+            &["scale-reads", "dbbench", "--engines", "floe"],
+            &["scale-load", "scale-reads", "--engines", "floe"],
+        ] {
+            assert!(run(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(run(&["scale-load", "--engines", "fjall"]).is_ok());
+        assert!(run(&["scale-reads", "--engines", "floe"]).is_ok());
     }
 
     #[test]

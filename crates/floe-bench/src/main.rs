@@ -1,7 +1,11 @@
 //! The `floe-bench` binary: runs the chosen suites, prints a table (and the ratios of floe
 //! to the other engines), and writes the measurements as JSON with an SVG chart beside it.
 //! `cargo xtask bench` is the usual way to run it; `floe-bench --help` lists the flags.
+//! The `scale` suite starts this binary again, twice per engine, with the hidden
+//! `scale-load` and `scale-reads` suites, each of which prints its results as one JSON
+//! line.
 
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -27,8 +31,32 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run(args) => args,
     };
+    // The hidden suites of the scale suite's children print one JSON line and nothing else.
+    let (config, dbbench, scale) = (&args.config, &args.dbbench, &args.scale);
+    if args
+        .suites
+        .iter()
+        .any(|s| s == floe_bench::scale::LOAD_SUITE)
+    {
+        let loaded = floe_bench::scale::child::load(config, dbbench, scale)?;
+        println!("{}", serde_json::to_string(&loaded)?);
+        return Ok(());
+    }
+    if args
+        .suites
+        .iter()
+        .any(|s| s == floe_bench::scale::READS_SUITE)
+    {
+        let reopened = floe_bench::scale::child::reopen(config, dbbench, scale)?;
+        println!("{}", serde_json::to_string(&reopened)?);
+        return Ok(());
+    }
     let mut all = Vec::new();
     for suite in &args.suites {
+        if suite == "scale" {
+            all.extend(run_scale(&args)?);
+            continue;
+        }
         if suite == "dbbench" {
             let engines: Vec<&str> = args.dbbench.engines.iter().map(|e| e.name()).collect();
             eprintln!(
@@ -91,7 +119,14 @@ fn main() -> anyhow::Result<()> {
                 "sync_ops_per_thread": args.dbbench.sync_ops,
                 "sync_rounds": args.dbbench.sync_rounds,
                 "seek_nexts": args.dbbench.seek_nexts,
+                "cache_bytes": args.dbbench.cache_bytes,
             },
+            "scale": args.suites.iter().any(|s| s == "scale").then(|| serde_json::json!({
+                "keys": args.scale.keys,
+                "reads": args.scale.reads,
+                "read_seconds": args.scale.read_time.as_secs_f64(),
+                "mixed_seconds": args.scale.mixed.map(|d| d.as_secs_f64()),
+            })),
             "measurements": all,
             "ratios": ratios.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             "targets": report::targets(&all),
@@ -119,6 +154,55 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", svg_path.display()))?;
         eprintln!("chart written to {}", svg_path.display());
     }
+    Ok(())
+}
+
+/// The `scale` suite: runs it, prints its table, writes the mixed run's samples (CSV and
+/// chart) beside the JSON results or else into the run directory, and returns its
+/// measurements.
+fn run_scale(args: &Args) -> anyhow::Result<Vec<Measurement>> {
+    let engines: Vec<&str> = args.dbbench.engines.iter().map(|e| e.name()).collect();
+    eprintln!(
+        "== scale: {} on {} keys of {} + {} bytes ({} values) ==",
+        engines.join(", "),
+        args.scale.keys,
+        args.config.key_size,
+        args.config.value_size,
+        args.config.value_kind,
+    );
+    let report =
+        floe_bench::scale::run(&args.config, &args.dbbench, &args.scale).context("suite scale")?;
+    println!("{}", report.markdown());
+    let base: PathBuf = match &args.json {
+        Some(json) => json.with_extension(""),
+        None => args.dbbench.dir.join("scale"),
+    };
+    let beside = |suffix: &str| -> PathBuf {
+        let mut name = base.file_name().unwrap_or_default().to_os_string();
+        name.push(suffix);
+        base.with_file_name(name)
+    };
+    if let Some(csv) = report.mixed_csv() {
+        write(&beside("-mixed-rss.csv"), csv.as_bytes())?;
+        let title = format!(
+            "RssAnon during the mixed run ({} keys, rev {})",
+            args.scale.keys,
+            revision().unwrap_or_else(|| "unknown".to_string())
+        );
+        if let Some(svg) = report.mixed_svg(&title) {
+            write(&beside("-mixed-rss.svg"), svg.as_bytes())?;
+        }
+    }
+    Ok(report.measurements())
+}
+
+/// Writes `bytes` to `path`, creating its directory, and says so on stderr.
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("written to {}", path.display());
     Ok(())
 }
 

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::values::ValueKind;
+
 /// What a workload is asked to do.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -11,8 +13,11 @@ pub struct Config {
     pub keys: usize,
     /// Key length in bytes (16 by default).
     pub key_size: usize,
-    /// Value length in bytes (100 by default, incompressible).
+    /// Value length in bytes (100 by default).
     pub value_size: usize,
+    /// What the values of the `dbbench` and `scale` suites look like (incompressible by
+    /// default); the component suites always write random values.
+    pub value_kind: ValueKind,
     /// The thread counts to measure multi-threaded workloads at.
     pub threads: Vec<usize>,
     /// The seed of every random choice, so a run can be repeated.
@@ -25,6 +30,7 @@ impl Default for Config {
             keys: 1_000_000,
             key_size: 16,
             value_size: 100,
+            value_kind: ValueKind::Random,
             threads: vec![1, 2, 4],
             seed: 0x5eed_f10e,
         }

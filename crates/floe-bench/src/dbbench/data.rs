@@ -1,14 +1,8 @@
 //! The keys and values of the db_bench workloads, computed from an index so that any
 //! thread can produce any key without a shared table, and every read can be checked.
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
-
 use crate::keys::scramble;
-
-/// Bytes of random data that values are cut from; far larger than a value, so that
-/// neighbouring values do not repeat each other.
-const POOL_BYTES: usize = 1 << 20;
+use crate::values::{ValueKind, ValuePool};
 
 /// Generates the keys and values of one run.
 ///
@@ -22,25 +16,22 @@ pub struct Data {
     key_size: usize,
     value_size: usize,
     seed: u64,
-    pool: Vec<u8>,
+    pool: ValuePool,
 }
 
 impl Data {
-    /// Keys of `key_size` bytes (at least 8) and values of `value_size` bytes.
+    /// Keys of `key_size` bytes (at least 8) and values of `value_size` bytes of `kind`.
     ///
     /// # Panics
     /// If `key_size` is below 8: shorter keys cannot be distinct for every index.
     #[must_use]
-    pub fn new(key_size: usize, value_size: usize, seed: u64) -> Data {
+    pub fn new(key_size: usize, value_size: usize, kind: ValueKind, seed: u64) -> Data {
         assert!(key_size >= 8, "keys need at least 8 bytes to be distinct");
-        let mut rng = SmallRng::seed_from_u64(seed ^ 0x0dd5_eed5);
-        let mut pool = vec![0u8; POOL_BYTES.max(4 * value_size) + value_size];
-        rng.fill(&mut pool[..]);
         Data {
             key_size,
             value_size,
             seed,
-            pool,
+            pool: ValuePool::new(kind, value_size, seed),
         }
     }
 
@@ -74,11 +65,9 @@ impl Data {
     /// The value written for key `index` by write generation `generation`.
     #[must_use]
     pub fn value(&self, index: u64, generation: u64) -> &[u8] {
-        let span = (self.pool.len() - self.value_size) as u64;
         let mixed = index.wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ generation.wrapping_mul(0xd6e8_feb8_6659_fd93);
-        let offset = (scramble(mixed) % span.max(1)) as usize;
-        &self.pool[offset..offset + self.value_size]
+        self.pool.value(scramble(mixed))
     }
 }
 
@@ -97,7 +86,7 @@ mod tests {
 
     #[test]
     fn keys_are_distinct_sized_and_ordered_where_promised() {
-        let data = Data::new(16, 100, 3);
+        let data = Data::new(16, 100, ValueKind::Random, 3);
         let mut random = HashSet::new();
         let mut key = Vec::new();
         let mut previous = Vec::new();
@@ -112,20 +101,25 @@ mod tests {
             );
             previous.clone_from(&key);
         }
-        let long = Data::new(37, 8, 3);
+        let long = Data::new(37, 8, ValueKind::Random, 3);
         long.random_key(5, &mut key);
         assert_eq!(key.len(), 37);
     }
 
     #[test]
     fn values_differ_between_generations_and_repeat_within_one() {
-        let data = Data::new(16, 100, 3);
+        let data = Data::new(16, 100, ValueKind::Random, 3);
         assert_eq!(data.value(7, 0).len(), 100);
         assert_eq!(data.value(7, 0), data.value(7, 0));
         assert_ne!(data.value(7, 0), data.value(7, 1));
         assert_ne!(data.value(7, 0), data.value(8, 0));
-        let huge = Data::new(16, 3 << 20, 3);
+        let huge = Data::new(16, 3 << 20, ValueKind::Random, 3);
         assert_eq!(huge.value(1, 1).len(), 3 << 20);
+        for kind in [ValueKind::Half, ValueKind::Text] {
+            let data = Data::new(16, 100, kind, 3);
+            assert_ne!(data.value(7, 0), data.value(7, 1), "{kind}");
+            assert_ne!(data.value(7, 0), data.value(8, 0), "{kind}");
+        }
     }
 
     #[test]

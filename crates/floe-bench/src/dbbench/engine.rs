@@ -4,17 +4,40 @@
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::bail;
 
 /// How an engine is opened for one workload; every engine gets the same settings.
+///
+/// Each adapter turns these into its engine's configuration in one function (floe's
+/// `floe::options`, fjall's `fjall::with_database_options` and `fjall::keyspace_options`,
+/// RocksDB's `rocksdb::base_options`), which every way of opening that engine goes through:
+/// a new setting is a field here, its default below, and one line in each of those.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineOptions {
     /// Memtable capacity in bytes (RocksDB's `write_buffer_size`, fjall's
-    /// `max_memtable_size`).
+    /// `max_memtable_size`); 64 MiB by default.
     pub write_buffer: usize,
-    /// Whether every write is fsynced (fdatasync) before it is acknowledged.
+    /// Whether every write is fsynced (fdatasync) before it is acknowledged (off by
+    /// default).
     pub sync: bool,
+    /// The engine's cache of table blocks, in bytes (`--cache-mb`): fjall's cache size,
+    /// RocksDB's block cache, and floe's `Options::block_cache_size`, which makes floe read
+    /// tables through a block cache instead of mapping them. `None` (the default) keeps
+    /// each engine's own default: floe maps its tables, fjall caches 32 MiB, RocksDB keeps
+    /// its default block cache.
+    pub cache_bytes: Option<usize>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            write_buffer: 64 << 20,
+            sync: false,
+            cache_bytes: None,
+        }
+    }
 }
 
 /// Copies a value an engine found into the caller's buffer (clearing it either way) and
@@ -99,6 +122,15 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// The engine's error.
     fn compact(&self) -> anyhow::Result<()>;
+
+    /// Waits until the background compactions that the writes so far have caused are
+    /// done (the memtable is not flushed), so that the phase that follows meets a settled
+    /// tree rather than one still being compacted; returns how long after the call they
+    /// were done (less than the wait where the adapter has to watch a while to be sure).
+    ///
+    /// # Errors
+    /// The engine's error.
+    fn wait_for_compactions(&self) -> anyhow::Result<Duration>;
 
     /// What the engine reports about its own shape and costs (levels, bytes written by
     /// flushes and compactions), as notes for the results; empty where it reports nothing

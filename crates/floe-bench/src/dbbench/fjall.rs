@@ -10,10 +10,12 @@
 //!   `manual_journal_persist(false)`), as floe's do.
 //! - With `sync`, each write is followed by `persist(SyncData)` (fdatasync of the journal),
 //!   outside the journal lock, so concurrent writers can share an fsync where fjall allows.
-//! - The block cache keeps fjall's default size (32 MiB); floe reads tables through mmap
-//!   and the page cache.
+//! - The block cache keeps fjall's default size (32 MiB) unless the run sets one
+//!   (`--cache-mb`); floe then reads tables through a block cache of the same size, and
+//!   otherwise through mmap and the page cache.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
@@ -33,7 +35,7 @@ impl FjallEngine {
     /// # Errors
     /// fjall's error.
     pub fn open(path: &Path, options: EngineOptions) -> anyhow::Result<FjallEngine> {
-        let db = Database::builder(path).open()?;
+        let db = with_database_options!(Database::builder(path), options).open()?;
         let keyspace = db.keyspace("default", || keyspace_options(options))?;
         Ok(FjallEngine {
             keyspace,
@@ -55,8 +57,24 @@ fn persist_if(db: &Database, sync: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A fjall database builder (`$builder`, of a plain or a transactional database) with the
+/// database-wide settings of the harness's `$options` (an [`EngineOptions`]): the cache
+/// size when the run sets one. A macro, not a function: the builders are generic over a
+/// trait that fjall does not export, so no function can take both kinds.
+macro_rules! with_database_options {
+    ($builder:expr, $options:expr) => {{
+        let builder = $builder;
+        let options: $crate::dbbench::EngineOptions = $options;
+        match options.cache_bytes {
+            Some(bytes) => builder.cache_size(bytes as u64),
+            None => builder,
+        }
+    }};
+}
+pub(super) use with_database_options;
+
 /// The options each keyspace of the harness is created with.
-fn keyspace_options(options: EngineOptions) -> KeyspaceCreateOptions {
+pub(super) fn keyspace_options(options: EngineOptions) -> KeyspaceCreateOptions {
     KeyspaceCreateOptions::default().max_memtable_size(options.write_buffer as u64)
 }
 
@@ -127,6 +145,33 @@ impl Engine for FjallEngine {
         Ok(self.keyspace.major_compact()?)
     }
 
+    fn wait_for_compactions(&self) -> anyhow::Result<Duration> {
+        // fjall 3 has no call that waits for its compactions; it reports (doc-hidden) how
+        // many flushes are queued and how many compaction runs are under way. Settled is
+        // taken to be neither, on every poll for half a second: its workers start the next
+        // compaction within milliseconds of the last, so a tree with work left shows it
+        // within the window. An approximation, where floe and RocksDB wait exactly. The
+        // time returned is that of the first poll of the quiet window, not its end.
+        const POLL: Duration = Duration::from_millis(50);
+        const QUIET_POLLS: u32 = 10;
+        let start = Instant::now();
+        let mut quiet = 0;
+        let mut settled = Duration::ZERO;
+        while quiet < QUIET_POLLS {
+            let now = start.elapsed();
+            if self.db.outstanding_flushes() == 0 && self.db.active_compactions() == 0 {
+                if quiet == 0 {
+                    settled = now;
+                }
+                quiet += 1;
+            } else {
+                quiet = 0;
+            }
+            std::thread::sleep(POLL);
+        }
+        Ok(settled)
+    }
+
     fn close(self: Box<Self>) -> anyhow::Result<()> {
         // fjall writes the journal to the OS on every write and closes on drop; the drop of
         // the last handle stops and joins its background threads.
@@ -155,7 +200,7 @@ impl FjallKeyspaces {
         options: EngineOptions,
         count: usize,
     ) -> anyhow::Result<FjallKeyspaces> {
-        let db = Database::builder(path).open()?;
+        let db = with_database_options!(Database::builder(path), options).open()?;
         let keyspaces = (0..count)
             .map(|index| db.keyspace(&keyspace_name(index), || keyspace_options(options)))
             .collect::<Result<_, _>>()?;

@@ -2,10 +2,25 @@
 //! several keyspaces of one database for the `keyspaces` workload.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use floe::{Db, Keyspace, Options, WriteBatch};
 
 use super::engine::{Engine, EngineOptions, Keyspaces, copy_found, keyspace_name};
+
+/// The floe options of the harness's `options`: its write buffer and sync setting, and a
+/// block cache when the run sets a cache size (else floe's default, mapped tables). Every
+/// floe database of the harness is opened with these.
+#[must_use]
+pub fn options(options: EngineOptions) -> Options {
+    let floe = Options::default()
+        .write_buffer_size(options.write_buffer)
+        .sync(options.sync);
+    match options.cache_bytes {
+        Some(bytes) => floe.block_cache_size(bytes),
+        None => floe,
+    }
+}
 
 /// A floe database opened with the harness's write buffer and sync setting.
 #[derive(Debug)]
@@ -20,12 +35,7 @@ impl FloeEngine {
     /// # Errors
     /// floe's error.
     pub fn open(path: &Path, options: EngineOptions) -> anyhow::Result<FloeEngine> {
-        let db = Db::open_with(
-            path,
-            Options::default()
-                .write_buffer_size(options.write_buffer)
-                .sync(options.sync),
-        )?;
+        let db = Db::open_with(path, self::options(options))?;
         Ok(FloeEngine {
             db,
             sync: options.sync,
@@ -79,6 +89,12 @@ impl Engine for FloeEngine {
 
     fn compact(&self) -> anyhow::Result<()> {
         Ok(self.db.compact()?)
+    }
+
+    fn wait_for_compactions(&self) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        self.db.wait_for_compactions()?;
+        Ok(start.elapsed())
     }
 
     fn notes(&self) -> Vec<(String, String)> {
@@ -151,10 +167,8 @@ impl FloeKeyspaces {
     ) -> anyhow::Result<FloeKeyspaces> {
         let db = Db::open_with(
             path,
-            Options::default()
-                .write_buffer_size(options.write_buffer)
-                .db_write_buffer_size(options.write_buffer.saturating_mul(count.max(1)))
-                .sync(options.sync),
+            self::options(options)
+                .db_write_buffer_size(options.write_buffer.saturating_mul(count.max(1))),
         )?;
         let keyspaces = (0..count)
             .map(|index| db.keyspace(&keyspace_name(index)))

@@ -35,6 +35,7 @@ use anyhow::{Context as _, bail, ensure};
 
 pub use self::engine::{Engine, EngineKind, EngineOptions, Keyspaces};
 use self::progress::Display;
+pub(crate) use self::workloads::Load;
 use self::workloads::Outcome;
 use crate::report::percentiles;
 use crate::{Config, Measurement};
@@ -219,6 +220,9 @@ pub struct DbBenchOptions {
     pub sync_rounds: usize,
     /// Entries read after each seek in `seekrandom` (10 by default).
     pub seek_nexts: usize,
+    /// The cache of table blocks of every engine, in bytes (`--cache-mb`; `None`, the
+    /// default, keeps each engine's own, see [`EngineOptions::cache_bytes`]).
+    pub cache_bytes: Option<usize>,
     /// The directory the per-run databases are created in (`target/bench/tmp` by default).
     pub dir: PathBuf,
     /// Progress bars on stderr, or nothing.
@@ -235,6 +239,7 @@ impl Default for DbBenchOptions {
             sync_ops: 1000,
             sync_rounds: 4,
             seek_nexts: 10,
+            cache_bytes: None,
             dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/tmp"),
             display: Display::Auto,
         }
@@ -242,6 +247,17 @@ impl Default for DbBenchOptions {
 }
 
 impl DbBenchOptions {
+    /// How every engine is opened for a run, with writes fsynced if `sync`: the one place
+    /// the run's engine settings are gathered.
+    #[must_use]
+    pub fn engine_options(&self, sync: bool) -> EngineOptions {
+        EngineOptions {
+            write_buffer: self.write_buffer,
+            sync,
+            cache_bytes: self.cache_bytes,
+        }
+    }
+
     /// The thread counts `workload` runs at.
     #[must_use]
     pub fn threads_for(&self, workload: Workload) -> Vec<usize> {
@@ -291,7 +307,12 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
     }
     std::fs::create_dir_all(&options.dir)
         .with_context(|| format!("creating {}", options.dir.display()))?;
-    let data = data::Data::new(config.key_size, config.value_size, config.seed);
+    let data = data::Data::new(
+        config.key_size,
+        config.value_size,
+        config.value_kind,
+        config.seed,
+    );
     let mut out = Vec::new();
     for &workload in &options.workloads {
         let engines = engines_for(workload, options);
@@ -435,10 +456,7 @@ fn run_one(
         .tempdir_in(&options.dir)
         .with_context(|| format!("creating a directory under {}", options.dir.display()))?;
     let path = dir.path().join("db");
-    let engine_options = EngineOptions {
-        write_buffer: options.write_buffer,
-        sync: workload == Workload::FillSync,
-    };
+    let engine_options = options.engine_options(workload == Workload::FillSync);
     if matches!(
         workload,
         Workload::Keyspaces | Workload::DeleteRange | Workload::Transactions
@@ -695,7 +713,7 @@ fn run_deleterange(
 /// its own untimed load: each engine starts timing on an idle disk. Synced writes feel
 /// this most, since an `fdatasync` waits for the device to flush its cache, and with it
 /// for whatever writeback is in flight, whoever queued it.
-fn settle_disk() {
+pub(crate) fn settle_disk() {
     #[cfg(unix)]
     // SAFETY: `sync` takes no arguments, touches no memory of this process and always
     // succeeds.
@@ -719,7 +737,7 @@ pub(crate) fn disk_write_bytes() -> Option<u64> {
 /// On Unix this counts allocated blocks, not file lengths: fjall sizes each journal to
 /// 64 MiB up front with `set_len`, a sparse file whose length says nothing of the space
 /// it takes.
-fn dir_size(path: &Path) -> anyhow::Result<u64> {
+pub(crate) fn dir_size(path: &Path) -> anyhow::Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(path).with_context(|| format!("listing {}", path.display()))? {
         let entry = entry?;

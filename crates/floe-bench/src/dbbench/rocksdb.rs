@@ -7,20 +7,27 @@
 //! does).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use rocksdb::{BlockBasedOptions, DB, DBCompressionType, Options, WriteBatch, WriteOptions};
+use rocksdb::{BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBatch, WriteOptions};
 
 use super::engine::{Engine, EngineOptions, copy_found};
 
-/// The options every RocksDB database of the harness gets (see the module documentation).
-pub(super) fn base_options(write_buffer: usize) -> Options {
+/// The options every RocksDB database of the harness gets (see the module documentation),
+/// with a block cache of [`EngineOptions::cache_bytes`] when the run sets one (else
+/// RocksDB's default block cache). The sync setting is a write option, not one of these.
+pub(super) fn base_options(options: &EngineOptions) -> Options {
     let mut rocks = Options::default();
     rocks.create_if_missing(true);
-    rocks.set_write_buffer_size(write_buffer);
+    rocks.set_write_buffer_size(options.write_buffer);
     rocks.set_compression_type(DBCompressionType::None);
     rocks.set_bottommost_compression_type(DBCompressionType::None);
     let mut table = BlockBasedOptions::default();
     table.set_bloom_filter(10.0, false);
+    if let Some(bytes) = options.cache_bytes {
+        // The table options keep the cache alive for as long as the database needs it.
+        table.set_block_cache(&Cache::new_lru_cache(bytes));
+    }
     rocks.set_block_based_table_factory(&table);
     rocks
 }
@@ -37,7 +44,7 @@ impl RocksDbEngine {
     /// # Errors
     /// RocksDB's error.
     pub fn open(path: &Path, options: EngineOptions) -> anyhow::Result<RocksDbEngine> {
-        let db = DB::open(&base_options(options.write_buffer), path)?;
+        let db = DB::open(&base_options(&options), path)?;
         Ok(RocksDbEngine {
             db,
             sync: options.sync,
@@ -57,22 +64,14 @@ impl RocksDbEngine {
         level_base: u64,
         target_file: u64,
     ) -> anyhow::Result<RocksDbEngine> {
-        let mut rocks = base_options(write_buffer);
+        let mut rocks = base_options(&EngineOptions {
+            write_buffer,
+            ..EngineOptions::default()
+        });
         rocks.set_max_bytes_for_level_base(level_base);
         rocks.set_target_file_size_base(target_file);
         let db = DB::open(&rocks, path)?;
         Ok(RocksDbEngine { db, sync: false })
-    }
-
-    /// Waits until RocksDB's background compactions have nothing left to do (the
-    /// memtable is not flushed), like floe's `Db::wait_for_compactions`.
-    ///
-    /// # Errors
-    /// RocksDB's error.
-    pub fn wait_for_compactions(&self) -> anyhow::Result<()> {
-        let mut options = rocksdb::WaitForCompactOptions::default();
-        options.set_flush(false);
-        Ok(self.db.wait_for_compact(&options)?)
     }
 
     /// Write options for one write. `WriteOptions` is `Send` but not `Sync`, so the engine
@@ -142,6 +141,15 @@ impl Engine for RocksDbEngine {
         self.db.flush()?;
         self.db.compact_range(None::<&[u8]>, None::<&[u8]>);
         Ok(())
+    }
+
+    fn wait_for_compactions(&self) -> anyhow::Result<Duration> {
+        // RocksDB's own wait, like floe's `Db::wait_for_compactions`.
+        let start = Instant::now();
+        let mut options = rocksdb::WaitForCompactOptions::default();
+        options.set_flush(false);
+        self.db.wait_for_compact(&options)?;
+        Ok(start.elapsed())
     }
 
     fn close(self: Box<Self>) -> anyhow::Result<()> {

@@ -348,6 +348,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::values::ValueKind;
 
     #[test]
     fn pairs_are_distinct_and_in_range() {
@@ -369,7 +370,7 @@ mod tests {
 
     #[test]
     fn counters_round_trip_and_foreign_values_are_refused() {
-        let data = Data::new(16, 100, 7);
+        let data = Data::new(16, 100, ValueKind::Random, 7);
         let mut value = Vec::new();
         encode(&data, 3, 41, &mut value);
         assert_eq!(value.len(), 100);
@@ -434,7 +435,7 @@ mod tests {
 
     #[test]
     fn the_check_catches_commits_applied_in_part() {
-        let data = Data::new(16, 32, 1);
+        let data = Data::new(16, 32, ValueKind::Random, 1);
         let engine = Lossy::default();
         let ctx = Context {
             engine: &engine,

@@ -66,18 +66,18 @@ pub(super) fn load(ctx: &Context<'_>) -> anyhow::Result<()> {
 }
 
 /// The untimed load of a database: `keys` keys written in batches, then flushed.
-pub(super) struct Load<'a> {
-    pub(super) engine: &'a dyn Engine,
-    pub(super) data: &'a Data,
-    pub(super) keys: u64,
-    pub(super) display: Display,
-    pub(super) label: &'a str,
+pub(crate) struct Load<'a> {
+    pub(crate) engine: &'a dyn Engine,
+    pub(crate) data: &'a Data,
+    pub(crate) keys: u64,
+    pub(crate) display: Display,
+    pub(crate) label: &'a str,
 }
 
 impl Load<'_> {
     /// Writes the key `key_of` makes of every index `0..keys` with value generation 0, in
     /// batches, then flushes.
-    pub(super) fn run(&self, key_of: impl Fn(u64, &mut Vec<u8>)) -> anyhow::Result<()> {
+    pub(crate) fn run(&self, key_of: impl Fn(u64, &mut Vec<u8>)) -> anyhow::Result<()> {
         const BATCH: u64 = 1000;
         progress::show(
             self.display,

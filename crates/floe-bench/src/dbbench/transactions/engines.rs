@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::bail;
 
 use super::super::engine::{EngineKind, EngineOptions, copy_found};
+use super::super::fjall::{keyspace_options, with_database_options};
 
 /// What a commit came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,9 +107,10 @@ impl FloeTx {
     fn open(path: &Path, options: EngineOptions) -> anyhow::Result<FloeTx> {
         let db = floe::Db::open_with(
             path,
-            floe::Options::default()
-                .write_buffer_size(options.write_buffer)
-                .sync(false),
+            super::super::floe::options(EngineOptions {
+                sync: false,
+                ..options
+            }),
         )?;
         Ok(FloeTx {
             keyspace: db.default_keyspace(),
@@ -183,10 +185,9 @@ struct FjallTx {
 
 impl FjallTx {
     fn open(path: &Path, options: EngineOptions) -> anyhow::Result<FjallTx> {
-        let db = fjall::OptimisticTxDatabase::builder(path).open()?;
-        let keyspace = db.keyspace("default", || {
-            fjall::KeyspaceCreateOptions::default().max_memtable_size(options.write_buffer as u64)
-        })?;
+        let db =
+            with_database_options!(fjall::OptimisticTxDatabase::builder(path), options).open()?;
+        let keyspace = db.keyspace("default", || keyspace_options(options))?;
         Ok(FjallTx { keyspace, db })
     }
 }
@@ -277,7 +278,7 @@ mod rocks {
 
     impl RocksTx {
         pub(super) fn open(path: &Path, options: EngineOptions) -> anyhow::Result<RocksTx> {
-            let mut rocks = base_options(options.write_buffer);
+            let mut rocks = base_options(&options);
             // Validation looks writes since the snapshot up in the memtables; keep one
             // write buffer of flushed ones so that it can, instead of failing with
             // `TryAgain`.
