@@ -28,6 +28,8 @@ dbbench and scale options:
                        rocksdb needs a build with --features rocksdb)
   --value-kind KIND    random (incompressible, the default), half (compresses to 0.5,
                        as db_bench's default) or text (JSON-like records)
+  --compression C      every engine's block compression at every level: none (the
+                       default), lz4, zstd or zstd:LEVEL (RocksDB and floe; not fjall)
   --cache-mb N         every engine's block cache in MiB: fjall's cache, RocksDB's block
                        cache, and floe reads tables through a block cache instead of
                        mapping them (default: each engine's own; floe maps)
@@ -152,6 +154,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
             }
             "--value-kind" => {
                 parsed.config.value_kind = value()?.parse().context("--value-kind")?
+            }
+            "--compression" => {
+                parsed.dbbench.compression =
+                    crate::dbbench::parse_compression(&value()?).context("--compression")?
             }
             "--cache-mb" => {
                 let mib = count(&value()?).context("--cache-mb")?;
@@ -359,6 +365,33 @@ mod tests {
         assert_eq!(args.dbbench.seek_nexts, 5);
         assert_eq!(args.dbbench.display, Display::Quiet);
         assert_eq!(args.json, Some(PathBuf::from("out/x.json")));
+    }
+
+    #[test]
+    fn compression_flag_parses_each_codec_and_refuses_others() {
+        use ::floe::Compression;
+
+        for (text, want) in [
+            ("none", Compression::None),
+            ("lz4", Compression::Lz4),
+            ("zstd", Compression::Zstd(3)),
+            ("zstd:-2", Compression::Zstd(-2)),
+        ] {
+            let args = run(&["--compression", text]).expect("parses");
+            assert_eq!(args.dbbench.compression, want);
+            assert_eq!(args.dbbench.engine_options(false).compression, want);
+            assert_eq!(
+                crate::dbbench::parse_compression(&crate::dbbench::compression_name(want)).unwrap(),
+                want
+            );
+        }
+        assert_eq!(
+            run(&[]).expect("parses").dbbench.compression,
+            Compression::None
+        );
+        for bad in ["snappy", "zstd:x", "lz4:1"] {
+            assert!(run(&["--compression", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

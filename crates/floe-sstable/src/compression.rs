@@ -198,12 +198,12 @@ pub(crate) fn decompress(stored: &[u8], offset: u64) -> Result<Bytes> {
                     payload.len()
                 )));
             }
-            let mut raw = vec![0u8; raw_len];
-            match lz4_flex::block::decompress_into(payload, &mut raw) {
-                Ok(len) if len == raw_len => raw,
-                Ok(len) => {
+            match lz4_flex::block::decompress(payload, raw_len) {
+                Ok(raw) if raw.len() == raw_len => raw,
+                Ok(raw) => {
                     return Err(corrupt(&format!(
-                        "the LZ4 payload holds {len} bytes, not {raw_len}"
+                        "the LZ4 payload holds {} bytes, not {raw_len}",
+                        raw.len()
                     )));
                 }
                 Err(err) => return Err(corrupt(&format!("the LZ4 payload is damaged ({err})"))),

@@ -17,7 +17,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::config::CompressionPolicy;
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::engine::{Engine, EngineOptions, Keyspaces, copy_found, keyspace_name};
 
@@ -59,12 +60,14 @@ fn persist_if(db: &Database, sync: bool) -> anyhow::Result<()> {
 
 /// A fjall database builder (`$builder`, of a plain or a transactional database) with the
 /// database-wide settings of the harness's `$options` (an [`EngineOptions`]): the cache
-/// size when the run sets one. A macro, not a function: the builders are generic over a
+/// size when the run sets one, after refusing a compression fjall does not have (the
+/// calling function returns that error). A macro, not a function: the builders are generic over a
 /// trait that fjall does not export, so no function can take both kinds.
 macro_rules! with_database_options {
     ($builder:expr, $options:expr) => {{
         let builder = $builder;
         let options: $crate::dbbench::EngineOptions = $options;
+        $crate::dbbench::fjall::check_compression(&options)?;
         match options.cache_bytes {
             Some(bytes) => builder.cache_size(bytes as u64),
             None => builder,
@@ -73,9 +76,29 @@ macro_rules! with_database_options {
 }
 pub(super) use with_database_options;
 
-/// The options each keyspace of the harness is created with.
+/// The options each keyspace of the harness is created with: its memtable size, and its
+/// compression at every level (fjall's own default compresses from level 2 on).
 pub(super) fn keyspace_options(options: EngineOptions) -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().max_memtable_size(options.write_buffer as u64)
+    let compression = match options.compression {
+        floe::Compression::Lz4 => CompressionType::Lz4,
+        // Zstandard runs are refused before fjall opens (see `check_compression`).
+        _ => CompressionType::None,
+    };
+    KeyspaceCreateOptions::default()
+        .max_memtable_size(options.write_buffer as u64)
+        .data_block_compression_policy(CompressionPolicy::all(compression))
+}
+
+/// Refuses a compression fjall does not have.
+///
+/// # Errors
+/// Zstandard.
+pub fn check_compression(options: &EngineOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !matches!(options.compression, floe::Compression::Zstd(_)),
+        "fjall has no Zstandard compression: run --compression zstd without fjall in --engines"
+    );
+    Ok(())
 }
 
 impl Engine for FjallEngine {

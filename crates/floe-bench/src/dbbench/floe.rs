@@ -15,7 +15,8 @@ use super::engine::{Engine, EngineOptions, Keyspaces, copy_found, keyspace_name}
 pub fn options(options: EngineOptions) -> Options {
     let floe = Options::default()
         .write_buffer_size(options.write_buffer)
-        .sync(options.sync);
+        .sync(options.sync)
+        .compression(options.compression);
     match options.cache_bytes {
         Some(bytes) => floe.block_cache_size(bytes),
         None => floe,

@@ -33,7 +33,9 @@ use std::str::FromStr;
 
 use anyhow::{Context as _, bail, ensure};
 
-pub use self::engine::{Engine, EngineKind, EngineOptions, Keyspaces};
+pub use self::engine::{
+    Engine, EngineKind, EngineOptions, Keyspaces, compression_name, parse_compression,
+};
 use self::progress::Display;
 pub(crate) use self::workloads::Load;
 use self::workloads::Outcome;
@@ -223,6 +225,8 @@ pub struct DbBenchOptions {
     /// The cache of table blocks of every engine, in bytes (`--cache-mb`; `None`, the
     /// default, keeps each engine's own, see [`EngineOptions::cache_bytes`]).
     pub cache_bytes: Option<usize>,
+    /// How every engine compresses its table blocks (`--compression`; none by default).
+    pub compression: ::floe::Compression,
     /// The directory the per-run databases are created in (`target/bench/tmp` by default).
     pub dir: PathBuf,
     /// Progress bars on stderr, or nothing.
@@ -240,6 +244,7 @@ impl Default for DbBenchOptions {
             sync_rounds: 4,
             seek_nexts: 10,
             cache_bytes: None,
+            compression: ::floe::Compression::None,
             dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/tmp"),
             display: Display::Auto,
         }
@@ -255,6 +260,7 @@ impl DbBenchOptions {
             write_buffer: self.write_buffer,
             sync,
             cache_bytes: self.cache_bytes,
+            compression: self.compression,
         }
     }
 

@@ -20,8 +20,19 @@ pub(super) fn base_options(options: &EngineOptions) -> Options {
     let mut rocks = Options::default();
     rocks.create_if_missing(true);
     rocks.set_write_buffer_size(options.write_buffer);
-    rocks.set_compression_type(DBCompressionType::None);
-    rocks.set_bottommost_compression_type(DBCompressionType::None);
+    let compression = match options.compression {
+        floe::Compression::Lz4 => DBCompressionType::Lz4,
+        floe::Compression::Zstd(level) => {
+            // The level goes in through the compression options: window bits, level,
+            // strategy, max dictionary bytes.
+            rocks.set_compression_options(-14, level, 0, 0);
+            rocks.set_bottommost_compression_options(-14, level, 0, 0, true);
+            DBCompressionType::Zstd
+        }
+        _ => DBCompressionType::None,
+    };
+    rocks.set_compression_type(compression);
+    rocks.set_bottommost_compression_type(compression);
     let mut table = BlockBasedOptions::default();
     table.set_bloom_filter(10.0, false);
     if let Some(bytes) = options.cache_bytes {

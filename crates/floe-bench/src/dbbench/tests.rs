@@ -272,14 +272,23 @@ fn adapters_agree_on_puts_deletes_batches_and_scans() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     // Each engine with its own default cache, and with one of 1 MiB (floe then reads its
     // tables through its block cache instead of mapping them).
+    // Each also with LZ4 blocks.
     let built = EngineKind::ALL.into_iter().filter(|kind| kind.is_built());
-    for (kind, cache_bytes) in built.flat_map(|kind| [(kind, None), (kind, Some(1 << 20))]) {
+    let settings = built.flat_map(|kind| {
+        [
+            (kind, None, ::floe::Compression::None),
+            (kind, Some(1 << 20), ::floe::Compression::None),
+            (kind, None, ::floe::Compression::Lz4),
+        ]
+    });
+    for (kind, cache_bytes, compression) in settings {
         let options = EngineOptions {
             write_buffer: 1 << 20,
             sync: kind == EngineKind::Fjall,
             cache_bytes,
+            compression,
         };
-        let name = format!("{kind}-{}", cache_bytes.unwrap_or(0));
+        let name = format!("{kind}-{}-{compression:?}", cache_bytes.unwrap_or(0));
         let engine = kind.open(&dir.path().join(name), options).expect("open");
         engine.put(b"b", b"2").expect("put");
         engine

@@ -214,6 +214,10 @@ pub fn child_args(
         );
         flag("--cache-mb", (bytes >> 20).to_string());
     }
+    flag(
+        "--compression",
+        crate::dbbench::compression_name(options.compression),
+    );
     if let Some(mixed) = scale.mixed {
         flag("--mixed-minutes", (mixed.as_secs_f64() / 60.0).to_string());
     }
