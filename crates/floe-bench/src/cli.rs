@@ -37,6 +37,8 @@ dbbench and scale options:
   --seek-nexts N       entries read after each seek (default 10)
   --dir PATH           where the per-run databases go (default target/bench/tmp)
   --quiet              no progress bars
+  --trace-info         a tracing subscriber at INFO formats floe's events (into
+                       nothing): what a subscriber costs
 dbbench options:
   --workloads a,b      fillseq, fillrandom, overwrite, readrandom, readmissing,
                        seekrandom, readseq, readwhilewriting, fillsync (the
@@ -87,6 +89,9 @@ pub struct Args {
     pub scale: ScaleOptions,
     /// Where to write the JSON results, if anywhere.
     pub json: Option<PathBuf>,
+    /// Whether a `tracing` subscriber at INFO formats every event (into nothing), to
+    /// measure what a subscriber costs (`--trace-info`).
+    pub trace_info: bool,
 }
 
 /// Parses the arguments that follow the program name.
@@ -100,6 +105,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
         dbbench: DbBenchOptions::default(),
         scale: ScaleOptions::default(),
         json: None,
+        trace_info: false,
     };
     let mut keys = None;
     let mut args = args.into_iter();
@@ -177,6 +183,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
             }
             "--dir" => parsed.dbbench.dir = PathBuf::from(value()?),
             "--quiet" => parsed.dbbench.display = Display::Quiet,
+            "--trace-info" => parsed.trace_info = true,
             "--json" => parsed.json = Some(PathBuf::from(value()?)),
             "all" => parsed.suites.extend(ALL.iter().map(|s| s.to_string())),
             suite if SUITES.contains(&suite) || scale::CHILD_SUITES.contains(&suite) => {

@@ -31,6 +31,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run(args) => args,
     };
+    if args.trace_info {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .init();
+    }
     // The hidden suites of the scale suite's children print one JSON line and nothing else.
     let (config, dbbench, scale) = (&args.config, &args.dbbench, &args.scale);
     if args
