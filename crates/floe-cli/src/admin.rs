@@ -20,6 +20,30 @@ struct LevelJson {
     bytes_written: u64,
     bytes_moved_in: u64,
     bytes_rewritten: u64,
+    compaction_seconds: f64,
+}
+
+/// A latency summary, as `stats --json` prints it (in microseconds).
+#[derive(Serialize)]
+struct LatencyJson {
+    samples: u64,
+    p50_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+    max_us: f64,
+}
+
+impl LatencyJson {
+    fn new(latency: &floe::Latency) -> LatencyJson {
+        let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+        LatencyJson {
+            samples: latency.samples,
+            p50_us: us(latency.p50),
+            p99_us: us(latency.p99),
+            p999_us: us(latency.p999),
+            max_us: us(latency.max),
+        }
+    }
 }
 
 /// What `stats --json` prints.
@@ -52,6 +76,16 @@ struct StatsJson {
     stops: u64,
     memtable_stops: u64,
     stall_seconds: f64,
+    slowdown_seconds: f64,
+    stop_seconds: f64,
+    memtable_stop_seconds: f64,
+    subcompactions: u64,
+    gets: u64,
+    get_latency: LatencyJson,
+    write_latency: LatencyJson,
+    bloom_checked: u64,
+    bloom_useful: u64,
+    bloom_false_positives: u64,
 }
 
 impl StatsJson {
@@ -70,6 +104,7 @@ impl StatsJson {
                     bytes_written: l.bytes_written,
                     bytes_moved_in: l.bytes_moved_in,
                     bytes_rewritten: l.bytes_rewritten,
+                    compaction_seconds: l.compaction_time.as_secs_f64(),
                 })
                 .collect(),
             tables: stats.levels.iter().map(|l| l.tables).sum(),
@@ -97,6 +132,16 @@ impl StatsJson {
             stops: stats.stops,
             memtable_stops: stats.memtable_stops,
             stall_seconds: stats.stall_time.as_secs_f64(),
+            slowdown_seconds: stats.slowdown_time.as_secs_f64(),
+            stop_seconds: stats.stop_time.as_secs_f64(),
+            memtable_stop_seconds: stats.memtable_stop_time.as_secs_f64(),
+            subcompactions: stats.subcompactions,
+            gets: stats.gets,
+            get_latency: LatencyJson::new(&stats.get_latency),
+            write_latency: LatencyJson::new(&stats.write_latency),
+            bloom_checked: stats.bloom_checked,
+            bloom_useful: stats.bloom_useful,
+            bloom_false_positives: stats.bloom_false_positives,
         }
     }
 }
