@@ -30,6 +30,8 @@ dbbench and scale options:
                        as db_bench's default) or text (JSON-like records)
   --compression C      every engine's block compression at every level: none (the
                        default), lz4, zstd or zstd:LEVEL (RocksDB and floe; not fjall)
+  --background-writer R  a thread dirties the page cache at R MiB/s (unsynced writes to
+                       a file of its own) while dbbench runs, for every engine alike
   --cache-mb N         every engine's block cache in MiB: fjall's cache, RocksDB's block
                        cache, and floe reads tables through a block cache instead of
                        mapping them (default: each engine's own; floe maps)
@@ -160,6 +162,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> 
             }
             "--value-kind" => {
                 parsed.config.value_kind = value()?.parse().context("--value-kind")?
+            }
+            "--background-writer" => {
+                parsed.dbbench.background_writer =
+                    Some(count(&value()?).context("--background-writer")?)
             }
             "--compression" => {
                 parsed.dbbench.compression =

@@ -10,6 +10,7 @@
 //! bench`) picks the suites ([`cli`]), prints a table and writes the measurements as JSON
 //! with an SVG chart ([`chart`]). Workloads measure; they never assert a speed.
 
+pub mod background_writer;
 pub mod chart;
 pub mod cli;
 pub mod dbbench;

@@ -227,6 +227,9 @@ pub struct DbBenchOptions {
     pub cache_bytes: Option<usize>,
     /// How every engine compresses its table blocks (`--compression`; none by default).
     pub compression: ::floe::Compression,
+    /// A writer dirtying the page cache at this many MiB a second while the suite runs
+    /// (`--background-writer`; none by default).
+    pub background_writer: Option<u64>,
     /// The directory the per-run databases are created in (`target/bench/tmp` by default).
     pub dir: PathBuf,
     /// Progress bars on stderr, or nothing.
@@ -245,6 +248,7 @@ impl Default for DbBenchOptions {
             seek_nexts: 10,
             cache_bytes: None,
             compression: ::floe::Compression::None,
+            background_writer: None,
             dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/tmp"),
             display: Display::Auto,
         }
@@ -313,6 +317,10 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
     }
     std::fs::create_dir_all(&options.dir)
         .with_context(|| format!("creating {}", options.dir.display()))?;
+    let pressure = options
+        .background_writer
+        .map(|rate| crate::background_writer::BackgroundWriter::start(&options.dir, rate))
+        .transpose()?;
     let data = data::Data::new(
         config.key_size,
         config.value_size,
@@ -371,6 +379,12 @@ pub fn run(config: &Config, options: &DbBenchOptions) -> anyhow::Result<Vec<Meas
                             ("ops_per_thread".to_string(), per_thread.to_string()),
                             ("rounds".to_string(), rounds.to_string()),
                         ]);
+                    }
+                    if let Some(writer) = &pressure {
+                        measurement.notes.push((
+                            "background_writer_mib_s".to_string(),
+                            format!("{:.0}", writer.achieved_mib_per_sec()),
+                        ));
                     }
                     out.push(measurement);
                 }
