@@ -148,6 +148,18 @@ macro_rules! trace_event {
 
 pub(crate) use trace_event;
 
+/// Enters a `tracing` span at INFO for the rest of the enclosing scope, with the `tracing`
+/// feature; nothing without it. Events emitted inside (by floe or by a compaction filter
+/// or listener) belong to it.
+macro_rules! trace_span {
+    ($($rest:tt)*) => {
+        #[cfg(feature = "tracing")]
+        let _entered = tracing::info_span!(target: "floe", $($rest)*).entered();
+    };
+}
+
+pub(crate) use trace_span;
+
 impl Events {
     /// Adds `listener`; calls go to the listeners in the order they were added.
     pub(crate) fn add(&mut self, listener: Arc<dyn EventListener>) {

@@ -74,6 +74,7 @@ impl Shared {
         else {
             return Ok(());
         };
+        crate::events::trace_span!("flush", keyspace = %keyspace);
         let (added, last_seqno) = self.write_table(frozen, &options)?;
         // The oldest segment still needed once this memtable is in a table. It only grows
         // meanwhile: new writes go to the active segment.

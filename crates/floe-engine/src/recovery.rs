@@ -237,6 +237,7 @@ pub(crate) fn file_system(options: &Options) -> Arc<dyn FileSystem> {
 pub(crate) fn open(dir: &Path, options: Options) -> Result<Shared> {
     #[cfg(feature = "tracing")]
     let start = std::time::Instant::now();
+    crate::events::trace_span!("open", dir = %dir.display());
     options.validate()?;
     let fs = file_system(&options);
     let dir = dir.to_path_buf();

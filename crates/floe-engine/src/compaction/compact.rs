@@ -154,6 +154,13 @@ impl Shared {
     /// keyspace is dropped meanwhile, its outputs are removed and nothing is installed.
     fn run_job(&self, tree: &Tree, job: &Job, manual: bool) -> Result<bool> {
         let start = Instant::now();
+        crate::events::trace_span!(
+            "compaction",
+            keyspace = %tree.name,
+            to_level = job.output_level,
+            inputs = job.inputs.len(),
+            manual
+        );
         let outputs = if job.trivial {
             Vec::new()
         } else {

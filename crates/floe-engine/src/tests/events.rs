@@ -306,6 +306,7 @@ fn the_listener_hears_a_memtable_stall_and_the_error_that_poisons_once() {
 #[derive(Default)]
 struct Recording {
     events: Mutex<Vec<(std::thread::ThreadId, String)>>,
+    spans: Mutex<Vec<(std::thread::ThreadId, String)>>,
 }
 
 #[cfg(feature = "tracing")]
@@ -325,12 +326,19 @@ impl Recording {
 
     /// The messages of the events this thread emitted so far.
     fn mine(&self) -> Vec<String> {
+        Recording::of_this_thread(&self.events.lock().unwrap())
+    }
+
+    /// The names of the spans this thread made so far.
+    fn my_spans(&self) -> Vec<String> {
+        Recording::of_this_thread(&self.spans.lock().unwrap())
+    }
+
+    fn of_this_thread(all: &[(std::thread::ThreadId, String)]) -> Vec<String> {
         let me = std::thread::current().id();
-        let events = self.events.lock().unwrap();
-        events
-            .iter()
+        all.iter()
             .filter(|(thread, _)| *thread == me)
-            .map(|(_, message)| message.clone())
+            .map(|(_, text)| text.clone())
             .collect()
     }
 }
@@ -341,7 +349,10 @@ impl tracing_core::Subscriber for Recording {
         true
     }
 
-    fn new_span(&self, _: &tracing_core::span::Attributes<'_>) -> tracing_core::span::Id {
+    fn new_span(&self, span: &tracing_core::span::Attributes<'_>) -> tracing_core::span::Id {
+        let name = span.metadata().name().to_owned();
+        let thread = std::thread::current().id();
+        self.spans.lock().unwrap().push((thread, name));
         tracing_core::span::Id::from_u64(1)
     }
 
@@ -383,6 +394,7 @@ fn writes_and_reads_emit_no_tracing_event_and_background_work_does() {
             .manual_background(true),
     );
     assert_eq!(recording.mine(), ["opened"], "open reports itself");
+    assert_eq!(recording.my_spans(), ["open"]);
     for i in 0..5000u32 {
         db.put(format!("k{i:05}"), "value").unwrap();
         assert!(db.get(format!("k{i:05}")).unwrap().is_some());
@@ -404,6 +416,11 @@ fn writes_and_reads_emit_no_tracing_event_and_background_work_does() {
         ["opened"],
         "the write and read paths emitted events"
     );
+    assert_eq!(
+        recording.my_spans(),
+        ["open"],
+        "the write and read paths made spans"
+    );
     db.flush().unwrap();
     assert!(
         recording.mine().iter().any(|m| m == "flush completed"),
@@ -416,6 +433,9 @@ fn writes_and_reads_emit_no_tracing_event_and_background_work_does() {
         "{:?}",
         recording.mine()
     );
+    let spans = recording.my_spans();
+    assert!(spans.iter().any(|s| s == "flush"), "{spans:?}");
+    assert!(spans.iter().any(|s| s == "compaction"), "{spans:?}");
 }
 
 #[test]
