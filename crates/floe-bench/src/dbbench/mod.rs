@@ -37,8 +37,8 @@ pub use self::engine::{
     Engine, EngineKind, EngineOptions, Keyspaces, compression_name, parse_compression,
 };
 use self::progress::Display;
-pub(crate) use self::workloads::Load;
 use self::workloads::Outcome;
+pub(crate) use self::workloads::{Load, seek_checked};
 use crate::report::percentiles;
 use crate::{Config, Measurement};
 

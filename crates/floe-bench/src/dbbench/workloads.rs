@@ -169,6 +169,40 @@ pub(super) fn run(workload: Workload, ctx: &Context<'_>) -> anyhow::Result<Outco
     Ok(outcome)
 }
 
+/// Seeks to key `index` and reads up to `wanted` entries from there, checking that the
+/// first is that key and that they ascend; `key` and `previous` are scratch buffers.
+///
+/// # Errors
+/// The engine's error, or a seek that did not start at the key or went out of order.
+pub(crate) fn seek_checked(
+    engine: &dyn Engine,
+    data: &Data,
+    index: u64,
+    wanted: usize,
+    key: &mut Vec<u8>,
+    previous: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    data.random_key(index, key);
+    let mut first = true;
+    let mut in_order = true;
+    let start = &*key;
+    let visited = engine.scan(start, wanted, &mut |found, _value| {
+        in_order &= if first {
+            found == start.as_slice()
+        } else {
+            found > previous.as_slice()
+        };
+        first = false;
+        previous.clear();
+        previous.extend_from_slice(found);
+    })?;
+    ensure!(
+        visited >= 1 && in_order,
+        "a seek to key #{index} did not start there or went out of order"
+    );
+    Ok(())
+}
+
 /// Seeks to a random existing key and reads it and the `seek_nexts` entries after it.
 fn seek_random(ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let (data, engine, keys) = (ctx.data, ctx.engine, ctx.keys);
@@ -176,26 +210,7 @@ fn seek_random(ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let wanted = ctx.seek_nexts + 1;
     let mut outcome = parallel(ctx, ctx.threads, seeks, |i, s| {
         let index = pick(i, SALT_SEEK, keys);
-        data.random_key(index, &mut s.key);
-        let mut first = true;
-        let mut in_order = true;
-        let start = &s.key;
-        let previous = &mut s.value;
-        let visited = engine.scan(start, wanted, &mut |key, _value| {
-            in_order &= if first {
-                key == start.as_slice()
-            } else {
-                key > previous.as_slice()
-            };
-            first = false;
-            previous.clear();
-            previous.extend_from_slice(key);
-        })?;
-        ensure!(
-            visited >= 1 && in_order,
-            "a seek to key #{index} did not start there or went out of order"
-        );
-        Ok(())
+        seek_checked(engine, data, index, wanted, &mut s.key, &mut s.value)
     })?;
     outcome
         .notes

@@ -18,7 +18,9 @@ use super::page_cache;
 use crate::Config;
 use crate::dbbench::data::{Data, pick};
 use crate::dbbench::progress::{self, Display};
-use crate::dbbench::{DbBenchOptions, Engine, EngineKind, EngineOptions, Load, dir_size};
+use crate::dbbench::{
+    DbBenchOptions, Engine, EngineKind, EngineOptions, Load, dir_size, seek_checked,
+};
 use crate::report::percentiles;
 
 /// Salts that make each phase pick its own sequence of random keys (the cold and the warm
@@ -376,7 +378,10 @@ pub fn reopen(
         &setup.label("seeks"),
         setup.scale.reads,
         setup.scale.read_time,
-        |i, s| seek_checked(&*engine, data, pick(i, SALT_SEEK, keys), wanted, s),
+        |i, s| {
+            let index = pick(i, SALT_SEEK, keys);
+            seek_checked(&*engine, data, index, wanted, &mut s.key, &mut s.value)
+        },
     )?;
     engine.close().with_context(|| format!("closing {kind}"))?;
 
@@ -418,37 +423,6 @@ fn read_checked(
     ensure!(
         s.value == data.value(index, 0) || (overwritten && s.value == data.value(index, 1)),
         "key #{index} has a value that was never written"
-    );
-    Ok(())
-}
-
-/// Seeks to key `index` and reads up to `wanted` entries from there, checking that the
-/// first is that key and that they ascend.
-fn seek_checked(
-    engine: &dyn Engine,
-    data: &Data,
-    index: u64,
-    wanted: usize,
-    s: &mut Scratch,
-) -> anyhow::Result<()> {
-    data.random_key(index, &mut s.key);
-    let mut first = true;
-    let mut in_order = true;
-    let start = &s.key;
-    let previous = &mut s.value;
-    let visited = engine.scan(start, wanted, &mut |key, _value| {
-        in_order &= if first {
-            key == start.as_slice()
-        } else {
-            key > previous.as_slice()
-        };
-        first = false;
-        previous.clear();
-        previous.extend_from_slice(key);
-    })?;
-    ensure!(
-        visited >= 1 && in_order,
-        "a seek to key #{index} did not start there or went out of order"
     );
     Ok(())
 }

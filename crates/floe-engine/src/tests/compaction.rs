@@ -9,23 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::{dump, open};
+use super::{dump, leveled, open};
 use crate::version::NUM_LEVELS;
 use crate::{Db, Options, WriteBatch};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
-/// Options that make the tree deep on little data: one-page memtables, tiny tables and
-/// levels, and compactions after two flushes.
-fn leveled() -> Options {
-    Options::default()
-        .write_buffer_size(1024)
-        .block_size(128)
-        .target_file_size(2048)
-        .l0_compaction_trigger(2)
-        .max_bytes_for_level_base(8 << 10)
-        .level_size_multiplier(2)
-}
 
 /// Waits until the background workers have nothing left to do, so a test can inspect a
 /// settled tree.

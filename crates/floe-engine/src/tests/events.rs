@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::open;
+use super::{leveled, open};
 use crate::testing::{FaultOp, FaultyFs};
 use crate::{
     BackgroundErrorInfo, CompactionInfo, Error, EventListener, FlushInfo, Options, StallCause,
@@ -62,17 +62,6 @@ impl EventListener for Recorder {
     }
 }
 
-/// Small memtables, tables and levels, so that a few thousand writes flush and compact
-/// many times.
-fn small() -> Options {
-    Options::default()
-        .write_buffer_size(1024)
-        .block_size(128)
-        .target_file_size(2048)
-        .l0_compaction_trigger(2)
-        .max_bytes_for_level_base(8 << 10)
-        .level_size_multiplier(2)
-}
 
 /// Checks that every stall begin in `calls` is followed by the end of that stall before
 /// another begins (level-0 stalls and memtable stalls each on their own), and returns
@@ -117,7 +106,7 @@ fn check_stall_pairs(calls: &[Call]) -> Vec<StallCause> {
 fn the_listener_hears_every_flush_and_compaction_as_the_stats_count_them() {
     let dir = tempfile::tempdir().unwrap();
     let recorder = Arc::new(Recorder::default());
-    let db = open(dir.path(), small().event_listener(recorder.clone()));
+    let db = open(dir.path(), leveled().event_listener(recorder.clone()));
     let other = db.keyspace("other").unwrap();
     for i in 0..3000u32 {
         db.put(format!("k{:05}", (i * 7919) % 3000), [b'v'; 24])
@@ -190,7 +179,7 @@ fn the_listener_hears_every_flush_and_compaction_as_the_stats_count_them() {
 fn the_listener_hears_level_0_stalls_begin_and_end() {
     let dir = tempfile::tempdir().unwrap();
     let recorder = Arc::new(Recorder::default());
-    let options = small()
+    let options = leveled()
         .l0_slowdown_trigger(3)
         .l0_stop_trigger(4)
         .event_listener(recorder.clone());
@@ -249,7 +238,7 @@ fn the_listener_hears_a_memtable_stall_and_the_error_that_poisons_once() {
     let dir = tempfile::tempdir().unwrap();
     let recorder = Arc::new(Recorder::default());
     let fs = FaultyFs::new();
-    let options = small()
+    let options = leveled()
         .max_immutable_memtables(1)
         .event_listener(recorder.clone())
         .file_system(Arc::new(fs.clone()));
@@ -441,7 +430,7 @@ fn writes_and_reads_emit_no_tracing_event_and_background_work_does() {
 #[test]
 fn stats_count_gets_sample_latencies_and_bloom_filters_and_print_for_people() {
     let dir = tempfile::tempdir().unwrap();
-    let db = open(dir.path(), small());
+    let db = open(dir.path(), leveled());
     for i in 0..2000u32 {
         db.put(format!("k{i:05}"), [b'v'; 24]).unwrap();
     }

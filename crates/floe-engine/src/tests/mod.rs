@@ -30,6 +30,18 @@ fn tiny() -> Options {
     Options::default().write_buffer_size(1024).block_size(64)
 }
 
+/// Small memtables, tables and levels, so that a few thousand writes flush and compact
+/// through several levels.
+fn leveled() -> Options {
+    Options::default()
+        .write_buffer_size(1024)
+        .block_size(128)
+        .target_file_size(2048)
+        .l0_compaction_trigger(2)
+        .max_bytes_for_level_base(8 << 10)
+        .level_size_multiplier(2)
+}
+
 /// Opens a database in `dir` with `options`, panicking on failure.
 fn open(dir: &std::path::Path, options: Options) -> Db {
     Db::open_with(dir, options).expect("open")
