@@ -169,7 +169,7 @@ impl Histogram {
     }
 }
 
-/// Latencies of sampled calls (one in [`SAMPLE_EVERY`] per thread): each quantile is the
+/// Latencies of sampled calls (one in 64 per thread): each quantile is the
 /// upper end of the power-of-two bucket it falls in (so within a factor of two above the
 /// true value), never above the largest sample.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
