@@ -62,7 +62,6 @@ impl EventListener for Recorder {
     }
 }
 
-
 /// Checks that every stall begin in `calls` is followed by the end of that stall before
 /// another begins (level-0 stalls and memtable stalls each on their own), and returns
 /// the causes that began.
