@@ -518,11 +518,14 @@ impl Shared {
     }
 }
 
-/// Where to split `job` into subcompactions: up to `max - 1` user keys, ascending, each
-/// the smallest key of an input table, chosen so that the ranges between them hold about
-/// equal bytes of input, and no more ranges than whole output tables
-/// (`target_file_size`) the inputs fill. Empty for a job that is not worth splitting.
-/// Every version of a key lies in one range, as outputs are cut only between keys.
+/// Where to split `job` into subcompactions: up to `max - 1` exclusive bounds, ascending,
+/// each just past the smallest key of an input table (its [`successor`]), chosen so that
+/// the ranges between them hold about equal bytes of input, and no more ranges than whole
+/// output tables (`target_file_size`) the inputs fill. Empty for a job that is not worth
+/// splitting. Every version of a key lies in one range. A bound is a successor for the
+/// reason output cuts are (see `crate::range_del`): a range's range tombstones end at it,
+/// and the inclusive end a table records for them, the key before it, then stays below
+/// every key of the next range.
 pub(crate) fn split_points(job: &Job, max: usize, target_file_size: u64) -> Vec<Bytes> {
     let total: u64 = job.inputs.iter().map(|(_, t)| t.file.size).sum();
     let ranges = usize::try_from(total / target_file_size.max(1))
@@ -542,8 +545,9 @@ pub(crate) fn split_points(job: &Job, max: usize, target_file_size: u64) -> Vec<
     let mut before = 0u64;
     for (key, size) in starts {
         let wanted = (points.len() as u64 + 1) * total / ranges as u64;
-        if before >= wanted && key > first && points.last().is_none_or(|last| key > last) {
-            points.push(key.clone());
+        let bound = successor(key);
+        if before >= wanted && key > first && points.last().is_none_or(|last| bound > *last) {
+            points.push(bound);
             if points.len() == ranges - 1 {
                 break;
             }
