@@ -130,7 +130,9 @@ fn checkpoint_against_copy(
     let start = Instant::now();
     db.checkpoint(dir.join("checkpoint"))?;
     let checkpoint = start.elapsed();
+    // Settled first, so that no compaction deletes a file while it is being copied.
     db.flush()?;
+    db.wait_for_compactions()?;
     let start = Instant::now();
     let target = dir.join("copy");
     std::fs::create_dir(&target)?;
@@ -141,7 +143,12 @@ fn checkpoint_against_copy(
             continue;
         }
         let to = target.join(entry.file_name());
-        bytes += std::fs::copy(entry.path(), &to)?;
+        match std::fs::copy(entry.path(), &to) {
+            Ok(copied) => bytes += copied,
+            // An obsolete file its last reader let go of meanwhile.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err.into()),
+        }
         std::fs::File::open(&to)?.sync_all()?;
     }
     std::fs::File::open(&target)?.sync_all()?;
