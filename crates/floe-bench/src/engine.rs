@@ -1,7 +1,9 @@
 //! The engine workloads, run through the public `floe` API: `fillrandom`, `readrandom`,
 //! `open-64MiB-log` (how long `Db::open` takes to recover 64 MiB of unflushed log, in one
 //! keyspace and spread over 100), `checkpoint` against `copy-dir` (a checkpoint of the
-//! filled database, and a synced copy of its directory), `fillsync`, and `overwrite-sustained` (the cost of compaction under steady overwrites).
+//! filled database, and a synced copy of its directory), `fillsync` (with, on one thread,
+//! its ratio to `fdatasync-raw`: appends and `fdatasync` with no engine), and
+//! `overwrite-sustained` (the cost of compaction under steady overwrites).
 
 use std::time::{Duration, Instant};
 
@@ -62,14 +64,51 @@ pub fn run(config: &Config) -> anyhow::Result<Vec<Measurement>> {
         100,
     )?);
     out.push(overwrite_sustained(&dir.path().join("overwrite"), config)?);
+    let raw = raw_fdatasync(&dir.path().join("raw.log"), config)?;
     for &threads in &config.threads {
-        out.push(fill_sync(
-            &dir.path().join(format!("sync{threads}")),
-            config,
-            threads,
-        )?);
+        let mut sync = fill_sync(&dir.path().join(format!("sync{threads}")), config, threads)?;
+        if threads == 1 {
+            let ratio = sync.ops_per_sec() / raw.ops_per_sec().max(f64::MIN_POSITIVE);
+            sync.notes
+                .push(("raw_fdatasync_ratio".to_string(), format!("{ratio:.3}")));
+            sync.notes
+                .push(("target".to_string(), ">= 0.95 of fdatasync-raw".to_string()));
+        }
+        out.push(sync);
     }
+    out.push(raw);
     Ok(out)
+}
+
+/// `fdatasync-raw`: what the disk allows a synced writer on one thread, with no engine:
+/// `pwrite`s of one record of a `fillsync` write's size (key, value and about 20 bytes of
+/// framing), one after another, each followed by `fdatasync`, into a file written and
+/// synced whole beforehand, so that no sync has a file size or an allocation to record
+/// (the best case; floe's log preallocates its segments for the same reason).
+fn raw_fdatasync(path: &std::path::Path, config: &Config) -> anyhow::Result<Measurement> {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+
+    let writes = config.keys.min(20_000);
+    let record = random_value(
+        config.key_size + config.value_size + 20,
+        config.seed ^ 0x4a3,
+    );
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(&vec![0u8; writes * record.len()])?;
+    file.sync_all()?;
+    let mut samples = Vec::with_capacity(writes);
+    let start = Instant::now();
+    for i in 0..writes {
+        let op = Instant::now();
+        file.write_all_at(&record, (i * record.len()) as u64)?;
+        file.sync_data()?;
+        samples.push(op.elapsed().as_nanos() as u64);
+    }
+    let elapsed = start.elapsed();
+    let mut m = Measurement::new("fdatasync-raw", "disk", 1, writes as u64, elapsed);
+    m.latency_ns = percentiles(&mut samples);
+    Ok(m)
 }
 
 /// `fillsync`: `threads` writers with `sync(true)`, so every write waits for an `fdatasync`;
