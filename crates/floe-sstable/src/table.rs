@@ -77,6 +77,9 @@ const VERIFIED: u64 = 1;
 /// The bit beside [`VERIFIED`] that says the block is compressed.
 const COMPRESSED: u64 = 2;
 
+/// The [`COMPRESSED`] bits of all 32 blocks of a word.
+const COMPRESSED_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+
 /// Where a verified data block's contents lie in a table's bytes in memory.
 enum Stored {
     /// The block itself.
@@ -534,16 +537,29 @@ impl Drop for TableInner {
     fn drop(&mut self) {
         // The table's blocks can never be asked for again: their budget goes back to the
         // blocks of live tables at once rather than when eviction reaches them.
-        let (cache, id) = match &self.source {
-            Source::File { cache, id, .. } => (cache, *id),
+        match &self.source {
+            Source::File { cache, id, .. } => {
+                for i in 0..self.index.len() {
+                    cache.remove(*id, self.index.handle(i).offset);
+                }
+            }
+            // In memory, only blocks found compressed can be in the cache, and the bits
+            // say which: a table without any (the usual mapped table) costs nothing here.
             Source::Memory {
+                verified,
                 cache: Some((cache, id)),
                 ..
-            } => (cache, *id),
-            Source::Memory { cache: None, .. } => return,
-        };
-        for i in 0..self.index.len() {
-            cache.remove(id, self.index.handle(i).offset);
+            } => {
+                for (word, bits) in verified.iter().enumerate() {
+                    let mut compressed = bits.load(Ordering::Relaxed) & COMPRESSED_BITS;
+                    while compressed != 0 {
+                        let i = word * 32 + compressed.trailing_zeros() as usize / 2;
+                        cache.remove(*id, self.index.handle(i).offset);
+                        compressed &= compressed - 1;
+                    }
+                }
+            }
+            Source::Memory { cache: None, .. } => {}
         }
     }
 }

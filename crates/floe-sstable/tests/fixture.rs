@@ -305,5 +305,11 @@ fn reads_the_v3_fixtures_with_compressed_blocks() {
             assert_eq!((kind, value.len()), (ValueKind::Put, 3000));
         }
         assert!(cache.blocks() > 0, "{name}: decompressed blocks are cached");
+        drop(cached);
+        assert_eq!(
+            cache.blocks(),
+            0,
+            "{name}: a dropped table's blocks leave the cache"
+        );
     }
 }
